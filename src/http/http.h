@@ -1,0 +1,208 @@
+/*
+ * http.h - payd's HTTP layer on libmicrohttpd: the server, the routing
+ * table's shape, request decoding (JSON and Stripe-style bracket forms into
+ * one jansson tree), parameter validation helpers, Stripe's error envelope,
+ * idempotency, access logs and metrics.
+ *
+ * A request's life: authenticate -> decode body and query -> match route
+ * (404/405) -> check role (403) -> run the handler inside one store
+ * transaction (write routes: a write transaction that also records the
+ * idempotency key and the response; read routes: a read snapshot) ->
+ * render JSON or the error envelope -> access log line.
+ *
+ * Threading: handlers run on libmicrohttpd's pool threads (or, on SQLite,
+ * inside the store's writer) and must only touch their request.
+ */
+#ifndef PAY_HTTP_H
+#define PAY_HTTP_H
+
+#include "../auth/auth.h"
+#include "../core/core.h"
+#include "../store/store.h"
+
+struct pay_request;
+
+typedef enum pay_err (*pay_handler_fn)(struct pay_request *req);
+
+enum pay_route_flags {
+    PAY_ROUTE_PUBLIC = 1u << 0, /* no credentials needed (/health, sandbox pages) */
+    PAY_ROUTE_WRITE = 1u << 1,  /* run in a write transaction, with idempotency */
+    PAY_ROUTE_NO_TX = 1u << 2,  /* the handler opens its own transactions (or none) */
+};
+
+/*
+ * One row of the routing table, declared as data in src/api/routes.c.
+ * @pattern uses ":name" segments ("/v1/payment_intents/:id/capture"); the
+ * matched values arrive in pay_request.params in order.
+ */
+struct pay_route {
+    const char *method; /* "GET", "POST", "DELETE" */
+    const char *pattern;
+    pay_handler_fn handler;
+    unsigned roles; /* PAY_ROLE_* mask; ignored with PAY_ROUTE_PUBLIC */
+    unsigned flags; /* enum pay_route_flags */
+    const char *summary;
+};
+
+/* Long-lived state every handler can reach. Owned by main. */
+struct pay_app {
+    struct pay_store *store;
+    struct pay_auth_config auth;
+    const struct pay_route *routes;
+    size_t n_routes;
+    const char *version;
+    const char *public_url; /* base URL clients reach payd at, for links */
+    bool quiet_access_log;
+};
+
+struct pay_request {
+    struct pay_app *app;
+    const struct pay_route *route;
+    const char *method;
+    const char *path;
+    const char *params[PAY_ROUTE_PARAMS_MAX]; /* path parameters */
+    json_t *query;                            /* decoded query string (object, never NULL) */
+    json_t *body;                             /* decoded body (object, never NULL) */
+    const char *raw_body;                     /* the body bytes as received */
+    size_t raw_body_len;
+    struct pay_principal who;
+    char request_id[40];
+    const char *idempotency_key; /* NULL when absent */
+    const char *client_addr;
+    struct pay_tx *tx; /* the request's transaction while the handler runs */
+    struct pay_error err;
+
+    /* The response. Handlers set status (default 200) and resp (owned), or
+     * a raw body with pay_resp_raw. */
+    int status;
+    json_t *resp;
+    char *raw_resp;
+    size_t raw_resp_len;
+    const char *content_type;
+    const char *location; /* optional Location header (redirects) */
+
+    void *conn; /* libmicrohttpd connection; http-internal */
+};
+
+/* A request header's value or NULL (case-insensitive name). */
+const char *pay_req_header(struct pay_request *req, const char *name);
+/* Answer @status with a copy of @body as @content_type. */
+enum pay_err pay_resp_raw(struct pay_request *req, int status, const char *content_type,
+                          const char *body, size_t len) PAY_WUR;
+/* Answer @status with @obj (reference stolen). */
+void pay_resp_json(struct pay_request *req, int status, json_t *obj);
+/* Redirect (302 unless @status) to @url. */
+void pay_resp_redirect(struct pay_request *req, int status, const char *url);
+
+/* ---- Parameters: values from JSON bodies or bracket forms ---------- */
+/*
+ * Form bodies carry every scalar as a string; JSON bodies carry typed
+ * values. These helpers accept both (an integer may be 42 or "42"; a
+ * boolean true or "true") and answer 400 naming the parameter otherwise.
+ * @src is req->body or req->query (or a nested object); @name is the key in
+ * @src; @param_path, when not NULL, is the full name used in errors
+ * ("card[exp_month]"), else @name.
+ */
+
+/*
+ * Every key of @src must be in @allowed (NULL-terminated); "expand" is
+ * always allowed. Else 400 parameter_unknown naming the key, so read-only
+ * fields (status, amount_received) are refused.
+ */
+enum pay_err pay_args_allow(struct pay_request *req, const json_t *src,
+                            const char *const *allowed) PAY_WUR;
+/* *present_out (may be NULL) tells whether the key was there (null counts as absent). */
+enum pay_err pay_arg_str(struct pay_request *req, const json_t *src, const char *name,
+                         bool required, size_t max_len, const char **out,
+                         bool *present_out) PAY_WUR;
+enum pay_err pay_arg_int(struct pay_request *req, const json_t *src, const char *name,
+                         bool required, int64_t min, int64_t max, int64_t *out,
+                         bool *present_out) PAY_WUR;
+enum pay_err pay_arg_bool(struct pay_request *req, const json_t *src, const char *name,
+                          bool *out, bool *present_out) PAY_WUR;
+/* The value must be one of @values (NULL-terminated). */
+enum pay_err pay_arg_enum(struct pay_request *req, const json_t *src, const char *name,
+                          bool required, const char *const *values, const char **out,
+                          bool *present_out) PAY_WUR;
+/* An amount in minor units: integer, 0..PAY_AMOUNT_MAX_MINOR, >= @min. */
+enum pay_err pay_arg_amount(struct pay_request *req, const json_t *src, const char *name,
+                            bool required, int64_t min, int64_t *out,
+                            bool *present_out) PAY_WUR;
+/* A currency code; *out is the table entry. */
+enum pay_err pay_arg_currency(struct pay_request *req, const json_t *src, const char *name,
+                              bool required, const struct pay_currency **out,
+                              bool *present_out) PAY_WUR;
+/*
+ * Stripe metadata: an object of string values within PAY_METADATA_* limits.
+ * *out is a new object (caller owns) or NULL when absent. An empty string
+ * value means "unset this key" on update; the caller merges.
+ */
+enum pay_err pay_arg_metadata(struct pay_request *req, const json_t *src, const char *name,
+                              json_t **out) PAY_WUR;
+/* True when "expand" (expand[] in forms) contains @path ("customer"). */
+bool pay_arg_expands(const struct pay_request *req, const char *path);
+
+/* Cursor pagination and created filters of a list request (from the query). */
+struct pay_list_args {
+    int64_t limit;                            /* 1..PAY_LIST_LIMIT_MAX */
+    const char *starting_after;               /* NULL or an id */
+    const char *ending_before;                /* NULL or an id */
+    int64_t created_gte, created_gt, created_lte, created_lt; /* INT64_MIN/MAX when unset */
+};
+/* Parse limit, starting_after, ending_before, created[gte|gt|lte|lt] (or created=N). */
+enum pay_err pay_list_args_parse(struct pay_request *req, struct pay_list_args *out) PAY_WUR;
+
+/* ---- Body decoding (exposed for tests and fuzzers) --------------------- */
+
+/*
+ * Decode an application/x-www-form-urlencoded body with Stripe's bracket
+ * notation into a new object: a[b]=1 -> {"a":{"b":"1"}}, a[0][x]=1 ->
+ * {"a":[{"x":"1"}]}, a[]=x -> {"a":["x"]}. Limits from limits.h.
+ * PAY_ERR_BODY_INVALID names the offending key in @err->param.
+ */
+enum pay_err pay_form_decode(const char *body, size_t len, json_t **out,
+                             struct pay_error *err) PAY_WUR;
+/* Parse a JSON body (must be an object, depth <= PAY_JSON_DEPTH_MAX). */
+enum pay_err pay_json_decode(const char *body, size_t len, json_t **out,
+                             struct pay_error *err) PAY_WUR;
+
+/* ---- Errors ------------------------------------------------------------ */
+
+/* HTTP status and Stripe error type ("invalid_request_error", ...) of @e. */
+int pay_http_status(enum pay_err e);
+const char *pay_http_error_type(enum pay_err e);
+/* {"error":{"type","code","message","param"?,"decline_code"?}}; caller owns. */
+json_t *pay_http_error_body(const struct pay_error *err);
+
+/* ---- Routing ------------------------------------------------------------- */
+
+enum pay_route_match { PAY_MATCH_OK, PAY_MATCH_NO_ROUTE, PAY_MATCH_BAD_METHOD };
+/* Find the route for @method @path; path params are written to @params. */
+enum pay_route_match pay_route_find(const struct pay_route *routes, size_t n, const char *method,
+                                    const char *path, const struct pay_route **out,
+                                    const char *params[PAY_ROUTE_PARAMS_MAX],
+                                    char *scratch, size_t scratch_len);
+
+/* ---- Server ---------------------------------------------------------- */
+
+struct pay_server;
+struct pay_server_config {
+    const char *listen; /* "HOST:PORT" */
+    unsigned threads;   /* 0 = number of CPUs */
+};
+/* Start serving @app; returns once listening. */
+enum pay_err pay_server_start(struct pay_app *app, const struct pay_server_config *cfg,
+                              struct pay_server **out, struct pay_error *err) PAY_WUR;
+/* The port actually bound (for listen on port 0). */
+unsigned pay_server_port(const struct pay_server *srv);
+/* Stop accepting, finish in-flight requests, free. */
+void pay_server_stop(struct pay_server *srv);
+
+/* Prometheus text of the metrics (requests by route and status, latency
+ * histogram, in-flight requests); caller frees. */
+char *pay_metrics_render(void);
+
+/* Delete idempotency keys older than PAY_IDEMPOTENCY_TTL_S. */
+enum pay_err pay_idempotency_prune(struct pay_store *s, int64_t now, int64_t *deleted) PAY_WUR;
+
+#endif

@@ -1,0 +1,5 @@
+/* main.c - subcommand dispatch only. */
+int main(void)
+{
+    return 0;
+}

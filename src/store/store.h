@@ -1,0 +1,129 @@
+/*
+ * store.h - the one way into the database: a store opened from a URL
+ * (sqlite:PATH or postgres://...), numbered migrations, and transactions
+ * run as callbacks.
+ *
+ * SQL dialect: domain code writes one SQL text for both back ends, in the
+ * subset PostgreSQL and SQLite share (INSERT ... ON CONFLICT, RETURNING,
+ * BIGINT, TEXT), with $1..$n placeholders. The SQLite back end rewrites
+ * $n to ?n and drops row-lock clauses (FOR UPDATE [SKIP LOCKED]), which it
+ * does not need because its writes are serialised.
+ *
+ * Transactions: pay_store_write runs a callback inside one write
+ * transaction and returns only after the commit is durable (SQLite WAL with
+ * synchronous=FULL; PostgreSQL's commit). The callback may be run more than
+ * once (after a serialization failure or deadlock on PostgreSQL), so it
+ * must have no effect outside the transaction and its argument. On SQLite,
+ * writes are serialised (BEGIN IMMEDIATE semantics); on PostgreSQL,
+ * concurrent writers serialise on row locks (SELECT ... FOR UPDATE).
+ *
+ * Threading: a store is shared by all threads; a pay_tx belongs to the one
+ * callback it was handed to and must not outlive it.
+ */
+#ifndef PAY_STORE_H
+#define PAY_STORE_H
+
+#include "../core/core.h"
+
+struct pay_store;
+struct pay_tx;
+struct pay_rows;
+
+enum pay_param_type { PAY_P_NULL, PAY_P_INT, PAY_P_TEXT };
+
+/* A bound parameter; text is borrowed for the duration of the call. */
+struct pay_param {
+    enum pay_param_type type;
+    int64_t i;
+    const char *s;
+    size_t len;
+};
+
+#define PAY_PNULL ((struct pay_param){.type = PAY_P_NULL})
+#define PAY_PINT(v) ((struct pay_param){.type = PAY_P_INT, .i = (int64_t)(v)})
+/* NULL text binds SQL NULL. */
+#define PAY_PTEXT(v) pay_param_text(v)
+#define PAY_PTEXTN(v, n) ((struct pay_param){.type = PAY_P_TEXT, .s = (v), .len = (n)})
+struct pay_param pay_param_text(const char *s);
+#define PAY_NPARAMS(arr) (sizeof(arr) / sizeof((arr)[0]))
+
+/*
+ * Open the database named by @url: "sqlite:PATH" (the file and its
+ * directory are created), "sqlite::memory:" for tests, or a libpq URI
+ * "postgres://..." / "postgresql://...". Does not migrate.
+ */
+enum pay_err pay_store_open(const char *url, struct pay_store **out,
+                            struct pay_error *err) PAY_WUR;
+/* Close every connection; waits for running transactions. NULL is fine. */
+void pay_store_close(struct pay_store *s);
+/* "sqlite" or "postgres". */
+const char *pay_store_kind(const struct pay_store *s);
+
+/*
+ * Apply every migration not yet applied, in order, each in its own
+ * transaction; *level_out (may be NULL) gets the resulting level. Safe to
+ * run concurrently from several processes on PostgreSQL (advisory lock).
+ */
+enum pay_err pay_store_migrate(struct pay_store *s, int *level_out,
+                               struct pay_error *err) PAY_WUR;
+/* The applied migration level and the level this binary knows. */
+enum pay_err pay_store_level(struct pay_store *s, int *applied, int *known) PAY_WUR;
+/* True when a trivial query succeeds. */
+bool pay_store_ping(struct pay_store *s);
+
+typedef enum pay_err (*pay_tx_fn)(struct pay_tx *tx, void *arg);
+
+/*
+ * Run @fn(tx, @arg) in a write transaction. When @fn returns PAY_OK the
+ * transaction commits and this returns after the commit is durable (or the
+ * commit's error). Any other return rolls everything @fn did back and is
+ * returned as is, unless @fn called pay_tx_commit_anyway (then its writes
+ * commit and its error is still returned: a decline that records the
+ * attempt).
+ */
+enum pay_err pay_store_write(struct pay_store *s, pay_tx_fn fn, void *arg) PAY_WUR;
+/* Run @fn in a read-only snapshot. */
+enum pay_err pay_store_read(struct pay_store *s, pay_tx_fn fn, void *arg) PAY_WUR;
+/* Inside a write callback: keep the writes even though @fn returns an error. */
+void pay_tx_commit_anyway(struct pay_tx *tx);
+/* The store a transaction belongs to. */
+struct pay_store *pay_tx_store(struct pay_tx *tx);
+
+/*
+ * Execute @sql with @n params; *changes_out (may be NULL) gets the number
+ * of rows changed. A unique-constraint violation is PAY_ERR_DB_UNIQUE; a
+ * serialization failure or deadlock is PAY_ERR_DB_RETRY (the store retries
+ * the whole callback); other failures PAY_ERR_DB (logged).
+ */
+enum pay_err pay_tx_exec(struct pay_tx *tx, const char *sql, const struct pay_param *p,
+                         size_t n, int64_t *changes_out) PAY_WUR;
+/*
+ * Run a query; step through its rows with pay_rows_next and finish with
+ * pay_rows_close (always, also on error paths). At most one open
+ * pay_rows per pay_tx at a time.
+ */
+enum pay_err pay_tx_query(struct pay_tx *tx, const char *sql, const struct pay_param *p,
+                          size_t n, struct pay_rows **out) PAY_WUR;
+/* Advance to the next row; false at the end or on error. */
+bool pay_rows_next(struct pay_rows *r);
+/* Column accessors of the current row (0-based). Text is valid until next. */
+const char *pay_rows_text(struct pay_rows *r, int col); /* NULL for SQL NULL */
+size_t pay_rows_len(struct pay_rows *r, int col);
+int64_t pay_rows_int(struct pay_rows *r, int col);      /* 0 for SQL NULL */
+bool pay_rows_null(struct pay_rows *r, int col);
+/* Free the rows; returns the first error met while stepping. */
+enum pay_err pay_rows_close(struct pay_rows *r);
+
+/*
+ * Convenience: run @sql expecting at most one row whose first column is an
+ * integer; *found_out tells whether a row came back.
+ */
+enum pay_err pay_tx_query_int(struct pay_tx *tx, const char *sql, const struct pay_param *p,
+                              size_t n, int64_t *out, bool *found_out) PAY_WUR;
+/*
+ * Same for a text column: *out gets a malloc'd copy (free() it) or NULL.
+ */
+enum pay_err pay_tx_query_text(struct pay_tx *tx, const char *sql, const struct pay_param *p,
+                               size_t n, char **out) PAY_WUR;
+
+#endif
