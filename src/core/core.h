@@ -262,6 +262,19 @@ const char *pay_json_str(const json_t *obj, const char *key);
 int64_t pay_json_int(const json_t *obj, const char *key, int64_t dflt);
 
 /* ------------------------------------------------------------------ */
+/* Lists: cursor pagination, as Stripe's                                */
+/* ------------------------------------------------------------------ */
+
+struct pay_list_args {
+    int64_t limit;              /* 1..PAY_LIST_LIMIT_MAX */
+    const char *starting_after; /* NULL or an object id (borrowed) */
+    const char *ending_before;  /* NULL or an object id (borrowed) */
+    int64_t created_gte, created_gt, created_lte, created_lt; /* INT64_MIN/MAX when unset */
+};
+/* limit = default, no cursors, no created bounds. */
+void pay_list_args_init(struct pay_list_args *a);
+
+/* ------------------------------------------------------------------ */
 /* Configuration                                                        */
 /* ------------------------------------------------------------------ */
 

@@ -142,14 +142,8 @@ enum pay_err pay_arg_metadata(struct pay_request *req, const json_t *src, const 
 /* True when "expand" (expand[] in forms) contains @path ("customer"). */
 bool pay_arg_expands(const struct pay_request *req, const char *path);
 
-/* Cursor pagination and created filters of a list request (from the query). */
-struct pay_list_args {
-    int64_t limit;                            /* 1..PAY_LIST_LIMIT_MAX */
-    const char *starting_after;               /* NULL or an id */
-    const char *ending_before;                /* NULL or an id */
-    int64_t created_gte, created_gt, created_lte, created_lt; /* INT64_MIN/MAX when unset */
-};
-/* Parse limit, starting_after, ending_before, created[gte|gt|lte|lt] (or created=N). */
+/* Parse limit, starting_after, ending_before, created[gte|gt|lte|lt] (or
+ * created=N) from the query into @out (struct pay_list_args, core.h). */
 enum pay_err pay_list_args_parse(struct pay_request *req, struct pay_list_args *out) PAY_WUR;
 
 /* ---- Body decoding (exposed for tests and fuzzers) --------------------- */

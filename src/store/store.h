@@ -17,6 +17,10 @@
  * writes are serialised (BEGIN IMMEDIATE semantics); on PostgreSQL,
  * concurrent writers serialise on row locks (SELECT ... FOR UPDATE).
  *
+ * Prepared statements are cached per connection, keyed by the SQL text, so
+ * SQL may be built at run time (but never from client input: values are
+ * always bound parameters).
+ *
  * Threading: a store is shared by all threads; a pay_tx belongs to the one
  * callback it was handed to and must not outlive it.
  */
@@ -125,5 +129,25 @@ enum pay_err pay_tx_query_int(struct pay_tx *tx, const char *sql, const struct p
  */
 enum pay_err pay_tx_query_text(struct pay_tx *tx, const char *sql, const struct pay_param *p,
                                size_t n, char **out) PAY_WUR;
+
+/*
+ * Object tables. Every API resource lives in a table with at least
+ *   seq   (SQLite: INTEGER PRIMARY KEY AUTOINCREMENT; PostgreSQL: BIGSERIAL PRIMARY KEY),
+ *   id    TEXT NOT NULL UNIQUE,
+ *   created BIGINT NOT NULL,
+ *   data  TEXT NOT NULL   -- the JSON object as the API returns it
+ * plus the columns lists filter on. Numbers and booleans are BIGINT (0/1),
+ * strings and JSON are TEXT, in both back ends.
+ *
+ * pay_tx_list fetches one page, newest first (seq descending), of the
+ * `data` column of @table, restricted by @where (SQL using $1..$n of @p, or
+ * NULL) and @args (cursor ids, created bounds, limit). *data_out gets a new
+ * array of the parsed objects (caller owns); *has_more whether more rows
+ * exist beyond the page in the direction of travel. An unknown cursor id is
+ * PAY_ERR_PARAM_INVALID naming starting_after/ending_before.
+ */
+enum pay_err pay_tx_list(struct pay_tx *tx, const char *table, const char *where,
+                         const struct pay_param *p, size_t n, const struct pay_list_args *args,
+                         json_t **data_out, bool *has_more, struct pay_error *err) PAY_WUR;
 
 #endif
