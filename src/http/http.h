@@ -53,6 +53,7 @@ struct pay_app {
     const char *version;
     const char *public_url; /* base URL clients reach payd at, for links */
     bool quiet_access_log;
+    const char *fingerprint_key; /* keys card fingerprints (payd serve --fingerprint-key) */
 };
 
 struct pay_request {

@@ -1,0 +1,44 @@
+/*
+ * routes.c - payd's routing table: every resource's table, concatenated
+ * once at first use. The tables themselves live beside their handlers
+ * (src/api/<resource>.c), declared as data.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+
+PAY_API_ROUTES_DECL(ops);
+
+static const struct {
+    const struct pay_route *routes;
+    const size_t *n;
+} tables[] = {
+    {pay_api_ops_routes, &pay_api_ops_routes_n},
+};
+
+static struct pay_route *all;
+static size_t n_all;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void build(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        n += *tables[i].n;
+    }
+    all = calloc(n, sizeof(*all));
+    PAY_ASSERT(all != NULL);
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        memcpy(all + n_all, tables[i].routes, *tables[i].n * sizeof(*all));
+        n_all += *tables[i].n;
+    }
+}
+
+const struct pay_route *pay_api_routes(size_t *n_out)
+{
+    pthread_once(&once, build);
+    *n_out = n_all;
+    return all;
+}
