@@ -8,7 +8,36 @@
 #ifndef PAY_API_INT_H
 #define PAY_API_INT_H
 
+#include "../payments/payments.h"
 #include "api.h"
+
+/* The domain context of @req: its transaction, its patient scope (a
+ * patient's token sees only its own customer), its request id. */
+static inline struct pay_op pay_api_op(struct pay_request *req)
+{
+    struct pay_op op = {
+        .tx = req->tx,
+        .customer_scope = req->who.role == PAY_ROLE_PATIENT ? req->who.customer : NULL,
+        .request_id = req->request_id,
+        .fingerprint_key = req->app->fingerprint_key,
+        .public_url = req->app->public_url,
+        .err = &req->err,
+    };
+    return op;
+}
+
+/* Answer with Stripe's list envelope {"object":"list","url":@url,
+ * "has_more":..,"data":@data}; @data is stolen. */
+void pay_api_list(struct pay_request *req, const char *url, json_t *data, bool has_more);
+
+/* Return the error of an expression that can fail, from a handler. */
+#define PAY_TRY(expr)                                                                 \
+    do {                                                                              \
+        enum pay_err pay_try_e_ = (expr);                                             \
+        if (pay_try_e_ != PAY_OK) {                                                   \
+            return pay_try_e_;                                                        \
+        }                                                                             \
+    } while (0)
 
 #define PAY_API_ROUTES_DECL(name)                                                     \
     extern const struct pay_route pay_api_##name##_routes[];                          \
