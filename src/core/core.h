@@ -169,7 +169,8 @@ enum pay_err pay_random_bytes(void *buf, size_t n) PAY_WUR;
  * bytes), e.g. pay_id_new("pi", out). Aborts if the OS random source fails.
  */
 void pay_id_new(const char *prefix, char *out);
-/* True when @id looks like "<prefix>_<base62...>" (1..PAY_ID_LEN_MAX). */
+/* True when @id looks like "<prefix>_<base62...>" (1..PAY_ID_LEN_MAX). A NULL
+ * @prefix accepts any prefix of 1..PAY_ID_PREFIX_LEN_MAX [a-z0-9] characters. */
 bool pay_id_valid(const char *id, const char *prefix);
 
 /* ------------------------------------------------------------------ */

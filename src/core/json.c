@@ -1,0 +1,45 @@
+/*
+ * json.c - small helpers over jansson used by every module that builds or
+ * reads JSON objects.
+ *
+ * Invariants: output is compact with keys in insertion order, so responses
+ * are byte-stable for tests and for idempotent replays. Threading: jansson
+ * values are not shared between threads.
+ */
+#include "core/core.h"
+
+char *pay_json_dump(const json_t *v)
+{
+    if (!v) {
+        return NULL;
+    }
+    return json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+}
+
+void pay_json_set_str(json_t *obj, const char *key, const char *s)
+{
+    /* A string that is not UTF-8 cannot be represented: it becomes null. */
+    json_t *v = s ? json_string(s) : NULL;
+    json_object_set_new(obj, key, v ? v : json_null());
+}
+
+void pay_json_set_int(json_t *obj, const char *key, int64_t v)
+{
+    json_object_set_new(obj, key, json_integer((json_int_t)v));
+}
+
+void pay_json_set_bool(json_t *obj, const char *key, bool v)
+{
+    json_object_set_new(obj, key, json_boolean(v));
+}
+
+const char *pay_json_str(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+int64_t pay_json_int(const json_t *obj, const char *key, int64_t dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
