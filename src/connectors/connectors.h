@@ -23,7 +23,9 @@ struct pay_card_info {
     int exp_year;         /* four digits */
     char fingerprint[24]; /* keyed hash of the number: equal numbers, equal fingerprints */
     char funding[8];      /* "credit", "debit", "prepaid", "unknown" */
-    char country[3];      /* "US" */
+    char country[3];      /* "US"; "" when unknown */
+    char cvc_check[12];   /* "pass" (a well-formed CVC was given), "unchecked" (a test
+                           * name), "" (none given: JSON null) */
 };
 
 /* The provider's token for a card, e.g. the sandbox's "tok_sandbox_<scenario>". */
@@ -32,10 +34,19 @@ struct pay_card_info {
 /*
  * Validate raw card data and tokenize it with the sandbox: Luhn check
  * (failure: PAY_ERR_CARD_ERROR with decline_code "incorrect_number", param
- * "card[number]"), expiry (month 1..12, not in the past at @now: code
- * "invalid_expiry_month"/"invalid_expiry_year"), CVC 3-4 digits
- * ("invalid_cvc"). @fingerprint_key keys the fingerprint HMAC. @number and
- * @cvc are borrowed and never copied anywhere.
+ * "card[number]"; characters other than digits, spaces and dashes, or a
+ * length the brand does not have: "invalid_number"), expiry (month 1..12,
+ * not in the past at @now: code "invalid_expiry_month"/"invalid_expiry_year",
+ * param "card[exp_month]"/"card[exp_year]"; a two-digit year means 20YY),
+ * CVC 3-4 digits ("invalid_cvc", param "card[cvc]"; NULL or "" = none
+ * given). The brand comes from the IIN (4 visa; 51-55, 2221-2720
+ * mastercard; 34, 37 amex; 6011, 644-649, 65 discover; 3528-3589 jcb; 36,
+ * 300-305, 38-39 diners; 62 unionpay; else "unknown"). The fingerprint is
+ * the first 16 base62 digits of HMAC-SHA256(@fingerprint_key, digits)
+ * (NULL key = empty key). The token is "tok_sandbox_<scenario>" with the
+ * number's scenario from PROTOCOLS.md's test-card table ("success" for any
+ * other valid number). @number and @cvc are borrowed and never copied
+ * anywhere outside this call's stack, which is wiped before returning.
  */
 enum pay_err pay_card_tokenize(const char *number, int exp_month, int exp_year, const char *cvc,
                                const char *fingerprint_key, int64_t now,
@@ -43,9 +54,13 @@ enum pay_err pay_card_tokenize(const char *number, int exp_month, int exp_year, 
                                struct pay_error *err) PAY_WUR;
 /*
  * The test payment methods and tokens of Stripe's docs (pm_card_visa,
- * pm_card_mastercard, pm_card_amex, pm_card_chargeDeclined,
- * pm_card_chargeDeclinedInsufficientFunds, pm_card_threeDSecure2Required,
- * tok_visa, tok_mastercard, ...). PAY_ERR_NOT_FOUND when @name is not one.
+ * pm_card_visa_debit, pm_card_mastercard, pm_card_amex, pm_card_discover,
+ * pm_card_chargeDeclined, pm_card_chargeDeclined{InsufficientFunds,
+ * LostCard,StolenCard,ExpiredCard,IncorrectCvc,ProcessingError,Fraudulent},
+ * pm_card_threeDSecure2Required, pm_card_threeDSecureRequired,
+ * pm_card_authenticationRequired, and tok_<x> for each pm_card_<x>: tok_visa,
+ * tok_mastercard, tok_chargeDeclined, ...), tokenized as their card numbers
+ * with expiry December of next year. PAY_ERR_NOT_FOUND when @name is not one.
  */
 enum pay_err pay_card_test_token(const char *name, const char *fingerprint_key, int64_t now,
                                  struct pay_card_info *info_out,
@@ -76,6 +91,15 @@ struct pay_conn_result {
     char message[PAY_ERROR_MESSAGE_MAX];
 };
 
+/*
+ * Every operation returns PAY_OK when the provider answered, whatever it
+ * answered (a decline is PAY_OK with res->status PAY_CONN_DECLINED and
+ * res->code / decline_code / message as Stripe's); an error code only when
+ * the call could not be made or its input was invalid (a token or
+ * provider_ref the connector never issued: PAY_ERR_PARAM_INVALID; an amount
+ * outside 0..PAY_AMOUNT_MAX_MINOR: PAY_ERR_AMOUNT_INVALID). @res is always
+ * fully written.
+ */
 struct pay_connector {
     const char *name; /* "sandbox" */
     /* Authorize @req->amount_minor (hold funds). */
@@ -88,9 +112,41 @@ struct pay_connector {
     /* Refund @amount_minor of a captured payment. */
     enum pay_err (*refund)(const char *provider_ref, int64_t amount_minor,
                            struct pay_conn_result *res);
+    /*
+     * Check a card before it is saved to a customer (Stripe's attach runs
+     * one): PAY_CONN_SUCCEEDED, or PAY_CONN_DECLINED for cards that decline
+     * every charge. NULL when the provider has no such check. The sandbox
+     * does no I/O here, so it may be called inside a transaction.
+     */
+    enum pay_err (*verify)(const char *token, struct pay_conn_result *res);
 };
 
 /* The connector named @name, or NULL. */
 const struct pay_connector *pay_connector_find(const char *name);
+
+/*
+ * The sandbox's scenarios (PROTOCOLS.md's test-card table), by the name a
+ * "tok_sandbox_<name>" token carries:
+ *   success                  4242 4242 4242 4242, 5555 5555 5555 4444, 3782 822463 10005, others
+ *   generic_decline          4000 0000 0000 0002  card_declined / generic_decline
+ *   insufficient_funds       4000 0000 0000 9995  card_declined / insufficient_funds
+ *   lost_card                4000 0000 0000 9987  card_declined / lost_card
+ *   stolen_card              4000 0000 0000 9979  card_declined / stolen_card
+ *   expired_card             4000 0000 0000 0069  expired_card
+ *   incorrect_cvc            4000 0000 0000 0127  incorrect_cvc
+ *   processing_error         4000 0000 0000 0119  processing_error
+ *   fraudulent               4100 0000 0000 0019  card_declined / fraudulent
+ *   dispute                  4000 0000 0000 0259  succeeds; disputed later
+ *   charge_fails             4000 0000 0000 0341  saving to a customer works, charges decline
+ *   3ds_required             4000 0027 6000 3184 (also ...3220, ...3063)
+ *   3ds_unless_off_session   4000 0025 0000 3155
+ *   3ds_then_insufficient    4000 0082 6000 3178
+ *   3ds_then_decline         4000 0084 0000 1629
+ */
+#define PAY_SANDBOX_TOKEN_PREFIX "tok_sandbox_"
+
+/* The scenario name a sandbox token carries (a static string), or NULL when
+ * @token is not a sandbox token of a known scenario. */
+const char *pay_sandbox_scenario(const char *token);
 
 #endif
