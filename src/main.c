@@ -1,5 +1,93 @@
-/* main.c - subcommand dispatch only. */
-int main(void)
+/*
+ * main.c - payd's entry point: subcommand dispatch only. Each command is
+ * one row of the table below and lives in src/cli/; adding a command is
+ * adding a row.
+ *
+ * Exit status: 0 success, 1 runtime failure, 2 bad usage.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct pay_cli_cmd commands[] = {
+    {"serve", pay_cli_serve, "serve the HTTP API (creates and migrates the database)"},
+    {"migrate", pay_cli_migrate, "create the database and apply pending migrations"},
+    {"keys", pay_cli_keys, "manage API keys: keys create|list|revoke"},
+    {"token", pay_cli_token, "mint an HS256 JWT for development"},
+    {"version", pay_cli_version, "print the version"},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+int pay_cli_version(int argc, char **argv)
 {
+    if (pay_cli_wants_help(argc, argv)) {
+        printf("usage: payd version\n\nPrint payd's version.\n");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "payd version: unexpected argument '%s'\n", argv[1]);
+        return PAY_CLI_USAGE;
+    }
+    printf("payd %s\n", PAY_VERSION);
     return 0;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: payd COMMAND [options]\n\n"
+                 "payd is a self-hosted payment service.\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(out, "\n'payd COMMAND --help' describes a command and its options.\n"
+                 "Options come from flags, then PAYD_* environment variables, then the\n"
+                 "config file (--config or PAYD_CONFIG), then defaults.\n");
+}
+
+/* PAYD_CLOCK_OFFSET=SECONDS shifts payd's clock: a test hook, never for production. */
+static int apply_clock_offset(void)
+{
+    const char *s = getenv("PAYD_CLOCK_OFFSET");
+    if (s == NULL || s[0] == '\0') {
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long off = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0') {
+        fprintf(stderr, "payd: PAYD_CLOCK_OFFSET must be an integer number of seconds\n");
+        return -1;
+    }
+    pay_clock_set_offset(off);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return PAY_CLI_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(name, "--version") == 0) {
+        return pay_cli_version(1, argv + 1);
+    }
+    if (apply_clock_offset() != 0) {
+        return PAY_CLI_USAGE;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(name, commands[i].name) == 0) {
+            return commands[i].fn(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "payd: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return PAY_CLI_USAGE;
 }

@@ -1,0 +1,142 @@
+/*
+ * ops.c - the operations routes: GET /health (liveness and the database's
+ * state, for load balancers), GET /metrics (Prometheus text), GET
+ * /v1/openapi.json and GET /docs (the API description and its reader),
+ * and GET /v1/keys (the API keys, for admins).
+ *
+ * None of these runs in the request transaction (PAY_ROUTE_NO_TX): /health
+ * must answer even when the database does not, and the others touch no
+ * rows or open their own transaction.
+ *
+ * Threading: handlers run on the server's threads; the OpenAPI text is
+ * built once (pthread_once) and shared read-only.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+
+static char *openapi_text;
+static size_t openapi_len;
+static pthread_once_t openapi_once = PTHREAD_ONCE_INIT;
+
+static void openapi_render(void)
+{
+    json_t *d = pay_api_openapi();
+    if (d != NULL) {
+        openapi_text = json_dumps(d, JSON_PRESERVE_ORDER | JSON_COMPACT);
+        openapi_len = openapi_text != NULL ? strlen(openapi_text) : 0;
+    }
+}
+
+static enum pay_err health(struct pay_request *req)
+{
+    struct pay_store *s = req->app->store;
+    int applied = 0;
+    int known = 0;
+    bool reachable = pay_store_ping(s) && pay_store_level(s, &applied, &known) == PAY_OK;
+
+    json_t *db = json_object();
+    pay_json_set_str(db, "kind", pay_store_kind(s));
+    pay_json_set_bool(db, "reachable", reachable);
+    if (reachable) {
+        pay_json_set_int(db, "migration_level", applied);
+        pay_json_set_int(db, "migrations_known", known);
+    } else {
+        json_object_set_new(db, "migration_level", json_null());
+        json_object_set_new(db, "migrations_known", json_null());
+    }
+    json_t *body = json_object();
+    pay_json_set_str(body, "status", reachable && applied == known ? "ok" : "degraded");
+    pay_json_set_str(body, "version", req->app->version);
+    json_object_set_new(body, "database", db);
+    pay_resp_json(req, reachable ? 200 : 503, body);
+    return PAY_OK;
+}
+
+static enum pay_err metrics(struct pay_request *req)
+{
+    struct pay_store *s = req->app->store;
+    int applied = 0;
+    int known = 0;
+    bool up = pay_store_ping(s) && pay_store_level(s, &applied, &known) == PAY_OK;
+    char *text = pay_metrics_render();
+    struct pay_buf b;
+    pay_buf_init(&b, 16 * 1024 * 1024);
+    enum pay_err e = pay_buf_adds(&b, text != NULL ? text : "");
+    if (e == PAY_OK) {
+        e = pay_buf_addf(&b,
+                         "# HELP payd_build_info The running payd's version and database kind.\n"
+                         "# TYPE payd_build_info gauge\n"
+                         "payd_build_info{version=\"%s\",database=\"%s\"} 1\n"
+                         "# HELP payd_database_up Whether the database answered a trivial "
+                         "query.\n"
+                         "# TYPE payd_database_up gauge\n"
+                         "payd_database_up %d\n"
+                         "# HELP payd_database_migration_level Applied schema migrations.\n"
+                         "# TYPE payd_database_migration_level gauge\n"
+                         "payd_database_migration_level %d\n",
+                         req->app->version, pay_store_kind(s), up ? 1 : 0, applied);
+    }
+    if (e == PAY_OK) {
+        e = pay_resp_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+    }
+    free(text);
+    pay_buf_release(&b);
+    return e == PAY_OK ? PAY_OK : pay_error_set(&req->err, e, NULL, NULL);
+}
+
+static enum pay_err openapi(struct pay_request *req)
+{
+    pthread_once(&openapi_once, openapi_render);
+    if (openapi_text == NULL) {
+        return pay_error_set(&req->err, PAY_ERR_INTERNAL, NULL,
+                             "The API description could not be built.");
+    }
+    enum pay_err e = pay_resp_raw(req, 200, "application/json", openapi_text, openapi_len);
+    return e == PAY_OK ? PAY_OK : pay_error_set(&req->err, e, NULL, NULL);
+}
+
+static enum pay_err docs(struct pay_request *req)
+{
+    const struct pay_embedded *page = pay_embedded_find("web/docs.html");
+    if (page == NULL) {
+        return pay_error_set(&req->err, PAY_ERR_NOT_FOUND, NULL, "The docs page is not built in.");
+    }
+    enum pay_err e = pay_resp_raw(req, 200, "text/html; charset=utf-8", (const char *)page->data,
+                                  page->len);
+    return e == PAY_OK ? PAY_OK : pay_error_set(&req->err, e, NULL, NULL);
+}
+
+static enum pay_err keys_list(struct pay_request *req)
+{
+    json_t *keys = NULL;
+    enum pay_err e = pay_keys_list(req->app->store, &keys);
+    if (e != PAY_OK) {
+        return pay_error_set(&req->err, e, NULL, NULL);
+    }
+    size_t i;
+    json_t *key;
+    json_array_foreach(keys, i, key)
+    {
+        if (json_object_get(key, "object") == NULL) {
+            json_object_set_new(key, "object", json_string("api_key"));
+        }
+    }
+    pay_api_list(req, "/v1/keys", keys, false);
+    return PAY_OK;
+}
+
+PAY_API_ROUTES_DEFINE(ops) = {
+    {"GET", "/health", health, 0, PAY_ROUTE_PUBLIC | PAY_ROUTE_NO_TX,
+     "Liveness, version and the database's state"},
+    {"GET", "/metrics", metrics, 0, PAY_ROUTE_PUBLIC | PAY_ROUTE_NO_TX,
+     "Prometheus metrics"},
+    {"GET", "/v1/openapi.json", openapi, 0, PAY_ROUTE_PUBLIC | PAY_ROUTE_NO_TX,
+     "This API's OpenAPI 3.1 description"},
+    {"GET", "/docs", docs, 0, PAY_ROUTE_PUBLIC | PAY_ROUTE_NO_TX,
+     "The API reference, rendered from /v1/openapi.json"},
+    {"GET", "/v1/keys", keys_list, PAY_ROLE_ADMIN, PAY_ROUTE_NO_TX, "List API keys"},
+};
+PAY_API_ROUTES_COUNT(ops);

@@ -1,0 +1,406 @@
+/*
+ * serve.c - `payd serve`: open and migrate the database, start the HTTP
+ * server, log one "listening" line (tests and scripts wait for it), then
+ * block until SIGTERM or SIGINT and shut down gracefully: the server stops
+ * accepting and finishes the requests in flight, then the database closes.
+ *
+ * Threading: SIGTERM and SIGINT are blocked before any thread starts, so
+ * every thread inherits the mask and only the main thread's sigwait sees
+ * them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../api/api.h"
+#include "cli.h"
+
+/* A PEM public key or fingerprint key file larger than this is a mistake. */
+#define KEY_FILE_BYTES_MAX (64 * 1024)
+/* Random bytes of a generated fingerprint key (hex-encoded in its file). */
+#define FINGERPRINT_KEY_BYTES 32
+
+static const struct pay_option serve_opts[] = {
+    PAY_CLI_OPT_CONFIG,
+    PAY_CLI_OPT_DB,
+    {"listen", "PAYD_LISTEN", "127.0.0.1:8080",
+     "address to listen on, HOST:PORT (port 0 picks a free port)", false},
+    {"threads", "PAYD_THREADS", "0", "HTTP worker threads (0 = one per CPU)", false},
+    PAY_CLI_OPT_LOG_LEVEL("info"),
+    {"public-url", "PAYD_PUBLIC_URL", NULL,
+     "base URL clients reach payd at, for links (default http://LISTEN)", false},
+    {"jwt-secret", "PAYD_JWT_SECRET", NULL, "HS256 secret for JWTs (unset: JWTs are refused)",
+     false},
+    {"jwt-alg", "PAYD_JWT_ALG", "HS256", "the one JWT algorithm accepted: HS256 or RS256", false},
+    {"jwt-public-key", "PAYD_JWT_PUBLIC_KEY", NULL, "RS256: path to the PEM public key file",
+     false},
+    {"jwt-issuer", "PAYD_JWT_ISSUER", NULL, "when set, a JWT's iss must equal it", false},
+    {"jwt-audience", "PAYD_JWT_AUDIENCE", NULL, "when set, a JWT's aud must contain it", false},
+    {"fingerprint-key", "PAYD_FINGERPRINT_KEY", NULL,
+     "secret that keys card fingerprints (default: created once in fingerprint.key beside "
+     "the SQLite file, or ./var/fingerprint.key with PostgreSQL)",
+     false},
+    {"quiet-access-log", "PAYD_QUIET_ACCESS_LOG", NULL, "do not log one line per request",
+     true},
+};
+#define N_SERVE_OPTS (sizeof(serve_opts) / sizeof(serve_opts[0]))
+
+/* Read the whole file @path (at most KEY_FILE_BYTES_MAX) into a new string. */
+static enum pay_err read_small_file(const char *path, char **out)
+{
+    enum pay_err e = PAY_ERR_IO;
+    struct pay_buf b;
+    pay_buf_init(&b, KEY_FILE_BYTES_MAX);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        goto out;
+    }
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        e = pay_buf_add(&b, chunk, n);
+        if (e != PAY_OK) {
+            goto out_close;
+        }
+    }
+    if (ferror(f)) {
+        e = PAY_ERR_IO;
+        goto out_close;
+    }
+    e = pay_buf_adds(&b, "");
+    if (e == PAY_OK) {
+        *out = pay_buf_detach(&b, NULL);
+    }
+out_close:
+    fclose(f);
+out:
+    pay_buf_release(&b);
+    return e;
+}
+
+/*
+ * The fingerprint key file's path when --fingerprint-key is unset: beside
+ * the SQLite database (so the key travels with the data it keys), else
+ * ./var/fingerprint.key. NULL for an in-memory database.
+ */
+static char *fingerprint_key_path(const char *db_url)
+{
+    char path[PATH_MAX];
+    if (strncmp(db_url, "sqlite:", 7) == 0) {
+        const char *file = db_url + 7;
+        if (strcmp(file, ":memory:") == 0 || file[0] == '\0') {
+            return NULL;
+        }
+        const char *slash = strrchr(file, '/');
+        int n = slash == NULL
+                    ? snprintf(path, sizeof(path), "fingerprint.key")
+                    : snprintf(path, sizeof(path), "%.*s/fingerprint.key", (int)(slash - file),
+                               file);
+        return n > 0 && (size_t)n < sizeof(path) ? strdup(path) : NULL;
+    }
+    return strdup("var/fingerprint.key");
+}
+
+/* Trim trailing whitespace of @s in place. */
+static void rtrim(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' ||
+                     s[n - 1] == '\t')) {
+        s[--n] = '\0';
+    }
+}
+
+/*
+ * Read the key in @path, or create the file with a new random key. Two
+ * processes starting at once race on O_EXCL; the loser reads the winner's.
+ */
+static enum pay_err load_or_create_key(const char *path, char **out)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        char *key = NULL;
+        if (read_small_file(path, &key) == PAY_OK) {
+            rtrim(key);
+            if (strlen(key) >= 32) {
+                *out = key;
+                return PAY_OK;
+            }
+            /* Empty or short: another process is writing it right now. */
+            free(key);
+            usleep(100 * 1000);
+            continue;
+        }
+        if (strchr(path, '/') != NULL) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+            (void)mkdir(dir, 0700); /* exists already in the usual case */
+        }
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            if (errno == EEXIST) {
+                continue;
+            }
+            return PAY_ERR_IO;
+        }
+        unsigned char raw[FINGERPRINT_KEY_BYTES];
+        char hex[2 * FINGERPRINT_KEY_BYTES + 2];
+        enum pay_err e = pay_random_bytes(raw, sizeof(raw));
+        if (e != PAY_OK) {
+            close(fd);
+            unlink(path);
+            return e;
+        }
+        pay_hex_encode(raw, sizeof(raw), hex);
+        explicit_bzero(raw, sizeof(raw));
+        size_t len = strlen(hex);
+        hex[len] = '\n';
+        bool ok = write(fd, hex, len + 1) == (ssize_t)(len + 1) && fsync(fd) == 0;
+        close(fd);
+        hex[len] = '\0';
+        if (!ok) {
+            unlink(path);
+            return PAY_ERR_IO;
+        }
+        *out = strdup(hex);
+        explicit_bzero(hex, sizeof(hex));
+        return *out != NULL ? PAY_OK : PAY_ERR_NOMEM;
+    }
+    return PAY_ERR_IO;
+}
+
+/* The fingerprint key from the option, its file, or (in-memory db) a fresh one. */
+static bool resolve_fingerprint_key(const struct pay_config *cfg, char **out)
+{
+    const char *v = pay_config_get(cfg, "fingerprint-key");
+    if (v != NULL && v[0] != '\0') {
+        *out = strdup(v);
+        return *out != NULL;
+    }
+    const char *db = pay_config_get(cfg, "db");
+    char *path = fingerprint_key_path(db);
+    if (path == NULL) {
+        unsigned char raw[FINGERPRINT_KEY_BYTES];
+        char hex[2 * FINGERPRINT_KEY_BYTES + 1];
+        if (pay_random_bytes(raw, sizeof(raw)) != PAY_OK) {
+            return false;
+        }
+        pay_hex_encode(raw, sizeof(raw), hex);
+        *out = strdup(hex);
+        return *out != NULL;
+    }
+    if (strncmp(db, "sqlite:", 7) != 0) {
+        pay_logf(PAY_LOG_WARN, NULL,
+                 "no --fingerprint-key: using %s; give every payd instance that shares this "
+                 "database the same PAYD_FINGERPRINT_KEY",
+                 path);
+    }
+    enum pay_err e = load_or_create_key(path, out);
+    if (e != PAY_OK) {
+        fprintf(stderr, "payd serve: cannot read or create the fingerprint key file %s: %s\n",
+                path, strerror(errno));
+    }
+    free(path);
+    return e == PAY_OK;
+}
+
+/* Fill the JWT part of @auth from the options; false (message printed) when invalid. */
+static bool load_auth_config(const struct pay_config *cfg, struct pay_auth_config *auth)
+{
+    const char *alg = pay_config_get(cfg, "jwt-alg");
+    if (alg == NULL || (strcmp(alg, "HS256") != 0 && strcmp(alg, "RS256") != 0)) {
+        fprintf(stderr, "payd serve: --jwt-alg must be HS256 or RS256\n");
+        return false;
+    }
+    auth->jwt_alg = strdup(alg);
+    auth->leeway_s = 30;
+    const char *v = pay_config_get(cfg, "jwt-secret");
+    if (v != NULL && v[0] != '\0') {
+        auth->jwt_secret = strdup(v);
+    }
+    v = pay_config_get(cfg, "jwt-issuer");
+    if (v != NULL && v[0] != '\0') {
+        auth->jwt_issuer = strdup(v);
+    }
+    v = pay_config_get(cfg, "jwt-audience");
+    if (v != NULL && v[0] != '\0') {
+        auth->jwt_audience = strdup(v);
+    }
+    v = pay_config_get(cfg, "jwt-public-key");
+    if (v != NULL && v[0] != '\0') {
+        if (read_small_file(v, &auth->jwt_public_key) != PAY_OK) {
+            fprintf(stderr, "payd serve: cannot read --jwt-public-key %s: %s\n", v,
+                    strerror(errno));
+            return false;
+        }
+    }
+    if (strcmp(alg, "RS256") == 0 && auth->jwt_public_key == NULL) {
+        fprintf(stderr, "payd serve: --jwt-alg RS256 needs --jwt-public-key PEM_FILE\n");
+        return false;
+    }
+    return true;
+}
+
+static void auth_config_release(struct pay_auth_config *auth)
+{
+    if (auth->jwt_secret != NULL) {
+        explicit_bzero(auth->jwt_secret, strlen(auth->jwt_secret));
+    }
+    free(auth->jwt_alg);
+    free(auth->jwt_secret);
+    free(auth->jwt_public_key);
+    free(auth->jwt_issuer);
+    free(auth->jwt_audience);
+    memset(auth, 0, sizeof(*auth));
+}
+
+/* @listen's host part ("127.0.0.1", "[::1]") with @port: "127.0.0.1:41234". */
+static void bound_addr(const char *listen, unsigned port, char *out, size_t n)
+{
+    const char *colon = strrchr(listen, ':');
+    int host_len = colon != NULL ? (int)(colon - listen) : (int)strlen(listen);
+    snprintf(out, n, "%.*s:%u", host_len, listen, port);
+}
+
+int pay_cli_serve(int argc, char **argv)
+{
+    if (pay_cli_wants_help(argc, argv)) {
+        pay_cli_usage(stdout, "serve [--db URL] [--listen HOST:PORT] [options]",
+                      "Serve the HTTP API. The database is created and migrated at start.\n"
+                      "Runs until SIGTERM or SIGINT, then finishes the requests in flight and "
+                      "exits 0.",
+                      serve_opts, N_SERVE_OPTS);
+        return 0;
+    }
+    int rc = 1;
+    struct pay_config cfg;
+    struct pay_auth_config auth = {0};
+    struct pay_store *store = NULL;
+    struct pay_server *srv = NULL;
+    char *fingerprint_key = NULL;
+    char *public_url = NULL;
+    char *public_url_bound = NULL;
+    if (!pay_cli_load(&cfg, serve_opts, N_SERVE_OPTS, argc, argv, "serve")) {
+        return PAY_CLI_USAGE;
+    }
+    if (cfg.n_positional > 0) {
+        fprintf(stderr, "payd serve: unexpected argument '%s'\nTry 'payd serve --help'.\n",
+                cfg.positional[0]);
+        rc = PAY_CLI_USAGE;
+        goto out_config;
+    }
+    const char *listen = pay_config_get(&cfg, "listen");
+    const char *threads_s = pay_config_get(&cfg, "threads");
+    char *end = NULL;
+    errno = 0;
+    unsigned long threads = strtoul(threads_s != NULL ? threads_s : "0", &end, 10);
+    if (errno != 0 || end == NULL || *end != '\0' || threads > 1024 || listen == NULL ||
+        strchr(listen, ':') == NULL) {
+        fprintf(stderr, "payd serve: --threads must be 0..1024 and --listen HOST:PORT\n");
+        rc = PAY_CLI_USAGE;
+        goto out_config;
+    }
+    if (!load_auth_config(&cfg, &auth)) {
+        rc = PAY_CLI_USAGE;
+        goto out_auth;
+    }
+
+    /* Before any thread exists (the store's included), so all inherit it. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int level = 0;
+    if (!pay_cli_open_store(&cfg, &store, &level)) {
+        goto out_auth;
+    }
+    if (!resolve_fingerprint_key(&cfg, &fingerprint_key)) {
+        goto out_store;
+    }
+
+    struct pay_app app = {
+        .store = store,
+        .auth = auth,
+        .version = PAY_VERSION,
+        .quiet_access_log = pay_config_bool(&cfg, "quiet-access-log"),
+        .fingerprint_key = fingerprint_key,
+    };
+    app.routes = pay_api_routes(&app.n_routes);
+    /* Default http://LISTEN; with port 0 the real port is known only once
+     * bound, so the address is replaced then (the first string stays
+     * allocated until exit: a handler may still hold it). */
+    const char *public_url_opt = pay_config_get(&cfg, "public-url");
+    bool public_url_default = public_url_opt == NULL || public_url_opt[0] == '\0';
+    if (!public_url_default) {
+        public_url = strdup(public_url_opt);
+    } else {
+        size_t n = strlen(listen) + sizeof("http://");
+        public_url = malloc(n);
+        if (public_url != NULL) {
+            snprintf(public_url, n, "http://%s", listen);
+        }
+    }
+    if (public_url == NULL) {
+        goto out_key;
+    }
+    app.public_url = public_url;
+
+    struct pay_server_config scfg = {.listen = listen, .threads = (unsigned)threads};
+    struct pay_error err;
+    pay_error_clear(&err);
+    enum pay_err e = pay_server_start(&app, &scfg, &srv, &err);
+    if (e != PAY_OK) {
+        pay_cli_print_error("cannot start the server", &err, e);
+        goto out_key;
+    }
+
+    char addr[300];
+    bound_addr(listen, pay_server_port(srv), addr, sizeof(addr));
+    if (public_url_default) {
+        size_t n = strlen(addr) + sizeof("http://");
+        public_url_bound = malloc(n);
+        if (public_url_bound != NULL) {
+            snprintf(public_url_bound, n, "http://%s", addr);
+            app.public_url = public_url_bound;
+        }
+    }
+    json_t *fields = json_object();
+    pay_json_set_str(fields, "addr", addr);
+    pay_json_set_str(fields, "db", pay_store_kind(store));
+    pay_json_set_int(fields, "migration_level", level);
+    pay_json_set_str(fields, "version", PAY_VERSION);
+    pay_log(PAY_LOG_INFO, NULL, "listening", fields);
+    json_decref(fields);
+
+    int sig = 0;
+    while (sigwait(&stop_signals, &sig) != 0) {
+    }
+    pay_logf(PAY_LOG_INFO, NULL, "stopping on %s: finishing requests in flight",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    pay_server_stop(srv);
+    pay_log(PAY_LOG_INFO, NULL, "stopped", NULL);
+    rc = 0;
+out_key:
+    if (fingerprint_key != NULL) {
+        explicit_bzero(fingerprint_key, strlen(fingerprint_key));
+    }
+    free(fingerprint_key);
+    free(public_url);
+    free(public_url_bound);
+out_store:
+    pay_store_close(store);
+out_auth:
+    auth_config_release(&auth);
+out_config:
+    pay_config_release(&cfg);
+    return rc;
+}
