@@ -23,6 +23,16 @@
 
 #define PAY_ACCOUNT_MERCHANT_BALANCE "liabilities:merchant:balance"
 
+/* Lines of one entry: a capture has 2, a capture with a fee 3-4; 64 leaves
+ * room for a split settlement while bounding one statement's parameters. */
+#define PAY_LEDGER_LINES_MAX 64
+/* An account code: "assets:processor:<connector>" and similar. */
+#define PAY_LEDGER_ACCOUNT_LEN_MAX 128
+/* Cached balances are spread over this many rows per (account, currency),
+ * one picked at random per post, so concurrent posts on PostgreSQL do not
+ * all queue on one hot row. A balance is the sum over its shards. */
+#define PAY_LEDGER_SHARDS 8
+
 /* One line: positive = debit, negative = credit, in the entry's currency. */
 struct pay_ledger_line {
     const char *account; /* account code, created on first use */
@@ -54,18 +64,39 @@ struct pay_ledger_entry {
  * do not sum to zero, a line is zero, or the balance transaction's net
  * (amount - fee) differs from the entry's effect on the merchant balance.
  * @entry_id_out (may be NULL; PAY_ID_LEN_MAX + 1 bytes) gets "je_...".
+ *
+ * Also PAY_ERR_INTERNAL, nothing written, with the reason in @err->message:
+ * fewer than 2 or more than PAY_LEDGER_LINES_MAX lines, an unknown currency,
+ * an empty kind, an account code that is not "<type>:..." with type one of
+ * assets, liabilities, equity, revenue, expenses (lower-case letters,
+ * digits, '_', '-', '.', ':'), a negative fee, or an entry without a
+ * balance transaction that moves the merchant balance (every change of the
+ * merchant balance is a balance transaction, as in Stripe).
+ * PAY_ERR_OVERFLOW when the sums overflow. Store errors as pay_tx_exec.
+ * With a bt.type, a balance transaction "txn_..." is written too; its
+ * source is @e->source_id.
  */
 enum pay_err pay_ledger_post(struct pay_tx *tx, const struct pay_ledger_entry *e,
                              char *entry_id_out, struct pay_error *err) PAY_WUR;
 
 /* Sum of the lines on @account for entries caused by @source_id of @kind
- * (NULL = any kind), signed as posted. */
+ * (NULL = any kind), signed as posted; 0 when there are none. */
 enum pay_err pay_ledger_source_sum(struct pay_tx *tx, const char *source_id, const char *kind,
                                    const char *account, int64_t *sum_out) PAY_WUR;
 
-/* Stripe's balance object {"object":"balance","available":[{amount,currency}],"pending":[...]} */
+/*
+ * Stripe's balance object {"object":"balance","livemode":false,
+ * "available":[{amount,currency,source_types:{card}}],"pending":[...]}:
+ * the merchant balance (credit-normal, so shown negated) per currency that
+ * has ever moved, sorted by currency; pending is 0 per currency (sandbox
+ * funds are available at once). *out is new (caller owns).
+ */
 enum pay_err pay_ledger_balance(struct pay_tx *tx, json_t **out, struct pay_error *err) PAY_WUR;
-/* balance_transactions: one, or a page (filters: type, source; NULL = any). */
+/*
+ * balance_transactions: one (PAY_ERR_NOT_FOUND, param "id", when absent), or
+ * a page, newest first, as pay_tx_list (filters: type, source; NULL = any).
+ * Objects are new (caller owns).
+ */
 enum pay_err pay_ledger_bt_get(struct pay_tx *tx, const char *id, json_t **out,
                                struct pay_error *err) PAY_WUR;
 enum pay_err pay_ledger_bt_list(struct pay_tx *tx, const char *type, const char *source,
@@ -77,6 +108,15 @@ enum pay_err pay_ledger_bt_list(struct pay_tx *tx, const char *type, const char 
  * every cached balance equals the sum of its lines. Appends one line per
  * check to @report ("ok   entries balance (1234 entries)" /
  * "FAIL ...") and sets *violations_out to the number of failures.
+ *
+ * The checks: lines belong to entries, are non-zero, carry their entry's
+ * currency and name a known account; every entry has at least 2 lines and
+ * sums to zero; cached balances equal the sum of lines per (account,
+ * currency); every balance transaction's net equals amount - fee, its JSON
+ * agrees with its columns, and its net equals its entry's effect on the
+ * merchant balance; every entry that moves the merchant balance has a
+ * balance transaction. *violations_out counts offending rows (0 = all ok).
+ * Returns an error only when the store fails.
  */
 enum pay_err pay_ledger_verify(struct pay_tx *tx, struct pay_buf *report,
                                int64_t *violations_out) PAY_WUR;
