@@ -134,8 +134,8 @@ static enum pay_err parse_file(struct pay_config *cfg, const char *path, const b
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        return pay_error_set(err, PAY_ERR_CONFIG, "config", "Cannot open config file %s: %s.",
-                             path, strerror(errno));
+        return pay_error_set(err, PAY_ERR_CONFIG, "config", "Cannot open config file %s: %s.", path,
+                             strerror(errno));
     }
     enum pay_err rc = PAY_OK;
     char line[CONFIG_LINE_MAX];
@@ -144,28 +144,17 @@ static enum pay_err parse_file(struct pay_config *cfg, const char *path, const b
         lineno++;
         size_t len = strlen(line);
         if (len == sizeof(line) - 1 && line[len - 1] != '\n' && !feof(f)) {
-            rc = pay_error_set(err, PAY_ERR_CONFIG, "config", "%s:%d: line too long.", path,
-                               lineno);
+            rc =
+                pay_error_set(err, PAY_ERR_CONFIG, "config", "%s:%d: line too long.", path, lineno);
             goto out_close;
         }
-        /* Comments: the whole line, or from a '#' that follows whitespace. */
-        for (size_t i = 0; i < len; i++) {
-            if (line[i] == '#' && (i == 0 || is_space(line[i - 1]))) {
-                line[i] = '\0';
-                len = i;
-                break;
-            }
-        }
+        /* Comments: the whole line, or from a '#' that follows whitespace
+         * outside a quoted value. */
         char *p = line;
         while (is_space(*p)) {
             p++;
         }
-        char *end = line + len;
-        while (end > p && is_space(end[-1])) {
-            end--;
-        }
-        *end = '\0';
-        if (*p == '\0') {
+        if (*p == '\0' || *p == '#') {
             continue;
         }
         char *eq = strchr(p, '=');
@@ -182,10 +171,36 @@ static enum pay_err parse_file(struct pay_config *cfg, const char *path, const b
         while (is_space(*value)) {
             value++;
         }
-        size_t value_len = (size_t)(end - value);
-        if (value_len >= 2 && value[0] == '"' && value[value_len - 1] == '"') {
+        char *rest;
+        size_t value_len;
+        if (*value == '"') {
+            char *close = strchr(value + 1, '"');
+            if (!close) {
+                rc = pay_error_set(err, PAY_ERR_CONFIG, "config", "%s:%d: unterminated quote.",
+                                   path, lineno);
+                goto out_close;
+            }
             value++;
-            value_len -= 2;
+            value_len = (size_t)(close - value);
+            rest = close + 1;
+        } else {
+            char *end = value;
+            while (*end && !(*end == '#' && end > value && is_space(end[-1]))) {
+                end++;
+            }
+            rest = end;
+            while (end > value && is_space(end[-1])) {
+                end--;
+            }
+            value_len = (size_t)(end - value);
+        }
+        while (is_space(*rest)) {
+            rest++;
+        }
+        if (*rest != '\0' && *rest != '#') {
+            rc = pay_error_set(err, PAY_ERR_CONFIG, "config", "%s:%d: text after the value.", path,
+                               lineno);
+            goto out_close;
         }
         size_t idx = 0;
         if (!find_option(cfg->options, cfg->n_options, p, (size_t)(key_end - p), &idx)) {

@@ -43,8 +43,8 @@ void pay_hmac_sha256(const void *key, size_t key_len, const void *data, size_t n
     static const unsigned char empty[1];
     unsigned int mac_len = 0;
     PAY_ASSERT(key_len <= INT_MAX);
-    PAY_ASSERT(HMAC(EVP_sha256(), key_len > 0 ? key : empty, (int)key_len,
-                    n > 0 ? data : empty, n, mac_out, &mac_len) != NULL);
+    PAY_ASSERT(HMAC(EVP_sha256(), key_len > 0 ? key : empty, (int)key_len, n > 0 ? data : empty, n,
+                    mac_out, &mac_len) != NULL);
     PAY_ASSERT(mac_len == 32);
 }
 

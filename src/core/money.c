@@ -120,8 +120,7 @@ enum pay_err pay_amount_parse(const char *s, const struct pay_currency *cur, int
     return PAY_OK;
 }
 
-size_t pay_amount_format(int64_t amount_minor, const struct pay_currency *cur, char *buf,
-                         size_t n)
+size_t pay_amount_format(int64_t amount_minor, const struct pay_currency *cur, char *buf, size_t n)
 {
     if (buf && n > 0) {
         buf[0] = '\0';

@@ -1,0 +1,119 @@
+/* buf_test.c - bounded growable buffers. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+Test(buf, empty_after_init_is_a_string)
+{
+    struct pay_buf b;
+    pay_buf_init(&b, 100);
+    cr_assert_not_null(b.data);
+    cr_assert_str_eq(b.data, "");
+    cr_assert_eq(b.len, 0);
+    pay_buf_release(&b);
+    cr_assert_str_eq(b.data, "");
+    size_t len = 99;
+    char *s = pay_buf_detach(&b, &len);
+    cr_assert_not_null(s);
+    cr_assert_str_eq(s, "");
+    cr_assert_eq(len, 0);
+    free(s);
+}
+
+Test(buf, add_adds_addf)
+{
+    struct pay_buf b;
+    pay_buf_init(&b, 1000);
+    cr_assert_eq(pay_buf_add(&b, "ab\0c", 4), PAY_OK);
+    cr_assert_eq(b.len, 4);
+    cr_assert_eq(memcmp(b.data, "ab\0c", 5), 0);
+    pay_buf_reset(&b);
+    cr_assert_eq(b.len, 0);
+    cr_assert_str_eq(b.data, "");
+    cr_assert_eq(pay_buf_adds(&b, "hello"), PAY_OK);
+    cr_assert_eq(pay_buf_addf(&b, " %s %d", "world", 42), PAY_OK);
+    cr_assert_str_eq(b.data, "hello world 42");
+    cr_assert_eq(b.len, 14);
+    cr_assert_eq(pay_buf_addf(&b, "%s", ""), PAY_OK);
+    cr_assert_eq(b.len, 14);
+    size_t len = 0;
+    char *s = pay_buf_detach(&b, &len);
+    cr_assert_str_eq(s, "hello world 42");
+    cr_assert_eq(len, 14);
+    cr_assert_eq(b.len, 0);
+    cr_assert_str_eq(b.data, "");
+    free(s);
+    pay_buf_release(&b);
+}
+
+Test(buf, cap_refuses_and_leaves_buffer_unchanged)
+{
+    struct pay_buf b;
+    pay_buf_init(&b, 10);
+    cr_assert_eq(pay_buf_add(&b, "0123456789", 10), PAY_OK);
+    cr_assert_eq(pay_buf_add(&b, "x", 1), PAY_ERR_BODY_TOO_LARGE);
+    cr_assert_eq(pay_buf_adds(&b, "x"), PAY_ERR_BODY_TOO_LARGE);
+    cr_assert_eq(pay_buf_addf(&b, "%d", 1), PAY_ERR_BODY_TOO_LARGE);
+    cr_assert_eq(b.len, 10);
+    cr_assert_str_eq(b.data, "0123456789");
+    cr_assert_leq(b.cap, 11);
+    cr_assert_eq(pay_buf_add(&b, "", 0), PAY_OK);
+
+    pay_buf_reset(&b);
+    cr_assert_eq(pay_buf_adds(&b, "abc"), PAY_OK);
+    cr_assert_eq(pay_buf_addf(&b, "%s", "12345678"), PAY_ERR_BODY_TOO_LARGE);
+    cr_assert_str_eq(b.data, "abc");
+    cr_assert_eq(pay_buf_addf(&b, "%s", "1234567"), PAY_OK);
+    cr_assert_str_eq(b.data, "abc1234567");
+    pay_buf_release(&b);
+}
+
+Test(buf, zero_cap)
+{
+    struct pay_buf b;
+    pay_buf_init(&b, 0);
+    cr_assert_eq(pay_buf_adds(&b, "a"), PAY_ERR_BODY_TOO_LARGE);
+    cr_assert_eq(pay_buf_adds(&b, ""), PAY_OK);
+    cr_assert_str_eq(b.data, "");
+    pay_buf_release(&b);
+}
+
+Test(buf, grows_to_large_sizes)
+{
+    struct pay_buf b;
+    pay_buf_init(&b, PAY_BODY_BYTES_MAX);
+    char chunk[1000];
+    memset(chunk, 'z', sizeof(chunk));
+    size_t total = 0;
+    enum pay_err rc;
+    while ((rc = pay_buf_add(&b, chunk, sizeof(chunk))) == PAY_OK) {
+        total += sizeof(chunk);
+    }
+    cr_assert_eq(rc, PAY_ERR_BODY_TOO_LARGE);
+    cr_assert_eq(total, (PAY_BODY_BYTES_MAX / 1000) * 1000);
+    cr_assert_eq(b.len, total);
+    cr_assert_eq(b.data[b.len], '\0');
+    cr_assert_leq(b.cap, PAY_BODY_BYTES_MAX + 1);
+    /* the remaining room is still usable */
+    size_t room = PAY_BODY_BYTES_MAX - b.len;
+    cr_assert_eq(pay_buf_add(&b, chunk, room), PAY_OK);
+    cr_assert_eq(b.len, PAY_BODY_BYTES_MAX);
+    pay_buf_release(&b);
+}
+
+Test(buf, append_own_contents)
+{
+    struct pay_buf b;
+    pay_buf_init(&b, 1 << 20);
+    cr_assert_eq(pay_buf_adds(&b, "abc"), PAY_OK);
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(pay_buf_add(&b, b.data, b.len), PAY_OK);
+    }
+    cr_assert_eq(b.len, 3 * 1024);
+    for (size_t i = 0; i < b.len; i++) {
+        cr_assert_eq(b.data[i], "abc"[i % 3]);
+    }
+    pay_buf_release(&b);
+}

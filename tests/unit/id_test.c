@@ -1,0 +1,119 @@
+/* id_test.c - OS randomness and "<prefix>_<base62>" ids. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+#define N_IDS 10000
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool base62_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+Test(id, unique_right_length_and_alphabet)
+{
+    char **ids = calloc(N_IDS, sizeof(*ids));
+    cr_assert_not_null(ids);
+    size_t seen[128] = {0};
+    for (size_t i = 0; i < N_IDS; i++) {
+        ids[i] = malloc(PAY_ID_LEN_MAX + 1);
+        pay_id_new("pi", ids[i]);
+        cr_assert_eq(strlen(ids[i]), 3 + PAY_ID_RANDOM_LEN, "%s", ids[i]);
+        cr_assert_eq(strncmp(ids[i], "pi_", 3), 0);
+        for (const char *p = ids[i] + 3; *p; p++) {
+            cr_assert(base62_char(*p), "%s", ids[i]);
+            seen[(unsigned char)*p]++;
+        }
+        cr_assert(pay_id_valid(ids[i], "pi"), "%s", ids[i]);
+    }
+    qsort(ids, N_IDS, sizeof(*ids), cmp_str);
+    for (size_t i = 1; i < N_IDS; i++) {
+        cr_assert_neq(strcmp(ids[i - 1], ids[i]), 0, "duplicate %s", ids[i]);
+    }
+    /* 240000 characters: each of the 62 expected ~3871 times. */
+    for (int c = 0; c < 128; c++) {
+        if (base62_char((char)c)) {
+            cr_assert(seen[c] > 3000 && seen[c] < 4800, "'%c' seen %zu times", c, seen[c]);
+        }
+    }
+    for (size_t i = 0; i < N_IDS; i++) {
+        free(ids[i]);
+    }
+    free(ids);
+}
+
+Test(id, longest_prefix_fits)
+{
+    char out[PAY_ID_LEN_MAX + 1];
+    pay_id_new("abcdefgh", out);
+    cr_assert_eq(strlen(out), PAY_ID_LEN_MAX);
+    cr_assert(pay_id_valid(out, "abcdefgh"));
+    cr_assert(pay_id_valid(out, NULL));
+}
+
+Test(id, bad_prefix_aborts, .signal = SIGABRT)
+{
+    char out[64];
+    pay_id_new("toolongprefix", out);
+}
+
+Test(id, empty_prefix_aborts, .signal = SIGABRT)
+{
+    char out[64];
+    pay_id_new("", out);
+}
+
+Test(id, valid)
+{
+    cr_assert(pay_id_valid("pi_abc123XYZ", "pi"));
+    cr_assert(pay_id_valid("cus_1", "cus"));
+    cr_assert(pay_id_valid("cus_1", NULL));
+    cr_assert_not(pay_id_valid("pi_", "pi"));
+    cr_assert_not(pay_id_valid("pi", "pi"));
+    cr_assert_not(pay_id_valid("pix_abc", "pi"));
+    cr_assert_not(pay_id_valid("cus_abc", "pi"));
+    cr_assert_not(pay_id_valid("pi_abc-def", "pi"));
+    cr_assert_not(pay_id_valid("pi_abc def", "pi"));
+    cr_assert_not(pay_id_valid("pi_abc_def", "pi"));
+    cr_assert_not(pay_id_valid("pi_abc\n", "pi"));
+    cr_assert_not(pay_id_valid("pi_ab\xc3\xa9", "pi"));
+    cr_assert_not(pay_id_valid("", "pi"));
+    cr_assert_not(pay_id_valid(NULL, "pi"));
+    cr_assert_not(pay_id_valid("_abc", NULL));
+    cr_assert_not(pay_id_valid("PI_abc", NULL));
+    cr_assert_not(pay_id_valid("toolongprefix_abc", NULL));
+    /* Length cap: prefix + '_' + random part <= PAY_ID_LEN_MAX. */
+    char id[PAY_ID_LEN_MAX + 2];
+    memcpy(id, "pi_", 3);
+    memset(id + 3, 'a', PAY_ID_LEN_MAX - 3);
+    id[PAY_ID_LEN_MAX] = '\0';
+    cr_assert(pay_id_valid(id, "pi"));
+    id[PAY_ID_LEN_MAX] = 'a';
+    id[PAY_ID_LEN_MAX + 1] = '\0';
+    cr_assert_not(pay_id_valid(id, "pi"));
+}
+
+Test(id, random_bytes)
+{
+    unsigned char a[4096];
+    unsigned char b[4096];
+    memset(a, 0, sizeof(a));
+    memset(b, 0, sizeof(b));
+    cr_assert_eq(pay_random_bytes(a, sizeof(a)), PAY_OK);
+    cr_assert_eq(pay_random_bytes(b, sizeof(b)), PAY_OK);
+    cr_assert_neq(memcmp(a, b, sizeof(a)), 0);
+    size_t zeros = 0;
+    for (size_t i = 0; i < sizeof(a); i++) {
+        zeros += a[i] == 0;
+    }
+    cr_assert_lt(zeros, 64); /* ~16 expected */
+    cr_assert_eq(pay_random_bytes(a, 0), PAY_OK);
+}
