@@ -321,6 +321,9 @@ enum pay_err pay_jwt_mint_hs256(const char *secret, const char *sub, const char 
     if (customer && customer[0] && !pay_id_valid(customer, "cus")) {
         return PAY_ERR_PARAM_INVALID;
     }
+    if (pay_role_parse(role) == PAY_ROLE_PATIENT && !(customer && customer[0])) {
+        return PAY_ERR_PARAM_INVALID; /* verification would refuse it */
+    }
     int64_t exp;
     if (ttl_s <= 0 || __builtin_add_overflow(now, ttl_s, &exp)) {
         return PAY_ERR_PARAM_INVALID;

@@ -32,6 +32,7 @@
  *
  * Threading: no shared state; safe from any thread.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -317,10 +318,13 @@ out_bad:
     return NULL;
 }
 
-/* A bracket segment that is an array index: digits only, short enough. */
+/*
+ * A bracket segment made of digits is an array index. Too many digits to
+ * matter saturate at LONG_MAX, which the caller refuses as too large.
+ */
 static bool seg_index(const char *s, size_t n, long *out)
 {
-    if (n == 0 || n > 9) {
+    if (n == 0) {
         return false;
     }
     long v = 0;
@@ -328,7 +332,11 @@ static bool seg_index(const char *s, size_t n, long *out)
         if (s[i] < '0' || s[i] > '9') {
             return false;
         }
-        v = v * 10 + (s[i] - '0');
+        if (v <= (LONG_MAX - 9) / 10) {
+            v = v * 10 + (s[i] - '0');
+        } else {
+            v = LONG_MAX;
+        }
     }
     *out = v;
     return true;
@@ -445,6 +453,12 @@ static enum pay_err form_insert(struct fnode *root, const struct seg *segs, size
             }
             if (append) {
                 index = cur->max_index + 1;
+                if (index >= PAY_ARRAY_LEN_MAX) {
+                    seg_path(segs, k - 1, name, sizeof(name));
+                    return pay_error_set(err, PAY_ERR_BODY_INVALID, name,
+                                         "Too many elements in %s (at most %d).", name,
+                                         PAY_ARRAY_LEN_MAX);
+                }
             }
             if (index >= PAY_ARRAY_LEN_MAX) {
                 seg_path(segs, k, name, sizeof(name));

@@ -1,0 +1,74 @@
+/*
+ * http_int.h - declarations shared by the files of src/http/ only.
+ *
+ * Nothing outside src/http/ includes this header; the public contract is
+ * http.h.
+ */
+#ifndef PAY_HTTP_INT_H
+#define PAY_HTTP_INT_H
+
+#include "http.h"
+
+/* ---- Body trees (form.c) ---------------------------------------------- */
+
+/*
+ * Check that @v (a decoded JSON value) stays within the body limits of
+ * limits.h: nesting depth (PAY_JSON_DEPTH_MAX, the top-level object counts
+ * as depth 1), PAY_ARRAY_LEN_MAX elements per array, PAY_OBJECT_KEYS_MAX keys
+ * per object and PAY_STRING_LEN_MAX characters per string. On failure returns
+ * PAY_ERR_BODY_INVALID with the bracket path of the offending value
+ * ("items[3][price]") in @err->param.
+ */
+enum pay_err pay_http_tree_check(const json_t *v, struct pay_error *err) PAY_WUR;
+
+/* ---- Idempotency (idempotency.c) --------------------------------------- */
+
+/* "key:" or "jwt:" + a principal subject (128 bytes) fits with room. */
+#define PAY_IDEM_SCOPE_MAX 160
+
+/*
+ * One Idempotency-Key as the server applies it: who sent it (keys are
+ * scoped to the caller, as Stripe's are to the account), the key, and the
+ * SHA-256 of method + "\n" + path + "\n" + raw body that a replay must
+ * match. @key, @method and @path are borrowed from the request.
+ */
+struct pay_idem {
+    char scope[PAY_IDEM_SCOPE_MAX];
+    const char *key;
+    const char *method;
+    const char *path;
+    char request_hash[65];
+};
+
+/* Fill @k for a request by @who (kind NONE scopes to "anon"). */
+enum pay_err pay_idem_init(struct pay_idem *k, const struct pay_principal *who, const char *key,
+                           const char *method, const char *path, const char *body,
+                           size_t body_len) PAY_WUR;
+/*
+ * Inside a write transaction: claim @k at @now. When the key is new it is
+ * recorded (status 0) and *replay_out is false: run the handler, then
+ * pay_idem_finish in the same transaction. When the key was used before
+ * with the same request, *replay_out is true and *status_out / *body_out
+ * (malloc'd, caller frees) / *len_out hold the stored response. Errors:
+ * PAY_ERR_IDEMPOTENCY_MISMATCH (another request used the key),
+ * PAY_ERR_IDEMPOTENCY_IN_USE (no response stored), store errors.
+ */
+enum pay_err pay_idem_claim(struct pay_tx *tx, const struct pay_idem *k, int64_t now,
+                            bool *replay_out, int *status_out, char **body_out, size_t *len_out,
+                            struct pay_error *err) PAY_WUR;
+/* Record the response of the request that claimed @k (same transaction). */
+enum pay_err pay_idem_finish(struct pay_tx *tx, const struct pay_idem *k, int status,
+                             const char *body, size_t len) PAY_WUR;
+
+/* ---- Metrics (metrics.c) ------------------------------------------------ */
+
+/* The in-flight gauge: +1 when a request starts, -1 when it completes. */
+void pay_metrics_inflight_add(int delta);
+/*
+ * Count one finished request: @route is the matched pattern or NULL
+ * ("unmatched"), @method any string (unknown methods count as "OTHER"),
+ * @status the status sent (0 when none was).
+ */
+void pay_metrics_observe(const char *route, const char *method, int status, int64_t duration_us);
+
+#endif
