@@ -101,8 +101,11 @@ void pay_resp_redirect(struct pay_request *req, int status, const char *url);
  * values. These helpers accept both (an integer may be 42 or "42"; a
  * boolean true or "true") and answer 400 naming the parameter otherwise.
  * @src is req->body or req->query (or a nested object); @name is the key in
- * @src; @param_path, when not NULL, is the full name used in errors
- * ("card[exp_month]"), else @name.
+ * @src or a bracket path into it ("card[exp_month]", "items[0][price]"),
+ * which is also the name errors give (error.param), so nested parameters
+ * are reported as the client spelled them. JSON null counts as absent; an
+ * absent optional parameter leaves *out as the caller preset it (defaults).
+ * Errors are recorded in req->err and returned.
  */
 
 /*
@@ -112,7 +115,9 @@ void pay_resp_redirect(struct pay_request *req, int status, const char *url);
  */
 enum pay_err pay_args_allow(struct pay_request *req, const json_t *src,
                             const char *const *allowed) PAY_WUR;
-/* *present_out (may be NULL) tells whether the key was there (null counts as absent). */
+/* *present_out (may be NULL) tells whether the key was there (null counts as absent).
+ * A string no longer than @max_len characters (0 = PAY_STRING_LEN_MAX); a
+ * required one must not be empty. */
 enum pay_err pay_arg_str(struct pay_request *req, const json_t *src, const char *name,
                          bool required, size_t max_len, const char **out,
                          bool *present_out) PAY_WUR;
@@ -136,7 +141,9 @@ enum pay_err pay_arg_currency(struct pay_request *req, const json_t *src, const 
 /*
  * Stripe metadata: an object of string values within PAY_METADATA_* limits.
  * *out is a new object (caller owns) or NULL when absent. An empty string
- * value means "unset this key" on update; the caller merges.
+ * value means "unset this key" on update; the caller merges. JSON numbers,
+ * booleans and null are accepted as their string forms (null as ""); a form's
+ * "metadata=" gives an empty object.
  */
 enum pay_err pay_arg_metadata(struct pay_request *req, const json_t *src, const char *name,
                               json_t **out) PAY_WUR;
