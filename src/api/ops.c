@@ -2,7 +2,7 @@
  * ops.c - the operations routes: GET /health (liveness and the database's
  * state, for load balancers), GET /metrics (Prometheus text), GET
  * /v1/openapi.json and GET /docs (the API description and its reader),
- * and GET /v1/keys (the API keys, for admins).
+ * and /v1/keys (list, create and revoke API keys; admins only).
  *
  * None of these runs in the request transaction (PAY_ROUTE_NO_TX): /health
  * must answer even when the database does not, and the others touch no
@@ -109,6 +109,16 @@ static enum pay_err docs(struct pay_request *req)
     return e == PAY_OK ? PAY_OK : pay_error_set(&req->err, e, NULL, NULL);
 }
 
+/* A key as pay_keys_list gives it, as an API object: id and object first. */
+static json_t *api_key_object(json_t *key)
+{
+    json_t *obj = json_object();
+    pay_json_set_str(obj, "id", pay_json_str(key, "id"));
+    pay_json_set_str(obj, "object", "api_key");
+    json_object_update_missing(obj, key);
+    return obj;
+}
+
 static enum pay_err keys_list(struct pay_request *req)
 {
     json_t *keys = NULL;
@@ -116,15 +126,88 @@ static enum pay_err keys_list(struct pay_request *req)
     if (e != PAY_OK) {
         return pay_error_set(&req->err, e, NULL, NULL);
     }
+    json_t *data = json_array();
     size_t i;
     json_t *key;
     json_array_foreach(keys, i, key)
     {
-        if (json_object_get(key, "object") == NULL) {
-            json_object_set_new(key, "object", json_string("api_key"));
+        json_array_append_new(data, api_key_object(key));
+    }
+    json_decref(keys);
+    pay_api_list(req, "/v1/keys", data, false);
+    return PAY_OK;
+}
+
+/* The key @id from pay_keys_list, as an api_key object (new reference), or NULL. */
+static json_t *key_object(struct pay_request *req, const char *id)
+{
+    json_t *keys = NULL;
+    if (pay_keys_list(req->app->store, &keys) != PAY_OK) {
+        return NULL;
+    }
+    json_t *found = NULL;
+    size_t i;
+    json_t *key;
+    json_array_foreach(keys, i, key)
+    {
+        const char *kid = pay_json_str(key, "id");
+        if (kid != NULL && strcmp(kid, id) == 0) {
+            found = api_key_object(key);
+            break;
         }
     }
-    pay_api_list(req, "/v1/keys", keys, false);
+    json_decref(keys);
+    return found;
+}
+
+/*
+ * POST /v1/keys {name, role}: the API twin of `payd keys create`. The key
+ * is created in its own transaction by the auth module (hence NO_TX); the
+ * secret is in this one response only.
+ */
+static enum pay_err keys_create(struct pay_request *req)
+{
+    static const char *const allowed[] = {"name", "role", NULL};
+    static const char *const roles[] = {"admin", "staff", "auditor", NULL};
+    const char *name = NULL;
+    const char *role = NULL;
+    PAY_TRY(pay_args_allow(req, req->body, allowed));
+    PAY_TRY(pay_arg_str(req, req->body, "name", true, 200, &name, NULL));
+    PAY_TRY(pay_arg_enum(req, req->body, "role", true, roles, &role, NULL));
+
+    char secret[64];
+    char id[PAY_ID_LEN_MAX + 1];
+    PAY_TRY(pay_keys_create(req->app->store, name, pay_role_parse(role), secret, id, &req->err));
+    json_t *obj = key_object(req, id);
+    if (obj == NULL) {
+        obj = json_object();
+        pay_json_set_str(obj, "id", id);
+        pay_json_set_str(obj, "object", "api_key");
+        pay_json_set_str(obj, "name", name);
+        pay_json_set_str(obj, "role", role);
+    }
+    pay_json_set_str(obj, "secret", secret);
+    explicit_bzero(secret, sizeof(secret));
+    pay_resp_json(req, 200, obj);
+    return PAY_OK;
+}
+
+/* DELETE /v1/keys/:id: revoke (the API twin of `payd keys revoke`). */
+static enum pay_err keys_revoke(struct pay_request *req)
+{
+    const char *id = req->params[0];
+    if (!pay_id_valid(id, "key")) {
+        return pay_error_set(&req->err, PAY_ERR_NOT_FOUND, "id", "No such API key: '%.40s'.",
+                             id);
+    }
+    PAY_TRY(pay_keys_revoke(req->app->store, id, &req->err));
+    json_t *obj = key_object(req, id);
+    if (obj == NULL) {
+        obj = json_object();
+        pay_json_set_str(obj, "id", id);
+        pay_json_set_str(obj, "object", "api_key");
+    }
+    pay_resp_json(req, 200, obj);
     return PAY_OK;
 }
 
@@ -138,5 +221,8 @@ PAY_API_ROUTES_DEFINE(ops) = {
     {"GET", "/docs", docs, 0, PAY_ROUTE_PUBLIC | PAY_ROUTE_NO_TX,
      "The API reference, rendered from /v1/openapi.json"},
     {"GET", "/v1/keys", keys_list, PAY_ROLE_ADMIN, PAY_ROUTE_NO_TX, "List API keys"},
+    {"POST", "/v1/keys", keys_create, PAY_ROLE_ADMIN, PAY_ROUTE_NO_TX, "Create an API key"},
+    {"DELETE", "/v1/keys/:id", keys_revoke, PAY_ROLE_ADMIN, PAY_ROUTE_NO_TX,
+     "Revoke an API key"},
 };
 PAY_API_ROUTES_COUNT(ops);

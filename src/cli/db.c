@@ -29,7 +29,7 @@ static const struct pay_option create_opts[] = {
     PAY_CLI_OPT_DB,
     PAY_CLI_OPT_LOG_LEVEL("warn"),
     {"name", NULL, NULL, "a name to recognise the key by (required)", false},
-    {"role", NULL, "admin", "admin, staff, auditor or patient", false},
+    {"role", NULL, "admin", "admin, staff or auditor (patients use JWTs)", false},
 };
 #define N_CREATE_OPTS (sizeof(create_opts) / sizeof(create_opts[0]))
 
@@ -81,6 +81,9 @@ static int keys_create(int argc, char **argv)
     const char *name = pay_config_get(&cfg, "name");
     const char *role_s = pay_config_get(&cfg, "role");
     enum pay_role role = role_s != NULL ? pay_role_parse(role_s) : PAY_ROLE_NONE;
+    if (role == PAY_ROLE_PATIENT) {
+        role = PAY_ROLE_NONE; /* a patient acts for one customer: only a JWT names it */
+    }
     if (cfg.n_positional > 0) {
         fprintf(stderr, "payd keys create: unexpected argument '%s'\n", cfg.positional[0]);
         goto out;
@@ -90,7 +93,7 @@ static int keys_create(int argc, char **argv)
         goto out;
     }
     if (role == PAY_ROLE_NONE) {
-        fprintf(stderr, "payd keys create: --role must be admin, staff, auditor or patient\n");
+        fprintf(stderr, "payd keys create: --role must be admin, staff or auditor\n");
         goto out;
     }
     rc = 1;
