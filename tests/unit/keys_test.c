@@ -19,6 +19,7 @@ static struct pay_auth_config cfg = {.jwt_alg = "HS256", .jwt_secret = "jwt-secr
 
 static void setup(void)
 {
+    pay_log_init(PAY_LOG_WARN);
     pay_clock_set_fixed(NOW);
     strcpy(dir, "/tmp/payd-keys-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
