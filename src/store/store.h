@@ -56,8 +56,7 @@ struct pay_param pay_param_text(const char *s);
  * directory are created), "sqlite::memory:" for tests, or a libpq URI
  * "postgres://..." / "postgresql://...". Does not migrate.
  */
-enum pay_err pay_store_open(const char *url, struct pay_store **out,
-                            struct pay_error *err) PAY_WUR;
+enum pay_err pay_store_open(const char *url, struct pay_store **out, struct pay_error *err) PAY_WUR;
 /* Close every connection; waits for running transactions. NULL is fine. */
 void pay_store_close(struct pay_store *s);
 /* "sqlite" or "postgres". */
@@ -68,8 +67,7 @@ const char *pay_store_kind(const struct pay_store *s);
  * transaction; *level_out (may be NULL) gets the resulting level. Safe to
  * run concurrently from several processes on PostgreSQL (advisory lock).
  */
-enum pay_err pay_store_migrate(struct pay_store *s, int *level_out,
-                               struct pay_error *err) PAY_WUR;
+enum pay_err pay_store_migrate(struct pay_store *s, int *level_out, struct pay_error *err) PAY_WUR;
 /* The applied migration level and the level this binary knows. */
 enum pay_err pay_store_level(struct pay_store *s, int *applied, int *known) PAY_WUR;
 /* True when a trivial query succeeds. */
@@ -99,21 +97,21 @@ struct pay_store *pay_tx_store(struct pay_tx *tx);
  * serialization failure or deadlock is PAY_ERR_DB_RETRY (the store retries
  * the whole callback); other failures PAY_ERR_DB (logged).
  */
-enum pay_err pay_tx_exec(struct pay_tx *tx, const char *sql, const struct pay_param *p,
-                         size_t n, int64_t *changes_out) PAY_WUR;
+enum pay_err pay_tx_exec(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,
+                         int64_t *changes_out) PAY_WUR;
 /*
  * Run a query; step through its rows with pay_rows_next and finish with
  * pay_rows_close (always, also on error paths). At most one open
  * pay_rows per pay_tx at a time.
  */
-enum pay_err pay_tx_query(struct pay_tx *tx, const char *sql, const struct pay_param *p,
-                          size_t n, struct pay_rows **out) PAY_WUR;
+enum pay_err pay_tx_query(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,
+                          struct pay_rows **out) PAY_WUR;
 /* Advance to the next row; false at the end or on error. */
 bool pay_rows_next(struct pay_rows *r);
 /* Column accessors of the current row (0-based). Text is valid until next. */
 const char *pay_rows_text(struct pay_rows *r, int col); /* NULL for SQL NULL */
 size_t pay_rows_len(struct pay_rows *r, int col);
-int64_t pay_rows_int(struct pay_rows *r, int col);      /* 0 for SQL NULL */
+int64_t pay_rows_int(struct pay_rows *r, int col); /* 0 for SQL NULL */
 bool pay_rows_null(struct pay_rows *r, int col);
 /* Free the rows; returns the first error met while stepping. */
 enum pay_err pay_rows_close(struct pay_rows *r);
@@ -149,5 +147,31 @@ enum pay_err pay_tx_query_text(struct pay_tx *tx, const char *sql, const struct 
 enum pay_err pay_tx_list(struct pay_tx *tx, const char *table, const char *where,
                          const struct pay_param *p, size_t n, const struct pay_list_args *args,
                          json_t **data_out, bool *has_more, struct pay_error *err) PAY_WUR;
+
+/*
+ * Failed statements (both back ends alike): once a statement inside a
+ * transaction fails, every later statement of that transaction fails and the
+ * transaction rolls back, even when the callback returns PAY_OK (it then
+ * gets the statement's error) or called pay_tx_commit_anyway. That is
+ * PostgreSQL's rule; SQLite is made to follow it. Handle expected conflicts
+ * in SQL (INSERT ... ON CONFLICT DO NOTHING) rather than by catching
+ * PAY_ERR_DB_UNIQUE and going on.
+ *
+ * pay_store_write must not be called from inside a write callback (it
+ * would wait for itself); it returns PAY_ERR_INTERNAL there.
+ */
+
+/*
+ * Counters for /metrics and tests; a snapshot, safe from any thread.
+ */
+struct pay_store_stats {
+    uint64_t writes;      /* write callbacks finished (any result) */
+    uint64_t commits;     /* write transactions committed (SQLite: one per group) */
+    uint64_t retries;     /* write callbacks re-run after PAY_ERR_DB_RETRY */
+    uint64_t write_queue; /* SQLite: writes waiting for the writer thread now */
+    int pool_open;        /* connections open (SQLite: read connections) */
+    int pool_in_use;      /* of which lent out now */
+};
+void pay_store_stats(struct pay_store *s, struct pay_store_stats *out);
 
 #endif

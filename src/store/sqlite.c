@@ -1,0 +1,900 @@
+/*
+ * sqlite.c - the SQLite back end: one file in WAL mode, synchronous=FULL,
+ * written by a single writer thread that commits many callers' write
+ * transactions together (group commit), read through a pool of read-only
+ * connections.
+ *
+ * Writes: pay_store_write queues a job and waits. The writer thread takes
+ * every queued job (at most WRITE_BATCH_MAX), opens one BEGIN IMMEDIATE
+ * transaction, runs each job inside its own SAVEPOINT (rolled back to when
+ * the job fails, so one failure does not sink its neighbours), then COMMITs
+ * once. Waiters are woken only after COMMIT returned, so a PAY_OK means the
+ * write is durable. If a job aborts the whole transaction (SQLite rolls it
+ * back on I/O errors, a full disk or RAISE(ROLLBACK)), that job gets its
+ * error and the jobs already run in that transaction are run again in a new
+ * one (callbacks may run more than once, see store.h).
+ *
+ * Reads: each read runs in BEGIN ... COMMIT on a pool connection (grown on
+ * demand up to PAY_DB_POOL_MAX), which gives it one WAL snapshot.
+ *
+ * Statements are prepared once per connection and cached by their SQL text
+ * (after pay_sql_for_sqlite); a statement already in use (a nested query of
+ * the same SQL) gets a fresh one-off statement instead.
+ *
+ * Threading: the write connection is used only by the writer thread; a read
+ * connection by one thread at a time (SQLITE_OPEN_NOMUTEX). The queue is
+ * guarded by qmu, the pool by pmu.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store_int.h"
+
+/* Jobs committed together at most: bounds the latency one commit adds. */
+#define WRITE_BATCH_MAX 512
+/* How long a connection waits for another process's lock. */
+#define BUSY_TIMEOUT_MS 5000
+/* Statements cached per connection; SQL beyond this is prepared per use. */
+#define STMT_CACHE_MAX 1024
+
+struct stmt_entry {
+    char *sql; /* the caller's SQL text: the key */
+    sqlite3_stmt *st;
+    bool in_use;
+};
+
+struct sq_conn {
+    sqlite3 *db;
+    /* Open addressing, power-of-two capacity; entries stay put when it grows. */
+    struct stmt_entry **slots;
+    size_t cap, count;
+};
+
+struct sq_job {
+    pay_tx_fn fn;
+    void *arg;
+    enum pay_err result;
+    bool final; /* result decided in the current batch */
+    bool done;  /* committed (or failed): the waiter may go */
+    pthread_cond_t cv;
+    struct sq_job *next;
+};
+
+struct sq_store {
+    struct pay_store base;
+    char *path;
+    char *tmpdir; /* set for sqlite::memory:, removed at close */
+
+    struct sq_conn writer;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;
+    struct sq_job *qhead, *qtail;
+    uint64_t qlen;
+    bool stopping;
+    uint64_t writes, commits;
+
+    pthread_mutex_t pmu;
+    pthread_cond_t pcv;
+    struct sq_conn *readers[PAY_DB_POOL_MAX]; /* opened */
+    int n_readers;
+    int n_opening;
+    struct sq_conn *idle[PAY_DB_POOL_MAX];
+    int n_idle;
+    int in_use;
+};
+
+struct sq_tx {
+    struct pay_tx base;
+    struct sq_conn *conn;
+};
+
+struct sq_rows {
+    struct pay_rows base;
+    struct sq_conn *conn;
+    sqlite3_stmt *st;
+    struct stmt_entry *entry; /* NULL for a one-off statement */
+    bool row;                 /* a row is current */
+};
+
+static const struct pay_store_ops sqlite_ops;
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+/* ------------------------------------------------------------------ */
+
+static enum pay_err map_error(sqlite3 *db, int rc, const char *sql)
+{
+    int ext = sqlite3_extended_errcode(db);
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return PAY_ERR_DB_UNIQUE;
+    }
+    /* The message names tables, columns and constraints, never bound values. */
+    pay_logf(PAY_LOG_ERROR, NULL, "sqlite: %s (code %d) in: %.200s", sqlite3_errmsg(db), ext,
+             sql != NULL ? sql : "");
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+        return PAY_ERR_UNAVAILABLE;
+    }
+    if ((rc & 0xff) == SQLITE_NOMEM) {
+        return PAY_ERR_NOMEM;
+    }
+    return PAY_ERR_DB;
+}
+
+/* A parameterless statement (BEGIN, SAVEPOINT, pragmas) outside the cache. */
+static enum pay_err plain_exec(sqlite3 *db, const char *sql)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? PAY_OK : map_error(db, rc, sql);
+}
+
+/* ------------------------------------------------------------------ */
+/* Statement cache                                                      */
+/* ------------------------------------------------------------------ */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static struct stmt_entry *cache_find(struct sq_conn *c, const char *sql, uint64_t h)
+{
+    if (c->cap == 0) {
+        return NULL;
+    }
+    for (size_t i = h & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+        if (c->slots[i] == NULL) {
+            return NULL;
+        }
+        if (strcmp(c->slots[i]->sql, sql) == 0) {
+            return c->slots[i];
+        }
+    }
+}
+
+static void cache_place(struct stmt_entry **slots, size_t cap, struct stmt_entry *e)
+{
+    size_t i = hash_str(e->sql) & (cap - 1);
+    while (slots[i] != NULL) {
+        i = (i + 1) & (cap - 1);
+    }
+    slots[i] = e;
+}
+
+static bool cache_grow(struct sq_conn *c)
+{
+    size_t cap = c->cap == 0 ? 64 : c->cap * 2;
+    struct stmt_entry **slots = calloc(cap, sizeof(*slots));
+    if (slots == NULL) {
+        return false;
+    }
+    for (size_t j = 0; j < c->cap; j++) {
+        if (c->slots[j] != NULL) {
+            cache_place(slots, cap, c->slots[j]);
+        }
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->cap = cap;
+    return true;
+}
+
+static enum pay_err prepare(struct sq_conn *c, const char *sql, bool persistent, sqlite3_stmt **out)
+{
+    char *lite = pay_sql_for_sqlite(sql);
+    if (lite == NULL) {
+        return PAY_ERR_NOMEM;
+    }
+    int rc =
+        sqlite3_prepare_v3(c->db, lite, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, out, NULL);
+    free(lite);
+    if (rc != SQLITE_OK) {
+        *out = NULL;
+        return map_error(c->db, rc, sql);
+    }
+    if (*out == NULL) {
+        pay_logf(PAY_LOG_ERROR, NULL, "sqlite: empty statement: %.200s", sql);
+        return PAY_ERR_INTERNAL;
+    }
+    return PAY_OK;
+}
+
+/* A statement for @sql, marked in use; *entry_out is NULL for a one-off. */
+static enum pay_err stmt_get(struct sq_conn *c, const char *sql, sqlite3_stmt **out,
+                             struct stmt_entry **entry_out)
+{
+    *entry_out = NULL;
+    uint64_t h = hash_str(sql);
+    struct stmt_entry *e = cache_find(c, sql, h);
+    if (e != NULL && !e->in_use) {
+        e->in_use = true;
+        *out = e->st;
+        *entry_out = e;
+        return PAY_OK;
+    }
+    if (e != NULL || c->count >= STMT_CACHE_MAX) {
+        return prepare(c, sql, false, out);
+    }
+    if ((c->count + 1) * 10 > c->cap * 7 && !cache_grow(c)) {
+        return PAY_ERR_NOMEM;
+    }
+    e = calloc(1, sizeof(*e));
+    char *key = strdup(sql);
+    if (e == NULL || key == NULL) {
+        free(e);
+        free(key);
+        return PAY_ERR_NOMEM;
+    }
+    enum pay_err rc = prepare(c, sql, true, &e->st);
+    if (rc != PAY_OK) {
+        free(e);
+        free(key);
+        return rc;
+    }
+    e->sql = key;
+    e->in_use = true;
+    cache_place(c->slots, c->cap, e);
+    c->count++;
+    *out = e->st;
+    *entry_out = e;
+    return PAY_OK;
+}
+
+static void stmt_put(sqlite3_stmt *st, struct stmt_entry *e)
+{
+    if (e == NULL) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    e->in_use = false;
+}
+
+static void conn_close(struct sq_conn *c)
+{
+    for (size_t i = 0; i < c->cap; i++) {
+        if (c->slots[i] != NULL) {
+            sqlite3_finalize(c->slots[i]->st);
+            free(c->slots[i]->sql);
+            free(c->slots[i]);
+        }
+    }
+    free(c->slots);
+    c->slots = NULL;
+    c->cap = c->count = 0;
+    if (c->db != NULL) {
+        sqlite3_close(c->db);
+        c->db = NULL;
+    }
+}
+
+static enum pay_err bind_params(struct sq_conn *c, sqlite3_stmt *st, const char *sql,
+                                const struct pay_param *p, size_t n, bool copy)
+{
+    int want = sqlite3_bind_parameter_count(st);
+    if (want < 0 || (size_t)want != n) {
+        /* PostgreSQL refuses a count mismatch too: keep the back ends alike. */
+        pay_logf(PAY_LOG_ERROR, NULL, "sqlite: statement takes %d parameters, %zu given: %.200s",
+                 want, n, sql);
+        return PAY_ERR_INTERNAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int idx = (int)i + 1;
+        int rc;
+        switch (p[i].type) {
+        case PAY_P_INT:
+            rc = sqlite3_bind_int64(st, idx, p[i].i);
+            break;
+        case PAY_P_TEXT:
+            if (p[i].s == NULL) {
+                rc = sqlite3_bind_null(st, idx);
+            } else {
+                rc = sqlite3_bind_text64(st, idx, p[i].s, p[i].len,
+                                         copy ? SQLITE_TRANSIENT : SQLITE_STATIC, SQLITE_UTF8);
+            }
+            break;
+        default:
+            rc = sqlite3_bind_null(st, idx);
+            break;
+        }
+        if (rc != SQLITE_OK) {
+            return map_error(c->db, rc, sql);
+        }
+    }
+    return PAY_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Statements and rows                                                  */
+/* ------------------------------------------------------------------ */
+
+static enum pay_err sq_exec(struct pay_tx *tx_, const char *sql, const struct pay_param *p,
+                            size_t n, int64_t *changes_out)
+{
+    struct sq_tx *tx = (struct sq_tx *)tx_;
+    struct sq_conn *c = tx->conn;
+    sqlite3_stmt *st = NULL;
+    struct stmt_entry *e = NULL;
+    enum pay_err rc = stmt_get(c, sql, &st, &e);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    rc = bind_params(c, st, sql, p, n, false);
+    if (rc == PAY_OK) {
+        sqlite3_int64 before = sqlite3_total_changes64(c->db);
+        int s;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        }
+        if (s != SQLITE_DONE) {
+            rc = map_error(c->db, s, sql);
+        } else if (changes_out != NULL && sqlite3_total_changes64(c->db) != before) {
+            *changes_out = sqlite3_changes64(c->db);
+        }
+    }
+    stmt_put(st, e);
+    return rc;
+}
+
+static enum pay_err sq_query(struct pay_tx *tx_, const char *sql, const struct pay_param *p,
+                             size_t n, struct pay_rows **out)
+{
+    struct sq_tx *tx = (struct sq_tx *)tx_;
+    struct sq_conn *c = tx->conn;
+    struct sq_rows *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return PAY_ERR_NOMEM;
+    }
+    enum pay_err rc = stmt_get(c, sql, &r->st, &r->entry);
+    if (rc != PAY_OK) {
+        free(r);
+        return rc;
+    }
+    /* The caller's text is borrowed only for this call: let SQLite copy it. */
+    rc = bind_params(c, r->st, sql, p, n, true);
+    if (rc != PAY_OK) {
+        stmt_put(r->st, r->entry);
+        free(r);
+        return rc;
+    }
+    r->conn = c;
+    *out = &r->base;
+    return PAY_OK;
+}
+
+static bool sq_rows_next(struct pay_rows *r_)
+{
+    struct sq_rows *r = (struct sq_rows *)r_;
+    int s = sqlite3_step(r->st);
+    if (s == SQLITE_ROW) {
+        r->row = true;
+        return true;
+    }
+    r->row = false;
+    if (s != SQLITE_DONE) {
+        r->base.err = map_error(r->conn->db, s, sqlite3_sql(r->st));
+    }
+    return false;
+}
+
+static bool col_ok(struct sq_rows *r, int col)
+{
+    return r->row && col >= 0 && col < sqlite3_column_count(r->st);
+}
+
+static const char *sq_rows_text(struct pay_rows *r_, int col)
+{
+    struct sq_rows *r = (struct sq_rows *)r_;
+    if (!col_ok(r, col)) {
+        return NULL;
+    }
+    return (const char *)sqlite3_column_text(r->st, col);
+}
+
+static size_t sq_rows_len(struct pay_rows *r_, int col)
+{
+    struct sq_rows *r = (struct sq_rows *)r_;
+    if (!col_ok(r, col)) {
+        return 0;
+    }
+    /* sqlite3_column_bytes after sqlite3_column_text gives the text's length. */
+    (void)sqlite3_column_text(r->st, col);
+    return (size_t)sqlite3_column_bytes(r->st, col);
+}
+
+static int64_t sq_rows_int(struct pay_rows *r_, int col)
+{
+    struct sq_rows *r = (struct sq_rows *)r_;
+    if (!col_ok(r, col)) {
+        return 0;
+    }
+    return sqlite3_column_int64(r->st, col);
+}
+
+static bool sq_rows_null(struct pay_rows *r_, int col)
+{
+    struct sq_rows *r = (struct sq_rows *)r_;
+    if (!col_ok(r, col)) {
+        return true;
+    }
+    return sqlite3_column_type(r->st, col) == SQLITE_NULL;
+}
+
+static void sq_rows_free(struct pay_rows *r_)
+{
+    struct sq_rows *r = (struct sq_rows *)r_;
+    stmt_put(r->st, r->entry);
+    free(r);
+}
+
+static enum pay_err sq_exec_script(struct pay_tx *tx_, const char *sql)
+{
+    struct sq_tx *tx = (struct sq_tx *)tx_;
+    return plain_exec(tx->conn->db, sql);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections                                                          */
+/* ------------------------------------------------------------------ */
+
+static enum pay_err conn_open(struct sq_store *s, bool writer, struct sq_conn *c,
+                              struct pay_error *err)
+{
+    memset(c, 0, sizeof(*c));
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(s->path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        enum pay_err e =
+            pay_error_set(err, PAY_ERR_UNAVAILABLE, "db", "Cannot open SQLite database %s: %s",
+                          s->path, c->db != NULL ? sqlite3_errmsg(c->db) : "out of memory");
+        conn_close(c);
+        return e;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    enum pay_err e;
+    if (writer) {
+        e = plain_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                              " PRAGMA foreign_keys=ON");
+        if (e == PAY_OK) {
+            /* journal_mode answers the mode it got: a file that cannot do WAL is refused. */
+            sqlite3_stmt *st = NULL;
+            if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode", -1, &st, NULL) != SQLITE_OK ||
+                sqlite3_step(st) != SQLITE_ROW ||
+                strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+                e = PAY_ERR_DB;
+            }
+            sqlite3_finalize(st);
+        }
+    } else {
+        e = plain_exec(c->db, "PRAGMA foreign_keys=ON; PRAGMA query_only=1");
+    }
+    if (e != PAY_OK) {
+        conn_close(c);
+        return pay_error_set(err, e, "db", "Cannot set up SQLite database %s.", s->path);
+    }
+    return PAY_OK;
+}
+
+static enum pay_err reader_get(struct sq_store *s, struct sq_conn **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->pmu);
+    for (;;) {
+        if (s->n_idle > 0) {
+            *out = s->idle[--s->n_idle];
+            break;
+        }
+        if (s->n_readers + s->n_opening < PAY_DB_POOL_MAX) {
+            s->n_opening++;
+            pthread_mutex_unlock(&s->pmu);
+            struct sq_conn *c = calloc(1, sizeof(*c));
+            enum pay_err rc = c == NULL ? PAY_ERR_NOMEM : conn_open(s, false, c, NULL);
+            pthread_mutex_lock(&s->pmu);
+            s->n_opening--;
+            if (rc != PAY_OK) {
+                free(c);
+                pthread_cond_signal(&s->pcv);
+                pthread_mutex_unlock(&s->pmu);
+                return rc;
+            }
+            s->readers[s->n_readers++] = c;
+            *out = c;
+            break;
+        }
+        pthread_cond_wait(&s->pcv, &s->pmu);
+    }
+    s->in_use++;
+    pthread_mutex_unlock(&s->pmu);
+    return PAY_OK;
+}
+
+static void reader_put(struct sq_store *s, struct sq_conn *c)
+{
+    pthread_mutex_lock(&s->pmu);
+    s->idle[s->n_idle++] = c;
+    s->in_use--;
+    pthread_cond_broadcast(&s->pcv);
+    pthread_mutex_unlock(&s->pmu);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reads                                                                */
+/* ------------------------------------------------------------------ */
+
+static enum pay_err sq_read(struct pay_store *s_, pay_tx_fn fn, void *arg)
+{
+    struct sq_store *s = (struct sq_store *)s_;
+    struct sq_conn *c = NULL;
+    enum pay_err rc = reader_get(s, &c);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    rc = plain_exec(c->db, "BEGIN");
+    if (rc == PAY_OK) {
+        struct sq_tx tx;
+        pay_tx_begin_cb(&tx.base, s_, false);
+        tx.conn = c;
+        bool keep;
+        rc = pay_tx_outcome(&tx.base, fn(&tx.base, arg), &keep);
+        pay_tx_end_cb(&tx.base);
+        if (!sqlite3_get_autocommit(c->db) && plain_exec(c->db, "COMMIT") != PAY_OK) {
+            (void)plain_exec(c->db, "ROLLBACK");
+        }
+    }
+    reader_put(s, c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writes: the writer thread                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Run one job in a savepoint of the open transaction. Returns false when
+ * the job ended the whole transaction (the job's result is then final).
+ */
+static bool run_job(struct sq_store *s, struct sq_job *j)
+{
+    sqlite3 *db = s->writer.db;
+    enum pay_err rc = plain_exec(db, "SAVEPOINT pay_job");
+    if (rc != PAY_OK) {
+        j->result = rc;
+        return !sqlite3_get_autocommit(db);
+    }
+    struct sq_tx tx;
+    pay_tx_begin_cb(&tx.base, &s->base, true);
+    tx.conn = &s->writer;
+    enum pay_err fn_rc = j->fn(&tx.base, j->arg);
+    pay_tx_end_cb(&tx.base);
+    if (sqlite3_get_autocommit(db)) {
+        pay_logf(PAY_LOG_ERROR, NULL, "sqlite: a write aborted its whole transaction");
+        j->result = fn_rc != PAY_OK ? fn_rc : tx.base.failed ? tx.base.fail_code : PAY_ERR_DB;
+        return false;
+    }
+    bool keep;
+    j->result = pay_tx_outcome(&tx.base, fn_rc, &keep);
+    rc = keep ? PAY_OK : plain_exec(db, "ROLLBACK TO pay_job");
+    if (rc == PAY_OK) {
+        rc = plain_exec(db, "RELEASE pay_job");
+    }
+    if (rc != PAY_OK) {
+        /* The job's writes cannot be separated from the others': drop them all. */
+        if (!sqlite3_get_autocommit(db)) {
+            (void)plain_exec(db, "ROLLBACK");
+        }
+        if (j->result == PAY_OK) {
+            j->result = rc;
+        }
+        return false;
+    }
+    return true;
+}
+
+static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
+{
+    sqlite3 *db = s->writer.db;
+    for (size_t i = 0; i < n; i++) {
+        jobs[i]->final = false;
+        jobs[i]->result = PAY_OK;
+    }
+    for (;;) {
+        size_t pending = 0;
+        for (size_t i = 0; i < n; i++) {
+            pending += !jobs[i]->final;
+        }
+        if (pending == 0) {
+            return;
+        }
+        enum pay_err rc = plain_exec(db, "BEGIN IMMEDIATE");
+        if (rc != PAY_OK) {
+            for (size_t i = 0; i < n; i++) {
+                if (!jobs[i]->final) {
+                    jobs[i]->result = rc;
+                    jobs[i]->final = true;
+                }
+            }
+            return;
+        }
+        bool aborted = false;
+        for (size_t i = 0; i < n && !aborted; i++) {
+            if (!jobs[i]->final && !run_job(s, jobs[i])) {
+                /* This job is done; the ones before it lost their work and run again. */
+                jobs[i]->final = true;
+                aborted = true;
+            }
+        }
+        if (aborted) {
+            if (!sqlite3_get_autocommit(db)) {
+                (void)plain_exec(db, "ROLLBACK");
+            }
+            continue;
+        }
+        rc = plain_exec(db, "COMMIT");
+        if (rc != PAY_OK) {
+            if (!sqlite3_get_autocommit(db)) {
+                (void)plain_exec(db, "ROLLBACK");
+            }
+        } else {
+            s->commits++; /* only the writer thread writes it; read under qmu */
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!jobs[i]->final) {
+                if (rc != PAY_OK) {
+                    jobs[i]->result = PAY_ERR_DB;
+                }
+                jobs[i]->final = true;
+            }
+        }
+        return;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct sq_store *s = arg;
+    struct sq_job *batch[WRITE_BATCH_MAX];
+    for (;;) {
+        pthread_mutex_lock(&s->qmu);
+        while (s->qhead == NULL && !s->stopping) {
+            pthread_cond_wait(&s->qcv, &s->qmu);
+        }
+        if (s->qhead == NULL) {
+            pthread_mutex_unlock(&s->qmu);
+            break;
+        }
+        size_t n = 0;
+        while (s->qhead != NULL && n < WRITE_BATCH_MAX) {
+            batch[n++] = s->qhead;
+            s->qhead = s->qhead->next;
+        }
+        if (s->qhead == NULL) {
+            s->qtail = NULL;
+        }
+        s->qlen -= n;
+        pthread_mutex_unlock(&s->qmu);
+
+        run_batch(s, batch, n);
+
+        pthread_mutex_lock(&s->qmu);
+        s->writes += n;
+        for (size_t i = 0; i < n; i++) {
+            batch[i]->done = true;
+            pthread_cond_signal(&batch[i]->cv);
+        }
+        pthread_mutex_unlock(&s->qmu);
+    }
+    return NULL;
+}
+
+static enum pay_err sq_write(struct pay_store *s_, pay_tx_fn fn, void *arg)
+{
+    struct sq_store *s = (struct sq_store *)s_;
+    struct sq_job j = {.fn = fn, .arg = arg};
+    pthread_cond_init(&j.cv, NULL);
+    pthread_mutex_lock(&s->qmu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->qmu);
+        pthread_cond_destroy(&j.cv);
+        return PAY_ERR_UNAVAILABLE;
+    }
+    if (s->qtail != NULL) {
+        s->qtail->next = &j;
+    } else {
+        s->qhead = &j;
+    }
+    s->qtail = &j;
+    s->qlen++;
+    pthread_cond_signal(&s->qcv);
+    while (!j.done) {
+        pthread_cond_wait(&j.cv, &s->qmu);
+    }
+    pthread_mutex_unlock(&s->qmu);
+    pthread_cond_destroy(&j.cv);
+    return j.result;
+}
+
+/* ------------------------------------------------------------------ */
+/* Open and close                                                       */
+/* ------------------------------------------------------------------ */
+
+/* mkdir -p of the directory part of @path. */
+static enum pay_err make_parent_dirs(const char *path, struct pay_error *err)
+{
+    char *dir = strdup(path);
+    if (dir == NULL) {
+        return PAY_ERR_NOMEM;
+    }
+    char *slash = strrchr(dir, '/');
+    enum pay_err rc = PAY_OK;
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        for (char *p = dir + 1; rc == PAY_OK; p++) {
+            if (*p != '/' && *p != '\0') {
+                continue;
+            }
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+                rc = pay_error_set(err, PAY_ERR_IO, "db", "Cannot create directory %s: %s", dir,
+                                   strerror(errno));
+            }
+            *p = saved;
+            if (saved == '\0') {
+                break;
+            }
+        }
+    }
+    free(dir);
+    return rc;
+}
+
+static void remove_tmpdir(struct sq_store *s)
+{
+    if (s->tmpdir == NULL) {
+        return;
+    }
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s%s", s->path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(s->tmpdir);
+}
+
+static void sq_close(struct pay_store *s_)
+{
+    struct sq_store *s = (struct sq_store *)s_;
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->qmu);
+        s->stopping = true;
+        pthread_cond_signal(&s->qcv);
+        pthread_mutex_unlock(&s->qmu);
+        pthread_join(s->thread, NULL);
+    }
+    pthread_mutex_lock(&s->pmu);
+    while (s->in_use > 0 || s->n_opening > 0) {
+        pthread_cond_wait(&s->pcv, &s->pmu);
+    }
+    pthread_mutex_unlock(&s->pmu);
+    for (int i = 0; i < s->n_readers; i++) {
+        conn_close(s->readers[i]);
+        free(s->readers[i]);
+    }
+    conn_close(&s->writer);
+    remove_tmpdir(s);
+    pthread_mutex_destroy(&s->qmu);
+    pthread_cond_destroy(&s->qcv);
+    pthread_mutex_destroy(&s->pmu);
+    pthread_cond_destroy(&s->pcv);
+    free(s->tmpdir);
+    free(s->path);
+    free(s);
+}
+
+static void sq_stats(struct pay_store *s_, struct pay_store_stats *out)
+{
+    struct sq_store *s = (struct sq_store *)s_;
+    pthread_mutex_lock(&s->qmu);
+    out->writes = s->writes;
+    out->commits = s->commits;
+    out->write_queue = s->qlen;
+    pthread_mutex_unlock(&s->qmu);
+    pthread_mutex_lock(&s->pmu);
+    out->pool_open = s->n_readers;
+    out->pool_in_use = s->in_use;
+    pthread_mutex_unlock(&s->pmu);
+}
+
+enum pay_err pay_sqlite_open(const char *path, struct pay_store **out, struct pay_error *err)
+{
+    *out = NULL;
+    if (!sqlite3_threadsafe()) {
+        return pay_error_set(err, PAY_ERR_CONFIG, "db", "SQLite was built without threads.");
+    }
+    struct sq_store *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return PAY_ERR_NOMEM;
+    }
+    s->base.ops = &sqlite_ops;
+    pthread_mutex_init(&s->qmu, NULL);
+    pthread_cond_init(&s->qcv, NULL);
+    pthread_mutex_init(&s->pmu, NULL);
+    pthread_cond_init(&s->pcv, NULL);
+
+    enum pay_err rc = PAY_OK;
+    if (strcmp(path, ":memory:") == 0) {
+        /* Readers need their own connections to the same data: use a private temp file. */
+        const char *tmp = getenv("TMPDIR");
+        char tmpl[4096];
+        snprintf(tmpl, sizeof(tmpl), "%s/payd-mem-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
+        if (mkdtemp(tmpl) == NULL) {
+            rc = pay_error_set(err, PAY_ERR_IO, "db", "Cannot create a temporary directory: %s",
+                               strerror(errno));
+            goto out_free;
+        }
+        s->tmpdir = strdup(tmpl);
+        size_t len = strlen(tmpl) + sizeof("/mem.db");
+        s->path = malloc(len);
+        if (s->tmpdir == NULL || s->path == NULL) {
+            rc = PAY_ERR_NOMEM;
+            goto out_free;
+        }
+        snprintf(s->path, len, "%s/mem.db", tmpl);
+    } else {
+        s->path = strdup(path);
+        if (s->path == NULL) {
+            rc = PAY_ERR_NOMEM;
+            goto out_free;
+        }
+        rc = make_parent_dirs(path, err);
+        if (rc != PAY_OK) {
+            goto out_free;
+        }
+    }
+    rc = conn_open(s, true, &s->writer, err);
+    if (rc != PAY_OK) {
+        goto out_free;
+    }
+    if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+        rc = pay_error_set(err, PAY_ERR_INTERNAL, NULL, "Cannot start the writer thread.");
+        goto out_free;
+    }
+    s->thread_started = true;
+    *out = &s->base;
+    return PAY_OK;
+
+out_free:
+    sq_close(&s->base);
+    return rc;
+}
+
+static const struct pay_store_ops sqlite_ops = {
+    .kind = "sqlite",
+    .close = sq_close,
+    .write = sq_write,
+    .read = sq_read,
+    .exec = sq_exec,
+    .query = sq_query,
+    .rows_next = sq_rows_next,
+    .rows_text = sq_rows_text,
+    .rows_len = sq_rows_len,
+    .rows_int = sq_rows_int,
+    .rows_null = sq_rows_null,
+    .rows_free = sq_rows_free,
+    .exec_script = sq_exec_script,
+    .stats = sq_stats,
+};

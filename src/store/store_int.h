@@ -1,0 +1,103 @@
+/*
+ * store_int.h - private to src/store/: the back-end vtable and the base
+ * structs every back end embeds as its first member.
+ *
+ * store.c owns everything both back ends share (URL dispatch, the retry
+ * loop, the "a failed statement poisons its transaction" rule, convenience
+ * queries, lists); sqlite.c and postgres.c only talk to their library.
+ *
+ * Rule shared by both back ends: once a statement fails inside a
+ * transaction, every later statement of that transaction fails too and the
+ * transaction rolls back (PostgreSQL behaves so natively; SQLite is made to
+ * match), so code tested on one back end behaves the same on the other.
+ * Use INSERT ... ON CONFLICT instead of catching PAY_ERR_DB_UNIQUE and
+ * carrying on.
+ */
+#ifndef PAY_STORE_INT_H
+#define PAY_STORE_INT_H
+
+#include "store.h"
+
+struct pay_store_ops {
+    const char *kind; /* "sqlite" or "postgres" */
+    void (*close)(struct pay_store *s);
+    /* One attempt at a write transaction; the caller retries PAY_ERR_DB_RETRY. */
+    enum pay_err (*write)(struct pay_store *s, pay_tx_fn fn, void *arg);
+    enum pay_err (*read)(struct pay_store *s, pay_tx_fn fn, void *arg);
+    enum pay_err (*exec)(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,
+                         int64_t *changes_out);
+    /* Allocates *out (a back end struct embedding struct pay_rows). */
+    enum pay_err (*query)(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,
+                          struct pay_rows **out);
+    /* Returns false at the end; sets r->err on failure. */
+    bool (*rows_next)(struct pay_rows *r);
+    const char *(*rows_text)(struct pay_rows *r, int col);
+    size_t (*rows_len)(struct pay_rows *r, int col);
+    int64_t (*rows_int)(struct pay_rows *r, int col);
+    bool (*rows_null)(struct pay_rows *r, int col);
+    /* Releases the back end's resources and frees @r. */
+    void (*rows_free)(struct pay_rows *r);
+    /* Run a multi-statement script without parameters (migrations). */
+    enum pay_err (*exec_script)(struct pay_tx *tx, const char *sql);
+    void (*stats)(struct pay_store *s, struct pay_store_stats *out);
+};
+
+struct pay_store {
+    const struct pay_store_ops *ops;
+    _Atomic uint64_t retries; /* see pay_store_stats */
+};
+
+struct pay_tx {
+    struct pay_store *store;
+    bool write;
+    bool commit_anyway;
+    /* A statement failed: the transaction is poisoned (see the file comment). */
+    bool failed;
+    enum pay_err fail_code;
+    /* Rows still open, closed for the callback when it returns. */
+    struct pay_rows *open_rows;
+};
+
+struct pay_rows {
+    struct pay_tx *tx;
+    struct pay_rows *next_open, *prev_open;
+    enum pay_err err; /* first error met while stepping */
+};
+
+/* Back end constructors; @spec is the URL without its scheme prefix for sqlite. */
+enum pay_err pay_sqlite_open(const char *path, struct pay_store **out, struct pay_error *err);
+enum pay_err pay_pg_open(const char *url, struct pay_store **out, struct pay_error *err);
+
+/* Back ends call these around each callback. */
+void pay_tx_begin_cb(struct pay_tx *tx, struct pay_store *s, bool write);
+/* Close rows the callback left open (a caller bug, logged). */
+void pay_tx_end_cb(struct pay_tx *tx);
+/* Link a freshly opened rows object to its tx. */
+void pay_rows_link(struct pay_tx *tx, struct pay_rows *r);
+/* Record a statement failure in @tx (first code wins); returns @e. */
+enum pay_err pay_tx_fail(struct pay_tx *tx, enum pay_err e);
+
+/*
+ * Decide the outcome of a write callback that returned @rc: *keep_out is
+ * true when the writes should commit. Returns the code to report.
+ */
+enum pay_err pay_tx_outcome(const struct pay_tx *tx, enum pay_err rc, bool *keep_out);
+
+/*
+ * Rewrite PostgreSQL-style SQL for SQLite: $N -> ?N outside literals,
+ * identifiers and comments, and drop row-lock clauses (FOR UPDATE,
+ * FOR UPDATE SKIP LOCKED, FOR UPDATE NOWAIT, FOR SHARE). Returns a malloc'd
+ * string or NULL when out of memory.
+ */
+char *pay_sql_for_sqlite(const char *sql);
+
+/* Embedded migrations for @kind, sorted by number. */
+struct pay_migration {
+    int version;
+    char name[64];
+    const char *sql;
+};
+/* Fills @out (capacity @cap) and returns the count, or -1 on a bad file set. */
+int pay_migrations_list(const char *kind, struct pay_migration *out, int cap);
+
+#endif

@@ -1,0 +1,1122 @@
+/*
+ * store_test.c - the database interface on both back ends: every test in
+ * the "sqlite" suite runs on a fresh SQLite file in a temp directory, and
+ * its twin in the "postgres" suite on a fresh database created in the
+ * cluster named by PAYD_TEST_PG_URL (an admin URL, as printed by
+ * scripts/pg-cluster); without that variable the postgres twins are skipped.
+ *
+ * Covered: migrations (idempotent, levels), commit, rollback,
+ * commit_anyway, unique violations and the failed-statement rule, $n
+ * rewriting, row-lock clauses on SQLite, snapshots, pay_tx_list paging,
+ * concurrent increments through group commit, a failing job inside a batch,
+ * a job that aborts a whole SQLite transaction, PostgreSQL deadlock retry.
+ */
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+
+static char tmp_dir[128];
+static char pg_db[64];
+static char pg_admin[1024];
+static struct pay_store *store;
+
+/* ------------------------------------------------------------------ */
+/* Fixtures                                                             */
+/* ------------------------------------------------------------------ */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* @url with its database name replaced by @db. */
+static void pg_url_with_db(const char *url, const char *db, char *out, size_t n)
+{
+    const char *host = strstr(url, "://");
+    cr_assert_not_null(host);
+    const char *slash = strchr(host + 3, '/');
+    const char *query = strchr(host + 3, '?');
+    if (slash == NULL || (query != NULL && slash > query)) {
+        size_t head = query != NULL ? (size_t)(query - url) : strlen(url);
+        snprintf(out, n, "%.*s/%s%s", (int)head, url, db, query != NULL ? query : "");
+    } else {
+        snprintf(out, n, "%.*s/%s%s", (int)(slash - url), url, db, query != NULL ? query : "");
+    }
+}
+
+static void pg_admin_exec(const char *sql)
+{
+    PGconn *c = PQconnectdb(pg_admin);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "admin connect: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static struct pay_store *open_sqlite(void)
+{
+    snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/payd-store-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp_dir));
+    char url[256];
+    /* A missing directory is created. */
+    snprintf(url, sizeof(url), "sqlite:%s/sub/dir/t.db", tmp_dir);
+    struct pay_error err = {0};
+    cr_assert_eq(pay_store_open(url, &store, &err), PAY_OK, "open: %s", err.message);
+    return store;
+}
+
+static struct pay_store *open_pg(void)
+{
+    const char *admin = getenv("PAYD_TEST_PG_URL");
+    if (admin == NULL || admin[0] == '\0') {
+        cr_skip_test("PAYD_TEST_PG_URL is not set");
+    }
+    snprintf(pg_admin, sizeof(pg_admin), "%s", admin);
+    unsigned char rnd[4];
+    cr_assert_eq(pay_random_bytes(rnd, sizeof(rnd)), PAY_OK);
+    snprintf(pg_db, sizeof(pg_db), "payd_store_%d_%02x%02x%02x%02x", (int)getpid(), rnd[0], rnd[1],
+             rnd[2], rnd[3]);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", pg_db);
+    pg_admin_exec(sql);
+    char url[1100];
+    pg_url_with_db(admin, pg_db, url, sizeof(url));
+    struct pay_error err = {0};
+    cr_assert_eq(pay_store_open(url, &store, &err), PAY_OK, "open: %s", err.message);
+    return store;
+}
+
+static void teardown(void)
+{
+    pay_store_close(store);
+    store = NULL;
+    if (tmp_dir[0] != '\0') {
+        nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tmp_dir[0] = '\0';
+    }
+    if (pg_db[0] != '\0') {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", pg_db);
+        pg_admin_exec(sql);
+        pg_db[0] = '\0';
+    }
+}
+
+/* One body, two tests: sqlite/NAME and postgres/NAME. */
+#define STORE_TEST(name)                                                                           \
+    static void name##_body(struct pay_store *s);                                                  \
+    Test(sqlite, name, .fini = teardown)                                                           \
+    {                                                                                              \
+        name##_body(open_sqlite());                                                                \
+    }                                                                                              \
+    Test(postgres, name, .fini = teardown)                                                         \
+    {                                                                                              \
+        name##_body(open_pg());                                                                    \
+    }                                                                                              \
+    static void name##_body(struct pay_store *s)
+
+static bool is_pg(struct pay_store *s)
+{
+    return strcmp(pay_store_kind(s), "postgres") == 0;
+}
+
+static void migrate(struct pay_store *s)
+{
+    struct pay_error err = {0};
+    int level = -1;
+    cr_assert_eq(pay_store_migrate(s, &level, &err), PAY_OK, "migrate: %s", err.message);
+    cr_assert_gt(level, 0);
+}
+
+/* A write running one statement, then returning @ret (commit_anyway if @anyway). */
+struct sql_job {
+    const char *sql;
+    struct pay_param p[4];
+    size_t n;
+    enum pay_err ret;
+    bool anyway;
+    enum pay_err exec_rc;
+};
+
+static enum pay_err sql_job_cb(struct pay_tx *tx, void *arg)
+{
+    struct sql_job *j = arg;
+    j->exec_rc = pay_tx_exec(tx, j->sql, j->p, j->n, NULL);
+    if (j->exec_rc != PAY_OK) {
+        return j->exec_rc;
+    }
+    if (j->anyway) {
+        pay_tx_commit_anyway(tx);
+    }
+    return j->ret;
+}
+
+static enum pay_err exec_sql(struct pay_store *s, const char *sql)
+{
+    struct sql_job j = {.sql = sql};
+    return pay_store_write(s, sql_job_cb, &j);
+}
+
+struct int_query {
+    const char *sql;
+    struct pay_param p[4];
+    size_t n;
+    int64_t v;
+    bool found;
+};
+
+static enum pay_err int_query_cb(struct pay_tx *tx, void *arg)
+{
+    struct int_query *q = arg;
+    return pay_tx_query_int(tx, q->sql, q->p, q->n, &q->v, &q->found);
+}
+
+/* The integer the first row's first column holds (-1 when no row). */
+static int64_t read_int(struct pay_store *s, const char *sql)
+{
+    struct int_query q = {.sql = sql};
+    cr_assert_eq(pay_store_read(s, int_query_cb, &q), PAY_OK, "read: %s", sql);
+    return q.found ? q.v : -1;
+}
+
+static void make_kv(struct pay_store *s)
+{
+    cr_assert_eq(exec_sql(s, "CREATE TABLE kv (k TEXT PRIMARY KEY, v BIGINT NOT NULL, t TEXT)"),
+                 PAY_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* URLs and migrations                                                  */
+/* ------------------------------------------------------------------ */
+
+Test(store, bad_urls)
+{
+    struct pay_store *s = (struct pay_store *)1;
+    struct pay_error err = {0};
+    cr_assert_eq(pay_store_open("mysql://x", &s, &err), PAY_ERR_CONFIG);
+    cr_assert_null(s);
+    cr_assert_str_eq(err.param, "db");
+    cr_assert_eq(pay_store_open("sqlite:", &s, &err), PAY_ERR_CONFIG);
+    cr_assert_eq(pay_store_open("", &s, &err), PAY_ERR_CONFIG);
+}
+
+Test(store, postgres_down_is_unavailable)
+{
+    struct pay_store *s = NULL;
+    struct pay_error err = {0};
+    /* Port 1 on loopback: nothing listens there. */
+    cr_assert_eq(pay_store_open("postgres://payd@127.0.0.1:1/postgres?connect_timeout=2", &s, &err),
+                 PAY_ERR_UNAVAILABLE);
+    cr_assert_null(s);
+}
+
+Test(store, sqlite_memory)
+{
+    struct pay_store *s = NULL;
+    struct pay_error err = {0};
+    cr_assert_eq(pay_store_open("sqlite::memory:", &s, &err), PAY_OK, "%s", err.message);
+    cr_assert_str_eq(pay_store_kind(s), "sqlite");
+    migrate(s);
+    cr_assert_eq(exec_sql(s, "INSERT INTO api_keys VALUES ('k1', 'n', 'admin', 'h', 'p', 1, NULL)"),
+                 PAY_OK);
+    /* Reads go through other connections: they see the same data. */
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM api_keys"), 1);
+    pay_store_close(s);
+}
+
+STORE_TEST(migrate_twice)
+{
+    int applied = -1, known = -1;
+    cr_assert_eq(pay_store_level(s, &applied, &known), PAY_OK);
+    cr_assert_eq(applied, 0, "a new database has applied nothing");
+    cr_assert_geq(known, 1);
+
+    struct pay_error err = {0};
+    int level = 0;
+    cr_assert_eq(pay_store_migrate(s, &level, &err), PAY_OK, "%s", err.message);
+    cr_assert_eq(level, known);
+    cr_assert_eq(pay_store_level(s, &applied, &known), PAY_OK);
+    cr_assert_eq(applied, known);
+
+    int64_t rows = read_int(s, "SELECT count(*) FROM schema_migrations");
+    cr_assert_eq(pay_store_migrate(s, &level, &err), PAY_OK, "second run: %s", err.message);
+    cr_assert_eq(level, known);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM schema_migrations"), rows,
+                 "a second run applies nothing");
+    cr_assert_eq(read_int(s, "SELECT MAX(version) FROM schema_migrations"), known);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM schema_migrations WHERE version = 1"
+                             " AND name = 'foundation' AND applied_at > 0"),
+                 1);
+
+    /* The foundation tables exist with their constraints. */
+    cr_assert_eq(exec_sql(s, "INSERT INTO api_keys (id, name, role, secret_hash, prefix, created)"
+                             " VALUES ('key_1', 'ci', 'admin', 'h1', 'sk_test_ab', 10)"),
+                 PAY_OK);
+    cr_assert_eq(exec_sql(s, "INSERT INTO api_keys (id, name, role, secret_hash, prefix, created)"
+                             " VALUES ('key_2', 'ci', 'admin', 'h1', 'sk_test_ab', 10)"),
+                 PAY_ERR_DB_UNIQUE, "secret_hash is unique");
+    cr_assert_eq(exec_sql(s, "INSERT INTO idempotency_keys"
+                             " (scope, key, request_hash, method, path, created)"
+                             " VALUES ('key:a', 'k', 'h', 'POST', '/v1/x', 5)"),
+                 PAY_OK);
+    cr_assert_eq(exec_sql(s, "INSERT INTO idempotency_keys"
+                             " (scope, key, request_hash, method, path, created)"
+                             " VALUES ('key:a', 'k', 'h2', 'POST', '/v1/x', 6)"),
+                 PAY_ERR_DB_UNIQUE, "(scope, key) is the primary key");
+    cr_assert_eq(read_int(s, "SELECT status FROM idempotency_keys WHERE key = 'k'"), 0);
+}
+
+Test(store, migration_files_pair_up)
+{
+    struct pay_migration a[64], b[64];
+    int na = pay_migrations_list("sqlite", a, 64);
+    int nb = pay_migrations_list("postgres", b, 64);
+    cr_assert_geq(na, 1);
+    cr_assert_eq(na, nb, "every migration has a twin for the other back end");
+    for (int i = 0; i < na; i++) {
+        cr_assert_eq(a[i].version, i + 1, "numbered from 1 without gaps");
+        cr_assert_eq(b[i].version, a[i].version);
+        cr_assert_str_eq(a[i].name, b[i].name);
+    }
+    cr_assert_str_eq(a[0].name, "foundation");
+}
+
+STORE_TEST(ping_and_kind)
+{
+    cr_assert(pay_store_ping(s));
+    cr_assert_str_eq(pay_store_kind(s), is_pg(s) ? "postgres" : "sqlite");
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions                                                         */
+/* ------------------------------------------------------------------ */
+
+STORE_TEST(write_commits_and_read_sees_it)
+{
+    make_kv(s);
+    struct sql_job j = {.sql = "INSERT INTO kv (k, v, t) VALUES ($1, $2, $3)",
+                        .p = {PAY_PTEXT("a"), PAY_PINT(42), PAY_PTEXT("hello")},
+                        .n = 3};
+    cr_assert_eq(pay_store_write(s, sql_job_cb, &j), PAY_OK);
+    cr_assert_eq(read_int(s, "SELECT v FROM kv WHERE k = 'a'"), 42);
+    cr_assert_eq(read_int(s, "SELECT v FROM kv WHERE k = 'missing'"), -1);
+}
+
+STORE_TEST(error_rolls_back)
+{
+    make_kv(s);
+    struct sql_job j = {.sql = "INSERT INTO kv (k, v) VALUES ('a', 1)", .ret = PAY_ERR_CONFLICT};
+    cr_assert_eq(pay_store_write(s, sql_job_cb, &j), PAY_ERR_CONFLICT);
+    cr_assert_eq(j.exec_rc, PAY_OK);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM kv"), 0);
+}
+
+STORE_TEST(commit_anyway_keeps_writes)
+{
+    make_kv(s);
+    struct sql_job j = {.sql = "INSERT INTO kv (k, v) VALUES ('declined', 1)",
+                        .ret = PAY_ERR_CARD_DECLINED,
+                        .anyway = true};
+    cr_assert_eq(pay_store_write(s, sql_job_cb, &j), PAY_ERR_CARD_DECLINED);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM kv WHERE k = 'declined'"), 1);
+}
+
+struct poison {
+    enum pay_err first, second;
+};
+
+static enum pay_err poison_cb(struct pay_tx *tx, void *arg)
+{
+    struct poison *p = arg;
+    enum pay_err rc = pay_tx_exec(tx, "INSERT INTO kv (k, v) VALUES ('b', 2)", NULL, 0, NULL);
+    cr_assert_eq(rc, PAY_OK);
+    p->first = pay_tx_exec(tx, "INSERT INTO kv (k, v) VALUES ('a', 9)", NULL, 0, NULL);
+    p->second = pay_tx_exec(tx, "INSERT INTO kv (k, v) VALUES ('c', 3)", NULL, 0, NULL);
+    pay_tx_commit_anyway(tx);
+    return PAY_OK; /* ignores the errors: the store must not commit anyway */
+}
+
+STORE_TEST(unique_violation_and_failed_statement_rule)
+{
+    make_kv(s);
+    cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('a', 1)"), PAY_OK);
+    cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('a', 1)"), PAY_ERR_DB_UNIQUE);
+
+    struct poison p = {0};
+    cr_assert_eq(pay_store_write(s, poison_cb, &p), PAY_ERR_DB_UNIQUE);
+    cr_assert_eq(p.first, PAY_ERR_DB_UNIQUE);
+    cr_assert_eq(p.second, PAY_ERR_DB, "a statement after a failed one fails");
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM kv"), 1, "nothing of the failed write stays");
+
+    cr_assert_eq(exec_sql(s, "INSERT INTO nosuchtable VALUES (1)"), PAY_ERR_DB);
+    cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('z', NULL)"), PAY_ERR_DB,
+                 "NOT NULL violation is a plain database error");
+}
+
+struct changes {
+    int64_t inserted, updated, deleted;
+};
+
+static enum pay_err changes_cb(struct pay_tx *tx, void *arg)
+{
+    struct changes *c = arg;
+    enum pay_err rc = pay_tx_exec(tx, "INSERT INTO kv (k, v) VALUES ('a', 1), ('b', 2), ('c', 3)",
+                                  NULL, 0, &c->inserted);
+    if (rc == PAY_OK) {
+        rc = pay_tx_exec(tx, "UPDATE kv SET v = v + 1 WHERE v >= 2", NULL, 0, &c->updated);
+    }
+    if (rc == PAY_OK) {
+        struct pay_param p[] = {PAY_PTEXT("nope")};
+        rc = pay_tx_exec(tx, "DELETE FROM kv WHERE k = $1", p, 1, &c->deleted);
+    }
+    return rc;
+}
+
+STORE_TEST(changes_counted)
+{
+    make_kv(s);
+    struct changes c = {-1, -1, -1};
+    cr_assert_eq(pay_store_write(s, changes_cb, &c), PAY_OK);
+    cr_assert_eq(c.inserted, 3);
+    cr_assert_eq(c.updated, 2);
+    cr_assert_eq(c.deleted, 0);
+}
+
+static enum pay_err nested_write_cb(struct pay_tx *tx, void *arg)
+{
+    (void)tx;
+    enum pay_err *inner = arg;
+    *inner = pay_store_write(pay_tx_store(tx), sql_job_cb, &(struct sql_job){.sql = "SELECT 1"});
+    return PAY_OK;
+}
+
+STORE_TEST(write_inside_write_is_refused)
+{
+    enum pay_err inner = PAY_OK;
+    cr_assert_eq(pay_store_write(s, nested_write_cb, &inner), PAY_OK);
+    cr_assert_eq(inner, PAY_ERR_INTERNAL);
+    /* The store still works. */
+    cr_assert(pay_store_ping(s));
+    cr_assert_eq(exec_sql(s, "CREATE TABLE after_nested (x BIGINT)"), PAY_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* SQL dialect                                                          */
+/* ------------------------------------------------------------------ */
+
+Test(store, sql_rewrite)
+{
+    struct {
+        const char *in, *out;
+    } cases[] = {
+        {"SELECT $1, $10 FROM t WHERE a = $2", "SELECT ?1, ?10 FROM t WHERE a = ?2"},
+        {"SELECT '$1', \"$2\", $3 -- $4\n/* $5 */ x", "SELECT '$1', \"$2\", ?3 -- $4\n/* $5 */ x"},
+        {"SELECT 'it''s $1' || $1", "SELECT 'it''s $1' || ?1"},
+        {"SELECT n FROM c WHERE id = $1 FOR UPDATE", "SELECT n FROM c WHERE id = ?1  "},
+        {"SELECT n FROM c for  update\n skip locked LIMIT 1", "SELECT n FROM c   LIMIT 1"},
+        {"SELECT n FROM c FOR UPDATE NOWAIT", "SELECT n FROM c  "},
+        {"SELECT n FROM c FOR NO KEY UPDATE", "SELECT n FROM c  "},
+        {"SELECT format, 'for update' FROM forms", "SELECT format, 'for update' FROM forms"},
+        {"SELECT a FROM t WHERE x = 'FOR UPDATE'", "SELECT a FROM t WHERE x = 'FOR UPDATE'"},
+        {"CREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW",
+         "CREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW"},
+        {"SELECT a$1 FROM t", "SELECT a$1 FROM t"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = pay_sql_for_sqlite(cases[i].in);
+        cr_assert_not_null(got);
+        cr_assert_str_eq(got, cases[i].out, "case %zu", i);
+        free(got);
+    }
+}
+
+struct dollar {
+    char *text;
+    int64_t sum;
+};
+
+static enum pay_err dollar_cb(struct pay_tx *tx, void *arg)
+{
+    struct dollar *d = arg;
+    struct pay_param p[10];
+    static const char *const letters[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"};
+    for (int i = 0; i < 10; i++) {
+        p[i] = PAY_PTEXT(letters[i]);
+    }
+    /* If $10 were read as $1 followed by "0", this would give "a0..." */
+    enum pay_err rc = pay_tx_query_text(
+        tx, "SELECT $10 || $9 || $8 || $7 || $6 || $5 || $4 || $3 || $2 || $1 || '$1'", p, 10,
+        &d->text);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    struct pay_param q[] = {PAY_PINT(40), PAY_PINT(2)};
+    /* The same parameter used twice is bound once. */
+    return pay_tx_query_int(tx, "SELECT $1 + $2 + $2 - $2", q, 2, &d->sum, NULL);
+}
+
+STORE_TEST(dollar_parameters)
+{
+    struct dollar d = {0};
+    cr_assert_eq(pay_store_read(s, dollar_cb, &d), PAY_OK);
+    cr_assert_str_eq(d.text, "jihgfedcba$1");
+    cr_assert_eq(d.sum, 42);
+    free(d.text);
+}
+
+static enum pay_err lock_cb(struct pay_tx *tx, void *arg)
+{
+    int64_t *out = arg;
+    struct pay_param p[] = {PAY_PTEXT("a")};
+    enum pay_err rc =
+        pay_tx_query_int(tx, "SELECT v FROM kv WHERE k = $1 FOR UPDATE", p, 1, out, NULL);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    int64_t skipped = 0;
+    rc = pay_tx_query_int(tx,
+                          "SELECT count(*) FROM (SELECT k FROM kv ORDER BY k LIMIT 5"
+                          " FOR UPDATE SKIP LOCKED) x",
+                          NULL, 0, &skipped, NULL);
+    return rc == PAY_OK && skipped != 1 ? PAY_ERR_INTERNAL : rc;
+}
+
+STORE_TEST(row_locks_accepted)
+{
+    make_kv(s);
+    cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('a', 7)"), PAY_OK);
+    int64_t v = 0;
+    cr_assert_eq(pay_store_write(s, lock_cb, &v), PAY_OK);
+    cr_assert_eq(v, 7);
+}
+
+struct rows_check {
+    int n;
+    bool null_t, found_missing;
+    size_t len;
+    char *text, *null_text;
+    int inner_rows;
+};
+
+static enum pay_err rows_cb(struct pay_tx *tx, void *arg)
+{
+    struct rows_check *c = arg;
+    struct pay_rows *r = NULL;
+    const char *sql = "SELECT k, v, t FROM kv ORDER BY k";
+    enum pay_err rc = pay_tx_query(tx, sql, NULL, 0, &r);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    while (pay_rows_next(r)) {
+        c->n++;
+        if (strcmp(pay_rows_text(r, 0), "b") == 0) {
+            c->null_t = pay_rows_null(r, 2) && pay_rows_text(r, 2) == NULL;
+        } else {
+            c->len = pay_rows_len(r, 2);
+        }
+        /* The same SQL while its statement is busy: needs its own statement. */
+        struct pay_rows *inner = NULL;
+        rc = pay_tx_query(tx, sql, NULL, 0, &inner);
+        if (rc != PAY_OK) {
+            pay_rows_close(r);
+            return rc;
+        }
+        while (pay_rows_next(inner)) {
+            c->inner_rows++;
+        }
+        rc = pay_rows_close(inner);
+        if (rc != PAY_OK) {
+            pay_rows_close(r);
+            return rc;
+        }
+    }
+    rc = pay_rows_close(r);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    rc = pay_tx_query_text(tx, "SELECT t FROM kv WHERE k = 'a'", NULL, 0, &c->text);
+    if (rc == PAY_OK) {
+        rc = pay_tx_query_text(tx, "SELECT t FROM kv WHERE k = 'b'", NULL, 0, &c->null_text);
+    }
+    int64_t v = 0;
+    if (rc == PAY_OK) {
+        rc =
+            pay_tx_query_int(tx, "SELECT v FROM kv WHERE k = 'zz'", NULL, 0, &v, &c->found_missing);
+    }
+    return rc;
+}
+
+STORE_TEST(rows_and_helpers)
+{
+    make_kv(s);
+    cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v, t) VALUES ('a', 1, 'héllo'), ('b', 2, NULL)"),
+                 PAY_OK);
+    struct rows_check c = {0};
+    cr_assert_eq(pay_store_read(s, rows_cb, &c), PAY_OK);
+    cr_assert_eq(c.n, 2);
+    cr_assert_eq(c.inner_rows, 4);
+    cr_assert(c.null_t);
+    cr_assert_eq(c.len, strlen("héllo"));
+    cr_assert_str_eq(c.text, "héllo");
+    cr_assert_null(c.null_text);
+    cr_assert_not(c.found_missing);
+    free(c.text);
+}
+
+static enum pay_err nul_cb(struct pay_tx *tx, void *arg)
+{
+    (void)arg;
+    struct pay_param p[] = {PAY_PTEXTN("a\0b", 3)};
+    return pay_tx_exec(tx, "INSERT INTO kv (k, v) VALUES ($1, 1)", p, 1, NULL);
+}
+
+STORE_TEST(text_with_nul_refused)
+{
+    make_kv(s);
+    cr_assert_eq(pay_store_write(s, nul_cb, NULL), PAY_ERR_PARAM_INVALID);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM kv"), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshots                                                            */
+/* ------------------------------------------------------------------ */
+
+struct snap {
+    struct pay_store *s;
+    int64_t before, after;
+};
+
+static enum pay_err snap_cb(struct pay_tx *tx, void *arg)
+{
+    struct snap *sn = arg;
+    enum pay_err rc = pay_tx_query_int(tx, "SELECT count(*) FROM kv", NULL, 0, &sn->before, NULL);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    /* A write commits while this read is open: the snapshot must not see it. */
+    rc = exec_sql(sn->s, "INSERT INTO kv (k, v) VALUES ('new', 1)");
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    return pay_tx_query_int(tx, "SELECT count(*) FROM kv", NULL, 0, &sn->after, NULL);
+}
+
+STORE_TEST(read_is_a_snapshot)
+{
+    make_kv(s);
+    struct snap sn = {.s = s};
+    cr_assert_eq(pay_store_read(s, snap_cb, &sn), PAY_OK);
+    cr_assert_eq(sn.before, 0);
+    cr_assert_eq(sn.after, 0);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM kv"), 1, "a new read sees the commit");
+}
+
+/* ------------------------------------------------------------------ */
+/* Lists                                                                */
+/* ------------------------------------------------------------------ */
+
+#define N_OBJS 25
+
+struct fill {
+    int n;
+};
+
+static enum pay_err fill_cb(struct pay_tx *tx, void *arg)
+{
+    struct fill *f = arg;
+    for (int i = 0; i < f->n; i++) {
+        char id[32], data[96];
+        snprintf(id, sizeof(id), "obj_%d", i);
+        snprintf(data, sizeof(data), "{\"id\":\"%s\",\"n\":%d}", id, i);
+        struct pay_param p[] = {PAY_PTEXT(id), PAY_PINT(1000 + i),
+                                PAY_PTEXT(i % 2 == 0 ? "even" : "odd"), PAY_PTEXT(data)};
+        enum pay_err rc = pay_tx_exec(tx,
+                                      "INSERT INTO objs (id, created, kind, data)"
+                                      " VALUES ($1, $2, $3, $4)",
+                                      p, 4, NULL);
+        if (rc != PAY_OK) {
+            return rc;
+        }
+    }
+    return PAY_OK;
+}
+
+static void make_objs(struct pay_store *s)
+{
+    cr_assert_eq(exec_sql(s, is_pg(s) ? "CREATE TABLE objs (seq BIGSERIAL PRIMARY KEY,"
+                                        " id TEXT NOT NULL UNIQUE, created BIGINT NOT NULL,"
+                                        " kind TEXT NOT NULL, data TEXT NOT NULL)"
+                                      : "CREATE TABLE objs (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                        " id TEXT NOT NULL UNIQUE, created BIGINT NOT NULL,"
+                                        " kind TEXT NOT NULL, data TEXT NOT NULL)"),
+                 PAY_OK);
+    struct fill f = {N_OBJS};
+    cr_assert_eq(pay_store_write(s, fill_cb, &f), PAY_OK);
+}
+
+struct list_call {
+    const char *where;
+    struct pay_param p[2];
+    size_t n;
+    struct pay_list_args args;
+    json_t *data;
+    bool has_more;
+    struct pay_error err;
+};
+
+static enum pay_err list_cb(struct pay_tx *tx, void *arg)
+{
+    struct list_call *c = arg;
+    return pay_tx_list(tx, "objs", c->where, c->p, c->n, &c->args, &c->data, &c->has_more, &c->err);
+}
+
+/* Run a list and compare the n values of the page with @want (terminated by -1). */
+static void expect_page(struct pay_store *s, struct list_call *c, const int *want, bool more)
+{
+    c->data = NULL;
+    cr_assert_eq(pay_store_read(s, list_cb, c), PAY_OK, "list: %s", c->err.message);
+    size_t n_want = 0;
+    while (want[n_want] >= 0) {
+        n_want++;
+    }
+    cr_assert_eq(json_array_size(c->data), n_want, "page size %zu, want %zu",
+                 json_array_size(c->data), n_want);
+    for (size_t i = 0; i < n_want; i++) {
+        json_t *o = json_array_get(c->data, i);
+        cr_assert_eq(json_integer_value(json_object_get(o, "n")), want[i], "item %zu", i);
+    }
+    cr_assert_eq(c->has_more, more);
+    json_decref(c->data);
+    c->data = NULL;
+}
+
+STORE_TEST(list_pages)
+{
+    make_objs(s);
+    struct list_call c = {0};
+    pay_list_args_init(&c.args);
+    cr_assert_eq(c.args.limit, PAY_LIST_LIMIT_DEFAULT);
+
+    expect_page(s, &c, (int[]){24, 23, 22, 21, 20, 19, 18, 17, 16, 15, -1}, true);
+    c.args.starting_after = "obj_15";
+    expect_page(s, &c, (int[]){14, 13, 12, 11, 10, 9, 8, 7, 6, 5, -1}, true);
+    c.args.starting_after = "obj_5";
+    expect_page(s, &c, (int[]){4, 3, 2, 1, 0, -1}, false);
+    c.args.starting_after = "obj_0";
+    expect_page(s, &c, (int[]){-1}, false);
+
+    /* Backwards: the page just before obj_14 is still newest first. */
+    c.args.starting_after = NULL;
+    c.args.ending_before = "obj_14";
+    expect_page(s, &c, (int[]){24, 23, 22, 21, 20, 19, 18, 17, 16, 15, -1}, false);
+    c.args.ending_before = "obj_4";
+    c.args.limit = 3;
+    expect_page(s, &c, (int[]){7, 6, 5, -1}, true);
+    c.args.ending_before = "obj_24";
+    expect_page(s, &c, (int[]){-1}, false);
+
+    /* Created bounds. */
+    pay_list_args_init(&c.args);
+    c.args.created_gte = 1010;
+    c.args.created_lt = 1013;
+    expect_page(s, &c, (int[]){12, 11, 10, -1}, false);
+    pay_list_args_init(&c.args);
+    c.args.created_gt = 1010;
+    c.args.created_lte = 1013;
+    expect_page(s, &c, (int[]){13, 12, 11, -1}, false);
+
+    /* The caller's filter with its own $1, combined with a cursor and bounds. */
+    pay_list_args_init(&c.args);
+    c.where = "kind = $1";
+    c.p[0] = PAY_PTEXT("even");
+    c.n = 1;
+    c.args.limit = 3;
+    c.args.starting_after = "obj_20";
+    c.args.created_gte = 1002;
+    expect_page(s, &c, (int[]){18, 16, 14, -1}, true);
+    c.args.starting_after = "obj_6";
+    expect_page(s, &c, (int[]){4, 2, -1}, false);
+    c.where = "kind = $1 AND created <> $2";
+    c.p[1] = PAY_PINT(1004);
+    c.n = 2;
+    expect_page(s, &c, (int[]){2, -1}, false);
+}
+
+STORE_TEST(list_bad_arguments)
+{
+    make_objs(s);
+    struct list_call c = {0};
+    pay_list_args_init(&c.args);
+    c.args.starting_after = "obj_nope";
+    cr_assert_eq(pay_store_read(s, list_cb, &c), PAY_ERR_PARAM_INVALID);
+    cr_assert_str_eq(c.err.param, "starting_after");
+    cr_assert_null(c.data);
+
+    pay_list_args_init(&c.args);
+    c.args.ending_before = "obj_nope";
+    memset(&c.err, 0, sizeof(c.err));
+    cr_assert_eq(pay_store_read(s, list_cb, &c), PAY_ERR_PARAM_INVALID);
+    cr_assert_str_eq(c.err.param, "ending_before");
+
+    pay_list_args_init(&c.args);
+    c.args.limit = 0;
+    cr_assert_eq(pay_store_read(s, list_cb, &c), PAY_ERR_PARAM_INVALID);
+    cr_assert_str_eq(c.err.param, "limit");
+    c.args.limit = PAY_LIST_LIMIT_MAX + 1;
+    cr_assert_eq(pay_store_read(s, list_cb, &c), PAY_ERR_PARAM_INVALID);
+}
+
+/* ------------------------------------------------------------------ */
+/* Concurrency                                                          */
+/* ------------------------------------------------------------------ */
+
+#define THREADS 8
+#define INCREMENTS 200
+
+struct incr {
+    atomic_int runs;
+};
+
+static enum pay_err incr_cb(struct pay_tx *tx, void *arg)
+{
+    struct incr *in = arg;
+    if (in != NULL) {
+        atomic_fetch_add(&in->runs, 1);
+    }
+    struct pay_param id[] = {PAY_PINT(1)};
+    int64_t n = 0;
+    bool found = false;
+    /* Read-modify-write: lost updates would show unless writers serialise. */
+    enum pay_err rc =
+        pay_tx_query_int(tx, "SELECT n FROM counters WHERE id = $1 FOR UPDATE", id, 1, &n, &found);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    if (!found) {
+        return PAY_ERR_NOT_FOUND;
+    }
+    struct pay_param p[] = {PAY_PINT(n + 1), PAY_PINT(1)};
+    return pay_tx_exec(tx, "UPDATE counters SET n = $1 WHERE id = $2", p, 2, NULL);
+}
+
+static enum pay_err failing_cb(struct pay_tx *tx, void *arg)
+{
+    (void)arg;
+    enum pay_err rc = pay_tx_exec(tx, "INSERT INTO side (v) VALUES (1)", NULL, 0, NULL);
+    return rc != PAY_OK ? rc : PAY_ERR_CONFLICT;
+}
+
+static enum pay_err dup_cb(struct pay_tx *tx, void *arg)
+{
+    (void)arg;
+    return pay_tx_exec(tx, "INSERT INTO uniq (id) VALUES ('only')", NULL, 0, NULL);
+}
+
+static enum pay_err declined_cb(struct pay_tx *tx, void *arg)
+{
+    (void)arg;
+    enum pay_err rc = pay_tx_exec(tx, "INSERT INTO kept (v) VALUES (1)", NULL, 0, NULL);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    pay_tx_commit_anyway(tx);
+    return PAY_ERR_CARD_DECLINED;
+}
+
+static void make_counter_tables(struct pay_store *s)
+{
+    cr_assert_eq(exec_sql(s, "CREATE TABLE counters (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)"),
+                 PAY_OK);
+    cr_assert_eq(exec_sql(s, "INSERT INTO counters VALUES (1, 0)"), PAY_OK);
+    cr_assert_eq(exec_sql(s, "CREATE TABLE side (v BIGINT)"), PAY_OK);
+    cr_assert_eq(exec_sql(s, "CREATE TABLE kept (v BIGINT)"), PAY_OK);
+    cr_assert_eq(exec_sql(s, "CREATE TABLE uniq (id TEXT PRIMARY KEY)"), PAY_OK);
+    cr_assert_eq(exec_sql(s, "INSERT INTO uniq VALUES ('only')"), PAY_OK);
+}
+
+struct worker {
+    struct pay_store *s;
+    int idx;
+    int bad_results; /* results other than expected */
+};
+
+static void *writer_thread(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < INCREMENTS; i++) {
+        if (pay_store_write(w->s, incr_cb, NULL) != PAY_OK) {
+            w->bad_results++;
+        }
+        /* Failing neighbours, spread through the batches. */
+        if (i % 20 == w->idx) {
+            w->bad_results += pay_store_write(w->s, failing_cb, NULL) != PAY_ERR_CONFLICT;
+            w->bad_results += pay_store_write(w->s, dup_cb, NULL) != PAY_ERR_DB_UNIQUE;
+            w->bad_results += pay_store_write(w->s, declined_cb, NULL) != PAY_ERR_CARD_DECLINED;
+        }
+    }
+    return NULL;
+}
+
+static atomic_bool writers_done;
+
+static void *reader_thread(void *arg)
+{
+    struct worker *w = arg;
+    int64_t last = 0;
+    while (!atomic_load(&writers_done)) {
+        struct int_query q = {.sql = "SELECT n FROM counters WHERE id = 1"};
+        if (pay_store_read(w->s, int_query_cb, &q) != PAY_OK || !q.found || q.v < last) {
+            w->bad_results++;
+        }
+        last = q.v;
+    }
+    return NULL;
+}
+
+STORE_TEST(concurrent_increments_are_exact)
+{
+    make_counter_tables(s);
+    struct worker w[THREADS + 2];
+    pthread_t t[THREADS + 2];
+    atomic_store(&writers_done, false);
+    for (int i = 0; i < THREADS + 2; i++) {
+        w[i] = (struct worker){.s = s, .idx = i};
+        cr_assert_eq(
+            pthread_create(&t[i], NULL, i < THREADS ? writer_thread : reader_thread, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+    }
+    atomic_store(&writers_done, true);
+    for (int i = THREADS; i < THREADS + 2; i++) {
+        pthread_join(t[i], NULL);
+    }
+    for (int i = 0; i < THREADS + 2; i++) {
+        cr_assert_eq(w[i].bad_results, 0, "thread %d had %d unexpected results", i,
+                     w[i].bad_results);
+    }
+    cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 1"), THREADS * INCREMENTS);
+    /* Each thread ran 10 of each failing job (i % 20 == idx for 200 iterations). */
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM side"), 0, "failed jobs left nothing");
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM uniq"), 1);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM kept"), THREADS * 10,
+                 "commit_anyway jobs kept their rows");
+    struct pay_store_stats st;
+    pay_store_stats(s, &st);
+    cr_assert_geq(st.writes, (uint64_t)(THREADS * INCREMENTS));
+    cr_assert_leq(st.pool_in_use, 0);
+}
+
+/* --- deterministic batches on SQLite --------------------------------- */
+
+struct hold {
+    uint64_t until_queued;
+    atomic_bool running;
+};
+
+/* Keeps the writer thread busy until @until_queued jobs wait behind it. */
+static enum pay_err hold_cb(struct pay_tx *tx, void *arg)
+{
+    struct hold *h = arg;
+    atomic_store(&h->running, true);
+    for (int i = 0; i < 10000; i++) {
+        struct pay_store_stats st;
+        pay_store_stats(pay_tx_store(tx), &st);
+        if (st.write_queue >= h->until_queued) {
+            return PAY_OK;
+        }
+        usleep(1000);
+    }
+    return PAY_ERR_INTERNAL;
+}
+
+struct submit {
+    struct pay_store *s;
+    pay_tx_fn fn;
+    void *arg;
+    enum pay_err rc;
+    pthread_t t;
+};
+
+static void *submit_thread(void *arg)
+{
+    struct submit *sb = arg;
+    sb->rc = pay_store_write(sb->s, sb->fn, sb->arg);
+    return NULL;
+}
+
+static void submit(struct submit *sb)
+{
+    cr_assert_eq(pthread_create(&sb->t, NULL, submit_thread, sb), 0);
+}
+
+static void wait_queued(struct pay_store *s, uint64_t n)
+{
+    for (int i = 0; i < 10000; i++) {
+        struct pay_store_stats st;
+        pay_store_stats(s, &st);
+        if (st.write_queue >= n) {
+            return;
+        }
+        usleep(1000);
+    }
+    cr_assert_fail("the queue never reached %llu", (unsigned long long)n);
+}
+
+Test(sqlite, group_commit_isolates_failures, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    make_counter_tables(s);
+    struct pay_store_stats before, after;
+    pay_store_stats(s, &before);
+
+    struct hold h = {.until_queued = 11};
+    struct submit hs = {.s = s, .fn = hold_cb, .arg = &h};
+    submit(&hs);
+    while (!atomic_load(&h.running)) {
+        usleep(1000);
+    }
+    struct submit jobs[11];
+    for (int i = 0; i < 11; i++) {
+        pay_tx_fn fn = i == 3 ? failing_cb : i == 5 ? dup_cb : i == 7 ? declined_cb : incr_cb;
+        jobs[i] = (struct submit){.s = s, .fn = fn};
+        submit(&jobs[i]);
+    }
+    pthread_join(hs.t, NULL);
+    cr_assert_eq(hs.rc, PAY_OK);
+    for (int i = 0; i < 11; i++) {
+        pthread_join(jobs[i].t, NULL);
+        enum pay_err want = i == 3   ? PAY_ERR_CONFLICT
+                            : i == 5 ? PAY_ERR_DB_UNIQUE
+                            : i == 7 ? PAY_ERR_CARD_DECLINED
+                                     : PAY_OK;
+        cr_assert_eq(jobs[i].rc, want, "job %d: %s", i, pay_err_str(jobs[i].rc));
+    }
+    pay_store_stats(s, &after);
+    cr_assert_eq(after.writes - before.writes, 12);
+    cr_assert_eq(after.commits - before.commits, 2, "the 11 queued jobs committed together");
+    cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 1"), 8);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM side"), 0);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM kept"), 1);
+}
+
+static enum pay_err boom_cb(struct pay_tx *tx, void *arg)
+{
+    (void)arg;
+    return pay_tx_exec(tx, "INSERT INTO boom (v) VALUES (1)", NULL, 0, NULL);
+}
+
+Test(sqlite, job_aborting_transaction_spares_neighbours, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    make_counter_tables(s);
+    /* RAISE(ROLLBACK) ends the whole transaction, not just the job's savepoint. */
+    cr_assert_eq(exec_sql(s, "CREATE TABLE boom (v BIGINT)"), PAY_OK);
+    cr_assert_eq(exec_sql(s, "CREATE TRIGGER boom_trg BEFORE INSERT ON boom"
+                             " BEGIN SELECT RAISE(ROLLBACK, 'boom'); END"),
+                 PAY_OK);
+    struct pay_store_stats before, after;
+    pay_store_stats(s, &before);
+
+    struct hold h = {.until_queued = 5};
+    struct submit hs = {.s = s, .fn = hold_cb, .arg = &h};
+    submit(&hs);
+    while (!atomic_load(&h.running)) {
+        usleep(1000);
+    }
+    struct incr counter = {0};
+    struct submit jobs[5];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct submit){.s = s, .fn = incr_cb, .arg = &counter};
+        submit(&jobs[i]);
+    }
+    /* The aborting job comes last, so the four before it must run again. */
+    wait_queued(s, 4);
+    jobs[4] = (struct submit){.s = s, .fn = boom_cb};
+    submit(&jobs[4]);
+    pthread_join(hs.t, NULL);
+    cr_assert_eq(hs.rc, PAY_OK);
+    for (int i = 0; i < 5; i++) {
+        pthread_join(jobs[i].t, NULL);
+        cr_assert_eq(jobs[i].rc, i == 4 ? PAY_ERR_DB : PAY_OK, "job %d: %s", i,
+                     pay_err_str(jobs[i].rc));
+    }
+    pay_store_stats(s, &after);
+    cr_assert_eq(atomic_load(&counter.runs), 8, "each neighbour ran twice");
+    cr_assert_eq(after.commits - before.commits, 2);
+    cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 1"), 4);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM boom"), 0);
+}
+
+/* --- PostgreSQL deadlock: detected, retried, both writes succeed ----- */
+
+struct deadlock {
+    pthread_barrier_t *barrier;
+    int first, second;
+    int attempts;
+    struct pay_store *s;
+    enum pay_err rc;
+    pthread_t t;
+};
+
+static enum pay_err deadlock_cb(struct pay_tx *tx, void *arg)
+{
+    struct deadlock *d = arg;
+    d->attempts++;
+    struct pay_param a[] = {PAY_PINT(d->first)};
+    struct pay_param b[] = {PAY_PINT(d->second)};
+    enum pay_err rc = pay_tx_exec(tx, "UPDATE counters SET n = n + 1 WHERE id = $1", a, 1, NULL);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    if (d->attempts == 1) {
+        pthread_barrier_wait(d->barrier); /* both hold their first row now */
+    }
+    return pay_tx_exec(tx, "UPDATE counters SET n = n + 1 WHERE id = $1", b, 1, NULL);
+}
+
+static void *deadlock_thread(void *arg)
+{
+    struct deadlock *d = arg;
+    d->rc = pay_store_write(d->s, deadlock_cb, d);
+    return NULL;
+}
+
+Test(postgres, deadlock_is_retried, .fini = teardown)
+{
+    struct pay_store *s = open_pg();
+    make_counter_tables(s);
+    cr_assert_eq(exec_sql(s, "INSERT INTO counters VALUES (2, 0)"), PAY_OK);
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, 2);
+    struct deadlock d[2] = {
+        {.barrier = &barrier, .first = 1, .second = 2, .s = s},
+        {.barrier = &barrier, .first = 2, .second = 1, .s = s},
+    };
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(pthread_create(&d[i].t, NULL, deadlock_thread, &d[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(d[i].t, NULL);
+        cr_assert_eq(d[i].rc, PAY_OK, "writer %d: %s", i, pay_err_str(d[i].rc));
+    }
+    pthread_barrier_destroy(&barrier);
+    cr_assert_eq(d[0].attempts + d[1].attempts, 3, "exactly one of them was retried");
+    struct pay_store_stats st;
+    pay_store_stats(s, &st);
+    cr_assert_eq(st.retries, 1);
+    cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 1"), 2);
+    cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 2"), 2);
+}
