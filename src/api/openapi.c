@@ -124,8 +124,8 @@ static void merge_fragment(json_t *base, json_t *frag, const char *file)
             json_t *have;
             json_array_foreach(dst_tags, j, have)
             {
-                seen = seen || json_equal(json_object_get(have, "name"),
-                                          json_object_get(tag, "name"));
+                seen =
+                    seen || json_equal(json_object_get(have, "name"), json_object_get(tag, "name"));
             }
             if (!seen) {
                 json_array_append(dst_tags, tag);

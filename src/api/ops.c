@@ -104,8 +104,8 @@ static enum pay_err docs(struct pay_request *req)
     if (page == NULL) {
         return pay_error_set(&req->err, PAY_ERR_NOT_FOUND, NULL, "The docs page is not built in.");
     }
-    enum pay_err e = pay_resp_raw(req, 200, "text/html; charset=utf-8", (const char *)page->data,
-                                  page->len);
+    enum pay_err e =
+        pay_resp_raw(req, 200, "text/html; charset=utf-8", (const char *)page->data, page->len);
     return e == PAY_OK ? PAY_OK : pay_error_set(&req->err, e, NULL, NULL);
 }
 
@@ -197,8 +197,7 @@ static enum pay_err keys_revoke(struct pay_request *req)
 {
     const char *id = req->params[0];
     if (!pay_id_valid(id, "key")) {
-        return pay_error_set(&req->err, PAY_ERR_NOT_FOUND, "id", "No such API key: '%.40s'.",
-                             id);
+        return pay_error_set(&req->err, PAY_ERR_NOT_FOUND, "id", "No such API key: '%.40s'.", id);
     }
     PAY_TRY(pay_keys_revoke(req->app->store, id, &req->err));
     json_t *obj = key_object(req, id);
@@ -214,15 +213,13 @@ static enum pay_err keys_revoke(struct pay_request *req)
 PAY_API_ROUTES_DEFINE(ops) = {
     {"GET", "/health", health, 0, PAY_ROUTE_PUBLIC | PAY_ROUTE_NO_TX,
      "Liveness, version and the database's state"},
-    {"GET", "/metrics", metrics, 0, PAY_ROUTE_PUBLIC | PAY_ROUTE_NO_TX,
-     "Prometheus metrics"},
+    {"GET", "/metrics", metrics, 0, PAY_ROUTE_PUBLIC | PAY_ROUTE_NO_TX, "Prometheus metrics"},
     {"GET", "/v1/openapi.json", openapi, 0, PAY_ROUTE_PUBLIC | PAY_ROUTE_NO_TX,
      "This API's OpenAPI 3.1 description"},
     {"GET", "/docs", docs, 0, PAY_ROUTE_PUBLIC | PAY_ROUTE_NO_TX,
      "The API reference, rendered from /v1/openapi.json"},
     {"GET", "/v1/keys", keys_list, PAY_ROLE_ADMIN, PAY_ROUTE_NO_TX, "List API keys"},
     {"POST", "/v1/keys", keys_create, PAY_ROLE_ADMIN, PAY_ROUTE_NO_TX, "Create an API key"},
-    {"DELETE", "/v1/keys/:id", keys_revoke, PAY_ROLE_ADMIN, PAY_ROUTE_NO_TX,
-     "Revoke an API key"},
+    {"DELETE", "/v1/keys/:id", keys_revoke, PAY_ROLE_ADMIN, PAY_ROUTE_NO_TX, "Revoke an API key"},
 };
 PAY_API_ROUTES_COUNT(ops);

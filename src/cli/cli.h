@@ -42,13 +42,20 @@ int pay_cli_token(int argc, char **argv);
 int pay_cli_version(int argc, char **argv);
 
 /* The options every database command shares, for building option tables. */
-#define PAY_CLI_OPT_CONFIG                                                                  \
-    {"config", "PAYD_CONFIG", NULL, "configuration file of \"name = value\" lines", false}
-#define PAY_CLI_OPT_DB                                                                      \
-    {"db", "PAYD_DB", "sqlite:./var/payd.db",                                               \
-     "database URL: sqlite:PATH or postgres://USER@HOST:PORT/DB", false}
-#define PAY_CLI_OPT_LOG_LEVEL(dflt)                                                         \
-    {"log-level", "PAYD_LOG_LEVEL", dflt, "debug, info, warn or error (logs go to stderr)", false}
+#define PAY_CLI_OPT_CONFIG                                                                         \
+    {                                                                                              \
+        "config", "PAYD_CONFIG", NULL, "configuration file of \"name = value\" lines", false       \
+    }
+#define PAY_CLI_OPT_DB                                                                             \
+    {                                                                                              \
+        "db", "PAYD_DB", "sqlite:./var/payd.db",                                                   \
+            "database URL: sqlite:PATH or postgres://USER@HOST:PORT/DB", false                     \
+    }
+#define PAY_CLI_OPT_LOG_LEVEL(dflt)                                                                \
+    {                                                                                              \
+        "log-level", "PAYD_LOG_LEVEL", dflt, "debug, info, warn or error (logs go to stderr)",     \
+            false                                                                                  \
+    }
 
 /* True when @argv[1..argc) asks for help ("--help", "-h", "help" first). */
 bool pay_cli_wants_help(int argc, char **argv);
@@ -66,8 +73,8 @@ void pay_cli_usage(FILE *stream, const char *usage_line, const char *about,
  * (and where to get help for @cmd) on stderr and returns false; @cfg then
  * needs no release.
  */
-bool pay_cli_load(struct pay_config *cfg, const struct pay_option *opts, size_t n_opts,
-                  int argc, char **argv, const char *cmd);
+bool pay_cli_load(struct pay_config *cfg, const struct pay_option *opts, size_t n_opts, int argc,
+                  char **argv, const char *cmd);
 
 /*
  * Open the database named by the "db" option of @cfg and migrate it.

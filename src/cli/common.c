@@ -45,8 +45,8 @@ void pay_cli_print_error(const char *what, const struct pay_error *err, enum pay
     }
 }
 
-bool pay_cli_load(struct pay_config *cfg, const struct pay_option *opts, size_t n_opts,
-                  int argc, char **argv, const char *cmd)
+bool pay_cli_load(struct pay_config *cfg, const struct pay_option *opts, size_t n_opts, int argc,
+                  char **argv, const char *cmd)
 {
     struct pay_error err;
     pay_error_clear(&err);

@@ -221,8 +221,8 @@ int pay_cli_keys(int argc, char **argv)
                               strcmp(argv[1], "help") == 0);
     FILE *out = help ? stdout : stderr;
     if (!help) {
-        fprintf(stderr, argc >= 2 ? "payd keys: unknown command '%s'\n"
-                                  : "payd keys: which command?%s\n",
+        fprintf(stderr,
+                argc >= 2 ? "payd keys: unknown command '%s'\n" : "payd keys: which command?%s\n",
                 argc >= 2 ? argv[1] : "");
     }
     fprintf(out, "usage: payd keys COMMAND [options]\n\nManage API keys.\n\ncommands:\n");

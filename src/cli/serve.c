@@ -32,7 +32,9 @@ static const struct pay_option serve_opts[] = {
     PAY_CLI_OPT_DB,
     {"listen", "PAYD_LISTEN", "127.0.0.1:8080",
      "address to listen on, HOST:PORT (port 0 picks a free port)", false},
-    {"threads", "PAYD_THREADS", "0", "HTTP worker threads (0 = one per CPU)", false},
+    {"threads", "PAYD_THREADS", "0",
+     "HTTP worker threads (0 = one per CPU; unused while the server runs a thread per connection)",
+     false},
     PAY_CLI_OPT_LOG_LEVEL("info"),
     {"public-url", "PAYD_PUBLIC_URL", NULL,
      "base URL clients reach payd at, for links (default http://LISTEN)", false},
@@ -47,8 +49,7 @@ static const struct pay_option serve_opts[] = {
      "secret that keys card fingerprints (default: created once in fingerprint.key beside "
      "the SQLite file, or ./var/fingerprint.key with PostgreSQL)",
      false},
-    {"quiet-access-log", "PAYD_QUIET_ACCESS_LOG", NULL, "do not log one line per request",
-     true},
+    {"quiet-access-log", "PAYD_QUIET_ACCESS_LOG", NULL, "do not log one line per request", true},
 };
 #define N_SERVE_OPTS (sizeof(serve_opts) / sizeof(serve_opts[0]))
 
@@ -99,10 +100,9 @@ static char *fingerprint_key_path(const char *db_url)
             return NULL;
         }
         const char *slash = strrchr(file, '/');
-        int n = slash == NULL
-                    ? snprintf(path, sizeof(path), "fingerprint.key")
-                    : snprintf(path, sizeof(path), "%.*s/fingerprint.key", (int)(slash - file),
-                               file);
+        int n = slash == NULL ? snprintf(path, sizeof(path), "fingerprint.key")
+                              : snprintf(path, sizeof(path), "%.*s/fingerprint.key",
+                                         (int)(slash - file), file);
         return n > 0 && (size_t)n < sizeof(path) ? strdup(path) : NULL;
     }
     return strdup("var/fingerprint.key");
@@ -112,8 +112,7 @@ static char *fingerprint_key_path(const char *db_url)
 static void rtrim(char *s)
 {
     size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' ||
-                     s[n - 1] == '\t')) {
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t')) {
         s[--n] = '\0';
     }
 }
@@ -203,8 +202,8 @@ static bool resolve_fingerprint_key(const struct pay_config *cfg, char **out)
     }
     enum pay_err e = load_or_create_key(path, out);
     if (e != PAY_OK) {
-        fprintf(stderr, "payd serve: cannot read or create the fingerprint key file %s: %s\n",
-                path, strerror(errno));
+        fprintf(stderr, "payd serve: cannot read or create the fingerprint key file %s: %s\n", path,
+                strerror(errno));
     }
     free(path);
     return e == PAY_OK;

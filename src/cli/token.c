@@ -85,10 +85,9 @@ int pay_cli_token(int argc, char **argv)
     }
     rc = 1;
     char *jwt = NULL;
-    enum pay_err e = pay_jwt_mint_hs256(secret, sub, role, customer, ttl,
-                                        nonempty(pay_config_get(&cfg, "issuer")),
-                                        nonempty(pay_config_get(&cfg, "audience")), pay_now(),
-                                        &jwt);
+    enum pay_err e = pay_jwt_mint_hs256(
+        secret, sub, role, customer, ttl, nonempty(pay_config_get(&cfg, "issuer")),
+        nonempty(pay_config_get(&cfg, "audience")), pay_now(), &jwt);
     if (e != PAY_OK) {
         pay_cli_print_error("cannot mint the token", NULL, e);
         goto out;

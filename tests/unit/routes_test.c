@@ -10,8 +10,8 @@
 
 #include "api/api.h"
 
-static const char *const doc_methods[] = {"get", "put", "post", "delete", "options", "head",
-                                          "patch", "trace"};
+static const char *const doc_methods[] = {"get",     "put",  "post",  "delete",
+                                          "options", "head", "patch", "trace"};
 
 static void lower(const char *in, char *out, size_t n)
 {
@@ -52,9 +52,8 @@ Test(routes, document_is_openapi_3_1)
     cr_assert(strncmp(version, "3.1", 3) == 0, "openapi is %s", version);
     cr_assert_not_null(pay_json_str(json_object_get(doc, "info"), "title"));
     cr_assert(json_is_object(json_object_get(json_object_get(doc, "components"), "schemas")));
-    cr_assert_not_null(json_object_get(json_object_get(json_object_get(doc, "components"),
-                                                       "schemas"),
-                                       "Error"));
+    cr_assert_not_null(
+        json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"), "Error"));
 }
 
 Test(routes, every_route_is_documented)
@@ -80,8 +79,8 @@ Test(routes, every_route_is_documented)
             fprintf(stderr, "route %s %s has no summary\n", routes[i].method, routes[i].pattern);
             missing++;
         }
-        cr_assert(json_is_object(json_object_get(op, "responses")),
-                  "%s %s documents no responses", method, path);
+        cr_assert(json_is_object(json_object_get(op, "responses")), "%s %s documents no responses",
+                  method, path);
     }
     cr_assert_eq(missing, 0, "%d route(s) undocumented; see above", missing);
 }
@@ -170,7 +169,6 @@ Test(routes, ops_routes_are_present)
     json_t *paths = doc_paths();
     const char *const ops[] = {"/health", "/metrics", "/v1/openapi.json", "/docs", "/v1/keys"};
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-        cr_assert_not_null(json_object_get(json_object_get(paths, ops[i]), "get"), "%s",
-                           ops[i]);
+        cr_assert_not_null(json_object_get(json_object_get(paths, ops[i]), "get"), "%s", ops[i]);
     }
 }
