@@ -10,12 +10,16 @@
 #include "api_int.h"
 
 PAY_API_ROUTES_DECL(ops);
+PAY_API_ROUTES_DECL(customers);
+PAY_API_ROUTES_DECL(payment_methods);
 
 static const struct {
     const struct pay_route *routes;
     const size_t *n;
 } tables[] = {
     {pay_api_ops_routes, &pay_api_ops_routes_n},
+    {pay_api_customers_routes, &pay_api_customers_routes_n},
+    {pay_api_payment_methods_routes, &pay_api_payment_methods_routes_n},
 };
 
 static struct pay_route *all;

@@ -198,6 +198,31 @@ static enum pay_err card_error(struct pay_error *err, const char *code, const ch
     return PAY_ERR_CARD_ERROR;
 }
 
+enum pay_err pay_card_expiry_check(int exp_month, int *exp_year, int64_t now,
+                                   struct pay_error *err)
+{
+    int year_now, month_now;
+    year_month(now, &year_now, &month_now);
+    if (exp_month < 1 || exp_month > 12) {
+        return card_error(err, "invalid_expiry_month", "card[exp_month]",
+                          "Your card's expiration month is invalid.");
+    }
+    int year = *exp_year;
+    if (year >= 0 && year < 100) {
+        year += 2000;
+    }
+    if (year < year_now || year > year_now + CARD_EXP_YEARS_AHEAD_MAX) {
+        return card_error(err, "invalid_expiry_year", "card[exp_year]",
+                          "Your card's expiration year is invalid.");
+    }
+    if (year == year_now && exp_month < month_now) {
+        return card_error(err, "invalid_expiry_month", "card[exp_month]",
+                          "Your card's expiration month is invalid.");
+    }
+    *exp_year = year;
+    return PAY_OK;
+}
+
 /* Fill everything but the expiry and cvc_check from validated @digits. */
 static void describe(const char *digits, size_t len, const char *brand, const char *key,
                      struct pay_card_info *info, char token[PAY_TOKEN_LEN_MAX])
@@ -262,24 +287,8 @@ enum pay_err pay_card_tokenize(const char *number, int exp_month, int exp_year, 
         goto out_wipe;
     }
 
-    int year_now, month_now;
-    year_month(now, &year_now, &month_now);
-    if (exp_month < 1 || exp_month > 12) {
-        rc = card_error(err, "invalid_expiry_month", "card[exp_month]",
-                        "Your card's expiration month is invalid.");
-        goto out_wipe;
-    }
-    if (exp_year >= 0 && exp_year < 100) {
-        exp_year += 2000;
-    }
-    if (exp_year < year_now || exp_year > year_now + CARD_EXP_YEARS_AHEAD_MAX) {
-        rc = card_error(err, "invalid_expiry_year", "card[exp_year]",
-                        "Your card's expiration year is invalid.");
-        goto out_wipe;
-    }
-    if (exp_year == year_now && exp_month < month_now) {
-        rc = card_error(err, "invalid_expiry_month", "card[exp_month]",
-                        "Your card's expiration month is invalid.");
+    rc = pay_card_expiry_check(exp_month, &exp_year, now, err);
+    if (rc != PAY_OK) {
         goto out_wipe;
     }
     bool cvc_given = cvc != NULL && cvc[0] != '\0';

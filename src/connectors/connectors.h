@@ -53,6 +53,16 @@ enum pay_err pay_card_tokenize(const char *number, int exp_month, int exp_year, 
                                struct pay_card_info *info_out, char token_out[PAY_TOKEN_LEN_MAX],
                                struct pay_error *err) PAY_WUR;
 /*
+ * Check a card expiry at @now: month 1..12, year four digits or two (20YY,
+ * written back to *@exp_year), not before the current month, at most 50
+ * years ahead. Failures are PAY_ERR_CARD_ERROR with decline_code
+ * "invalid_expiry_month" / "invalid_expiry_year" and param
+ * "card[exp_month]" / "card[exp_year]", as pay_card_tokenize reports them.
+ */
+enum pay_err pay_card_expiry_check(int exp_month, int *exp_year, int64_t now,
+                                   struct pay_error *err) PAY_WUR;
+
+/*
  * The test payment methods and tokens of Stripe's docs (pm_card_visa,
  * pm_card_visa_debit, pm_card_mastercard, pm_card_amex, pm_card_discover,
  * pm_card_chargeDeclined, pm_card_chargeDeclined{InsufficientFunds,

@@ -1,0 +1,48 @@
+/*
+ * payments_int.h - declarations shared by the files of src/payments/ only.
+ * The public contract is payments.h.
+ */
+#ifndef PAY_PAYMENTS_INT_H
+#define PAY_PAYMENTS_INT_H
+
+#include "payments.h"
+
+/* Merge Stripe metadata @update into @obj's "metadata": "" values unset. */
+void pay_metadata_merge(json_t *obj, const json_t *update);
+
+/* ---- Customers (customers.c), used by payment_methods.c ------------- */
+
+/*
+ * Load live customer @id (in @op's scope; @for_update locks the row) into
+ * *out (caller owns). Absent, deleted or out of scope: PAY_ERR_NOT_FOUND
+ * naming @param.
+ */
+enum pay_err pay_customer_row_load(struct pay_op *op, const char *id, bool for_update,
+                                   const char *param, json_t **out) PAY_WUR;
+/* Write customer object @obj back (its filter columns derived from it). */
+enum pay_err pay_customer_row_save(struct pay_op *op, const json_t *obj) PAY_WUR;
+
+/*
+ * A Stripe address object {city, country, line1, line2, postal_code, state}
+ * from @given (NULL or an object of strings; "" or absent keys are null),
+ * over @base when not NULL (keys @given lacks keep @base's values). New
+ * reference.
+ */
+json_t *pay_address_object(const json_t *base, const json_t *given);
+
+/* ---- Payment methods (payment_methods.c), used by customers.c --------- */
+
+/*
+ * Attach @pm_id to @customer_id (locked and in scope): @verify runs the
+ * connector's card check first (POST .../attach); @pm_param names the
+ * payment method in errors. *out (may be NULL) gets the payment method.
+ */
+enum pay_err pay_pm_attach(struct pay_op *op, const char *pm_id, const char *pm_param,
+                           const char *customer_id, bool verify, json_t **out) PAY_WUR;
+/* Whether payment method @pm_id is attached to @customer_id. */
+enum pay_err pay_pm_attached_to(struct pay_op *op, const char *pm_id, const char *customer_id,
+                                bool *out) PAY_WUR;
+/* Detach every payment method of @customer_id (a deletion): an event each. */
+enum pay_err pay_pm_detach_all(struct pay_op *op, const char *customer_id) PAY_WUR;
+
+#endif
