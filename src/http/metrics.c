@@ -202,8 +202,8 @@ char *pay_metrics_render(void)
                          c->status, c->count));
     }
 
-    TRY(pay_buf_adds(&b, "# HELP payd_http_request_duration_seconds Time from the first "
-                         "byte of a request to its last response byte.\n"
+    TRY(pay_buf_adds(&b, "# HELP payd_http_request_duration_seconds Time from a request's "
+                         "headers to its last response byte.\n"
                          "# TYPE payd_http_request_duration_seconds histogram\n"));
     for (size_t i = 0; i < HISTS_MAX; i++) {
         const struct hist *x = &hists[i];

@@ -933,12 +933,13 @@ enum pay_err pay_server_start(struct pay_app *app, const struct pay_server_confi
     if (ss.ss_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
+    /* The logger comes first so that MHD reports option errors through it. */
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PAY_HEADER_BYTES_MAX,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)PAY_HEADER_BYTES_MAX, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         rc = pay_error_set(err, PAY_ERR_IO, "listen", "Cannot listen on %.128s.", cfg->listen);
         goto out_free;
@@ -951,7 +952,8 @@ enum pay_err pay_server_start(struct pay_app *app, const struct pay_server_confi
         goto out_stop;
     }
     srv->housekeeper_running = true;
-    pay_logf(PAY_LOG_INFO, NULL, "listening on %s (port %u)", cfg->listen, srv->port);
+    pay_logf(PAY_LOG_DEBUG, NULL, "http server listening on %s (port %u)", cfg->listen,
+             srv->port);
     *out = srv;
     return PAY_OK;
 
