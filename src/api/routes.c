@@ -12,6 +12,9 @@
 PAY_API_ROUTES_DECL(ops);
 PAY_API_ROUTES_DECL(customers);
 PAY_API_ROUTES_DECL(payment_methods);
+PAY_API_ROUTES_DECL(payment_intents);
+PAY_API_ROUTES_DECL(refunds);
+PAY_API_ROUTES_DECL(sandbox_pages);
 
 static const struct {
     const struct pay_route *routes;
@@ -20,6 +23,9 @@ static const struct {
     {pay_api_ops_routes, &pay_api_ops_routes_n},
     {pay_api_customers_routes, &pay_api_customers_routes_n},
     {pay_api_payment_methods_routes, &pay_api_payment_methods_routes_n},
+    {pay_api_payment_intents_routes, &pay_api_payment_intents_routes_n},
+    {pay_api_refunds_routes, &pay_api_refunds_routes_n},
+    {pay_api_sandbox_pages_routes, &pay_api_sandbox_pages_routes_n},
 };
 
 static struct pay_route *all;

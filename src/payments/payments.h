@@ -107,7 +107,6 @@ enum pay_err pay_customer_list(struct pay_op *op, const char *email, const char 
                                const struct pay_list_args *args, json_t **data_out,
                                bool *has_more) PAY_WUR;
 
-
 /* ---- Payment methods (payment_methods.c) ------------------------------ */
 
 /* What a payment intent needs to charge a payment method. */
@@ -211,12 +210,162 @@ enum pay_err pay_payment_method_list(struct pay_op *op, const char *customer, co
                                      const struct pay_list_args *args, json_t **data_out,
                                      bool *has_more) PAY_WUR;
 
-
 /* ---- Payment intents (payment_intents.c) and refunds (refunds.c) ------ */
 
 /*
- * Check that every intent's amount_received and amount_refunded equal the
- * ledger (pay_ledger_source_sum); report lines as pay_ledger_verify.
+ * The status machine is PROTOCOLS.md's (Stripe's):
+ *   requires_payment_method -> requires_confirmation -> [requires_action] ->
+ *   succeeded (capture_method automatic) | requires_capture -> succeeded;
+ *   a failed attempt goes back to requires_payment_method with
+ *   last_payment_error; canceled from every non-terminal state; succeeded
+ *   and canceled are terminal. A state a request does not allow is
+ *   PAY_ERR_UNEXPECTED_STATE naming the state.
+ *
+ * Money: a capture posts ledger entry kind "capture" (Dr
+ * assets:processor:<connector> / Cr merchant balance, balance transaction
+ * "charge"); a refund posts kind "refund" (the reverse, balance transaction
+ * "refund"), in the same transaction as the state change.
+ *
+ * The sandbox connector answers in-process, so authorizations run inside
+ * the request's transaction (a real provider will need the call outside it,
+ * with the attempt recorded first).
+ */
+
+/*
+ * What a create, update or confirm request asked for, as the API parsed
+ * and range-checked it. A NULL pointer / false has_* flag means the client
+ * did not send the field. Everything is borrowed for the call.
+ */
+struct pay_intent_params {
+    bool has_amount;
+    int64_t amount_minor; /* 1..PAY_AMOUNT_MAX_MINOR */
+    const struct pay_currency *currency;
+    const char *customer;       /* "cus_..." */
+    const char *payment_method; /* "pm_..." or a Stripe test name */
+    const char *capture_method; /* "automatic" | "manual" */
+    bool has_description;
+    const char *description; /* NULL with has_description: unset */
+    const json_t *metadata;  /* merged; "" as a value unsets the key */
+    bool has_receipt_email;
+    const char *receipt_email;      /* NULL with has_receipt_email: unset */
+    const char *setup_future_usage; /* "on_session" | "off_session" | "" (unset) */
+    const char *facility;
+    const char *return_url; /* 3-D Secure: where the page sends the customer back */
+    bool confirm;           /* create: confirm at once */
+    bool off_session;       /* the customer is not present */
+};
+
+/*
+ * Create an intent (event payment_intent.created) and, with @p->confirm,
+ * confirm it as pay_intent_confirm. A patient's op creates only for its own
+ * customer (the default when @p->customer is NULL). *out gets the intent
+ * (caller owns), also with PAY_ERR_CARD_DECLINED.
+ * Errors: PAY_ERR_PARAM_MISSING (amount, currency), PAY_ERR_NOT_FOUND
+ * (customer, payment_method), PAY_ERR_PARAM_INVALID, PAY_ERR_UNEXPECTED_STATE
+ * (confirm without a payment method), the declines of pay_intent_confirm.
+ */
+enum pay_err pay_intent_create(struct pay_op *op, const struct pay_intent_params *p,
+                               json_t **out) PAY_WUR;
+/* The intent @id (in scope) or PAY_ERR_NOT_FOUND (param "intent"). */
+enum pay_err pay_intent_get(struct pay_op *op, const char *id, json_t **out) PAY_WUR;
+/*
+ * Update @id. amount, currency, customer, payment_method, capture_method and
+ * setup_future_usage only before an authorization (requires_payment_method,
+ * requires_confirmation, requires_action: changing the amount or method
+ * then drops a pending 3-D Secure step); description, metadata and
+ * receipt_email always. Other changes: PAY_ERR_UNEXPECTED_STATE.
+ */
+enum pay_err pay_intent_update(struct pay_op *op, const char *id, const struct pay_intent_params *p,
+                               json_t **out) PAY_WUR;
+/*
+ * Confirm @id (from requires_payment_method with a payment method given
+ * now, requires_confirmation or requires_action): authorize with the
+ * payment method's connector. Outcomes: succeeded (automatic capture,
+ * ledger entry, payment_intent.succeeded), requires_capture
+ * (payment_intent.amount_capturable_updated), requires_action with
+ * next_action.redirect_to_url (payment_intent.requires_action), or a
+ * decline: the intent goes back to requires_payment_method with
+ * last_payment_error (payment_intent.payment_failed), those writes are
+ * committed (pay_tx_commit_anyway), *out gets the intent and the return is
+ * PAY_ERR_CARD_DECLINED with err->decline_code set and err->param
+ * "payment_method"; last_payment_error.code holds Stripe's code
+ * ("card_declined", "expired_card", "processing_error", ...).
+ */
+enum pay_err pay_intent_confirm(struct pay_op *op, const char *id,
+                                const struct pay_intent_params *p, json_t **out) PAY_WUR;
+/*
+ * Capture @amount_minor (all of amount_capturable when !@has_amount) of a
+ * requires_capture intent; the rest of the authorization is released.
+ * PAY_ERR_AMOUNT_TOO_LARGE (param amount_to_capture) above
+ * amount_capturable.
+ */
+enum pay_err pay_intent_capture(struct pay_op *op, const char *id, bool has_amount,
+                                int64_t amount_minor, json_t **out) PAY_WUR;
+/* Cancel @id (any non-terminal state; @reason may be NULL). */
+enum pay_err pay_intent_cancel(struct pay_op *op, const char *id, const char *reason,
+                               json_t **out) PAY_WUR;
+/* A page of intents, newest first, filtered by @customer and @status (NULL = any). */
+enum pay_err pay_intent_list(struct pay_op *op, const char *customer, const char *status,
+                             const struct pay_list_args *args, json_t **data_out,
+                             bool *has_more) PAY_WUR;
+/*
+ * The sandbox's 3-D Secure page: the intent @id when @client_secret is its
+ * secret (compared in constant time), else PAY_ERR_NOT_FOUND. Ignores the
+ * op's customer scope (the secret is the credential).
+ */
+enum pay_err pay_intent_by_secret(struct pay_op *op, const char *id, const char *client_secret,
+                                  json_t **out) PAY_WUR;
+/*
+ * Finish the 3-D Secure challenge of a requires_action intent: @passed
+ * authorizes again with the challenge completed (succeeded,
+ * requires_capture, or a decline back to requires_payment_method);
+ * !@passed returns it to requires_payment_method with last_payment_error
+ * code "payment_intent_authentication_failure". Declines are not errors
+ * here: the call returns PAY_OK and *out shows the outcome.
+ * *return_url_out gets the return_url given at confirmation (malloc'd) or
+ * NULL. PAY_ERR_NOT_FOUND as pay_intent_by_secret; PAY_ERR_UNEXPECTED_STATE
+ * when the intent no longer waits for the challenge.
+ */
+enum pay_err pay_intent_3ds_finish(struct pay_op *op, const char *id, const char *client_secret,
+                                   bool passed, json_t **out, char **return_url_out) PAY_WUR;
+
+/* What a refund create request asked for (borrowed). */
+struct pay_refund_params {
+    const char *payment_intent;
+    bool has_amount;
+    int64_t amount_minor; /* default: all that is not yet refunded */
+    const char *reason;   /* duplicate | fraudulent | requested_by_customer */
+    const json_t *metadata;
+};
+
+/*
+ * Refund part or all of a succeeded intent. The intent row is locked, so
+ * concurrent refunds never sum above amount_received: a larger amount is
+ * PAY_ERR_AMOUNT_TOO_LARGE (param amount). Writes the refund (succeeded at
+ * once on the sandbox), the intent's amount_refunded, the ledger entry and
+ * event refund.created. *out gets the refund (caller owns).
+ */
+enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params *p,
+                               json_t **out) PAY_WUR;
+/* The refund @id (in scope: a patient's own) or PAY_ERR_NOT_FOUND (param "id"). */
+enum pay_err pay_refund_get(struct pay_op *op, const char *id, json_t **out) PAY_WUR;
+/* Merge @metadata into refund @id (event refund.updated). */
+enum pay_err pay_refund_update(struct pay_op *op, const char *id, const json_t *metadata,
+                               json_t **out) PAY_WUR;
+/* Cancel a pending refund; any other status is PAY_ERR_UNEXPECTED_STATE. */
+enum pay_err pay_refund_cancel(struct pay_op *op, const char *id, json_t **out) PAY_WUR;
+/* A page of refunds, newest first, optionally of one @payment_intent. */
+enum pay_err pay_refund_list(struct pay_op *op, const char *payment_intent,
+                             const struct pay_list_args *args, json_t **data_out,
+                             bool *has_more) PAY_WUR;
+
+/*
+ * Check that every intent's amount_received equals minus its capture
+ * entries on the merchant balance, its amount_refunded equals the sum of
+ * its succeeded refunds, and each refund's amount equals its refund entry
+ * on the merchant balance; report lines as pay_ledger_verify ("ok   ..." /
+ * "FAIL ..."), *violations_out the number of offending objects. Returns an
+ * error only when the store fails.
  */
 enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report,
                                  int64_t *violations_out) PAY_WUR;

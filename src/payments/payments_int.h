@@ -7,6 +7,32 @@
 
 #include "payments.h"
 
+/* ---- Payment intent rows (payment_intents.c), used by refunds.c ------- */
+
+/*
+ * One payment_intents row: the API object and the private columns. The
+ * object is the source of truth; pay_intent_row_save derives the filter
+ * columns from it.
+ */
+struct pay_intent_row {
+    json_t *obj; /* owned */
+    char provider_ref[64];
+    char connector[16];
+    char *return_url; /* owned, may be NULL */
+};
+
+/*
+ * Load intent @id into @row (release it with pay_intent_row_release, also
+ * after an error). @for_update locks the row (SELECT ... FOR UPDATE) for
+ * the rest of the write transaction. Out of @op's customer scope or absent:
+ * PAY_ERR_NOT_FOUND naming @param.
+ */
+enum pay_err pay_intent_row_load(struct pay_op *op, const char *id, bool for_update,
+                                 const char *param, struct pay_intent_row *row) PAY_WUR;
+/* Write @row back (every column from row->obj). */
+enum pay_err pay_intent_row_save(struct pay_op *op, const struct pay_intent_row *row) PAY_WUR;
+void pay_intent_row_release(struct pay_intent_row *row);
+
 /* Merge Stripe metadata @update into @obj's "metadata": "" values unset. */
 void pay_metadata_merge(json_t *obj, const json_t *update);
 

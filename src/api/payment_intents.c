@@ -1,0 +1,344 @@
+/*
+ * payment_intents.c - /v1/payment_intents: parse and range-check the
+ * request, call the domain (src/payments/payment_intents.c), answer.
+ *
+ * Access: admin and staff do everything; auditors read; a patient's token
+ * creates, confirms, retrieves, lists and cancels only its own customer's
+ * intents (others answer 404) and may not update or capture them.
+ *
+ * A decline answers 402 with Stripe's card_error envelope, which also
+ * carries the intent ("payment_intent") and Stripe's own code
+ * ("expired_card", "incorrect_cvc", ...). The http layer renders error
+ * returns from req->err alone, so this file renders that envelope itself
+ * and returns PAY_OK: the response (and the recorded attempt) is committed
+ * and stored for idempotent replay like any other answer.
+ */
+#include <string.h>
+
+#include "api_int.h"
+
+static const char *const capture_methods[] = {"automatic", "manual", NULL};
+static const char *const future_usages[] = {"on_session", "off_session", "", NULL};
+static const char *const statuses[] = {"requires_payment_method",
+                                       "requires_confirmation",
+                                       "requires_action",
+                                       "processing",
+                                       "requires_capture",
+                                       "succeeded",
+                                       "canceled",
+                                       NULL};
+static const char *const cancellation_reasons[] = {"duplicate", "fraudulent",
+                                                   "requested_by_customer", "abandoned", NULL};
+
+/* Stripe sends receipt_email to a person; a plausible address is enough here. */
+#define EMAIL_LEN_MAX 512
+#define URL_LEN_MAX 2048
+#define DESCRIPTION_LEN_MAX 1000
+#define FACILITY_LEN_MAX 128
+
+/* payment_method_types: payd takes cards only, so ["card"] (or absent). */
+static enum pay_err check_pm_types(struct pay_request *req, const json_t *src)
+{
+    const json_t *v = json_object_get(src, "payment_method_types");
+    if (v == NULL || json_is_null(v)) {
+        return PAY_OK;
+    }
+    size_t i;
+    const json_t *t;
+    if (!json_is_array(v) || json_array_size(v) == 0) {
+        goto out_invalid;
+    }
+    json_array_foreach(v, i, t)
+    {
+        if (!json_is_string(t) || strcmp(json_string_value(t), "card") != 0) {
+            goto out_invalid;
+        }
+    }
+    return PAY_OK;
+out_invalid:
+    return pay_error_set(&req->err, PAY_ERR_PARAM_INVALID, "payment_method_types",
+                         "Invalid payment_method_types: payd accepts [\"card\"] only.");
+}
+
+static enum pay_err parse_email(struct pay_request *req, const json_t *src,
+                                struct pay_intent_params *p)
+{
+    const char *s = NULL;
+    PAY_TRY(
+        pay_arg_str(req, src, "receipt_email", false, EMAIL_LEN_MAX, &s, &p->has_receipt_email));
+    if (s != NULL && s[0] != '\0') {
+        const char *at = strchr(s, '@');
+        if (at == NULL || at == s || at[1] == '\0' || strpbrk(s, " \t\r\n<>\"") != NULL) {
+            return pay_error_set(&req->err, PAY_ERR_PARAM_INVALID, "receipt_email",
+                                 "Invalid email address: %s", s);
+        }
+    }
+    p->receipt_email = s && s[0] ? s : NULL;
+    return PAY_OK;
+}
+
+/*
+ * Read every field create/update/confirm may carry (pay_args_allow has
+ * already refused the others). *metadata_out is owned by the caller.
+ */
+static enum pay_err parse_params(struct pay_request *req, struct pay_intent_params *p,
+                                 json_t **metadata_out)
+{
+    const json_t *b = req->body;
+    memset(p, 0, sizeof(*p));
+    *metadata_out = NULL;
+    PAY_TRY(pay_arg_amount(req, b, "amount", false, 1, &p->amount_minor, &p->has_amount));
+    PAY_TRY(pay_arg_currency(req, b, "currency", false, &p->currency, NULL));
+    PAY_TRY(pay_arg_str(req, b, "customer", false, PAY_ID_LEN_MAX, &p->customer, NULL));
+    PAY_TRY(pay_arg_str(req, b, "payment_method", false, 64, &p->payment_method, NULL));
+    PAY_TRY(
+        pay_arg_enum(req, b, "capture_method", false, capture_methods, &p->capture_method, NULL));
+    PAY_TRY(pay_arg_str(req, b, "description", false, DESCRIPTION_LEN_MAX, &p->description,
+                        &p->has_description));
+    if (p->description != NULL && p->description[0] == '\0') {
+        p->description = NULL;
+    }
+    PAY_TRY(parse_email(req, b, p));
+    PAY_TRY(pay_arg_enum(req, b, "setup_future_usage", false, future_usages, &p->setup_future_usage,
+                         NULL));
+    PAY_TRY(pay_arg_str(req, b, "facility", false, FACILITY_LEN_MAX, &p->facility, NULL));
+    PAY_TRY(pay_arg_str(req, b, "return_url", false, URL_LEN_MAX, &p->return_url, NULL));
+    PAY_TRY(pay_arg_bool(req, b, "confirm", &p->confirm, NULL));
+    PAY_TRY(pay_arg_bool(req, b, "off_session", &p->off_session, NULL));
+    PAY_TRY(check_pm_types(req, b));
+    if (p->customer != NULL && p->customer[0] == '\0') {
+        return pay_error_set(&req->err, PAY_ERR_PARAM_INVALID, "customer",
+                             "Invalid customer: must be a customer id.");
+    }
+    if (p->payment_method != NULL && p->payment_method[0] == '\0') {
+        return pay_error_set(&req->err, PAY_ERR_PARAM_INVALID, "payment_method",
+                             "Invalid payment_method: must be a payment method id.");
+    }
+    if (p->return_url != NULL && p->return_url[0] == '\0') {
+        p->return_url = NULL;
+    }
+    PAY_TRY(pay_arg_metadata(req, b, "metadata", metadata_out));
+    p->metadata = *metadata_out;
+    return PAY_OK;
+}
+
+/* Replace the ids named by expand[] with their objects (best effort). */
+static void expand(struct pay_request *req, struct pay_op *op, json_t *obj)
+{
+    const char *customer = pay_json_str(obj, "customer");
+    if (customer != NULL && pay_arg_expands(req, "customer")) {
+        json_t *c = NULL;
+        if (pay_customer_get(op, customer, &c) == PAY_OK) {
+            json_object_set_new(obj, "customer", c);
+        }
+    }
+    const char *pm = pay_json_str(obj, "payment_method");
+    if (pm != NULL && pay_arg_expands(req, "payment_method")) {
+        json_t *m = NULL;
+        if (pay_payment_method_get(op, pm, &m) == PAY_OK) {
+            json_object_set_new(obj, "payment_method", m);
+        }
+    }
+    pay_error_clear(&req->err);
+}
+
+/*
+ * Answer the outcome @e of a domain call that produced @obj (stolen). A
+ * recorded decline becomes Stripe's 402 card_error with the intent inside.
+ */
+static enum pay_err answer(struct pay_request *req, struct pay_op *op, enum pay_err e, json_t *obj)
+{
+    if (e == PAY_OK && obj != NULL) {
+        expand(req, op, obj);
+        pay_resp_json(req, 200, obj);
+        return PAY_OK;
+    }
+    if (e == PAY_ERR_CARD_DECLINED && obj != NULL) {
+        json_t *body = pay_http_error_body(&req->err);
+        json_t *error = json_object_get(body, "error");
+        if (error == NULL) {
+            json_decref(body);
+            json_decref(obj);
+            return e;
+        }
+        const char *code = pay_json_str(json_object_get(obj, "last_payment_error"), "code");
+        if (code != NULL) {
+            /* Stripe's code for this decline, richer than payd's enum. */
+            json_object_set_new(error, "code", json_string(code));
+        }
+        json_t *lpe = json_object_get(obj, "last_payment_error");
+        const char *doc_url = pay_json_str(lpe, "doc_url");
+        if (doc_url != NULL) {
+            json_object_set_new(error, "doc_url", json_string(doc_url));
+        }
+        json_object_set(error, "payment_method", json_object_get(lpe, "payment_method"));
+        json_object_set_new(error, "payment_intent", obj);
+        pay_resp_json(req, 402, body);
+        return PAY_OK;
+    }
+    json_decref(obj);
+    return e;
+}
+
+static const char *const create_allowed[] = {"amount",
+                                             "currency",
+                                             "customer",
+                                             "payment_method",
+                                             "capture_method",
+                                             "confirm",
+                                             "description",
+                                             "metadata",
+                                             "receipt_email",
+                                             "setup_future_usage",
+                                             "facility",
+                                             "return_url",
+                                             "payment_method_types",
+                                             "off_session",
+                                             NULL};
+
+static enum pay_err intent_create(struct pay_request *req)
+{
+    PAY_TRY(pay_args_allow(req, req->body, create_allowed));
+    struct pay_intent_params p;
+    json_t *metadata = NULL;
+    enum pay_err e = parse_params(req, &p, &metadata);
+    json_t *obj = NULL;
+    struct pay_op op = pay_api_op(req);
+    if (e == PAY_OK) {
+        e = pay_intent_create(&op, &p, &obj);
+    }
+    json_decref(metadata);
+    return answer(req, &op, e, obj);
+}
+
+static enum pay_err intent_get(struct pay_request *req)
+{
+    static const char *const allowed[] = {"client_secret", NULL};
+    PAY_TRY(pay_args_allow(req, req->query, allowed));
+    struct pay_op op = pay_api_op(req);
+    json_t *obj = NULL;
+    enum pay_err e = pay_intent_get(&op, req->params[0], &obj);
+    return answer(req, &op, e, obj);
+}
+
+static const char *const update_allowed[] = {"amount",
+                                             "currency",
+                                             "customer",
+                                             "description",
+                                             "metadata",
+                                             "payment_method",
+                                             "receipt_email",
+                                             "setup_future_usage",
+                                             "capture_method",
+                                             "facility",
+                                             "payment_method_types",
+                                             NULL};
+
+static enum pay_err intent_update(struct pay_request *req)
+{
+    PAY_TRY(pay_args_allow(req, req->body, update_allowed));
+    struct pay_intent_params p;
+    json_t *metadata = NULL;
+    enum pay_err e = parse_params(req, &p, &metadata);
+    json_t *obj = NULL;
+    struct pay_op op = pay_api_op(req);
+    if (e == PAY_OK) {
+        e = pay_intent_update(&op, req->params[0], &p, &obj);
+    }
+    json_decref(metadata);
+    return answer(req, &op, e, obj);
+}
+
+static const char *const confirm_allowed[] = {
+    "payment_method",     "return_url",           "off_session",   "receipt_email",
+    "setup_future_usage", "payment_method_types", "client_secret", NULL};
+
+static enum pay_err intent_confirm(struct pay_request *req)
+{
+    PAY_TRY(pay_args_allow(req, req->body, confirm_allowed));
+    struct pay_intent_params p;
+    json_t *metadata = NULL;
+    enum pay_err e = parse_params(req, &p, &metadata);
+    json_t *obj = NULL;
+    struct pay_op op = pay_api_op(req);
+    if (e == PAY_OK) {
+        e = pay_intent_confirm(&op, req->params[0], &p, &obj);
+    }
+    json_decref(metadata);
+    return answer(req, &op, e, obj);
+}
+
+static enum pay_err intent_capture(struct pay_request *req)
+{
+    static const char *const allowed[] = {"amount_to_capture", "metadata", NULL};
+    PAY_TRY(pay_args_allow(req, req->body, allowed));
+    int64_t amount = 0;
+    bool has_amount = false;
+    PAY_TRY(pay_arg_amount(req, req->body, "amount_to_capture", false, 1, &amount, &has_amount));
+    json_t *metadata = NULL;
+    PAY_TRY(pay_arg_metadata(req, req->body, "metadata", &metadata));
+    struct pay_op op = pay_api_op(req);
+    json_t *obj = NULL;
+    enum pay_err e = pay_intent_capture(&op, req->params[0], has_amount, amount, &obj);
+    if (e == PAY_OK && metadata != NULL) {
+        /* Stripe lets capture set metadata; an update in the same transaction. */
+        json_decref(obj);
+        obj = NULL;
+        struct pay_intent_params p = {.metadata = metadata};
+        e = pay_intent_update(&op, req->params[0], &p, &obj);
+    }
+    json_decref(metadata);
+    return answer(req, &op, e, obj);
+}
+
+static enum pay_err intent_cancel(struct pay_request *req)
+{
+    static const char *const allowed[] = {"cancellation_reason", NULL};
+    PAY_TRY(pay_args_allow(req, req->body, allowed));
+    const char *reason = NULL;
+    PAY_TRY(pay_arg_enum(req, req->body, "cancellation_reason", false, cancellation_reasons,
+                         &reason, NULL));
+    struct pay_op op = pay_api_op(req);
+    json_t *obj = NULL;
+    enum pay_err e = pay_intent_cancel(&op, req->params[0], reason, &obj);
+    return answer(req, &op, e, obj);
+}
+
+static enum pay_err intent_list(struct pay_request *req)
+{
+    static const char *const allowed[] = {
+        "limit", "starting_after", "ending_before", "created", "customer", "status", NULL};
+    PAY_TRY(pay_args_allow(req, req->query, allowed));
+    struct pay_list_args args;
+    PAY_TRY(pay_list_args_parse(req, &args));
+    const char *customer = NULL, *status = NULL;
+    PAY_TRY(pay_arg_str(req, req->query, "customer", false, PAY_ID_LEN_MAX, &customer, NULL));
+    PAY_TRY(pay_arg_enum(req, req->query, "status", false, statuses, &status, NULL));
+    if (customer != NULL && customer[0] == '\0') {
+        customer = NULL;
+    }
+    struct pay_op op = pay_api_op(req);
+    json_t *data = NULL;
+    bool has_more = false;
+    PAY_TRY(pay_intent_list(&op, customer, status, &args, &data, &has_more));
+    pay_api_list(req, "/v1/payment_intents", data, has_more);
+    return PAY_OK;
+}
+
+#define ROLES_PAYER (PAY_ROLES_STAFF | PAY_ROLE_PATIENT)
+
+PAY_API_ROUTES_DEFINE(payment_intents) = {
+    {"POST", "/v1/payment_intents", intent_create, ROLES_PAYER, PAY_ROUTE_WRITE,
+     "Create a payment intent"},
+    {"GET", "/v1/payment_intents", intent_list, PAY_ROLES_ALL, 0, "List payment intents"},
+    {"GET", "/v1/payment_intents/:id", intent_get, PAY_ROLES_ALL, 0, "Retrieve a payment intent"},
+    {"POST", "/v1/payment_intents/:id", intent_update, PAY_ROLES_STAFF, PAY_ROUTE_WRITE,
+     "Update a payment intent"},
+    {"POST", "/v1/payment_intents/:id/confirm", intent_confirm, ROLES_PAYER, PAY_ROUTE_WRITE,
+     "Confirm a payment intent"},
+    {"POST", "/v1/payment_intents/:id/capture", intent_capture, PAY_ROLES_STAFF, PAY_ROUTE_WRITE,
+     "Capture a payment intent"},
+    {"POST", "/v1/payment_intents/:id/cancel", intent_cancel, ROLES_PAYER, PAY_ROUTE_WRITE,
+     "Cancel a payment intent"},
+};
+PAY_API_ROUTES_COUNT(payment_intents);

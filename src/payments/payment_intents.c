@@ -1,0 +1,1091 @@
+/*
+ * payment_intents.c - payment intents: Stripe's PaymentIntent object and its
+ * status machine (PROTOCOLS.md), on top of the connector interface, the
+ * ledger and the event log.
+ *
+ * Invariants:
+ * - every change loads the row with SELECT ... FOR UPDATE first, so two
+ *   requests on one intent (a capture and a cancel, two confirms) serialise
+ *   on PostgreSQL as they do on SQLite's single writer;
+ * - amount_received only ever grows through post_capture(), which posts the
+ *   ledger entry in the same transaction, so amount_received always equals
+ *   minus the intent's capture entries on the merchant balance
+ *   (pay_payments_verify checks it);
+ * - the stored `data` column is the object as the API shows it; the other
+ *   columns are derived from it by pay_intent_row_save, never set alone;
+ * - a declined attempt is recorded (last_payment_error, event) although the
+ *   request answers 402: pay_tx_commit_anyway.
+ *
+ * Threading: no state of its own; runs inside the caller's transaction.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "payments_int.h"
+
+/* "assets:processor:" + a connector name. */
+#define ACCOUNT_LEN_MAX 96
+
+static const char *const ST_RPM = "requires_payment_method";
+static const char *const ST_RC = "requires_confirmation";
+static const char *const ST_RA = "requires_action";
+static const char *const ST_PROCESSING = "processing";
+static const char *const ST_RCAP = "requires_capture";
+static const char *const ST_SUCCEEDED = "succeeded";
+static const char *const ST_CANCELED = "canceled";
+
+/* Record @e on op->err unless a more precise detail for it is already there. */
+static enum pay_err fail(struct pay_op *op, enum pay_err e)
+{
+    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
+        pay_error_set(op->err, e, NULL, NULL);
+    }
+    return e;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+static const char *status_of(const json_t *obj)
+{
+    const char *s = pay_json_str(obj, "status");
+    return s ? s : "";
+}
+
+void pay_metadata_merge(json_t *obj, const json_t *update)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    if (!json_is_object(md)) {
+        md = json_object();
+        json_object_set_new(obj, "metadata", md);
+    }
+    if (!json_is_object(update)) {
+        return;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)update, key, v)
+    {
+        if (!json_is_string(v) || json_string_length(v) == 0) {
+            json_object_del(md, key);
+        } else {
+            json_object_set_new(md, key, json_string(json_string_value(v)));
+        }
+    }
+}
+
+/* ---- Rows ------------------------------------------------------------- */
+
+static void copy_str(char *dst, size_t n, const char *src)
+{
+    if (src == NULL) {
+        dst[0] = '\0';
+        return;
+    }
+    size_t len = strlen(src);
+    if (len >= n) {
+        len = n - 1;
+    }
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+void pay_intent_row_release(struct pay_intent_row *row)
+{
+    json_decref(row->obj);
+    free(row->return_url);
+    memset(row, 0, sizeof(*row));
+}
+
+static enum pay_err not_found(struct pay_op *op, const char *param, const char *id)
+{
+    return pay_error_set(op->err, PAY_ERR_NOT_FOUND, param, "No such payment_intent: '%s'",
+                         id ? id : "");
+}
+
+enum pay_err pay_intent_row_load(struct pay_op *op, const char *id, bool for_update,
+                                 const char *param, struct pay_intent_row *row)
+{
+    memset(row, 0, sizeof(*row));
+    if (id == NULL || !pay_id_valid(id, "pi")) {
+        return not_found(op, param, id);
+    }
+    static const char *const sqls[2][2] = {
+        {"SELECT data, provider_ref, connector, return_url FROM payment_intents WHERE id = $1",
+         "SELECT data, provider_ref, connector, return_url FROM payment_intents "
+         "WHERE id = $1 FOR UPDATE"},
+        {"SELECT data, provider_ref, connector, return_url FROM payment_intents "
+         "WHERE id = $1 AND customer = $2",
+         "SELECT data, provider_ref, connector, return_url FROM payment_intents "
+         "WHERE id = $1 AND customer = $2 FOR UPDATE"},
+    };
+    bool scoped = op->customer_scope != NULL;
+    struct pay_param p[2] = {PAY_PTEXT(id), PAY_PTEXT(op->customer_scope)};
+    struct pay_rows *r = NULL;
+    enum pay_err e = pay_tx_query(op->tx, sqls[scoped][for_update], p, scoped ? 2 : 1, &r);
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+    bool found = false;
+    bool corrupt = false;
+    if (pay_rows_next(r)) {
+        found = true;
+        const char *data = pay_rows_text(r, 0);
+        json_error_t jerr;
+        row->obj = data ? json_loadb(data, pay_rows_len(r, 0), 0, &jerr) : NULL;
+        corrupt = !json_is_object(row->obj);
+        copy_str(row->provider_ref, sizeof(row->provider_ref), pay_rows_text(r, 1));
+        copy_str(row->connector, sizeof(row->connector), pay_rows_text(r, 2));
+        const char *ru = pay_rows_text(r, 3);
+        row->return_url = ru ? strdup(ru) : NULL;
+        if (ru != NULL && row->return_url == NULL) {
+            e = PAY_ERR_NOMEM;
+        }
+    }
+    enum pay_err ce = pay_rows_close(r);
+    if (e == PAY_OK) {
+        e = ce;
+    }
+    if (e == PAY_OK && found && corrupt) {
+        e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Stored payment intent %s is corrupt.",
+                          id);
+    }
+    if (e != PAY_OK) {
+        pay_intent_row_release(row);
+        return fail(op, e);
+    }
+    if (!found) {
+        pay_intent_row_release(row);
+        return not_found(op, param, id);
+    }
+    return PAY_OK;
+}
+
+/* The columns of a row, derived from its object. */
+struct row_cols {
+    struct pay_param p[15];
+    char *data;
+};
+
+static enum pay_err row_cols_fill(const struct pay_intent_row *row, struct row_cols *c)
+{
+    const json_t *o = row->obj;
+    c->data = pay_json_dump(o);
+    if (c->data == NULL) {
+        return PAY_ERR_NOMEM;
+    }
+    const char *pr = row->provider_ref[0] ? row->provider_ref : NULL;
+    const char *cn = row->connector[0] ? row->connector : NULL;
+    struct pay_param p[15] = {
+        PAY_PTEXT(pay_json_str(o, "id")),
+        PAY_PINT(pay_json_int(o, "created", 0)),
+        PAY_PTEXT(pay_json_str(o, "customer")),
+        PAY_PTEXT(pay_json_str(o, "status")),
+        PAY_PTEXT(pay_json_str(o, "currency")),
+        PAY_PINT(pay_json_int(o, "amount", 0)),
+        PAY_PINT(pay_json_int(o, "amount_capturable", 0)),
+        PAY_PINT(pay_json_int(o, "amount_received", 0)),
+        PAY_PINT(pay_json_int(o, "amount_refunded", 0)),
+        PAY_PTEXT(pay_json_str(o, "payment_method")),
+        PAY_PTEXT(pr),
+        PAY_PTEXT(cn),
+        PAY_PTEXT(row->return_url),
+        PAY_PTEXT(pay_json_str(o, "facility")),
+        PAY_PTEXT(c->data),
+    };
+    memcpy(c->p, p, sizeof(p));
+    return PAY_OK;
+}
+
+static enum pay_err row_insert(struct pay_op *op, const struct pay_intent_row *row)
+{
+    struct row_cols c;
+    enum pay_err e = row_cols_fill(row, &c);
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+    e = pay_tx_exec(op->tx,
+                    "INSERT INTO payment_intents (id, created, customer, status, currency, amount, "
+                    "amount_capturable, amount_received, amount_refunded, payment_method, "
+                    "provider_ref, connector, return_url, facility, data) VALUES ($1, $2, $3, $4, "
+                    "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    c.p, PAY_NPARAMS(c.p), NULL);
+    free(c.data);
+    return fail(op, e);
+}
+
+enum pay_err pay_intent_row_save(struct pay_op *op, const struct pay_intent_row *row)
+{
+    struct row_cols c;
+    enum pay_err e = row_cols_fill(row, &c);
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+    int64_t changes = 0;
+    /* created never changes; $2 is bound but unused so both statements share
+     * one parameter list. */
+    e = pay_tx_exec(op->tx,
+                    "UPDATE payment_intents SET customer = $3, status = $4, currency = $5, "
+                    "amount = $6, amount_capturable = $7, amount_received = $8, "
+                    "amount_refunded = $9, payment_method = $10, provider_ref = $11, "
+                    "connector = $12, return_url = $13, facility = $14, data = $15 "
+                    "WHERE id = $1 AND created = $2",
+                    c.p, PAY_NPARAMS(c.p), &changes);
+    free(c.data);
+    if (e == PAY_OK && changes != 1) {
+        e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Payment intent %s vanished.",
+                          pay_json_str(row->obj, "id"));
+    }
+    return fail(op, e);
+}
+
+/* ---- Pieces of the status machine -------------------------------------- */
+
+static enum pay_err emit(struct pay_op *op, const char *type, const json_t *obj)
+{
+    return fail(op, pay_event_append(op->tx, type, obj, pay_json_str(obj, "customer"),
+                                     op->request_id, NULL, op->err));
+}
+
+static enum pay_err unexpected(struct pay_op *op, const json_t *obj, const char *action,
+                               const char *allowed)
+{
+    return pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
+                         "You cannot %s this PaymentIntent because it has a status of %s. "
+                         "Only a PaymentIntent with one of the following statuses may be %s: %s.",
+                         action, status_of(obj),
+                         str_eq(action, "confirm")   ? "confirmed"
+                         : str_eq(action, "capture") ? "captured"
+                         : str_eq(action, "cancel")  ? "canceled"
+                                                     : "updated",
+                         allowed);
+}
+
+static bool status_in(const json_t *obj, const char *const *states)
+{
+    const char *s = status_of(obj);
+    for (size_t i = 0; states[i] != NULL; i++) {
+        if (strcmp(s, states[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool http_url(const char *u)
+{
+    return u != NULL && (strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0) &&
+           strpbrk(u, " \t\r\n\"<>") == NULL;
+}
+
+/* Resolve payment method @pm for charging, with the param named in errors. */
+static enum pay_err resolve_pm(struct pay_op *op, const char *pm, struct pay_pm_charge *out)
+{
+    memset(out, 0, sizeof(*out));
+    enum pay_err e = pay_payment_method_for_charge(op, pm, "payment_method", out);
+    if (e == PAY_ERR_NOT_FOUND && op->err != NULL && op->err->param[0] == '\0') {
+        pay_error_set(op->err, e, "payment_method", "No such PaymentMethod: '%s'", pm);
+    }
+    return fail(op, e);
+}
+
+/* A payment method attached to a customer may only pay that customer's intents. */
+static enum pay_err check_pm_customer(struct pay_op *op, const struct pay_pm_charge *pm,
+                                      const char *customer)
+{
+    if (pm->customer[0] == '\0' || str_eq(pm->customer, customer)) {
+        return PAY_OK;
+    }
+    if (customer == NULL) {
+        return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "payment_method",
+                             "The provided PaymentMethod belongs to a Customer. Pass that "
+                             "Customer in the `customer` parameter of the PaymentIntent.");
+    }
+    return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "payment_method",
+                         "The provided PaymentMethod belongs to another Customer.");
+}
+
+/* Book @amount of the intent as received: ledger entry, amounts, status. */
+static enum pay_err post_capture(struct pay_op *op, struct pay_intent_row *row, int64_t amount)
+{
+    const char *id = pay_json_str(row->obj, "id");
+    char account[ACCOUNT_LEN_MAX];
+    snprintf(account, sizeof(account), "assets:processor:%s", row->connector);
+    const struct pay_ledger_line lines[2] = {
+        {.account = account, .amount_minor = amount},
+        {.account = PAY_ACCOUNT_MERCHANT_BALANCE, .amount_minor = -amount},
+    };
+    const struct pay_ledger_entry entry = {
+        .kind = "capture",
+        .currency = pay_json_str(row->obj, "currency"),
+        .source_id = id,
+        .description = "Payment intent captured",
+        .lines = lines,
+        .n_lines = 2,
+        .bt = {.type = "charge", .amount_minor = amount, .fee_minor = 0},
+    };
+    enum pay_err e = pay_ledger_post(op->tx, &entry, NULL, op->err);
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+    pay_json_set_int(row->obj, "amount_received", amount);
+    pay_json_set_int(row->obj, "amount_capturable", 0);
+    pay_json_set_str(row->obj, "status", ST_SUCCEEDED);
+    return PAY_OK;
+}
+
+/* setup_future_usage: keep the card on the customer once it has paid. */
+static enum pay_err maybe_attach(struct pay_op *op, const struct pay_intent_row *row)
+{
+    const char *sfu = pay_json_str(row->obj, "setup_future_usage");
+    const char *customer = pay_json_str(row->obj, "customer");
+    const char *pm = pay_json_str(row->obj, "payment_method");
+    if (sfu == NULL || customer == NULL || pm == NULL) {
+        return PAY_OK;
+    }
+    return fail(op, pay_payment_method_attach(op, pm, customer));
+}
+
+/*
+ * A failed attempt: back to requires_payment_method with last_payment_error,
+ * recorded although the request fails. Returns PAY_ERR_CARD_DECLINED, or
+ * the error that prevented recording it.
+ */
+static enum pay_err record_failure(struct pay_op *op, struct pay_intent_row *row, const char *type,
+                                   const char *code, const char *decline_code, const char *message)
+{
+    json_t *lpe = json_object();
+    json_object_set_new(lpe, "type", json_string(type));
+    json_object_set_new(lpe, "code", json_string(code));
+    if (decline_code != NULL && decline_code[0] != '\0') {
+        json_object_set_new(lpe, "decline_code", json_string(decline_code));
+    }
+    char doc_url[128];
+    snprintf(doc_url, sizeof(doc_url), "https://stripe.com/docs/error-codes/%s", code);
+    for (char *c = doc_url; *c; c++) {
+        if (*c == '_') {
+            *c = '-';
+        }
+    }
+    json_object_set_new(lpe, "doc_url", json_string(doc_url));
+    json_t *msg = json_string(message);
+    json_object_set_new(lpe, "message", msg ? msg : json_string("Your card was declined."));
+    const char *pm_id = pay_json_str(row->obj, "payment_method");
+    json_t *pm_obj = NULL;
+    if (pm_id != NULL && pay_payment_method_get(op, pm_id, &pm_obj) != PAY_OK) {
+        /* The attempt is what matters; a payment method that cannot be shown
+         * again is left out rather than failing the record. */
+        pm_obj = NULL;
+        pay_error_clear(op->err);
+    }
+    json_object_set_new(lpe, "payment_method", pm_obj ? pm_obj : json_null());
+    json_object_set_new(row->obj, "last_payment_error", lpe);
+    json_object_set_new(row->obj, "payment_method", json_null());
+    json_object_set_new(row->obj, "next_action", json_null());
+    pay_json_set_int(row->obj, "amount_capturable", 0);
+    pay_json_set_str(row->obj, "status", ST_RPM);
+    row->provider_ref[0] = '\0';
+
+    enum pay_err e = pay_intent_row_save(op, row);
+    if (e == PAY_OK) {
+        e = emit(op, "payment_intent.payment_failed", row->obj);
+    }
+    if (e != PAY_OK) {
+        return e;
+    }
+    pay_tx_commit_anyway(op->tx);
+    enum pay_err result =
+        str_eq(type, "card_error") ? PAY_ERR_CARD_DECLINED : PAY_ERR_UNEXPECTED_STATE;
+    pay_error_set(op->err, result, "payment_method", "%s",
+                  message && message[0] ? message : "Your card was declined.");
+    if (decline_code != NULL && op->err != NULL) {
+        copy_str(op->err->decline_code, sizeof(op->err->decline_code), decline_code);
+    }
+    return result;
+}
+
+static enum pay_err record_decline(struct pay_op *op, struct pay_intent_row *row,
+                                   const struct pay_conn_result *res)
+{
+    const char *code = res->code[0] ? res->code : "card_declined";
+    const char *decline_code = res->decline_code[0] ? res->decline_code : NULL;
+    const char *message = res->message[0] ? res->message : "Your card was declined.";
+    if (res->status == PAY_CONN_FAILED && !res->code[0]) {
+        code = "processing_error";
+        message = "An error occurred while processing your card. Try again in a little bit.";
+    }
+    return record_failure(op, row, "card_error", code, decline_code, message);
+}
+
+/* next_action for the sandbox's 3-D Secure page. */
+static json_t *redirect_action(struct pay_op *op, const json_t *obj, const char *return_url)
+{
+    const char *base = op->public_url ? op->public_url : "";
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/') {
+        blen--;
+    }
+    struct pay_buf url;
+    pay_buf_init(&url, 4096);
+    if (pay_buf_addf(&url, "%.*s/sandbox/3ds/%s?client_secret=%s", (int)blen, base,
+                     pay_json_str(obj, "id"), pay_json_str(obj, "client_secret")) != PAY_OK) {
+        pay_buf_release(&url);
+        return NULL;
+    }
+    json_t *rtu = json_object();
+    json_object_set_new(rtu, "url", json_string(url.data));
+    json_object_set_new(rtu, "return_url", return_url ? json_string(return_url) : json_null());
+    pay_buf_release(&url);
+    json_t *na = json_object();
+    json_object_set_new(na, "type", json_string("redirect_to_url"));
+    json_object_set_new(na, "redirect_to_url", rtu);
+    return na;
+}
+
+/*
+ * Authorize the intent's payment method with its connector and move the
+ * intent on from the answer. Ends with the row saved and the event
+ * appended; a decline returns PAY_ERR_CARD_DECLINED with the attempt
+ * committed anyway.
+ */
+static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
+                            const struct pay_pm_charge *pm_given, bool off_session,
+                            bool three_ds_completed)
+{
+    const char *pm_id = pay_json_str(row->obj, "payment_method");
+    if (pm_id == NULL) {
+        return pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "payment_method",
+                             "You cannot confirm this PaymentIntent because it's missing a "
+                             "payment method. Update it with a payment_method, or confirm it "
+                             "with one.");
+    }
+    struct pay_pm_charge pm_buf;
+    const struct pay_pm_charge *pm = pm_given;
+    if (pm == NULL || !str_eq(pm->id, pm_id)) {
+        enum pay_err e = resolve_pm(op, pm_id, &pm_buf);
+        if (e != PAY_OK) {
+            return e;
+        }
+        pm = &pm_buf;
+    }
+    enum pay_err e = check_pm_customer(op, pm, pay_json_str(row->obj, "customer"));
+    if (e != PAY_OK) {
+        return e;
+    }
+    const struct pay_connector *conn = pay_connector_find(pm->connector);
+    if (conn == NULL) {
+        return pay_error_set(op->err, PAY_ERR_PROVIDER, "payment_method",
+                             "No connector '%s' for this payment method.", pm->connector);
+    }
+    copy_str(row->connector, sizeof(row->connector), conn->name);
+    json_object_set_new(row->obj, "last_payment_error", json_null());
+    json_object_set_new(row->obj, "next_action", json_null());
+
+    int64_t amount = pay_json_int(row->obj, "amount", 0);
+    const struct pay_conn_request creq = {
+        .token = pm->token,
+        .amount_minor = amount,
+        .currency = pay_json_str(row->obj, "currency"),
+        .reference = pay_json_str(row->obj, "id"),
+        .three_ds_completed = three_ds_completed,
+        .off_session = off_session,
+    };
+    struct pay_conn_result res;
+    memset(&res, 0, sizeof(res));
+    e = conn->authorize(&creq, &res);
+    if (e != PAY_OK) {
+        return pay_error_set(op->err, PAY_ERR_PROVIDER, NULL,
+                             "The payment provider failed to answer: %s.", pay_err_str(e));
+    }
+
+    switch (res.status) {
+    case PAY_CONN_SUCCEEDED:
+        copy_str(row->provider_ref, sizeof(row->provider_ref), res.provider_ref);
+        if (str_eq(pay_json_str(row->obj, "capture_method"), "manual")) {
+            pay_json_set_int(row->obj, "amount_capturable", amount);
+            pay_json_set_str(row->obj, "status", ST_RCAP);
+            e = maybe_attach(op, row);
+            if (e == PAY_OK) {
+                e = pay_intent_row_save(op, row);
+            }
+            return e == PAY_OK ? emit(op, "payment_intent.amount_capturable_updated", row->obj) : e;
+        } else {
+            struct pay_conn_result cres;
+            memset(&cres, 0, sizeof(cres));
+            e = conn->capture(row->provider_ref, amount, &cres);
+            if (e != PAY_OK || cres.status != PAY_CONN_SUCCEEDED) {
+                if (e == PAY_OK && cres.status == PAY_CONN_DECLINED) {
+                    return record_decline(op, row, &cres);
+                }
+                return pay_error_set(op->err, PAY_ERR_PROVIDER, NULL,
+                                     "The payment provider failed to capture the payment.");
+            }
+            e = post_capture(op, row, amount);
+            if (e == PAY_OK) {
+                e = maybe_attach(op, row);
+            }
+            if (e == PAY_OK) {
+                e = pay_intent_row_save(op, row);
+            }
+            return e == PAY_OK ? emit(op, "payment_intent.succeeded", row->obj) : e;
+        }
+    case PAY_CONN_REQUIRES_ACTION:
+        if (off_session) {
+            /* Stripe: an off-session payment cannot ask the customer for
+             * authentication, so it fails with authentication_required. */
+            struct pay_conn_result ar = {.status = PAY_CONN_DECLINED};
+            copy_str(ar.code, sizeof(ar.code), "authentication_required");
+            copy_str(ar.decline_code, sizeof(ar.decline_code), "authentication_required");
+            copy_str(ar.message, sizeof(ar.message),
+                     "Your card was declined. This transaction requires authentication.");
+            return record_decline(op, row, &ar);
+        } else {
+            json_t *na = redirect_action(op, row->obj, row->return_url);
+            if (na == NULL) {
+                return fail(op, PAY_ERR_NOMEM);
+            }
+            json_object_set_new(row->obj, "next_action", na);
+            pay_json_set_str(row->obj, "status", ST_RA);
+            e = pay_intent_row_save(op, row);
+            return e == PAY_OK ? emit(op, "payment_intent.requires_action", row->obj) : e;
+        }
+    case PAY_CONN_PROCESSING:
+        copy_str(row->provider_ref, sizeof(row->provider_ref), res.provider_ref);
+        pay_json_set_str(row->obj, "status", ST_PROCESSING);
+        e = pay_intent_row_save(op, row);
+        return e == PAY_OK ? emit(op, "payment_intent.processing", row->obj) : e;
+    case PAY_CONN_DECLINED:
+    case PAY_CONN_FAILED:
+        return record_decline(op, row, &res);
+    }
+    return pay_error_set(op->err, PAY_ERR_PROVIDER, NULL,
+                         "The payment provider answered with an unknown status.");
+}
+
+/*
+ * Apply the fields of @p to @row's object (create and update). @pm_out gets
+ * the resolved payment method when @p names one (pm_out->id[0] otherwise
+ * '\0').
+ */
+static enum pay_err apply_params(struct pay_op *op, struct pay_intent_row *row,
+                                 const struct pay_intent_params *p, struct pay_pm_charge *pm_out)
+{
+    json_t *o = row->obj;
+    memset(pm_out, 0, sizeof(*pm_out));
+    if (p->has_amount) {
+        if (p->amount_minor < 1 || !pay_amount_valid(p->amount_minor)) {
+            return pay_error_set(op->err, PAY_ERR_AMOUNT_INVALID, "amount",
+                                 "Invalid amount: must be between 1 and %lld.",
+                                 (long long)PAY_AMOUNT_MAX_MINOR);
+        }
+        pay_json_set_int(o, "amount", p->amount_minor);
+    }
+    if (p->currency != NULL) {
+        pay_json_set_str(o, "currency", p->currency->code);
+    }
+    bool customer_changed = false;
+    if (p->customer != NULL) {
+        json_t *c = NULL;
+        enum pay_err e = pay_customer_get(op, p->customer, &c);
+        json_decref(c);
+        if (e == PAY_ERR_NOT_FOUND) {
+            return pay_error_set(op->err, e, "customer", "No such customer: '%s'", p->customer);
+        }
+        if (e != PAY_OK) {
+            return fail(op, e);
+        }
+        customer_changed = !str_eq(pay_json_str(o, "customer"), p->customer);
+        pay_json_set_str(o, "customer", p->customer);
+    }
+    if (p->payment_method != NULL) {
+        enum pay_err e = resolve_pm(op, p->payment_method, pm_out);
+        if (e != PAY_OK) {
+            return e;
+        }
+        pay_json_set_str(o, "payment_method", pm_out->id);
+        e = check_pm_customer(op, pm_out, pay_json_str(o, "customer"));
+        if (e != PAY_OK) {
+            return e;
+        }
+    } else if (customer_changed && pay_json_str(o, "payment_method") != NULL) {
+        struct pay_pm_charge cur;
+        enum pay_err e = resolve_pm(op, pay_json_str(o, "payment_method"), &cur);
+        if (e == PAY_OK) {
+            e = check_pm_customer(op, &cur, pay_json_str(o, "customer"));
+        }
+        if (e != PAY_OK) {
+            return e;
+        }
+    }
+    if (p->capture_method != NULL) {
+        pay_json_set_str(o, "capture_method", p->capture_method);
+    }
+    if (p->has_description) {
+        pay_json_set_str(o, "description", p->description);
+    }
+    if (p->metadata != NULL) {
+        pay_metadata_merge(o, p->metadata);
+    }
+    if (p->has_receipt_email) {
+        pay_json_set_str(o, "receipt_email", p->receipt_email);
+    }
+    if (p->setup_future_usage != NULL) {
+        pay_json_set_str(o, "setup_future_usage",
+                         p->setup_future_usage[0] ? p->setup_future_usage : NULL);
+    }
+    if (p->facility != NULL) {
+        pay_json_set_str(o, "facility", p->facility[0] ? p->facility : NULL);
+    }
+    return PAY_OK;
+}
+
+static enum pay_err set_return_url(struct pay_op *op, struct pay_intent_row *row,
+                                   const char *return_url)
+{
+    if (return_url == NULL) {
+        return PAY_OK;
+    }
+    if (!http_url(return_url)) {
+        return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "return_url",
+                             "return_url must be an absolute http:// or https:// URL.");
+    }
+    char *copy = strdup(return_url);
+    if (copy == NULL) {
+        return fail(op, PAY_ERR_NOMEM);
+    }
+    free(row->return_url);
+    row->return_url = copy;
+    return PAY_OK;
+}
+
+static json_t *new_intent_object(const char *id, const char *secret, int64_t now)
+{
+    json_t *o = json_object();
+    pay_json_set_str(o, "id", id);
+    pay_json_set_str(o, "object", "payment_intent");
+    pay_json_set_int(o, "amount", 0);
+    pay_json_set_int(o, "amount_capturable", 0);
+    json_t *details = json_object();
+    json_object_set_new(details, "tip", json_object());
+    json_object_set_new(o, "amount_details", details);
+    pay_json_set_int(o, "amount_received", 0);
+    pay_json_set_int(o, "amount_refunded", 0);
+    json_object_set_new(o, "application", json_null());
+    json_object_set_new(o, "application_fee_amount", json_null());
+    json_object_set_new(o, "automatic_payment_methods", json_null());
+    json_object_set_new(o, "canceled_at", json_null());
+    json_object_set_new(o, "cancellation_reason", json_null());
+    pay_json_set_str(o, "capture_method", "automatic");
+    pay_json_set_str(o, "client_secret", secret);
+    pay_json_set_str(o, "confirmation_method", "automatic");
+    pay_json_set_int(o, "created", now);
+    pay_json_set_str(o, "currency", NULL);
+    pay_json_set_str(o, "customer", NULL);
+    pay_json_set_str(o, "description", NULL);
+    pay_json_set_str(o, "facility", NULL);
+    json_object_set_new(o, "invoice", json_null());
+    json_object_set_new(o, "last_payment_error", json_null());
+    json_object_set_new(o, "latest_charge", json_null());
+    pay_json_set_bool(o, "livemode", false);
+    json_object_set_new(o, "metadata", json_object());
+    json_object_set_new(o, "next_action", json_null());
+    json_object_set_new(o, "on_behalf_of", json_null());
+    pay_json_set_str(o, "payment_method", NULL);
+    json_object_set_new(o, "payment_method_configuration_details", json_null());
+    json_object_set_new(o, "payment_method_options", json_object());
+    json_t *types = json_array();
+    json_array_append_new(types, json_string("card"));
+    json_object_set_new(o, "payment_method_types", types);
+    json_object_set_new(o, "processing", json_null());
+    pay_json_set_str(o, "receipt_email", NULL);
+    json_object_set_new(o, "review", json_null());
+    pay_json_set_str(o, "setup_future_usage", NULL);
+    json_object_set_new(o, "shipping", json_null());
+    json_object_set_new(o, "source", json_null());
+    json_object_set_new(o, "statement_descriptor", json_null());
+    json_object_set_new(o, "statement_descriptor_suffix", json_null());
+    pay_json_set_str(o, "status", ST_RPM);
+    json_object_set_new(o, "transfer_data", json_null());
+    json_object_set_new(o, "transfer_group", json_null());
+    return o;
+}
+
+/* Hand the row's object to *out, for success and for a recorded decline. */
+static enum pay_err finish(struct pay_intent_row *row, enum pay_err e, json_t **out)
+{
+    if (e == PAY_OK || e == PAY_ERR_CARD_DECLINED) {
+        *out = json_incref(row->obj);
+    }
+    pay_intent_row_release(row);
+    return e;
+}
+
+/* ---- Public operations --------------------------------------------------- */
+
+enum pay_err pay_intent_create(struct pay_op *op, const struct pay_intent_params *p, json_t **out)
+{
+    *out = NULL;
+    if (!p->has_amount) {
+        return pay_error_set(op->err, PAY_ERR_PARAM_MISSING, "amount",
+                             "Missing required param: amount.");
+    }
+    if (p->currency == NULL) {
+        return pay_error_set(op->err, PAY_ERR_PARAM_MISSING, "currency",
+                             "Missing required param: currency.");
+    }
+    if (p->return_url != NULL && !p->confirm) {
+        return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "return_url",
+                             "return_url can only be passed when confirm=true.");
+    }
+    if (p->off_session && !p->confirm) {
+        return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "off_session",
+                             "off_session can only be passed when confirm=true.");
+    }
+    struct pay_intent_params q = *p;
+    if (op->customer_scope != NULL && q.customer == NULL) {
+        /* A patient pays as itself. */
+        q.customer = op->customer_scope;
+    }
+
+    char id[PAY_ID_LEN_MAX + 1];
+    char rnd[PAY_ID_LEN_MAX + 1];
+    char secret[2 * PAY_ID_LEN_MAX + 16];
+    pay_id_new("pi", id);
+    pay_id_new("s", rnd);
+    snprintf(secret, sizeof(secret), "%s_secret_%s", id, rnd + 2);
+
+    struct pay_intent_row row;
+    memset(&row, 0, sizeof(row));
+    row.obj = new_intent_object(id, secret, pay_now());
+    if (row.obj == NULL) {
+        return fail(op, PAY_ERR_NOMEM);
+    }
+    struct pay_pm_charge pm;
+    enum pay_err e = apply_params(op, &row, &q, &pm);
+    if (e == PAY_OK) {
+        e = set_return_url(op, &row, q.return_url);
+    }
+    if (e != PAY_OK) {
+        pay_intent_row_release(&row);
+        return e;
+    }
+    if (pay_json_str(row.obj, "payment_method") != NULL) {
+        pay_json_set_str(row.obj, "status", ST_RC);
+    }
+    e = row_insert(op, &row);
+    if (e == PAY_OK) {
+        e = emit(op, "payment_intent.created", row.obj);
+    }
+    if (e == PAY_OK && q.confirm) {
+        e = attempt(op, &row, pm.id[0] ? &pm : NULL, q.off_session, false);
+    }
+    return finish(&row, e, out);
+}
+
+enum pay_err pay_intent_get(struct pay_op *op, const char *id, json_t **out)
+{
+    *out = NULL;
+    struct pay_intent_row row;
+    enum pay_err e = pay_intent_row_load(op, id, false, "intent", &row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    *out = json_incref(row.obj);
+    pay_intent_row_release(&row);
+    return PAY_OK;
+}
+
+enum pay_err pay_intent_update(struct pay_op *op, const char *id, const struct pay_intent_params *p,
+                               json_t **out)
+{
+    static const char *const open_states[] = {"requires_payment_method", "requires_confirmation",
+                                              "requires_action", NULL};
+    *out = NULL;
+    struct pay_intent_row row;
+    enum pay_err e = pay_intent_row_load(op, id, true, "intent", &row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    bool changes_payment = p->has_amount || p->currency != NULL || p->customer != NULL ||
+                           p->payment_method != NULL || p->capture_method != NULL ||
+                           p->setup_future_usage != NULL || p->facility != NULL;
+    if (changes_payment && !status_in(row.obj, open_states)) {
+        e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
+                          "This PaymentIntent's amount, currency, customer, payment_method, "
+                          "capture_method, setup_future_usage and facility could not be updated "
+                          "because it has a status of %s. Only description, metadata and "
+                          "receipt_email can change once a payment has been authorized.",
+                          status_of(row.obj));
+        pay_intent_row_release(&row);
+        return e;
+    }
+    int64_t amount_before = pay_json_int(row.obj, "amount", 0);
+    char *currency_before =
+        strdup(pay_json_str(row.obj, "currency") ? pay_json_str(row.obj, "currency") : "");
+    if (currency_before == NULL) {
+        pay_intent_row_release(&row);
+        return fail(op, PAY_ERR_NOMEM);
+    }
+    struct pay_pm_charge pm;
+    e = apply_params(op, &row, p, &pm);
+    if (e == PAY_OK) {
+        bool auth_relevant = pay_json_int(row.obj, "amount", 0) != amount_before ||
+                             !str_eq(pay_json_str(row.obj, "currency"), currency_before) ||
+                             p->payment_method != NULL;
+        const char *st = status_of(row.obj);
+        bool has_pm = pay_json_str(row.obj, "payment_method") != NULL;
+        if (str_eq(st, ST_RPM) && has_pm) {
+            pay_json_set_str(row.obj, "status", ST_RC);
+        } else if (str_eq(st, ST_RA) && auth_relevant) {
+            /* The pending challenge was for the old amount or card. */
+            json_object_set_new(row.obj, "next_action", json_null());
+            pay_json_set_str(row.obj, "status", has_pm ? ST_RC : ST_RPM);
+        }
+        e = pay_intent_row_save(op, &row);
+    }
+    free(currency_before);
+    return finish(&row, e, out);
+}
+
+enum pay_err pay_intent_confirm(struct pay_op *op, const char *id,
+                                const struct pay_intent_params *p, json_t **out)
+{
+    static const char *const confirmable[] = {"requires_payment_method", "requires_confirmation",
+                                              "requires_action", NULL};
+    *out = NULL;
+    struct pay_intent_row row;
+    enum pay_err e = pay_intent_row_load(op, id, true, "intent", &row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    if (!status_in(row.obj, confirmable)) {
+        e = unexpected(op, row.obj, "confirm",
+                       "requires_payment_method, requires_confirmation, requires_action");
+        pay_intent_row_release(&row);
+        return e;
+    }
+    /* Confirm accepts only these of the create fields. */
+    struct pay_intent_params q = {
+        .payment_method = p->payment_method,
+        .has_receipt_email = p->has_receipt_email,
+        .receipt_email = p->receipt_email,
+        .setup_future_usage = p->setup_future_usage,
+    };
+    struct pay_pm_charge pm;
+    e = apply_params(op, &row, &q, &pm);
+    if (e == PAY_OK) {
+        e = set_return_url(op, &row, p->return_url);
+    }
+    if (e == PAY_OK) {
+        e = attempt(op, &row, pm.id[0] ? &pm : NULL, p->off_session, false);
+    }
+    return finish(&row, e, out);
+}
+
+enum pay_err pay_intent_capture(struct pay_op *op, const char *id, bool has_amount,
+                                int64_t amount_minor, json_t **out)
+{
+    *out = NULL;
+    struct pay_intent_row row;
+    enum pay_err e = pay_intent_row_load(op, id, true, "intent", &row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    int64_t capturable = pay_json_int(row.obj, "amount_capturable", 0);
+    int64_t amount = has_amount ? amount_minor : capturable;
+    if (!str_eq(status_of(row.obj), ST_RCAP)) {
+        e = unexpected(op, row.obj, "capture", "requires_capture");
+    } else if (amount < 1 || !pay_amount_valid(amount)) {
+        e = pay_error_set(op->err, PAY_ERR_AMOUNT_INVALID, "amount_to_capture",
+                          "Invalid amount_to_capture: must be at least 1.");
+    } else if (amount > capturable) {
+        e = pay_error_set(op->err, PAY_ERR_AMOUNT_TOO_LARGE, "amount_to_capture",
+                          "The amount to capture (%lld) is greater than the amount capturable "
+                          "(%lld).",
+                          (long long)amount, (long long)capturable);
+    } else {
+        const struct pay_connector *conn = pay_connector_find(row.connector);
+        struct pay_conn_result res;
+        memset(&res, 0, sizeof(res));
+        if (conn == NULL) {
+            e = pay_error_set(op->err, PAY_ERR_PROVIDER, NULL, "No connector '%s'.", row.connector);
+        } else if (conn->capture(row.provider_ref, amount, &res) != PAY_OK ||
+                   res.status != PAY_CONN_SUCCEEDED) {
+            e = pay_error_set(op->err, PAY_ERR_PROVIDER, NULL,
+                              "The payment provider refused the capture%s%s.",
+                              res.message[0] ? ": " : "", res.message);
+        } else {
+            e = post_capture(op, &row, amount);
+            if (e == PAY_OK) {
+                e = pay_intent_row_save(op, &row);
+            }
+            if (e == PAY_OK) {
+                e = emit(op, "payment_intent.succeeded", row.obj);
+            }
+        }
+    }
+    if (e != PAY_OK) {
+        pay_intent_row_release(&row);
+        return e;
+    }
+    return finish(&row, e, out);
+}
+
+enum pay_err pay_intent_cancel(struct pay_op *op, const char *id, const char *reason, json_t **out)
+{
+    *out = NULL;
+    struct pay_intent_row row;
+    enum pay_err e = pay_intent_row_load(op, id, true, "intent", &row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    const char *st = status_of(row.obj);
+    if (str_eq(st, ST_SUCCEEDED) || str_eq(st, ST_CANCELED)) {
+        e = unexpected(op, row.obj, "cancel",
+                       "requires_payment_method, requires_capture, requires_confirmation, "
+                       "requires_action, processing");
+        pay_intent_row_release(&row);
+        return e;
+    }
+    if (row.provider_ref[0] != '\0' && (str_eq(st, ST_RCAP) || str_eq(st, ST_PROCESSING))) {
+        /* Release the hold on the customer's funds. */
+        const struct pay_connector *conn = pay_connector_find(row.connector);
+        struct pay_conn_result res;
+        memset(&res, 0, sizeof(res));
+        if (conn == NULL || conn->cancel(row.provider_ref, &res) != PAY_OK ||
+            res.status == PAY_CONN_FAILED || res.status == PAY_CONN_DECLINED) {
+            e = pay_error_set(op->err, PAY_ERR_PROVIDER, NULL,
+                              "The payment provider refused to release the authorization.");
+            pay_intent_row_release(&row);
+            return e;
+        }
+    }
+    pay_json_set_str(row.obj, "status", ST_CANCELED);
+    pay_json_set_int(row.obj, "canceled_at", pay_now());
+    pay_json_set_str(row.obj, "cancellation_reason", reason);
+    pay_json_set_int(row.obj, "amount_capturable", 0);
+    json_object_set_new(row.obj, "next_action", json_null());
+    e = pay_intent_row_save(op, &row);
+    if (e == PAY_OK) {
+        e = emit(op, "payment_intent.canceled", row.obj);
+    }
+    if (e != PAY_OK) {
+        pay_intent_row_release(&row);
+        return e;
+    }
+    return finish(&row, e, out);
+}
+
+enum pay_err pay_intent_list(struct pay_op *op, const char *customer, const char *status,
+                             const struct pay_list_args *args, json_t **data_out, bool *has_more)
+{
+    *data_out = NULL;
+    *has_more = false;
+    if (op->customer_scope != NULL) {
+        if (customer != NULL && strcmp(customer, op->customer_scope) != 0) {
+            /* Another customer's intents do not exist for a patient. */
+            *data_out = json_array();
+            return *data_out ? PAY_OK : fail(op, PAY_ERR_NOMEM);
+        }
+        customer = op->customer_scope;
+    }
+    struct pay_param p[2];
+    size_t n = 0;
+    const char *where = NULL;
+    if (customer != NULL && status != NULL) {
+        where = "customer = $1 AND status = $2";
+        p[n++] = PAY_PTEXT(customer);
+        p[n++] = PAY_PTEXT(status);
+    } else if (customer != NULL) {
+        where = "customer = $1";
+        p[n++] = PAY_PTEXT(customer);
+    } else if (status != NULL) {
+        where = "status = $1";
+        p[n++] = PAY_PTEXT(status);
+    }
+    return fail(op, pay_tx_list(op->tx, "payment_intents", where, n ? p : NULL, n, args, data_out,
+                                has_more, op->err));
+}
+
+/* Load @id for the 3-D Secure page: no customer scope, the secret decides. */
+static enum pay_err load_by_secret(struct pay_op *op, const char *id, const char *client_secret,
+                                   bool for_update, struct pay_intent_row *row)
+{
+    struct pay_op unscoped = *op;
+    unscoped.customer_scope = NULL;
+    enum pay_err e = pay_intent_row_load(&unscoped, id, for_update, "intent", row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    const char *secret = pay_json_str(row->obj, "client_secret");
+    if (secret == NULL || client_secret == NULL ||
+        !pay_secure_equal(secret, strlen(secret), client_secret, strlen(client_secret))) {
+        pay_intent_row_release(row);
+        return not_found(op, "intent", id);
+    }
+    return PAY_OK;
+}
+
+enum pay_err pay_intent_by_secret(struct pay_op *op, const char *id, const char *client_secret,
+                                  json_t **out)
+{
+    *out = NULL;
+    struct pay_intent_row row;
+    enum pay_err e = load_by_secret(op, id, client_secret, false, &row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    *out = json_incref(row.obj);
+    pay_intent_row_release(&row);
+    return PAY_OK;
+}
+
+enum pay_err pay_intent_3ds_finish(struct pay_op *op, const char *id, const char *client_secret,
+                                   bool passed, json_t **out, char **return_url_out)
+{
+    *out = NULL;
+    *return_url_out = NULL;
+    struct pay_intent_row row;
+    enum pay_err e = load_by_secret(op, id, client_secret, true, &row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    if (!str_eq(status_of(row.obj), ST_RA)) {
+        e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
+                          "This PaymentIntent has a status of %s and no longer waits for "
+                          "3-D Secure authentication.",
+                          status_of(row.obj));
+        pay_intent_row_release(&row);
+        return e;
+    }
+    struct pay_op unscoped = *op;
+    unscoped.customer_scope = NULL;
+    if (passed) {
+        e = attempt(&unscoped, &row, NULL, false, true);
+    } else {
+        e = record_failure(&unscoped, &row, "invalid_request_error",
+                           "payment_intent_authentication_failure", NULL,
+                           "The provided PaymentMethod has failed authentication. You can "
+                           "provide a new PaymentMethod to attempt to fulfill this "
+                           "PaymentIntent again.");
+    }
+    if (e == PAY_ERR_CARD_DECLINED || (!passed && e == PAY_ERR_UNEXPECTED_STATE)) {
+        /* The outcome is shown on the page or in the redirect, not as an
+         * error of this request; the attempt is committed either way. */
+        pay_error_clear(op->err);
+        e = PAY_OK;
+    }
+    if (e == PAY_OK && row.return_url != NULL) {
+        *return_url_out = strdup(row.return_url);
+        if (*return_url_out == NULL) {
+            e = fail(op, PAY_ERR_NOMEM);
+        }
+    }
+    if (e != PAY_OK) {
+        pay_intent_row_release(&row);
+        return e;
+    }
+    return finish(&row, e, out);
+}
