@@ -112,8 +112,9 @@ static enum pay_err map_error(struct pg_conn *pc, const PGresult *res, const cha
         msg = "(message withheld: it may quote a value)";
     }
     pay_logf(PAY_LOG_ERROR, NULL, "postgres: %s %s in: %.200s", state, msg, sql != NULL ? sql : "");
-    if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
-        strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0) {
+    /* 08P01 (protocol violation) is our mistake, such as a parameter count mismatch. */
+    if ((strncmp(state, "08", 2) == 0 && strcmp(state, "08P01") != 0) ||
+        strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0) {
         return PAY_ERR_UNAVAILABLE;
     }
     return PAY_ERR_DB;

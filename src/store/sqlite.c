@@ -263,6 +263,23 @@ static void stmt_put(sqlite3_stmt *st, struct stmt_entry *e)
     e->in_use = false;
 }
 
+/* A transaction-control statement (BEGIN, SAVEPOINT, ...), prepared once per connection. */
+static enum pay_err ctl(struct sq_conn *c, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    struct stmt_entry *e = NULL;
+    enum pay_err rc = stmt_get(c, sql, &st, &e);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    int s = sqlite3_step(st);
+    if (s != SQLITE_DONE && s != SQLITE_ROW) {
+        rc = map_error(c->db, s, sql);
+    }
+    stmt_put(st, e);
+    return rc;
+}
+
 static void conn_close(struct sq_conn *c)
 {
     for (size_t i = 0; i < c->cap; i++) {
@@ -542,7 +559,7 @@ static enum pay_err sq_read(struct pay_store *s_, pay_tx_fn fn, void *arg)
     if (rc != PAY_OK) {
         return rc;
     }
-    rc = plain_exec(c->db, "BEGIN");
+    rc = ctl(c, "BEGIN");
     if (rc == PAY_OK) {
         struct sq_tx tx;
         pay_tx_begin_cb(&tx.base, s_, false);
@@ -550,7 +567,7 @@ static enum pay_err sq_read(struct pay_store *s_, pay_tx_fn fn, void *arg)
         bool keep;
         rc = pay_tx_outcome(&tx.base, fn(&tx.base, arg), &keep);
         pay_tx_end_cb(&tx.base);
-        if (!sqlite3_get_autocommit(c->db) && plain_exec(c->db, "COMMIT") != PAY_OK) {
+        if (!sqlite3_get_autocommit(c->db) && ctl(c, "COMMIT") != PAY_OK) {
             (void)plain_exec(c->db, "ROLLBACK");
         }
     }
@@ -569,7 +586,7 @@ static enum pay_err sq_read(struct pay_store *s_, pay_tx_fn fn, void *arg)
 static bool run_job(struct sq_store *s, struct sq_job *j)
 {
     sqlite3 *db = s->writer.db;
-    enum pay_err rc = plain_exec(db, "SAVEPOINT pay_job");
+    enum pay_err rc = ctl(&s->writer, "SAVEPOINT pay_job");
     if (rc != PAY_OK) {
         j->result = rc;
         return !sqlite3_get_autocommit(db);
@@ -586,9 +603,9 @@ static bool run_job(struct sq_store *s, struct sq_job *j)
     }
     bool keep;
     j->result = pay_tx_outcome(&tx.base, fn_rc, &keep);
-    rc = keep ? PAY_OK : plain_exec(db, "ROLLBACK TO pay_job");
+    rc = keep ? PAY_OK : ctl(&s->writer, "ROLLBACK TO pay_job");
     if (rc == PAY_OK) {
-        rc = plain_exec(db, "RELEASE pay_job");
+        rc = ctl(&s->writer, "RELEASE pay_job");
     }
     if (rc != PAY_OK) {
         /* The job's writes cannot be separated from the others': drop them all. */
@@ -618,7 +635,7 @@ static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
         if (pending == 0) {
             return;
         }
-        enum pay_err rc = plain_exec(db, "BEGIN IMMEDIATE");
+        enum pay_err rc = ctl(&s->writer, "BEGIN IMMEDIATE");
         if (rc != PAY_OK) {
             for (size_t i = 0; i < n; i++) {
                 if (!jobs[i]->final) {
@@ -642,7 +659,7 @@ static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
             }
             continue;
         }
-        rc = plain_exec(db, "COMMIT");
+        rc = ctl(&s->writer, "COMMIT");
         if (rc != PAY_OK) {
             if (!sqlite3_get_autocommit(db)) {
                 (void)plain_exec(db, "ROLLBACK");

@@ -158,7 +158,17 @@ enum pay_err pay_tx_list(struct pay_tx *tx, const char *table, const char *where
  * PAY_ERR_DB_UNIQUE and going on.
  *
  * pay_store_write must not be called from inside a write callback (it
- * would wait for itself); it returns PAY_ERR_INTERNAL there.
+ * would wait for itself); it returns PAY_ERR_INTERNAL there. Nor should a
+ * callback open a read of its own (pay_store_read): on PostgreSQL that takes
+ * a second pool connection and can starve the pool; use the tx at hand.
+ *
+ * Parameter types: on PostgreSQL an integer parameter is declared bigint
+ * when its statement is first prepared on a connection, text and NULL ones
+ * are inferred by the server; bind the same SQL with the same types every
+ * time, and write CAST($1 AS INTEGER) where a function wants a 32-bit int.
+ * Text parameters must not contain NUL bytes (PAY_ERR_PARAM_INVALID).
+ * Pass exactly as many parameters as the highest $n (fewer is
+ * PAY_ERR_INTERNAL on SQLite, PAY_ERR_DB on PostgreSQL).
  */
 
 /*

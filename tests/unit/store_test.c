@@ -467,8 +467,20 @@ static enum pay_err dollar_cb(struct pay_tx *tx, void *arg)
     return pay_tx_query_int(tx, "SELECT $1 + $2 + $2 - $2", q, 2, &d->sum, NULL);
 }
 
+static enum pay_err too_few_cb(struct pay_tx *tx, void *arg)
+{
+    (void)arg;
+    struct pay_param p[] = {PAY_PINT(1)};
+    int64_t v = 0;
+    return pay_tx_query_int(tx, "SELECT $1 + $2", p, 1, &v, NULL);
+}
+
 STORE_TEST(dollar_parameters)
 {
+    enum pay_err rc = pay_store_read(s, too_few_cb, NULL);
+    cr_assert(rc == PAY_ERR_INTERNAL || rc == PAY_ERR_DB, "too few parameters: %s",
+              pay_err_str(rc));
+
     struct dollar d = {0};
     cr_assert_eq(pay_store_read(s, dollar_cb, &d), PAY_OK);
     cr_assert_str_eq(d.text, "jihgfedcba$1");
@@ -1119,4 +1131,26 @@ Test(postgres, deadlock_is_retried, .fini = teardown)
     cr_assert_eq(st.retries, 1);
     cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 1"), 2);
     cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 2"), 2);
+}
+
+/* --- PostgreSQL: a connection killed while idle is reset, not failed -- */
+
+Test(postgres, reconnects_after_backend_killed, .fini = teardown)
+{
+    struct pay_store *s = open_pg();
+    make_kv(s);
+    cr_assert(pay_store_ping(s));
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'", pg_db);
+    PGconn *c = PQconnectdb(pg_admin);
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+    cr_assert_geq(PQntuples(r), 1, "the store had a connection to kill");
+    PQclear(r);
+    PQfinish(c);
+    usleep(100 * 1000);
+    cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('after', 1)"), PAY_OK);
+    cr_assert(pay_store_ping(s));
+    cr_assert_eq(read_int(s, "SELECT v FROM kv WHERE k = 'after'"), 1);
 }
