@@ -12,9 +12,9 @@
 
 #include "api_int.h"
 
-#define CUSTOMER_FIELDS                                                                     \
-    "email", "name", "phone", "description", "metadata", "external_id", "facility",         \
-        "address[city]", "address[country]", "address[line1]", "address[line2]",            \
+#define CUSTOMER_FIELDS                                                                            \
+    "email", "name", "phone", "description", "metadata", "external_id", "facility",                \
+        "address[city]", "address[country]", "address[line1]", "address[line2]",                   \
         "address[postal_code]", "address[state]", "invoice_settings[default_payment_method]"
 
 /* Parse the fields of a create or update into @p; *md_out gets the
@@ -46,13 +46,13 @@ static enum pay_err parse_customer(struct pay_request *req, struct pay_customer_
     }
     const json_t *addr = json_object_get(b, "address");
     if (addr != NULL) {
-        static const char *const lines[] = {"address[city]",  "address[country]",
-                                            "address[line1]", "address[line2]",
+        static const char *const lines[] = {"address[city]",        "address[country]",
+                                            "address[line1]",       "address[line2]",
                                             "address[postal_code]", "address[state]"};
         for (size_t i = 0; json_is_object(addr) && i < sizeof(lines) / sizeof(lines[0]); i++) {
             const char *ignored = NULL;
-            PAY_TRY(pay_arg_str(req, b, lines[i], false, PAY_ADDRESS_FIELD_LEN_MAX, &ignored,
-                                NULL));
+            PAY_TRY(
+                pay_arg_str(req, b, lines[i], false, PAY_ADDRESS_FIELD_LEN_MAX, &ignored, NULL));
         }
         p->address = addr;
     }
@@ -126,16 +126,14 @@ static enum pay_err customers_delete(struct pay_request *req)
 
 static enum pay_err customers_list(struct pay_request *req)
 {
-    static const char *const allowed[] = {"limit",   "starting_after", "ending_before",
-                                          "created", "email",          "external_id",
-                                          NULL};
+    static const char *const allowed[] = {
+        "limit", "starting_after", "ending_before", "created", "email", "external_id", NULL};
     PAY_TRY(pay_args_allow(req, req->query, allowed));
     struct pay_list_args args;
     PAY_TRY(pay_list_args_parse(req, &args));
     const char *email = NULL;
     const char *external_id = NULL;
-    PAY_TRY(pay_arg_str(req, req->query, "email", false, PAY_CUSTOMER_EMAIL_LEN_MAX, &email,
-                        NULL));
+    PAY_TRY(pay_arg_str(req, req->query, "email", false, PAY_CUSTOMER_EMAIL_LEN_MAX, &email, NULL));
     PAY_TRY(pay_arg_str(req, req->query, "external_id", false, PAY_EXTERNAL_ID_LEN_MAX,
                         &external_id, NULL));
     struct pay_op op = pay_api_op(req);
@@ -148,8 +146,7 @@ static enum pay_err customers_list(struct pay_request *req)
 
 static enum pay_err customers_payment_methods(struct pay_request *req)
 {
-    static const char *const allowed[] = {"limit", "starting_after", "ending_before", "type",
-                                          NULL};
+    static const char *const allowed[] = {"limit", "starting_after", "ending_before", "type", NULL};
     PAY_TRY(pay_args_allow(req, req->query, allowed));
     struct pay_list_args args;
     PAY_TRY(pay_list_args_parse(req, &args));

@@ -14,10 +14,10 @@
  */
 #include "api_int.h"
 
-#define BILLING_FIELDS                                                                      \
-    "billing_details[email]", "billing_details[name]", "billing_details[phone]",            \
-        "billing_details[address][city]", "billing_details[address][country]",              \
-        "billing_details[address][line1]", "billing_details[address][line2]",               \
+#define BILLING_FIELDS                                                                             \
+    "billing_details[email]", "billing_details[name]", "billing_details[phone]",                   \
+        "billing_details[address][city]", "billing_details[address][country]",                     \
+        "billing_details[address][line1]", "billing_details[address][line2]",                      \
         "billing_details[address][postal_code]", "billing_details[address][state]"
 
 /* Card numbers with separators fit easily; the tokenizer judges the rest. */
@@ -61,7 +61,7 @@ static enum pay_err parse_common(struct pay_request *req, struct pay_pm_params *
     const json_t *bd = json_object_get(b, "billing_details");
     for (size_t i = 0; json_is_object(bd) && i < sizeof(bd_strs) / sizeof(bd_strs[0]); i++) {
         const char *ignored = NULL;
-        size_t max = i == 0 ? PAY_CUSTOMER_EMAIL_LEN_MAX
+        size_t max = i == 0   ? PAY_CUSTOMER_EMAIL_LEN_MAX
                      : i == 1 ? PAY_CUSTOMER_NAME_LEN_MAX
                      : i == 2 ? PAY_CUSTOMER_PHONE_LEN_MAX
                               : PAY_ADDRESS_FIELD_LEN_MAX;
@@ -92,11 +92,10 @@ static enum pay_err pm_create(struct pay_request *req)
     struct pay_pm_params p = {0};
     static const char *const types[] = {"card", NULL};
     PAY_TRY(pay_arg_enum(req, b, "type", true, types, &p.type, NULL));
-    PAY_TRY(pay_arg_str(req, b, "card[number]", false, CARD_NUMBER_ARG_LEN_MAX, &p.card_number,
-                        NULL));
+    PAY_TRY(
+        pay_arg_str(req, b, "card[number]", false, CARD_NUMBER_ARG_LEN_MAX, &p.card_number, NULL));
     PAY_TRY(pay_arg_str(req, b, "card[cvc]", false, CARD_CVC_ARG_LEN_MAX, &p.card_cvc, NULL));
-    PAY_TRY(pay_arg_str(req, b, "card[token]", false, PAY_TOKEN_LEN_MAX - 1, &p.card_token,
-                        NULL));
+    PAY_TRY(pay_arg_str(req, b, "card[token]", false, PAY_TOKEN_LEN_MAX - 1, &p.card_token, NULL));
     json_t *md = NULL;
     enum pay_err e = parse_common(req, &p, &md);
     json_t *out = NULL;
@@ -161,8 +160,8 @@ static enum pay_err pm_detach(struct pay_request *req)
 
 static enum pay_err pm_list(struct pay_request *req)
 {
-    static const char *const allowed[] = {"customer", "type", "limit", "starting_after",
-                                          "ending_before", NULL};
+    static const char *const allowed[] = {"customer",       "type",          "limit",
+                                          "starting_after", "ending_before", NULL};
     PAY_TRY(pay_args_allow(req, req->query, allowed));
     struct pay_list_args args;
     PAY_TRY(pay_list_args_parse(req, &args));
@@ -180,8 +179,8 @@ static enum pay_err pm_list(struct pay_request *req)
 }
 
 PAY_API_ROUTES_DEFINE(payment_methods) = {
-    {"POST", "/v1/payment_methods", pm_create, PAY_ROLES_STAFF | PAY_ROLE_PATIENT,
-     PAY_ROUTE_WRITE, "Create a payment method"},
+    {"POST", "/v1/payment_methods", pm_create, PAY_ROLES_STAFF | PAY_ROLE_PATIENT, PAY_ROUTE_WRITE,
+     "Create a payment method"},
     {"GET", "/v1/payment_methods", pm_list, PAY_ROLES_ALL, 0, "List a customer's payment methods"},
     {"GET", "/v1/payment_methods/:id", pm_get, PAY_ROLES_ALL, 0, "Retrieve a payment method"},
     {"POST", "/v1/payment_methods/:id", pm_update, PAY_ROLES_STAFF | PAY_ROLE_PATIENT,

@@ -198,8 +198,7 @@ static enum pay_err card_error(struct pay_error *err, const char *code, const ch
     return PAY_ERR_CARD_ERROR;
 }
 
-enum pay_err pay_card_expiry_check(int exp_month, int *exp_year, int64_t now,
-                                   struct pay_error *err)
+enum pay_err pay_card_expiry_check(int exp_month, int *exp_year, int64_t now, struct pay_error *err)
 {
     int year_now, month_now;
     year_month(now, &year_now, &month_now);
@@ -299,7 +298,8 @@ enum pay_err pay_card_tokenize(const char *number, int exp_month, int exp_year, 
             ok = cvc[i] >= '0' && cvc[i] <= '9';
         }
         if (!ok) {
-            rc = card_error(err, "invalid_cvc", "card[cvc]", "Your card's security code is invalid.");
+            rc = card_error(err, "invalid_cvc", "card[cvc]",
+                            "Your card's security code is invalid.");
             goto out_wipe;
         }
     }
@@ -314,8 +314,7 @@ out_wipe:
 }
 
 enum pay_err pay_card_test_token(const char *name, const char *fingerprint_key, int64_t now,
-                                 struct pay_card_info *info_out,
-                                 char token_out[PAY_TOKEN_LEN_MAX])
+                                 struct pay_card_info *info_out, char token_out[PAY_TOKEN_LEN_MAX])
 {
     const char *suffix = NULL;
     if (name == NULL) {

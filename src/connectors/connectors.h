@@ -17,7 +17,8 @@
 
 /* What payd may keep about a card. */
 struct pay_card_info {
-    char brand[16];       /* "visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay", "unknown" */
+    char brand[16]; /* "visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay",
+                       "unknown" */
     char last4[5];
     int exp_month;        /* 1..12 */
     int exp_year;         /* four digits */
@@ -85,18 +86,18 @@ enum pay_conn_status {
 };
 
 struct pay_conn_request {
-    const char *token;        /* the payment method's provider token */
+    const char *token; /* the payment method's provider token */
     int64_t amount_minor;
     const char *currency;
-    const char *reference;    /* payd's intent id, sent as metadata/reference */
-    bool three_ds_completed;  /* the 3-D Secure challenge was passed */
-    bool off_session;         /* setup_future_usage=off_session or a saved-card charge */
+    const char *reference;   /* payd's intent id, sent as metadata/reference */
+    bool three_ds_completed; /* the 3-D Secure challenge was passed */
+    bool off_session;        /* setup_future_usage=off_session or a saved-card charge */
 };
 
 struct pay_conn_result {
     enum pay_conn_status status;
     char provider_ref[64]; /* the provider's id of the authorization */
-    char code[48];         /* Stripe error code: "card_declined", "expired_card", "processing_error" */
+    char code[48]; /* Stripe error code: "card_declined", "expired_card", "processing_error" */
     char decline_code[48]; /* "generic_decline", "insufficient_funds", ... */
     char message[PAY_ERROR_MESSAGE_MAX];
 };

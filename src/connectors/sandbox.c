@@ -20,9 +20,9 @@
 enum outcome {
     SUCCEED,
     DECLINE,
-    THREE_DS,                /* 3-D Secure first, then succeeds */
-    THREE_DS_UNLESS_OFF,     /* like THREE_DS, but off-session charges succeed */
-    THREE_DS_THEN_DECLINE,   /* 3-D Secure first, then declines */
+    THREE_DS,              /* 3-D Secure first, then succeeds */
+    THREE_DS_UNLESS_OFF,   /* like THREE_DS, but off-session charges succeed */
+    THREE_DS_THEN_DECLINE, /* 3-D Secure first, then declines */
 };
 
 static const struct scenario {
@@ -49,8 +49,7 @@ static const struct scenario {
      "An error occurred while processing your card. Try again in a little bit.", true},
     {"fraudulent", DECLINE, "card_declined", "fraudulent", "Your card was declined.", true},
     /* Stripe's 4000 0000 0000 0341: attaching works, every charge declines. */
-    {"charge_fails", DECLINE, "card_declined", "generic_decline", "Your card was declined.",
-     false},
+    {"charge_fails", DECLINE, "card_declined", "generic_decline", "Your card was declined.", false},
     {"3ds_required", THREE_DS, NULL, NULL, NULL, false},
     {"3ds_unless_off_session", THREE_DS_UNLESS_OFF, NULL, NULL, NULL, false},
     {"3ds_then_insufficient", THREE_DS_THEN_DECLINE, "card_declined", "insufficient_funds",
@@ -126,7 +125,7 @@ static enum pay_err sandbox_authorize(const struct pay_conn_request *req,
         break;
     case THREE_DS_UNLESS_OFF:
         res->status = req->three_ds_completed || req->off_session ? PAY_CONN_SUCCEEDED
-                                                                 : PAY_CONN_REQUIRES_ACTION;
+                                                                  : PAY_CONN_REQUIRES_ACTION;
         break;
     case THREE_DS_THEN_DECLINE:
         if (req->three_ds_completed) {

@@ -38,8 +38,7 @@ static bool str_eq(const char *a, const char *b)
 
 static enum pay_err not_found(struct pay_op *op, const char *param, const char *id)
 {
-    return pay_error_set(op->err, PAY_ERR_NOT_FOUND, param, "No such customer: '%s'",
-                         id ? id : "");
+    return pay_error_set(op->err, PAY_ERR_NOT_FOUND, param, "No such customer: '%s'", id ? id : "");
 }
 
 /* ---- Rows ------------------------------------------------------------- */
@@ -81,8 +80,7 @@ enum pay_err pay_customer_row_load(struct pay_op *op, const char *id, bool for_u
     }
     if (!json_is_object(obj)) {
         json_decref(obj);
-        return pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Stored customer %s is corrupt.",
-                             id);
+        return pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Stored customer %s is corrupt.", id);
     }
     *out = obj;
     return PAY_OK;
@@ -121,12 +119,9 @@ static enum pay_err row_insert(struct pay_op *op, const json_t *obj)
         return fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param p[] = {
-        PAY_PTEXT(pay_json_str(obj, "id")),
-        PAY_PINT(pay_json_int(obj, "created", 0)),
-        PAY_PTEXT(pay_json_str(obj, "email")),
-        PAY_PTEXT(pay_json_str(obj, "external_id")),
-        PAY_PTEXT(pay_json_str(obj, "facility")),
-        PAY_PTEXT(data),
+        PAY_PTEXT(pay_json_str(obj, "id")),       PAY_PINT(pay_json_int(obj, "created", 0)),
+        PAY_PTEXT(pay_json_str(obj, "email")),    PAY_PTEXT(pay_json_str(obj, "external_id")),
+        PAY_PTEXT(pay_json_str(obj, "facility")), PAY_PTEXT(data),
     };
     enum pay_err e = pay_tx_exec(op->tx,
                                  "INSERT INTO customers (id, created, email, external_id, "
@@ -146,8 +141,7 @@ static enum pay_err emit(struct pay_op *op, const char *type, const json_t *obj)
 
 json_t *pay_address_object(const json_t *base, const json_t *given)
 {
-    static const char *const keys[] = {"city", "country", "line1", "line2", "postal_code",
-                                       "state"};
+    static const char *const keys[] = {"city", "country", "line1", "line2", "postal_code", "state"};
     json_t *a = json_object();
     if (a == NULL) {
         return NULL;
@@ -462,8 +456,7 @@ enum pay_err pay_customer_delete(struct pay_op *op, const char *id, json_t **out
 }
 
 enum pay_err pay_customer_list(struct pay_op *op, const char *email, const char *external_id,
-                               const struct pay_list_args *args, json_t **data_out,
-                               bool *has_more)
+                               const struct pay_list_args *args, json_t **data_out, bool *has_more)
 {
     char where[160] = "deleted = 0";
     struct pay_param p[3];
@@ -484,6 +477,6 @@ enum pay_err pay_customer_list(struct pay_op *op, const char *email, const char 
         size_t used = strlen(where);
         snprintf(where + used, sizeof(where) - used, " AND %s = $%zu", filters[i].column, n);
     }
-    return fail(op, pay_tx_list(op->tx, "customers", where, p, n, args, data_out, has_more,
-                                op->err));
+    return fail(op,
+                pay_tx_list(op->tx, "customers", where, p, n, args, data_out, has_more, op->err));
 }

@@ -51,7 +51,7 @@ static enum pay_err not_found(struct pay_op *op, const char *param, const char *
 /* ---- Rows ------------------------------------------------------------- */
 
 struct pm_row {
-    json_t *obj; /* owned */
+    json_t *obj;                       /* owned */
     char customer[PAY_ID_LEN_MAX + 1]; /* "" when not attached */
     char type[16];
     char connector[16];
@@ -363,8 +363,8 @@ static enum pay_err apply_billing(struct pay_op *op, json_t *o, const json_t *gi
             return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "billing_details[address]",
                                  "Invalid billing_details[address]: must be an object.");
         }
-        json_t *a = pay_address_object(unset ? NULL : json_object_get(bd, "address"),
-                                       unset ? NULL : addr);
+        json_t *a =
+            pay_address_object(unset ? NULL : json_object_get(bd, "address"), unset ? NULL : addr);
         if (a == NULL) {
             return fail(op, PAY_ERR_NOMEM);
         }
@@ -528,8 +528,8 @@ enum pay_err pay_payment_method_attach(struct pay_op *op, const char *pm_id,
     return pay_pm_attach(op, pm_id, "payment_method", customer_id, false, NULL);
 }
 
-enum pay_err pay_payment_method_save(struct pay_op *op, const char *pm_id,
-                                     const char *customer_id, json_t **out)
+enum pay_err pay_payment_method_save(struct pay_op *op, const char *pm_id, const char *customer_id,
+                                     json_t **out)
 {
     if (customer_id == NULL || customer_id[0] == '\0') {
         *out = NULL;
@@ -666,8 +666,8 @@ enum pay_err pay_payment_method_create(struct pay_op *op, const struct pay_pm_pa
         }
         if (pay_card_test_token(p->card_token, op->fingerprint_key, pay_now(), &ci, token) !=
             PAY_OK) {
-            return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "card[token]",
-                                 "No such token: '%s'", p->card_token);
+            return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "card[token]", "No such token: '%s'",
+                                 p->card_token);
         }
     } else if (p->card_number != NULL) {
         if (!p->has_exp_month) {
@@ -730,12 +730,11 @@ enum pay_err pay_payment_method_update(struct pay_op *op, const char *id,
                                        const struct pay_pm_params *p, json_t **out)
 {
     *out = NULL;
-    if (p->type != NULL || p->card_number != NULL || p->card_cvc != NULL ||
-        p->card_token != NULL) {
-        const char *param = p->type              ? "type"
-                            : p->card_number     ? "card[number]"
-                            : p->card_cvc        ? "card[cvc]"
-                                                 : "card[token]";
+    if (p->type != NULL || p->card_number != NULL || p->card_cvc != NULL || p->card_token != NULL) {
+        const char *param = p->type          ? "type"
+                            : p->card_number ? "card[number]"
+                            : p->card_cvc    ? "card[cvc]"
+                                             : "card[token]";
         return pay_error_set(op->err, PAY_ERR_PARAM_UNKNOWN, param,
                              "Received unknown parameter: %s", param);
     }

@@ -64,8 +64,7 @@ Test(card, luhn_valid_and_invalid)
     cr_assert_str_eq(info.funding, "credit");
     cr_assert_str_eq(info.country, "US");
 
-    cr_assert_eq(tok("4242424242424241", 12, 2030, "123", &info, token, &err),
-                 PAY_ERR_CARD_ERROR);
+    cr_assert_eq(tok("4242424242424241", 12, 2030, "123", &info, token, &err), PAY_ERR_CARD_ERROR);
     cr_assert_str_eq(err.decline_code, "incorrect_number");
     cr_assert_str_eq(err.param, "card[number]");
     cr_assert_str_eq(err.message, "Your card number is incorrect.");
@@ -83,8 +82,9 @@ Test(card, separators_allowed_other_characters_not)
     cr_assert_str_eq(a.fingerprint, b.fingerprint);
     cr_assert_str_eq(a.cvc_check, "");
 
-    const char *bad[] = {"4242x42424242424", "4242.4242.4242.4242", "", "42424242424242424242",
-                         "4242", "+4242424242424242"};
+    const char *bad[] = {
+        "4242x42424242424", "4242.4242.4242.4242", "", "42424242424242424242", "4242",
+        "+4242424242424242"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         enum pay_err e = tok(bad[i], 1, 2026, NULL, &a, ta, &err);
         cr_assert(e == PAY_ERR_CARD_ERROR || e == PAY_ERR_PARAM_MISSING, "%s", bad[i]);
@@ -105,16 +105,16 @@ struct brand_case {
 ParameterizedTestParameters(card, brand_by_iin)
 {
     static struct brand_case cases[] = {
-        {"4", 16, "visa"},          {"4", 13, "visa"},         {"4", 19, "visa"},
-        {"51", 16, "mastercard"},   {"53", 16, "mastercard"},  {"55", 16, "mastercard"},
+        {"4", 16, "visa"},          {"4", 13, "visa"},          {"4", 19, "visa"},
+        {"51", 16, "mastercard"},   {"53", 16, "mastercard"},   {"55", 16, "mastercard"},
         {"2221", 16, "mastercard"}, {"2500", 16, "mastercard"}, {"2720", 16, "mastercard"},
-        {"2220", 16, "unknown"},    {"2721", 16, "unknown"},   {"56", 16, "unknown"},
-        {"34", 15, "amex"},         {"37", 15, "amex"},        {"6011", 16, "discover"},
-        {"65", 16, "discover"},     {"644", 16, "discover"},   {"649", 19, "discover"},
-        {"643", 16, "unknown"},     {"3528", 16, "jcb"},       {"3589", 19, "jcb"},
-        {"3527", 16, "unknown"},    {"36", 14, "diners"},      {"300", 14, "diners"},
-        {"305", 16, "diners"},      {"38", 14, "diners"},      {"39", 14, "diners"},
-        {"306", 14, "unknown"},     {"62", 16, "unionpay"},    {"62", 19, "unionpay"},
+        {"2220", 16, "unknown"},    {"2721", 16, "unknown"},    {"56", 16, "unknown"},
+        {"34", 15, "amex"},         {"37", 15, "amex"},         {"6011", 16, "discover"},
+        {"65", 16, "discover"},     {"644", 16, "discover"},    {"649", 19, "discover"},
+        {"643", 16, "unknown"},     {"3528", 16, "jcb"},        {"3589", 19, "jcb"},
+        {"3527", 16, "unknown"},    {"36", 14, "diners"},       {"300", 14, "diners"},
+        {"305", 16, "diners"},      {"38", 14, "diners"},       {"39", 14, "diners"},
+        {"306", 14, "unknown"},     {"62", 16, "unionpay"},     {"62", 19, "unionpay"},
         {"1", 12, "unknown"},       {"9", 19, "unknown"},
     };
     return cr_make_param_array(struct brand_case, cases, sizeof(cases) / sizeof(cases[0]));
@@ -139,7 +139,7 @@ Test(card, brand_lengths)
     struct {
         const char *prefix;
         size_t len;
-    } bad[] = {{"4", 15}, {"4", 14}, {"51", 15}, {"51", 17}, {"34", 16}, {"37", 14},
+    } bad[] = {{"4", 15},    {"4", 14},    {"51", 15}, {"51", 17}, {"34", 16}, {"37", 14},
                {"6011", 15}, {"3528", 15}, {"36", 13}, {"62", 15}, {"1", 11}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char number[24];
@@ -270,9 +270,9 @@ Test(card, fingerprints)
     cr_assert_eq(tok("4242424242424242", 1, 2030, "123", &a, t, &err), PAY_OK);
     cr_assert_eq(tok("4242424242424242", 7, 2031, "999", &b, t, &err), PAY_OK);
     cr_assert_eq(tok("5555555555554444", 1, 2030, "123", &c, t, &err), PAY_OK);
-    cr_assert_eq(pay_card_tokenize("4242424242424242", 1, 2030, "123", "another-key", NOW, &d, t,
-                                   &err),
-                 PAY_OK);
+    cr_assert_eq(
+        pay_card_tokenize("4242424242424242", 1, 2030, "123", "another-key", NOW, &d, t, &err),
+        PAY_OK);
     cr_assert_eq(strlen(a.fingerprint), 16);
     cr_assert(is_base62(a.fingerprint));
     cr_assert_str_eq(a.fingerprint, b.fingerprint, "same number, same fingerprint");
@@ -337,8 +337,7 @@ ParameterizedTestParameters(card, test_names)
         {"pm_card_amex", "amex", "0005", "success", "credit"},
         {"pm_card_discover", "discover", "1117", "success", "credit"},
         {"pm_card_chargeDeclined", "visa", "0002", "generic_decline", "credit"},
-        {"pm_card_chargeDeclinedInsufficientFunds", "visa", "9995", "insufficient_funds",
-         "credit"},
+        {"pm_card_chargeDeclinedInsufficientFunds", "visa", "9995", "insufficient_funds", "credit"},
         {"pm_card_chargeDeclinedLostCard", "visa", "9987", "lost_card", "credit"},
         {"pm_card_chargeDeclinedStolenCard", "visa", "9979", "stolen_card", "credit"},
         {"pm_card_chargeDeclinedExpiredCard", "visa", "0069", "expired_card", "credit"},
@@ -375,8 +374,8 @@ Test(card, unknown_test_names)
 {
     struct pay_card_info info;
     char token[PAY_TOKEN_LEN_MAX];
-    const char *bad[] = {"pm_card_", "pm_card_nope", "tok_", "tok_Visa", "pm_visa", "visa",
-                         "pm_card_visa ", "card_visa"};
+    const char *bad[] = {"pm_card_", "pm_card_nope", "tok_",          "tok_Visa",
+                         "pm_visa",  "visa",         "pm_card_visa ", "card_visa"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_eq(pay_card_test_token(bad[i], KEY, NOW, &info, token), PAY_ERR_NOT_FOUND, "%s",
                      bad[i]);

@@ -35,9 +35,18 @@ struct auth_case {
     char message[96];
 };
 
-#define OK_(s, t, o) {s, t, o, PAY_CONN_SUCCEEDED, "", "", ""}
-#define ACTION(s, t, o) {s, t, o, PAY_CONN_REQUIRES_ACTION, "", "", ""}
-#define DECL(s, t, o, c, d, m) {s, t, o, PAY_CONN_DECLINED, c, d, m}
+#define OK_(s, t, o)                                                                               \
+    {                                                                                              \
+        s, t, o, PAY_CONN_SUCCEEDED, "", "", ""                                                    \
+    }
+#define ACTION(s, t, o)                                                                            \
+    {                                                                                              \
+        s, t, o, PAY_CONN_REQUIRES_ACTION, "", "", ""                                              \
+    }
+#define DECL(s, t, o, c, d, m)                                                                     \
+    {                                                                                              \
+        s, t, o, PAY_CONN_DECLINED, c, d, m                                                        \
+    }
 #define DECLINED_MSG "Your card was declined."
 #define FUNDS_MSG "Your card has insufficient funds."
 
@@ -48,8 +57,7 @@ ParameterizedTestParameters(sandbox, authorize)
         OK_("success", false, true),
         OK_("dispute", false, false),
         DECL("generic_decline", false, false, "card_declined", "generic_decline", DECLINED_MSG),
-        DECL("insufficient_funds", false, false, "card_declined", "insufficient_funds",
-             FUNDS_MSG),
+        DECL("insufficient_funds", false, false, "card_declined", "insufficient_funds", FUNDS_MSG),
         DECL("lost_card", false, false, "card_declined", "lost_card", DECLINED_MSG),
         DECL("stolen_card", false, false, "card_declined", "stolen_card", DECLINED_MSG),
         DECL("expired_card", false, false, "expired_card", "expired_card",
@@ -118,8 +126,8 @@ Test(sandbox, numbers_end_to_end)
         char token[PAY_TOKEN_LEN_MAX];
         struct pay_error err;
         pay_error_clear(&err);
-        cr_assert_eq(pay_card_tokenize(cases[i].number, 12, 2039, "123", "k", 1749945600,
-                                       &info, token, &err),
+        cr_assert_eq(pay_card_tokenize(cases[i].number, 12, 2039, "123", "k", 1749945600, &info,
+                                       token, &err),
                      PAY_OK, "%s: %s", cases[i].number, err.message);
         struct pay_conn_request req = {.token = token, .amount_minor = 100, .currency = "usd"};
         struct pay_conn_result res;
@@ -140,8 +148,9 @@ Test(sandbox, references_are_fresh)
 
 Test(sandbox, refuses_foreign_tokens_and_bad_amounts)
 {
-    const char *bad[] = {"tok_visa", "tok_sandbox_", "tok_sandbox_nope", "pm_card_visa",
-                         "tok_sandbox_success ", "", NULL};
+    const char *bad[] = {
+        "tok_visa", "tok_sandbox_", "tok_sandbox_nope", "pm_card_visa", "tok_sandbox_success ", "",
+        NULL};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct pay_conn_request req = {.token = bad[i], .amount_minor = 100};
         struct pay_conn_result res;
