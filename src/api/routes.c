@@ -12,6 +12,8 @@
 PAY_API_ROUTES_DECL(ops);
 PAY_API_ROUTES_DECL(customers);
 PAY_API_ROUTES_DECL(payment_methods);
+PAY_API_ROUTES_DECL(balance);
+PAY_API_ROUTES_DECL(events);
 PAY_API_ROUTES_DECL(payment_intents);
 PAY_API_ROUTES_DECL(refunds);
 PAY_API_ROUTES_DECL(sandbox_pages);
@@ -23,6 +25,8 @@ static const struct {
     {pay_api_ops_routes, &pay_api_ops_routes_n},
     {pay_api_customers_routes, &pay_api_customers_routes_n},
     {pay_api_payment_methods_routes, &pay_api_payment_methods_routes_n},
+    {pay_api_balance_routes, &pay_api_balance_routes_n},
+    {pay_api_events_routes, &pay_api_events_routes_n},
     {pay_api_payment_intents_routes, &pay_api_payment_intents_routes_n},
     {pay_api_refunds_routes, &pay_api_refunds_routes_n},
     {pay_api_sandbox_pages_routes, &pay_api_sandbox_pages_routes_n},

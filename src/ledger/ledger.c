@@ -12,8 +12,9 @@
  * function below in the caller's transaction.
  *
  * Locking: balance shards are upserted in account-code order with one
- * shard per post, so two concurrent posts on PostgreSQL lock rows in the
- * same order and cannot deadlock on each other.
+ * shard per post, chosen by the post's source, so two concurrent
+ * transactions on PostgreSQL lock balance rows in the same order and
+ * cannot deadlock on each other.
  *
  * Threading: no state; every function runs inside its caller's transaction.
  */
@@ -249,6 +250,30 @@ static json_t *bt_object(const char *id, const struct pay_ledger_entry *e, const
     return o;
 }
 
+/*
+ * The balance shard of a post: a hash of its source, so every post of one
+ * transaction about one object (a capture and its fee) takes the same
+ * shard and two such transactions cannot lock two shards in opposite
+ * orders; different objects spread over the shards. Entries without a
+ * source take a random one. Any shard is correct: the choice only spreads
+ * contention.
+ */
+static int64_t shard_for(const char *source_id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    if (source_id == NULL) {
+        unsigned char r = 0;
+        if (pay_random_bytes(&r, 1) != PAY_OK) {
+            r = 0;
+        }
+        return r % PAY_LEDGER_SHARDS;
+    }
+    for (const unsigned char *c = (const unsigned char *)source_id; *c != '\0'; c++) {
+        h = (h ^ *c) * 16777619u;
+    }
+    return h % PAY_LEDGER_SHARDS;
+}
+
 /* Append "($k,$k+1,...)" groups for @rows rows of @cols columns to @sql. */
 static enum pay_err add_values(struct pay_buf *sql, size_t rows, size_t cols)
 {
@@ -302,11 +327,7 @@ enum pay_err pay_ledger_post(struct pay_tx *tx, const struct pay_ledger_entry *e
     char entry_id[PAY_ID_LEN_MAX + 1];
     pay_id_new("je", entry_id);
     int64_t now = pay_now();
-    unsigned char r = 0;
-    if (pay_random_bytes(&r, 1) != PAY_OK) {
-        r = 0; /* any shard is correct; randomness only spreads contention */
-    }
-    int64_t shard = r % PAY_LEDGER_SHARDS;
+    int64_t shard = shard_for(e->source_id);
 
     struct pay_param *p = calloc(5 * PAY_LEDGER_LINES_MAX, sizeof(*p));
     if (p == NULL) {

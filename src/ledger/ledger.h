@@ -29,8 +29,9 @@
 /* An account code: "assets:processor:<connector>" and similar. */
 #define PAY_LEDGER_ACCOUNT_LEN_MAX 128
 /* Cached balances are spread over this many rows per (account, currency),
- * one picked at random per post, so concurrent posts on PostgreSQL do not
- * all queue on one hot row. A balance is the sum over its shards. */
+ * one picked per post from a hash of its source_id (random without one),
+ * so concurrent posts on PostgreSQL do not all queue on one hot row. A
+ * balance is the sum over its shards. */
 #define PAY_LEDGER_SHARDS 8
 
 /* One line: positive = debit, negative = credit, in the entry's currency. */

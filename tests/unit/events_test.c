@@ -16,6 +16,7 @@ static struct pay_store *store;
 
 static void setup(void)
 {
+    pay_log_init(PAY_LOG_WARN); /* no "applied migration" lines */
     strcpy(dir, "/tmp/payd-events-test-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     char url[128];

@@ -21,6 +21,7 @@ static struct pay_store *store;
 
 static void setup(void)
 {
+    pay_log_init(PAY_LOG_WARN); /* no "applied migration" lines */
     strcpy(dir, "/tmp/payd-ledger-test-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     char url[128];
@@ -585,9 +586,12 @@ Test(ledger, balance_is_the_sum_of_its_shards)
 {
     int64_t total = 0;
     for (int i = 0; i < 40; i++) {
-        capture("pi_s", "usd", 10 + i);
+        char pi[32];
+        snprintf(pi, sizeof(pi), "pi_s%d", i);
+        capture(pi, "usd", 10 + i);
         total += 10 + i;
     }
+
     struct sql_int q = {
         .sql = "SELECT COUNT(*) FROM ledger_balances WHERE shard < 0 OR shard >= 8"};
     cr_assert_eq(pay_store_read(store, int_cb, &q), PAY_OK);
@@ -595,12 +599,24 @@ Test(ledger, balance_is_the_sum_of_its_shards)
     struct sql_int rows = {.sql = "SELECT COUNT(*) FROM ledger_balances WHERE account = '" MERCHANT
                                   "'"};
     cr_assert_eq(pay_store_read(store, int_cb, &rows), PAY_OK);
-    cr_assert_gt(rows.v, 1, "40 posts all on one shard: the shard is not random");
+    cr_assert_gt(rows.v, 1, "40 objects all on one shard: the shards do not spread");
     json_t *b = balance();
     cr_assert_eq(pay_json_int(json_array_get(json_object_get(b, "available"), 0), "amount", -1),
                  total);
     json_decref(b);
     cr_assert_eq(verify(NULL), 0);
+}
+
+/* Posts about one object share one shard, so two transactions each posting
+ * twice for their object never lock two shards in opposite orders. */
+Test(ledger, posts_about_one_object_share_a_shard)
+{
+    capture("pi_one", "usd", 1000);
+    refund("pi_one", "usd", 300);
+    refund("pi_one", "usd", 200);
+    struct sql_int q = {.sql = "SELECT COUNT(*) FROM ledger_balances"};
+    cr_assert_eq(pay_store_read(store, int_cb, &q), PAY_OK);
+    cr_assert_eq(q.v, 2, "one row per account, not per post");
 }
 
 /* ---- append-only and verify ---------------------------------------------------- */
@@ -709,5 +725,26 @@ Test(ledger, verify_fails_on_raw_rows_that_break_the_rules)
     cr_assert_not_null(strstr(r.data, "FAIL entries have at least 2 lines"), "%s", r.data);
     cr_assert_not_null(strstr(r.data, "FAIL lines are not zero"), "%s", r.data);
     cr_assert_not_null(strstr(r.data, "FAIL lines are in their entry's currency"), "%s", r.data);
+    pay_buf_release(&r);
+}
+
+Test(ledger, verify_fails_when_the_merchant_lines_disagree_with_the_balance_transaction)
+{
+    capture("pi_a", "usd", 1000);
+    capture("pi_b", "usd", 10);
+    /* Both lines of pi_b moved by one: the entry still balances, but the
+     * merchant got 11 while its balance transaction says 10. */
+    cr_assert_eq(exec_sql("DROP TRIGGER ledger_lines_no_update"), PAY_OK);
+    cr_assert_eq(exec_sql("UPDATE ledger_lines SET amount_minor = amount_minor + "
+                          "(CASE WHEN amount_minor > 0 THEN 1 ELSE -1 END) WHERE entry_id = "
+                          "(SELECT id FROM ledger_entries WHERE source_id = 'pi_b')"),
+                 PAY_OK);
+    struct pay_buf r;
+    cr_assert_eq(verify(&r), 3, "%s", r.data);
+    cr_assert_not_null(strstr(r.data, "ok   entries balance"), "%s", r.data);
+    cr_assert_not_null(strstr(r.data, "FAIL balance transactions agree with their entries"),
+                       "%s", r.data);
+    cr_assert_not_null(strstr(r.data, "FAIL cached balances equal the sum of their lines: 2 of 2"),
+                       "%s", r.data);
     pay_buf_release(&r);
 }
