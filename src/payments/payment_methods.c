@@ -582,7 +582,25 @@ enum pay_err pay_payment_method_detach(struct pay_op *op, const char *id, json_t
 {
     *out = NULL;
     struct pm_row row;
-    enum pay_err e = pm_load(op, id, true, REACH_ROUTE, "id", &row);
+    enum pay_err e = pm_load(op, id, false, REACH_ROUTE, "id", &row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    /* Lock the customer before the payment method, the order attach and
+     * customer deletion use, so that they cannot deadlock with this. */
+    if (row.customer[0] != '\0') {
+        json_t *cus = NULL;
+        e = pay_customer_row_load(op, row.customer, true, "customer", &cus);
+        json_decref(cus);
+        if (e == PAY_ERR_NOT_FOUND) {
+            pay_error_clear(op->err);
+        } else if (e != PAY_OK) {
+            pm_row_release(&row);
+            return e;
+        }
+    }
+    pm_row_release(&row);
+    e = pm_load(op, id, true, REACH_ROUTE, "id", &row);
     if (e != PAY_OK) {
         return e;
     }
