@@ -19,8 +19,8 @@ static enum pay_err balance_get(struct pay_request *req)
 
 static enum pay_err bt_list(struct pay_request *req)
 {
-    static const char *const allowed[] = {"limit", "starting_after", "ending_before", "created",
-                                          "type",  "source",         NULL};
+    static const char *const allowed[] = {
+        "limit", "starting_after", "ending_before", "created", "type", "source", NULL};
     PAY_TRY(pay_args_allow(req, req->query, allowed));
     struct pay_list_args args;
     PAY_TRY(pay_list_args_parse(req, &args));

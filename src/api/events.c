@@ -40,8 +40,8 @@ static enum pay_err parse_types(struct pay_request *req, const char **out, size_
 
 static enum pay_err events_list(struct pay_request *req)
 {
-    static const char *const allowed[] = {"limit", "starting_after", "ending_before", "created",
-                                          "type",  "types",          NULL};
+    static const char *const allowed[] = {
+        "limit", "starting_after", "ending_before", "created", "type", "types", NULL};
     PAY_TRY(pay_args_allow(req, req->query, allowed));
     struct pay_list_args args;
     PAY_TRY(pay_list_args_parse(req, &args));

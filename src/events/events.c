@@ -101,8 +101,8 @@ enum pay_err pay_event_get(struct pay_tx *tx, const char *id, const char *custom
     char *data = NULL;
     enum pay_err rc =
         customer != NULL
-            ? pay_tx_query_text(tx, "SELECT data FROM events WHERE id = $1 AND customer = $2", p,
-                                2, &data)
+            ? pay_tx_query_text(tx, "SELECT data FROM events WHERE id = $1 AND customer = $2", p, 2,
+                                &data)
             : pay_tx_query_text(tx, "SELECT data FROM events WHERE id = $1", p, 1, &data);
     if (rc != PAY_OK) {
         if (err != NULL && err->code == PAY_OK) {
@@ -128,8 +128,8 @@ enum pay_err pay_event_list_types(struct pay_tx *tx, const char *const *types, s
                                   json_t **data_out, bool *has_more, struct pay_error *err)
 {
     if (n_types > PAY_EVENT_TYPES_MAX) {
-        return pay_error_set(err, PAY_ERR_PARAM_INVALID, "types",
-                             "At most %d types may be given.", PAY_EVENT_TYPES_MAX);
+        return pay_error_set(err, PAY_ERR_PARAM_INVALID, "types", "At most %d types may be given.",
+                             PAY_EVENT_TYPES_MAX);
     }
     struct pay_param p[PAY_EVENT_TYPES_MAX + 1];
     /* LIKE patterns for wildcards: the prefix with '_' escaped, then '%'. */
@@ -203,6 +203,6 @@ enum pay_err pay_event_list(struct pay_tx *tx, const char *type, const char *cus
                             struct pay_error *err)
 {
     const char *types[1] = {type};
-    return pay_event_list_types(tx, types, type != NULL ? 1 : 0, customer, args, data_out,
-                                has_more, err);
+    return pay_event_list_types(tx, types, type != NULL ? 1 : 0, customer, args, data_out, has_more,
+                                err);
 }

@@ -30,26 +30,25 @@
  * @object is not an object; store errors as pay_tx_exec.
  */
 enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t *object,
-                              const char *customer, const char *request_id,
-                              char *id_out, struct pay_error *err) PAY_WUR;
+                              const char *customer, const char *request_id, char *id_out,
+                              struct pay_error *err) PAY_WUR;
 
 /* One event; PAY_ERR_NOT_FOUND (param "id") when absent or not @customer's
  * (when set). *out is new (caller owns). */
-enum pay_err pay_event_get(struct pay_tx *tx, const char *id, const char *customer,
-                           json_t **out, struct pay_error *err) PAY_WUR;
+enum pay_err pay_event_get(struct pay_tx *tx, const char *id, const char *customer, json_t **out,
+                           struct pay_error *err) PAY_WUR;
 
 /* A page of events, newest first, optionally of one @type (exact, or a
  * prefix wildcard "payment_intent.*") and one @customer (events without a
  * customer are then excluded). Paging and errors as pay_tx_list. */
 enum pay_err pay_event_list(struct pay_tx *tx, const char *type, const char *customer,
-                            const struct pay_list_args *args, json_t **data_out,
-                            bool *has_more, struct pay_error *err) PAY_WUR;
+                            const struct pay_list_args *args, json_t **data_out, bool *has_more,
+                            struct pay_error *err) PAY_WUR;
 /* The same with any of @n_types types (Stripe's types[]; each exact or a
  * "prefix.*" wildcard; 0 = any type; at most PAY_EVENT_TYPES_MAX, else
  * PAY_ERR_PARAM_INVALID naming "types"). */
 enum pay_err pay_event_list_types(struct pay_tx *tx, const char *const *types, size_t n_types,
                                   const char *customer, const struct pay_list_args *args,
-                                  json_t **data_out, bool *has_more,
-                                  struct pay_error *err) PAY_WUR;
+                                  json_t **data_out, bool *has_more, struct pay_error *err) PAY_WUR;
 
 #endif

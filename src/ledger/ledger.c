@@ -33,7 +33,7 @@ static const struct {
     const char *segment;
     const char *type;
 } account_types[] = {
-    {"assets", "asset"},   {"liabilities", "liability"}, {"equity", "equity"},
+    {"assets", "asset"},    {"liabilities", "liability"}, {"equity", "equity"},
     {"revenue", "revenue"}, {"expenses", "expense"},
 };
 
@@ -46,6 +46,7 @@ static const struct {
     {"payment", "charge"},
     {"refund", "refund"},
     {"payment_refund", "refund"},
+    {"refund_failure", "refund_failure"},
     {"payout", "payout"},
     {"payout_cancel", "payout_reversal"},
     {"payout_failure", "payout_reversal"},
@@ -388,11 +389,11 @@ enum pay_err pay_ledger_post(struct pay_tx *tx, const struct pay_ledger_entry *e
         n_moved++;
     }
     if (n_moved > 0) {
-        rc = exec_values(tx, "INSERT INTO ledger_balances (account, currency, shard, balance_minor)",
-                         n_moved, 4,
-                         " ON CONFLICT (account, currency, shard) DO UPDATE SET balance_minor = "
-                         "ledger_balances.balance_minor + excluded.balance_minor",
-                         p);
+        rc = exec_values(
+            tx, "INSERT INTO ledger_balances (account, currency, shard, balance_minor)", n_moved, 4,
+            " ON CONFLICT (account, currency, shard) DO UPDATE SET balance_minor = "
+            "ledger_balances.balance_minor + excluded.balance_minor",
+            p);
         if (rc != PAY_OK) {
             goto out_free;
         }
@@ -408,11 +409,16 @@ enum pay_err pay_ledger_post(struct pay_tx *tx, const struct pay_ledger_entry *e
             rc = pay_error_set(err, PAY_ERR_NOMEM, NULL, NULL);
             goto out_free;
         }
-        struct pay_param bp[] = {PAY_PTEXT(bt_id),           PAY_PINT(now),
-                                 PAY_PTEXT(entry_id),        PAY_PTEXT(e->bt.type),
-                                 PAY_PTEXT(e->source_id),    PAY_PTEXT(cur->code),
-                                 PAY_PINT(e->bt.amount_minor), PAY_PINT(e->bt.fee_minor),
-                                 PAY_PINT(net),              PAY_PTEXT(data)};
+        struct pay_param bp[] = {PAY_PTEXT(bt_id),
+                                 PAY_PINT(now),
+                                 PAY_PTEXT(entry_id),
+                                 PAY_PTEXT(e->bt.type),
+                                 PAY_PTEXT(e->source_id),
+                                 PAY_PTEXT(cur->code),
+                                 PAY_PINT(e->bt.amount_minor),
+                                 PAY_PINT(e->bt.fee_minor),
+                                 PAY_PINT(net),
+                                 PAY_PTEXT(data)};
         rc = pay_tx_exec(tx,
                          "INSERT INTO balance_transactions (id, created, entry_id, type, source, "
                          "currency, amount_minor, fee_minor, net_minor, data) VALUES ($1, $2, $3, "
@@ -542,8 +548,7 @@ enum pay_err pay_ledger_bt_get(struct pay_tx *tx, const char *id, json_t **out,
         return db_error(err, rc);
     }
     if (data == NULL) {
-        return pay_error_set(err, PAY_ERR_NOT_FOUND, "id", "No such balance transaction: '%s'",
-                             id);
+        return pay_error_set(err, PAY_ERR_NOT_FOUND, "id", "No such balance transaction: '%s'", id);
     }
     json_t *o = json_loads(data, 0, NULL);
     free(data);
@@ -556,8 +561,8 @@ enum pay_err pay_ledger_bt_get(struct pay_tx *tx, const char *id, json_t **out,
 }
 
 enum pay_err pay_ledger_bt_list(struct pay_tx *tx, const char *type, const char *source,
-                                const struct pay_list_args *args, json_t **data_out,
-                                bool *has_more, struct pay_error *err)
+                                const struct pay_list_args *args, json_t **data_out, bool *has_more,
+                                struct pay_error *err)
 {
     struct pay_param p[2];
     size_t n = 0;
@@ -591,7 +596,8 @@ static enum pay_err report_line(struct verify *v, const char *name, const char *
         return pay_buf_addf(v->report, "ok   %s (%lld %s)\n", name, (long long)checked, unit);
     }
     return pay_buf_addf(v->report, "FAIL %s: %lld of %lld %s (%s%s)\n", name, (long long)bad,
-                        (long long)checked, unit, examples, bad > VERIFY_EXAMPLES_MAX ? ", ..." : "");
+                        (long long)checked, unit, examples,
+                        bad > VERIFY_EXAMPLES_MAX ? ", ..." : "");
 }
 
 /* Collect up to VERIFY_EXAMPLES_MAX first-column values of @sql's rows

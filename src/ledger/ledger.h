@@ -45,15 +45,15 @@ struct pay_ledger_line {
  * balance_transaction shape. type NULL = the entry makes no balance transaction.
  */
 struct pay_ledger_bt {
-    const char *type;  /* "charge", "refund", "adjustment", ... */
+    const char *type;     /* "charge", "refund", "adjustment", ... */
     int64_t amount_minor; /* gross, signed: +captured, -refunded */
     int64_t fee_minor;    /* >= 0 */
 };
 
 struct pay_ledger_entry {
-    const char *kind;      /* "capture", "refund", "fee", ... */
-    const char *currency;  /* lower-case ISO 4217 */
-    const char *source_id; /* the object that caused it: pi_..., re_... */
+    const char *kind;        /* "capture", "refund", "fee", ... */
+    const char *currency;    /* lower-case ISO 4217 */
+    const char *source_id;   /* the object that caused it: pi_..., re_... */
     const char *description; /* may be NULL */
     const struct pay_ledger_line *lines;
     size_t n_lines;
@@ -101,8 +101,8 @@ enum pay_err pay_ledger_balance(struct pay_tx *tx, json_t **out, struct pay_erro
 enum pay_err pay_ledger_bt_get(struct pay_tx *tx, const char *id, json_t **out,
                                struct pay_error *err) PAY_WUR;
 enum pay_err pay_ledger_bt_list(struct pay_tx *tx, const char *type, const char *source,
-                                const struct pay_list_args *args, json_t **data_out,
-                                bool *has_more, struct pay_error *err) PAY_WUR;
+                                const struct pay_list_args *args, json_t **data_out, bool *has_more,
+                                struct pay_error *err) PAY_WUR;
 
 /*
  * Check the ledger's own invariants: every entry balances per currency,

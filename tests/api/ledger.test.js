@@ -169,12 +169,15 @@ test('a capture and a refund reach the balance, its transactions and the events'
   assert.doesNotMatch(audit.stdout, /FAIL/);
 });
 
-test('pages of events in both directions', async () => {
-  /* Creating API keys makes no events, so page over whatever the suite made. */
+test('pages of events in both directions', async (t) => {
+  /* Creating API keys makes no events, so page over what the money test made. */
   const all = await payd.api('GET', '/v1/events?limit=100');
   assert.equal(all.status, 200, all.text);
   const ids = all.body.data.map((e) => e.id);
-  if (ids.length < 3) return; /* nothing to page over without payments */
+  if (ids.length < 4) {
+    t.skip('fewer than 4 events: payments are not there yet');
+    return;
+  }
   const first = await payd.api('GET', '/v1/events?limit=2');
   assert.deepEqual(first.body.data.map((e) => e.id), ids.slice(0, 2));
   assert.equal(first.body.has_more, true);

@@ -370,8 +370,7 @@ Test(ledger, refused_entries_write_nothing)
     e.lines = bad_account3;
     refused(&e, PAY_ERR_INTERNAL);
 
-    struct pay_ledger_line overflow[] = {
-        {PROC, INT64_MAX}, {"assets:other", 1}, {MERCHANT, -1}};
+    struct pay_ledger_line overflow[] = {{PROC, INT64_MAX}, {"assets:other", 1}, {MERCHANT, -1}};
     e.lines = overflow;
     e.n_lines = 3;
     e.bt.amount_minor = 1;
@@ -592,8 +591,8 @@ Test(ledger, balance_is_the_sum_of_its_shards)
         total += 10 + i;
     }
 
-    struct sql_int q = {
-        .sql = "SELECT COUNT(*) FROM ledger_balances WHERE shard < 0 OR shard >= 8"};
+    struct sql_int q = {.sql =
+                            "SELECT COUNT(*) FROM ledger_balances WHERE shard < 0 OR shard >= 8"};
     cr_assert_eq(pay_store_read(store, int_cb, &q), PAY_OK);
     cr_assert_eq(q.v, 0);
     struct sql_int rows = {.sql = "SELECT COUNT(*) FROM ledger_balances WHERE account = '" MERCHANT
@@ -742,8 +741,8 @@ Test(ledger, verify_fails_when_the_merchant_lines_disagree_with_the_balance_tran
     struct pay_buf r;
     cr_assert_eq(verify(&r), 3, "%s", r.data);
     cr_assert_not_null(strstr(r.data, "ok   entries balance"), "%s", r.data);
-    cr_assert_not_null(strstr(r.data, "FAIL balance transactions agree with their entries"),
-                       "%s", r.data);
+    cr_assert_not_null(strstr(r.data, "FAIL balance transactions agree with their entries"), "%s",
+                       r.data);
     cr_assert_not_null(strstr(r.data, "FAIL cached balances equal the sum of their lines: 2 of 2"),
                        "%s", r.data);
     pay_buf_release(&r);
