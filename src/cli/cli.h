@@ -40,6 +40,7 @@ int pay_cli_migrate(int argc, char **argv);
 int pay_cli_keys(int argc, char **argv);
 int pay_cli_token(int argc, char **argv);
 int pay_cli_version(int argc, char **argv);
+int pay_cli_audit(int argc, char **argv);
 
 /* The options every database command shares, for building option tables. */
 #define PAY_CLI_OPT_CONFIG                                                                         \
@@ -82,6 +83,15 @@ bool pay_cli_load(struct pay_config *cfg, const struct pay_option *opts, size_t 
  * returns false on failure.
  */
 bool pay_cli_open_store(const struct pay_config *cfg, struct pay_store **out, int *level_out);
+
+/*
+ * Dispatch "payd @group SUB ARGS..." to the row of @cmds named SUB (argv[0]
+ * is @group). Without SUB, or with an unknown one, prints the group's usage
+ * (@about and the rows) and returns PAY_CLI_USAGE; "--help" prints it on
+ * stdout and returns 0.
+ */
+int pay_cli_subcommands(int argc, char **argv, const char *group, const char *about,
+                        const struct pay_cli_cmd *cmds, size_t n_cmds);
 
 /* Print "payd: @what: <message>" for @err (and its parameter) on stderr. */
 void pay_cli_print_error(const char *what, const struct pay_error *err, enum pay_err e);

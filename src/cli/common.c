@@ -103,3 +103,29 @@ bool pay_cli_open_store(const struct pay_config *cfg, struct pay_store **out, in
     *out = s;
     return true;
 }
+
+int pay_cli_subcommands(int argc, char **argv, const char *group, const char *about,
+                        const struct pay_cli_cmd *cmds, size_t n_cmds)
+{
+    if (argc >= 2) {
+        for (size_t i = 0; i < n_cmds; i++) {
+            if (strcmp(argv[1], cmds[i].name) == 0) {
+                return cmds[i].fn(argc - 1, argv + 1);
+            }
+        }
+    }
+    bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+                              strcmp(argv[1], "help") == 0);
+    FILE *out = help ? stdout : stderr;
+    if (!help && argc >= 2) {
+        fprintf(stderr, "payd %s: unknown command '%s'\n", group, argv[1]);
+    } else if (!help) {
+        fprintf(stderr, "payd %s: which command?\n", group);
+    }
+    fprintf(out, "usage: payd %s COMMAND [options]\n\n%s\n\ncommands:\n", group, about);
+    for (size_t i = 0; i < n_cmds; i++) {
+        fprintf(out, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+    }
+    fprintf(out, "\n'payd %s COMMAND --help' describes each.\n", group);
+    return help ? 0 : PAY_CLI_USAGE;
+}

@@ -210,25 +210,6 @@ static const struct pay_cli_cmd keys_cmds[] = {
 
 int pay_cli_keys(int argc, char **argv)
 {
-    if (argc >= 2) {
-        for (size_t i = 0; i < sizeof(keys_cmds) / sizeof(keys_cmds[0]); i++) {
-            if (strcmp(argv[1], keys_cmds[i].name) == 0) {
-                return keys_cmds[i].fn(argc - 1, argv + 1);
-            }
-        }
-    }
-    bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-                              strcmp(argv[1], "help") == 0);
-    FILE *out = help ? stdout : stderr;
-    if (!help) {
-        fprintf(stderr,
-                argc >= 2 ? "payd keys: unknown command '%s'\n" : "payd keys: which command?%s\n",
-                argc >= 2 ? argv[1] : "");
-    }
-    fprintf(out, "usage: payd keys COMMAND [options]\n\nManage API keys.\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(keys_cmds) / sizeof(keys_cmds[0]); i++) {
-        fprintf(out, "  %-8s %s\n", keys_cmds[i].name, keys_cmds[i].summary);
-    }
-    fprintf(out, "\n'payd keys COMMAND --help' describes each.\n");
-    return help ? 0 : PAY_CLI_USAGE;
+    return pay_cli_subcommands(argc, argv, "keys", "Manage API keys.", keys_cmds,
+                               sizeof(keys_cmds) / sizeof(keys_cmds[0]));
 }

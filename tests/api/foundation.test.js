@@ -404,11 +404,11 @@ describe('command line', () => {
   test('payd --help and every subcommand --help exit 0 with a usage', async () => {
     const top = await runPayd(['--help']);
     assert.equal(top.code, 0);
-    for (const cmd of ['serve', 'migrate', 'keys', 'token', 'version']) {
+    for (const cmd of ['serve', 'migrate', 'keys', 'token', 'audit', 'version']) {
       assert.match(top.stdout, new RegExp(`^  ${cmd} `, 'm'), `payd --help lists ${cmd}`);
     }
     for (const args of [['serve'], ['migrate'], ['keys'], ['keys', 'create'], ['keys', 'list'],
-      ['keys', 'revoke'], ['token'], ['version']]) {
+      ['keys', 'revoke'], ['token'], ['audit'], ['audit', 'verify'], ['version']]) {
       const r = await runPayd([...args, '--help']);
       assert.equal(r.code, 0, `payd ${args.join(' ')} --help: ${r.stderr}`);
       assert.match(r.stdout, /^usage: payd /, `payd ${args.join(' ')} --help`);
@@ -423,11 +423,20 @@ describe('command line', () => {
     for (const args of [[], ['frobnicate'], ['serve', '--no-such-flag'], ['keys'], ['keys', 'create', '--db', `sqlite:${dir}/u.db`],
       ['keys', 'create', '--db', `sqlite:${dir}/u.db`, '--name', 'n', '--role', 'wizard'], ['keys', 'revoke'],
       ['token', '--secret', 's'], ['token', '--secret', 's', '--sub', 'x', '--role', 'staff', '--ttl', 'soon'],
-      ['token', '--secret', 's', '--sub', 'x', '--role', 'patient'], ['version', 'extra']]) {
+      ['token', '--secret', 's', '--sub', 'x', '--role', 'patient'], ['version', 'extra'],
+      ['audit'], ['audit', 'nothing']]) {
       const r = await runPayd(args, { env: { PAYD_JWT_SECRET: '' } });
       assert.equal(r.code, 2, `payd ${args.join(' ')} exited ${r.code}`);
       assert.ok(r.stderr.length > 0, `payd ${args.join(' ')} says why`);
     }
+  });
+
+  test('payd audit verify passes on a fresh database', async () => {
+    const r = await runPayd(['audit', 'verify', '--db', `sqlite:${dir}/audit.db`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ok   entries balance/m);
+    assert.match(r.stdout, /^ok: 0 violations$/m);
+    assert.doesNotMatch(r.stdout, /FAIL/);
   });
 
   test('payd version', async () => {
