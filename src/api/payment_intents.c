@@ -117,8 +117,13 @@ static enum pay_err parse_params(struct pay_request *req, struct pay_intent_para
     if (p->return_url != NULL && p->return_url[0] == '\0') {
         p->return_url = NULL;
     }
-    PAY_TRY(pay_arg_metadata(req, b, "metadata", metadata_out));
-    p->metadata = *metadata_out;
+    const json_t *md = json_object_get(b, "metadata");
+    if (json_is_string(md) && json_string_length(md) == 0) {
+        p->metadata_clear = true; /* Stripe: metadata="" unsets every key */
+    } else {
+        PAY_TRY(pay_arg_metadata(req, b, "metadata", metadata_out));
+        p->metadata = *metadata_out;
+    }
     return PAY_OK;
 }
 
@@ -276,15 +281,19 @@ static enum pay_err intent_capture(struct pay_request *req)
     bool has_amount = false;
     PAY_TRY(pay_arg_amount(req, req->body, "amount_to_capture", false, 1, &amount, &has_amount));
     json_t *metadata = NULL;
-    PAY_TRY(pay_arg_metadata(req, req->body, "metadata", &metadata));
+    const json_t *md = json_object_get(req->body, "metadata");
+    bool clear = json_is_string(md) && json_string_length(md) == 0;
+    if (!clear) {
+        PAY_TRY(pay_arg_metadata(req, req->body, "metadata", &metadata));
+    }
     struct pay_op op = pay_api_op(req);
     json_t *obj = NULL;
     enum pay_err e = pay_intent_capture(&op, req->params[0], has_amount, amount, &obj);
-    if (e == PAY_OK && metadata != NULL) {
+    if (e == PAY_OK && (metadata != NULL || clear)) {
         /* Stripe lets capture set metadata; an update in the same transaction. */
         json_decref(obj);
         obj = NULL;
-        struct pay_intent_params p = {.metadata = metadata};
+        struct pay_intent_params p = {.metadata = metadata, .metadata_clear = clear};
         e = pay_intent_update(&op, req->params[0], &p, &obj);
     }
     json_decref(metadata);

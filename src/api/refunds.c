@@ -54,10 +54,14 @@ static enum pay_err refund_update(struct pay_request *req)
     static const char *const allowed[] = {"metadata", NULL};
     PAY_TRY(pay_args_allow(req, req->body, allowed));
     json_t *metadata = NULL;
-    PAY_TRY(pay_arg_metadata(req, req->body, "metadata", &metadata));
+    const json_t *md = json_object_get(req->body, "metadata");
+    bool clear = json_is_string(md) && json_string_length(md) == 0; /* metadata="" */
+    if (!clear) {
+        PAY_TRY(pay_arg_metadata(req, req->body, "metadata", &metadata));
+    }
     struct pay_op op = pay_api_op(req);
     json_t *obj = NULL;
-    enum pay_err e = pay_refund_update(&op, req->params[0], metadata, &obj);
+    enum pay_err e = pay_refund_update(&op, req->params[0], metadata, clear, &obj);
     json_decref(metadata);
     return answer(req, e, obj);
 }

@@ -625,8 +625,16 @@ static enum pay_err apply_params(struct pay_op *op, struct pay_intent_row *row,
     if (p->has_description) {
         pay_json_set_str(o, "description", p->description);
     }
+    if (p->metadata_clear) {
+        json_object_set_new(o, "metadata", json_object());
+    }
     if (p->metadata != NULL) {
         pay_metadata_merge(o, p->metadata);
+        if (json_object_size(json_object_get(o, "metadata")) > PAY_METADATA_KEYS_MAX) {
+            return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "metadata",
+                                 "Invalid metadata: at most %d keys are allowed.",
+                                 PAY_METADATA_KEYS_MAX);
+        }
     }
     if (p->has_receipt_email) {
         pay_json_set_str(o, "receipt_email", p->receipt_email);

@@ -246,6 +246,7 @@ struct pay_intent_params {
     bool has_description;
     const char *description; /* NULL with has_description: unset */
     const json_t *metadata;  /* merged; "" as a value unsets the key */
+    bool metadata_clear;     /* metadata="": unset every key first */
     bool has_receipt_email;
     const char *receipt_email;      /* NULL with has_receipt_email: unset */
     const char *setup_future_usage; /* "on_session" | "off_session" | "" (unset) */
@@ -349,9 +350,10 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
                                json_t **out) PAY_WUR;
 /* The refund @id (in scope: a patient's own) or PAY_ERR_NOT_FOUND (param "id"). */
 enum pay_err pay_refund_get(struct pay_op *op, const char *id, json_t **out) PAY_WUR;
-/* Merge @metadata into refund @id (event refund.updated). */
+/* Merge @metadata into refund @id, after unsetting every key when @clear
+ * (event refund.updated). */
 enum pay_err pay_refund_update(struct pay_op *op, const char *id, const json_t *metadata,
-                               json_t **out) PAY_WUR;
+                               bool clear, json_t **out) PAY_WUR;
 /* Cancel a pending refund; any other status is PAY_ERR_UNEXPECTED_STATE. */
 enum pay_err pay_refund_cancel(struct pay_op *op, const char *id, json_t **out) PAY_WUR;
 /* A page of refunds, newest first, optionally of one @payment_intent. */

@@ -305,7 +305,7 @@ enum pay_err pay_refund_get(struct pay_op *op, const char *id, json_t **out)
 }
 
 enum pay_err pay_refund_update(struct pay_op *op, const char *id, const json_t *metadata,
-                               json_t **out)
+                               bool clear, json_t **out)
 {
     *out = NULL;
     json_t *obj = NULL;
@@ -313,8 +313,17 @@ enum pay_err pay_refund_update(struct pay_op *op, const char *id, const json_t *
     if (e != PAY_OK) {
         return e;
     }
-    if (metadata != NULL) {
+    if (metadata != NULL || clear) {
+        if (clear) {
+            json_object_set_new(obj, "metadata", json_object());
+        }
         pay_metadata_merge(obj, metadata);
+        if (json_object_size(json_object_get(obj, "metadata")) > PAY_METADATA_KEYS_MAX) {
+            json_decref(obj);
+            return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "metadata",
+                                 "Invalid metadata: at most %d keys are allowed.",
+                                 PAY_METADATA_KEYS_MAX);
+        }
         e = refund_save(op, obj);
         if (e == PAY_OK) {
             e = fail(op, pay_event_append(op->tx, "refund.updated", obj, NULL, op->request_id, NULL,

@@ -433,6 +433,8 @@ test('update: after success only description, metadata and receipt_email change'
   assert.equal(u.description, 'after');
   assert.equal(u.metadata.x, 'y');
   assert.equal(u.amount_received, pi.amount_received);
+  const cleared = ok(await payd.api('POST', `/v1/payment_intents/${pi.id}`, { form: 'metadata=' }));
+  assert.deepEqual(cleared.metadata, {});
   const cap = await inState('requires_capture');
   expectError(await payd.api('POST', `/v1/payment_intents/${cap.id}`, { form: { amount: 5 } }), 400,
     { code: 'payment_intent_unexpected_state', message: /requires_capture/ });

@@ -138,6 +138,7 @@ test('update changes metadata only; cancel of a succeeded refund is 400', async 
   assert.deepEqual(u.metadata, { b: '2', c: '3' });
   assert.equal(u.amount, 500);
   assert.equal((await eventsFor(payd, 'refund.updated', re.id)).length, 1);
+  assert.deepEqual(ok(await payd.api('POST', `/v1/refunds/${re.id}`, { form: 'metadata=' })).metadata, {});
   for (const field of ['amount', 'reason', 'status']) {
     expectError(await payd.api('POST', `/v1/refunds/${re.id}`, { form: { [field]: 'x' } }), 400, { code: 'parameter_unknown', param: field });
   }
