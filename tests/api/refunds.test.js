@@ -4,10 +4,13 @@
  * intent's amount_refunded, the ledger's balance transactions and the
  * balance, over-refunds refused (also by 50 concurrent requests), refunds
  * of intents in the wrong state, metadata updates, cancel, lists, bad
- * input, and `payd audit verify` at the end.
+ * input, and `payd audit verify` at the end: passing on the database the
+ * suite left, failing on a deliberately corrupted copy of it.
  */
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const path = require('node:path');
 const { startPayd } = require('./lib/payd');
 const {
   expectError, ok, newCustomer, intent, getIntent, eventsFor, auditVerify, listAll,
@@ -211,4 +214,29 @@ test('payd audit verify passes after the refunds', async () => {
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /refunds/);
   assert.doesNotMatch(r.stdout, /FAIL/);
+});
+
+test('payd audit verify fails on a corrupted copy of the database', async () => {
+  const pi = await paid(4000);
+  const re = ok(await refund({ payment_intent: pi.id, amount: 1000 }));
+  /* A refund that claims more than the ledger moved, as a buggy or tampered write would. */
+  const corrupt = `UPDATE refunds SET amount = amount + 1 WHERE id = '${re.id}'`;
+  let db = payd.dbUrl;
+  if (payd.kind === 'sqlite') {
+    const copy = path.join(payd.dir, 'corrupt.db');
+    execFileSync('sqlite3', [payd.dbUrl.replace(/^sqlite:/, ''), `.backup ${copy}`]);
+    execFileSync('sqlite3', [copy, corrupt]);
+    db = `sqlite:${copy}`;
+  } else {
+    /* The last test: the suite's own database is dropped afterwards. */
+    execFileSync('psql', [payd.dbUrl, '-v', 'ON_ERROR_STOP=1', '-qAtc', corrupt]);
+  }
+  const r = await payd.cli(['audit', 'verify', '--db', db]);
+  assert.notEqual(r.code, 0, r.stdout);
+  assert.match(r.stdout, new RegExp(`FAIL refunds.*${re.id}`));
+  assert.match(r.stdout, new RegExp(`FAIL payment intents: amount_refunded.*${pi.id}`));
+  if (payd.kind === 'sqlite') {
+    const sound = await auditVerify(payd);
+    assert.equal(sound.code, 0, sound.stdout);
+  }
 });
