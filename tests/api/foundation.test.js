@@ -6,6 +6,7 @@
  */
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const { execFile } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
@@ -16,6 +17,13 @@ const { startPayd, runPayd, signJwt, TEST_JWT_SECRET } = require('./lib/payd');
 const KIND = process.env.PAYD_TEST_DB || 'sqlite';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => Math.floor(Date.now() / 1000);
+
+function psql(url, sql) {
+  return new Promise((resolve, reject) => {
+    execFile('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql], { timeout: 30000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`psql: ${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
+}
 
 function assertError(r, status, type) {
   assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${r.text}`);
@@ -109,6 +117,27 @@ describe('operations routes', () => {
     assert.match(r.text, /<html/i);
     assert.match(r.text, /v1\/openapi\.json/);
     assert.doesNotMatch(r.text, /<(script|link|img)[^>]+(src|href)="(https?:)?\/\//i, 'no external resources');
+  });
+});
+
+describe('database down', () => {
+  test('GET /health answers 503 when the database is gone (PostgreSQL)', { skip: KIND !== 'postgres' && 'PostgreSQL only' }, async () => {
+    const p = await startPayd({ adminKey: false });
+    try {
+      assert.equal((await p.api('GET', '/health', { key: null })).status, 200);
+      const name = new URL(p.dbUrl).pathname.slice(1);
+      await psql(process.env.PAYD_TEST_PG_URL, `DROP DATABASE "${name}" WITH (FORCE)`);
+      const r = await p.api('GET', '/health', { key: null });
+      assert.equal(r.status, 503, r.text);
+      assert.equal(r.body.status, 'degraded');
+      assert.equal(r.body.database.reachable, false);
+      assert.equal(r.body.database.migration_level, null);
+      const m = await p.api('GET', '/metrics', { key: null });
+      assert.match(m.text, /^payd_database_up 0$/m);
+    } finally {
+      const { code } = await p.stop();
+      assert.equal(code, 0, 'payd still shuts down cleanly');
+    }
   });
 });
 
