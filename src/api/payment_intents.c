@@ -30,11 +30,12 @@ static const char *const statuses[] = {"requires_payment_method",
 static const char *const cancellation_reasons[] = {"duplicate", "fraudulent",
                                                    "requested_by_customer", "abandoned", NULL};
 
-/* Stripe sends receipt_email to a person; a plausible address is enough here. */
-#define EMAIL_LEN_MAX 512
+/* The same limits as a customer's fields (payments.h). */
+#define EMAIL_LEN_MAX PAY_CUSTOMER_EMAIL_LEN_MAX
+#define DESCRIPTION_LEN_MAX PAY_CUSTOMER_DESCRIPTION_LEN_MAX
+#define FACILITY_LEN_MAX PAY_FACILITY_LEN_MAX
+/* A return_url: browsers handle 2 KiB URLs everywhere. */
 #define URL_LEN_MAX 2048
-#define DESCRIPTION_LEN_MAX 1000
-#define FACILITY_LEN_MAX 128
 
 /* payment_method_types: payd takes cards only, so ["card"] (or absent). */
 static enum pay_err check_pm_types(struct pay_request *req, const json_t *src)
