@@ -130,8 +130,9 @@ async function startPayd(opts = {}) {
     env, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const state = { exited: false, code: null, signal: null, lines: [] };
+  /* 'close', not 'exit': the output pipes are drained by then. */
   const exitPromise = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => {
+    proc.on('close', (code, signal) => {
       Object.assign(state, { exited: true, code, signal });
       resolve({ code, signal });
     });
@@ -251,9 +252,10 @@ async function startPayd(opts = {}) {
       await exitPromise;
       clearTimeout(timer);
     }
-    running.delete(inst);
-    fs.closeSync(logFd);
-    await db.drop();
+    if (running.delete(inst)) {
+      fs.closeSync(logFd);
+      await db.drop();
+    }
     return { code: state.code, signal: state.signal };
   };
   inst.log = () => readLog(logFile);
