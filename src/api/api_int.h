@@ -31,22 +31,22 @@ static inline struct pay_op pay_api_op(struct pay_request *req)
 void pay_api_list(struct pay_request *req, const char *url, json_t *data, bool has_more);
 
 /* Return the error of an expression that can fail, from a handler. */
-#define PAY_TRY(expr)                                                                 \
-    do {                                                                              \
-        enum pay_err pay_try_e_ = (expr);                                             \
-        if (pay_try_e_ != PAY_OK) {                                                   \
-            return pay_try_e_;                                                        \
-        }                                                                             \
+#define PAY_TRY(expr)                                                                              \
+    do {                                                                                           \
+        enum pay_err pay_try_e_ = (expr);                                                          \
+        if (pay_try_e_ != PAY_OK) {                                                                \
+            return pay_try_e_;                                                                     \
+        }                                                                                          \
     } while (0)
 
-#define PAY_API_ROUTES_DECL(name)                                                     \
-    extern const struct pay_route pay_api_##name##_routes[];                          \
+#define PAY_API_ROUTES_DECL(name)                                                                  \
+    extern const struct pay_route pay_api_##name##_routes[];                                       \
     extern const size_t pay_api_##name##_routes_n
 
 /* Define a resource's table: PAY_API_ROUTES_DEFINE(customers) = { {...}, ... }; */
 #define PAY_API_ROUTES_DEFINE(name) const struct pay_route pay_api_##name##_routes[]
-#define PAY_API_ROUTES_COUNT(name)                                                    \
-    const size_t pay_api_##name##_routes_n =                                          \
+#define PAY_API_ROUTES_COUNT(name)                                                                 \
+    const size_t pay_api_##name##_routes_n =                                                       \
         sizeof(pay_api_##name##_routes) / sizeof(pay_api_##name##_routes[0])
 
 #endif

@@ -107,8 +107,7 @@ static enum pay_err invalid(struct pay_error *err, const char *why)
 }
 
 enum pay_err pay_auth_resolve(struct pay_store *s, const struct pay_auth_config *cfg,
-                              const char *header, struct pay_principal *who,
-                              struct pay_error *err)
+                              const char *header, struct pay_principal *who, struct pay_error *err)
 {
     memset(who, 0, sizeof(*who));
     if (!header) {

@@ -41,8 +41,8 @@ static enum pay_err invalid(struct pay_error *err, const char *why)
 /* ---- RS256 public key cache -------------------------------------------- */
 
 static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *key_pem;       /* the PEM text key_pkey was parsed from */
-static EVP_PKEY *key_pkey;  /* one reference held by the cache */
+static char *key_pem;      /* the PEM text key_pkey was parsed from */
+static EVP_PKEY *key_pkey; /* one reference held by the cache */
 
 /* A new reference to the RSA public key in @pem, or NULL. */
 static EVP_PKEY *rsa_public_key(const char *pem)
@@ -265,8 +265,8 @@ enum pay_err pay_jwt_verify(const struct pay_auth_config *cfg, const char *token
             e = invalid(err, "RS256 tokens are not enabled (no public key configured)");
             goto out;
         }
-        if (!rs256_verify(cfg->jwt_public_key, token, input_len,
-                          (const unsigned char *)sig.data, sig.len)) {
+        if (!rs256_verify(cfg->jwt_public_key, token, input_len, (const unsigned char *)sig.data,
+                          sig.len)) {
             e = invalid(err, "bad signature");
             goto out;
         }

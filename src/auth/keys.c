@@ -116,8 +116,8 @@ static enum pay_err create_tx(struct pay_tx *tx, void *arg)
 {
     const struct create_arg *a = arg;
     struct pay_param p[] = {
-        PAY_PTEXT(a->id),     PAY_PTEXT(a->name),   PAY_PTEXT(a->role),
-        PAY_PTEXT(a->hash),   PAY_PTEXT(a->prefix), PAY_PINT(a->created),
+        PAY_PTEXT(a->id),   PAY_PTEXT(a->name),   PAY_PTEXT(a->role),
+        PAY_PTEXT(a->hash), PAY_PTEXT(a->prefix), PAY_PINT(a->created),
     };
     return pay_tx_exec(tx,
                        "INSERT INTO api_keys (id, name, role, secret_hash, prefix, created) "
@@ -127,8 +127,7 @@ static enum pay_err create_tx(struct pay_tx *tx, void *arg)
 
 static enum pay_err new_secret(char *out)
 {
-    static const char base62[] =
-        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    static const char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     size_t plen = strlen(KEY_SECRET_PREFIX);
     memcpy(out, KEY_SECRET_PREFIX, plen);
     size_t done = 0;

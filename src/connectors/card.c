@@ -193,7 +193,9 @@ static enum pay_err card_error(struct pay_error *err, const char *code, const ch
 {
     pay_error_set(err, PAY_ERR_CARD_ERROR, param, "%s", message);
     if (err != NULL) {
-        snprintf(err->decline_code, sizeof(err->decline_code), "%s", code);
+        /* Stripe names the fault in error.code ("incorrect_number"); there
+         * is no decline_code because no issuer was asked. */
+        snprintf(err->code_str, sizeof(err->code_str), "%s", code);
     }
     return PAY_ERR_CARD_ERROR;
 }

@@ -31,45 +31,45 @@
  * stable machine string (sent to clients as error.code; Stripe's code where
  * Stripe has one), default message.
  */
-#define PAY_ERR_MAP(X)                                                                  \
-    X(OK, "ok", "Success.")                                                             \
-    X(NOMEM, "out_of_memory", "The server ran out of memory for this request.")         \
-    X(INTERNAL, "internal_error", "An internal error occurred.")                        \
-    X(PARAM_INVALID, "parameter_invalid", "A parameter has an invalid value.")          \
-    X(PARAM_MISSING, "parameter_missing", "A required parameter is missing.")           \
-    X(PARAM_UNKNOWN, "parameter_unknown", "Received an unknown parameter.")             \
-    X(PARAM_INTEGER, "parameter_invalid_integer", "A parameter must be an integer.")    \
-    X(AMOUNT_INVALID, "amount_invalid", "The amount is invalid.")                       \
-    X(AMOUNT_TOO_LARGE, "amount_too_large", "The amount is too large.")                 \
-    X(AMOUNT_TOO_SMALL, "amount_too_small", "The amount is too small.")                 \
-    X(CURRENCY_INVALID, "currency_invalid", "The currency is not supported.")           \
-    X(OVERFLOW, "amount_overflow", "The arithmetic on amounts would overflow.")         \
-    X(BODY_INVALID, "body_invalid", "The request body could not be parsed.")            \
-    X(BODY_TOO_LARGE, "body_too_large", "The request body is too large.")               \
-    X(NOT_FOUND, "resource_missing", "No such object.")                                 \
-    X(ROUTE_NOT_FOUND, "route_missing", "Unrecognized request URL.")                    \
-    X(METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.")     \
-    X(AUTH_REQUIRED, "api_key_required", "You did not provide an API key or token.")    \
-    X(AUTH_INVALID, "api_key_invalid", "Invalid API key or token provided.")            \
-    X(FORBIDDEN, "permission_denied", "Your role may not perform this request.")        \
-    X(RATE_LIMITED, "rate_limit", "Too many requests. Retry later.")                    \
-    X(IDEMPOTENCY_MISMATCH, "idempotency_key_reused",                                   \
-      "Keys for idempotent requests can only be used with the same parameters "         \
-      "they were first used with.")                                                     \
-    X(IDEMPOTENCY_IN_USE, "idempotency_key_in_use",                                     \
-      "A request with this idempotency key is still being processed. Retry later.")     \
-    X(CARD_DECLINED, "card_declined", "Your card was declined.")                        \
-    X(CARD_ERROR, "card_error", "The card could not be charged.")                       \
-    X(UNEXPECTED_STATE, "payment_intent_unexpected_state",                              \
-      "The object is not in a state that allows this request.")                         \
-    X(DB, "database_error", "The database failed to complete the request.")            \
-    X(DB_UNIQUE, "duplicate", "An object with this identity already exists.")           \
-    X(DB_RETRY, "database_conflict", "A concurrent update conflicted; retry.")          \
-    X(UNAVAILABLE, "service_unavailable", "The service is unavailable. Retry later.")   \
-    X(CONFIG, "config_invalid", "The configuration is invalid.")                        \
-    X(IO, "io_error", "An input/output error occurred.")                                \
-    X(CONFLICT, "resource_conflict", "The request conflicts with the object's state.")  \
-    X(PROVIDER, "provider_error", "The payment provider failed.")                       \
+#define PAY_ERR_MAP(X)                                                                             \
+    X(OK, "ok", "Success.")                                                                        \
+    X(NOMEM, "out_of_memory", "The server ran out of memory for this request.")                    \
+    X(INTERNAL, "internal_error", "An internal error occurred.")                                   \
+    X(PARAM_INVALID, "parameter_invalid", "A parameter has an invalid value.")                     \
+    X(PARAM_MISSING, "parameter_missing", "A required parameter is missing.")                      \
+    X(PARAM_UNKNOWN, "parameter_unknown", "Received an unknown parameter.")                        \
+    X(PARAM_INTEGER, "parameter_invalid_integer", "A parameter must be an integer.")               \
+    X(AMOUNT_INVALID, "amount_invalid", "The amount is invalid.")                                  \
+    X(AMOUNT_TOO_LARGE, "amount_too_large", "The amount is too large.")                            \
+    X(AMOUNT_TOO_SMALL, "amount_too_small", "The amount is too small.")                            \
+    X(CURRENCY_INVALID, "currency_invalid", "The currency is not supported.")                      \
+    X(OVERFLOW, "amount_overflow", "The arithmetic on amounts would overflow.")                    \
+    X(BODY_INVALID, "body_invalid", "The request body could not be parsed.")                       \
+    X(BODY_TOO_LARGE, "body_too_large", "The request body is too large.")                          \
+    X(NOT_FOUND, "resource_missing", "No such object.")                                            \
+    X(ROUTE_NOT_FOUND, "route_missing", "Unrecognized request URL.")                               \
+    X(METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.")                \
+    X(AUTH_REQUIRED, "api_key_required", "You did not provide an API key or token.")               \
+    X(AUTH_INVALID, "api_key_invalid", "Invalid API key or token provided.")                       \
+    X(FORBIDDEN, "permission_denied", "Your role may not perform this request.")                   \
+    X(RATE_LIMITED, "rate_limit", "Too many requests. Retry later.")                               \
+    X(IDEMPOTENCY_MISMATCH, "idempotency_key_reused",                                              \
+      "Keys for idempotent requests can only be used with the same parameters "                    \
+      "they were first used with.")                                                                \
+    X(IDEMPOTENCY_IN_USE, "idempotency_key_in_use",                                                \
+      "A request with this idempotency key is still being processed. Retry later.")                \
+    X(CARD_DECLINED, "card_declined", "Your card was declined.")                                   \
+    X(CARD_ERROR, "card_error", "The card could not be charged.")                                  \
+    X(UNEXPECTED_STATE, "payment_intent_unexpected_state",                                         \
+      "The object is not in a state that allows this request.")                                    \
+    X(DB, "database_error", "The database failed to complete the request.")                        \
+    X(DB_UNIQUE, "duplicate", "An object with this identity already exists.")                      \
+    X(DB_RETRY, "database_conflict", "A concurrent update conflicted; retry.")                     \
+    X(UNAVAILABLE, "service_unavailable", "The service is unavailable. Retry later.")              \
+    X(CONFIG, "config_invalid", "The configuration is invalid.")                                   \
+    X(IO, "io_error", "An input/output error occurred.")                                           \
+    X(CONFLICT, "resource_conflict", "The request conflicts with the object's state.")             \
+    X(PROVIDER, "provider_error", "The payment provider failed.")                                  \
     X(ARENA_FULL, "request_too_large", "The request needs more memory than allowed.")
 
 enum pay_err {
@@ -95,6 +95,9 @@ struct pay_error {
     char param[PAY_ERROR_PARAM_MAX];
     char message[PAY_ERROR_MESSAGE_MAX];
     char decline_code[48];
+    /* When set, sent as error.code instead of the enum's machine string:
+     * Stripe's finer card codes ("incorrect_number", "expired_card"). */
+    char code_str[48];
 };
 
 void pay_error_clear(struct pay_error *err);
@@ -142,8 +145,7 @@ enum pay_err pay_amount_parse(const char *s, const struct pay_currency *cur,
  * "-0.05", "1000" for exponent 0). Returns the length written (without the
  * NUL), or 0 when @n is too small. 32 bytes always suffice.
  */
-size_t pay_amount_format(int64_t amount_minor, const struct pay_currency *cur, char *buf,
-                         size_t n);
+size_t pay_amount_format(int64_t amount_minor, const struct pay_currency *cur, char *buf, size_t n);
 
 /*
  * @amount_minor * @bps / 10000 rounded half to even (banker's rounding),
@@ -267,9 +269,9 @@ int64_t pay_json_int(const json_t *obj, const char *key, int64_t dflt);
 /* ------------------------------------------------------------------ */
 
 struct pay_list_args {
-    int64_t limit;              /* 1..PAY_LIST_LIMIT_MAX */
-    const char *starting_after; /* NULL or an object id (borrowed) */
-    const char *ending_before;  /* NULL or an object id (borrowed) */
+    int64_t limit;                                            /* 1..PAY_LIST_LIMIT_MAX */
+    const char *starting_after;                               /* NULL or an object id (borrowed) */
+    const char *ending_before;                                /* NULL or an object id (borrowed) */
     int64_t created_gte, created_gt, created_lte, created_lt; /* INT64_MIN/MAX when unset */
 };
 /* limit = default, no cursors, no created bounds. */
@@ -286,11 +288,11 @@ void pay_list_args_init(struct pay_list_args *a);
  * the built-in default.
  */
 struct pay_option {
-    const char *name;    /* flag name without dashes: "db" */
-    const char *env;     /* "PAYD_DB" */
-    const char *dflt;    /* may be NULL */
-    const char *help;    /* one line */
-    bool is_flag;        /* boolean switch: present = "true" */
+    const char *name; /* flag name without dashes: "db" */
+    const char *env;  /* "PAYD_DB" */
+    const char *dflt; /* may be NULL */
+    const char *help; /* one line */
+    bool is_flag;     /* boolean switch: present = "true" */
 };
 
 struct pay_config {
@@ -306,9 +308,8 @@ struct pay_config {
  * "--name=value"), the environment and the config file. Unknown flags are an
  * error with their name in @err->param. Release with pay_config_release.
  */
-enum pay_err pay_config_load(struct pay_config *cfg, const struct pay_option *opts,
-                             size_t n_opts, int argc, char **argv,
-                             struct pay_error *err) PAY_WUR;
+enum pay_err pay_config_load(struct pay_config *cfg, const struct pay_option *opts, size_t n_opts,
+                             int argc, char **argv, struct pay_error *err) PAY_WUR;
 void pay_config_release(struct pay_config *cfg);
 /* The resolved value of option @name, or NULL when unset. */
 const char *pay_config_get(const struct pay_config *cfg, const char *name);

@@ -100,7 +100,11 @@ json_t *pay_http_error_body(const struct pay_error *err)
         return NULL;
     }
     json_object_set_new(e, "type", json_string(pay_http_error_type(code)));
-    json_object_set_new(e, "code", json_string(pay_err_str(code)));
+    const char *code_str = pay_err_str(code);
+    if (err && err->code == code && err->code_str[0] != '\0') {
+        code_str = err->code_str;
+    }
+    json_object_set_new(e, "code", json_string(code_str));
     /* Messages may quote client input; jansson refuses invalid UTF-8, so
      * fall back to the default text rather than drop the field. */
     json_t *msg = json_string(message);

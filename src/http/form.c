@@ -151,13 +151,12 @@ enum pay_err pay_json_decode(const char *body, size_t len, json_t **out, struct 
     json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!v) {
         return pay_error_set(err, PAY_ERR_BODY_INVALID, NULL,
-                             "Invalid JSON body at line %d column %d: %s", jerr.line,
-                             jerr.column, jerr.text);
+                             "Invalid JSON body at line %d column %d: %s", jerr.line, jerr.column,
+                             jerr.text);
     }
     if (!json_is_object(v)) {
         json_decref(v);
-        return pay_error_set(err, PAY_ERR_BODY_INVALID, NULL,
-                             "The JSON body must be an object.");
+        return pay_error_set(err, PAY_ERR_BODY_INVALID, NULL, "The JSON body must be an object.");
     }
     enum pay_err e = pay_http_tree_check(v, err);
     if (e != PAY_OK) {
@@ -423,8 +422,8 @@ static struct fnode *find_index(struct fnode *arr, long index)
  * Insert value @val at the path @segs[0..nsegs) under @root. On error,
  * records it (naming the path up to the failing segment) and returns it.
  */
-static enum pay_err form_insert(struct fnode *root, const struct seg *segs, size_t nsegs,
-                                char *val, size_t val_len, struct pay_error *err)
+static enum pay_err form_insert(struct fnode *root, const struct seg *segs, size_t nsegs, char *val,
+                                size_t val_len, struct pay_error *err)
 {
     char name[PAY_ERROR_PARAM_MAX];
     struct fnode *cur = root;
@@ -463,8 +462,8 @@ static enum pay_err form_insert(struct fnode *root, const struct seg *segs, size
             if (index >= PAY_ARRAY_LEN_MAX) {
                 seg_path(segs, k, name, sizeof(name));
                 return pay_error_set(err, PAY_ERR_BODY_INVALID, name,
-                                     "Invalid parameter %s: array indexes must be below %d.",
-                                     name, PAY_ARRAY_LEN_MAX);
+                                     "Invalid parameter %s: array indexes must be below %d.", name,
+                                     PAY_ARRAY_LEN_MAX);
             }
             child = find_index(cur, index);
         } else {
@@ -479,8 +478,7 @@ static enum pay_err form_insert(struct fnode *root, const struct seg *segs, size
                 /* Only reachable inside a metadata object: "metadata[]". */
                 seg_path(segs, k, name, sizeof(name));
                 return pay_error_set(err, PAY_ERR_BODY_INVALID, name,
-                                     "Invalid parameter %s: an object key cannot be empty.",
-                                     name);
+                                     "Invalid parameter %s: an object key cannot be empty.", name);
             }
             child = find_key(cur, sg->s, sg->n);
         }
@@ -511,8 +509,7 @@ static enum pay_err form_insert(struct fnode *root, const struct seg *segs, size
                                      cur->kind == F_ARR
                                          ? "Too many elements in an array (at most %d)."
                                          : "Too many keys in an object (at most %d).",
-                                     cur->kind == F_ARR ? PAY_ARRAY_LEN_MAX
-                                                        : PAY_OBJECT_KEYS_MAX);
+                                     cur->kind == F_ARR ? PAY_ARRAY_LEN_MAX : PAY_OBJECT_KEYS_MAX);
             }
             enum fkind kind = F_STR;
             bool keys_free = false;
@@ -662,8 +659,7 @@ enum pay_err pay_form_decode(const char *body, size_t len, json_t **out, struct 
             char name[PAY_ERROR_PARAM_MAX];
             seg_path(segs, nsegs - 1, name, sizeof(name));
             e = bad ? pay_error_set(err, PAY_ERR_BODY_INVALID, name,
-                                    "Invalid percent-encoding or UTF-8 in the value of %s.",
-                                    name)
+                                    "Invalid percent-encoding or UTF-8 in the value of %s.", name)
                     : pay_error_set(err, PAY_ERR_NOMEM, NULL, NULL);
             free(key);
             goto out_free;

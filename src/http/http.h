@@ -124,16 +124,15 @@ enum pay_err pay_arg_str(struct pay_request *req, const json_t *src, const char 
 enum pay_err pay_arg_int(struct pay_request *req, const json_t *src, const char *name,
                          bool required, int64_t min, int64_t max, int64_t *out,
                          bool *present_out) PAY_WUR;
-enum pay_err pay_arg_bool(struct pay_request *req, const json_t *src, const char *name,
-                          bool *out, bool *present_out) PAY_WUR;
+enum pay_err pay_arg_bool(struct pay_request *req, const json_t *src, const char *name, bool *out,
+                          bool *present_out) PAY_WUR;
 /* The value must be one of @values (NULL-terminated). */
 enum pay_err pay_arg_enum(struct pay_request *req, const json_t *src, const char *name,
                           bool required, const char *const *values, const char **out,
                           bool *present_out) PAY_WUR;
 /* An amount in minor units: integer, 0..PAY_AMOUNT_MAX_MINOR, >= @min. */
 enum pay_err pay_arg_amount(struct pay_request *req, const json_t *src, const char *name,
-                            bool required, int64_t min, int64_t *out,
-                            bool *present_out) PAY_WUR;
+                            bool required, int64_t min, int64_t *out, bool *present_out) PAY_WUR;
 /* A currency code; *out is the table entry. */
 enum pay_err pay_arg_currency(struct pay_request *req, const json_t *src, const char *name,
                               bool required, const struct pay_currency **out,
@@ -182,8 +181,8 @@ enum pay_route_match { PAY_MATCH_OK, PAY_MATCH_NO_ROUTE, PAY_MATCH_BAD_METHOD };
 /* Find the route for @method @path; path params are written to @params. */
 enum pay_route_match pay_route_find(const struct pay_route *routes, size_t n, const char *method,
                                     const char *path, const struct pay_route **out,
-                                    const char *params[PAY_ROUTE_PARAMS_MAX],
-                                    char *scratch, size_t scratch_len);
+                                    const char *params[PAY_ROUTE_PARAMS_MAX], char *scratch,
+                                    size_t scratch_len);
 
 /* ---- Server ---------------------------------------------------------- */
 

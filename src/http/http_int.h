@@ -40,10 +40,15 @@ struct pay_idem {
     char request_hash[65];
 };
 
-/* Fill @k for a request by @who (kind NONE scopes to "anon"). */
+/*
+ * Fill @k for a request by @who (kind NONE scopes to "anon"). The request
+ * hash is HMAC-SHA256 under @hash_key (the server's fingerprint key) when
+ * set: a body may carry a card number, and a plain hash of a card number
+ * can be reversed by trying every number that fits its BIN and last four.
+ */
 enum pay_err pay_idem_init(struct pay_idem *k, const struct pay_principal *who, const char *key,
-                           const char *method, const char *path, const char *body,
-                           size_t body_len) PAY_WUR;
+                           const char *method, const char *path, const char *body, size_t body_len,
+                           const char *hash_key) PAY_WUR;
 /*
  * Inside a write transaction: claim @k at @now. When the key is new it is
  * recorded (status 0) and *replay_out is false: run the handler, then

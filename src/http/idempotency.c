@@ -29,8 +29,8 @@
 #include "http_int.h"
 
 enum pay_err pay_idem_init(struct pay_idem *k, const struct pay_principal *who, const char *key,
-                           const char *method, const char *path, const char *body,
-                           size_t body_len)
+                           const char *method, const char *path, const char *body, size_t body_len,
+                           const char *hash_key)
 {
     memset(k, 0, sizeof(*k));
     switch (who->kind) {
@@ -67,7 +67,11 @@ enum pay_err pay_idem_init(struct pay_idem *k, const struct pay_principal *who, 
     if (rc == PAY_OK && body_len > 0) {
         rc = pay_buf_add(&b, body, body_len);
     }
-    if (rc == PAY_OK) {
+    if (rc == PAY_OK && hash_key != NULL && hash_key[0] != '\0') {
+        unsigned char mac[32];
+        pay_hmac_sha256(hash_key, strlen(hash_key), b.data, b.len, mac);
+        pay_hex_encode(mac, sizeof(mac), k->request_hash);
+    } else if (rc == PAY_OK) {
         pay_sha256_hex(b.data, b.len, k->request_hash);
     }
     pay_buf_release(&b);
@@ -84,7 +88,7 @@ enum pay_err pay_idem_claim(struct pay_tx *tx, const struct pay_idem *k, int64_t
     *len_out = 0;
 
     const struct pay_param ins[] = {
-        PAY_PTEXT(k->scope), PAY_PTEXT(k->key),  PAY_PTEXT(k->request_hash),
+        PAY_PTEXT(k->scope),  PAY_PTEXT(k->key),  PAY_PTEXT(k->request_hash),
         PAY_PTEXT(k->method), PAY_PTEXT(k->path), PAY_PINT(now),
     };
     int64_t inserted = 0;
@@ -190,8 +194,8 @@ static enum pay_err prune_tx(struct pay_tx *tx, void *arg)
 {
     struct prune_arg *a = arg;
     const struct pay_param p[] = {PAY_PINT(a->before)};
-    return pay_tx_exec(tx, "DELETE FROM idempotency_keys WHERE created < $1", p,
-                       PAY_NPARAMS(p), &a->deleted);
+    return pay_tx_exec(tx, "DELETE FROM idempotency_keys WHERE created < $1", p, PAY_NPARAMS(p),
+                       &a->deleted);
 }
 
 enum pay_err pay_idempotency_prune(struct pay_store *s, int64_t now, int64_t *deleted)

@@ -29,7 +29,7 @@
 #define RENDER_BYTES_MAX (8 * 1024 * 1024)
 
 /* Prometheus' default buckets, in microseconds; +Inf is the count. */
-static const int64_t bucket_us[] = {500,    1000,   2500,    5000,    10000,   25000,  50000,
+static const int64_t bucket_us[] = {500,    1000,   2500,   5000,    10000,   25000,  50000,
                                     100000, 250000, 500000, 1000000, 2500000, 5000000};
 static const char *const bucket_le[] = {"0.0005", "0.001", "0.0025", "0.005", "0.01",
                                         "0.025",  "0.05",  "0.1",    "0.25",  "0.5",
@@ -174,11 +174,11 @@ static enum pay_err add_label(struct pay_buf *b, const char *v)
     return rc;
 }
 
-#define TRY(expr)                                                                              \
-    do {                                                                                       \
-        if ((rc = (expr)) != PAY_OK) {                                                         \
-            goto out_unlock;                                                                   \
-        }                                                                                      \
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        if ((rc = (expr)) != PAY_OK) {                                                             \
+            goto out_unlock;                                                                       \
+        }                                                                                          \
     } while (0)
 
 char *pay_metrics_render(void)
@@ -198,8 +198,8 @@ char *pay_metrics_render(void)
         }
         TRY(pay_buf_adds(&b, "payd_http_requests_total{route=\""));
         TRY(add_label(&b, c->route));
-        TRY(pay_buf_addf(&b, "\",method=\"%s\",status=\"%d\"} %" PRIu64 "\n", c->method,
-                         c->status, c->count));
+        TRY(pay_buf_addf(&b, "\",method=\"%s\",status=\"%d\"} %" PRIu64 "\n", c->method, c->status,
+                         c->count));
     }
 
     TRY(pay_buf_adds(&b, "# HELP payd_http_request_duration_seconds Time from a request's "

@@ -73,8 +73,8 @@ static const json_t *arg_get(const json_t *src, const char *name)
 
 static enum pay_err missing(struct pay_request *req, const char *name)
 {
-    return pay_error_set(req_err(req), PAY_ERR_PARAM_MISSING, name,
-                         "Missing required param: %s.", name);
+    return pay_error_set(req_err(req), PAY_ERR_PARAM_MISSING, name, "Missing required param: %s.",
+                         name);
 }
 
 /*
@@ -119,8 +119,7 @@ static bool parse_int(const json_t *v, int64_t *out, bool *overflow)
 }
 
 enum pay_err pay_arg_int(struct pay_request *req, const json_t *src, const char *name,
-                         bool required, int64_t min, int64_t max, int64_t *out,
-                         bool *present_out)
+                         bool required, int64_t min, int64_t max, int64_t *out, bool *present_out)
 {
     if (present_out) {
         *present_out = false;
@@ -224,8 +223,8 @@ enum pay_err pay_arg_str(struct pay_request *req, const json_t *src, const char 
     return PAY_OK;
 }
 
-enum pay_err pay_arg_bool(struct pay_request *req, const json_t *src, const char *name,
-                          bool *out, bool *present_out)
+enum pay_err pay_arg_bool(struct pay_request *req, const json_t *src, const char *name, bool *out,
+                          bool *present_out)
 {
     if (present_out) {
         *present_out = false;
@@ -290,8 +289,7 @@ enum pay_err pay_arg_enum(struct pay_request *req, const json_t *src, const char
 }
 
 enum pay_err pay_arg_currency(struct pay_request *req, const json_t *src, const char *name,
-                              bool required, const struct pay_currency **out,
-                              bool *present_out)
+                              bool required, const struct pay_currency **out, bool *present_out)
 {
     if (present_out) {
         *present_out = false;
@@ -303,8 +301,8 @@ enum pay_err pay_arg_currency(struct pay_request *req, const json_t *src, const 
     if (present_out) {
         *present_out = true;
     }
-    const struct pay_currency *cur = json_is_string(v) ? pay_currency_find(json_string_value(v))
-                                                       : NULL;
+    const struct pay_currency *cur =
+        json_is_string(v) ? pay_currency_find(json_string_value(v)) : NULL;
     if (!cur) {
         return pay_error_set(req_err(req), PAY_ERR_CURRENCY_INVALID, name,
                              "Invalid %s: it must be a supported three-letter ISO 4217 "
@@ -368,8 +366,7 @@ enum pay_err pay_arg_metadata(struct pay_request *req, const json_t *src, const 
         char pname[PAY_ERROR_PARAM_MAX];
         snprintf(pname, sizeof(pname), "%s[%s]", name, key);
         size_t klen = strlen(key);
-        if (klen == 0 || utf8_chars(key, klen) > PAY_METADATA_KEY_LEN_MAX ||
-            strpbrk(key, "[]")) {
+        if (klen == 0 || utf8_chars(key, klen) > PAY_METADATA_KEY_LEN_MAX || strpbrk(key, "[]")) {
             json_decref(md);
             return pay_error_set(req_err(req), PAY_ERR_PARAM_INVALID, pname,
                                  "Invalid %s: metadata keys are 1 to %d characters without "
@@ -382,13 +379,12 @@ enum pay_err pay_arg_metadata(struct pay_request *req, const json_t *src, const 
             return pay_error_set(req_err(req), PAY_ERR_PARAM_INVALID, pname,
                                  "Invalid %s: metadata values must be strings.", pname);
         }
-        if (utf8_chars(json_string_value(s), json_string_length(s)) >
-            PAY_METADATA_VALUE_LEN_MAX) {
+        if (utf8_chars(json_string_value(s), json_string_length(s)) > PAY_METADATA_VALUE_LEN_MAX) {
             json_decref(s);
             json_decref(md);
             return pay_error_set(req_err(req), PAY_ERR_PARAM_INVALID, pname,
-                                 "Invalid %s: metadata values are at most %d characters.",
-                                 pname, PAY_METADATA_VALUE_LEN_MAX);
+                                 "Invalid %s: metadata values are at most %d characters.", pname,
+                                 PAY_METADATA_VALUE_LEN_MAX);
         }
         if (json_object_set_new(md, key, s) != 0) {
             json_decref(md);
@@ -405,9 +401,9 @@ bool pay_arg_expands(const struct pay_request *req, const char *path)
         return false;
     }
     /* Stripe reads expand from the body of a POST and the query otherwise. */
-    bool from_body = req->method && (strcmp(req->method, "POST") == 0 ||
-                                     strcmp(req->method, "PUT") == 0 ||
-                                     strcmp(req->method, "PATCH") == 0);
+    bool from_body =
+        req->method && (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0 ||
+                        strcmp(req->method, "PATCH") == 0);
     const json_t *v = json_object_get(from_body ? req->body : req->query, "expand");
     if (json_is_string(v)) {
         return strcmp(json_string_value(v), path) == 0;
@@ -490,8 +486,7 @@ static enum pay_err allow_obj(struct pay_request *req, const json_t *src,
     return PAY_OK;
 }
 
-enum pay_err pay_args_allow(struct pay_request *req, const json_t *src,
-                            const char *const *allowed)
+enum pay_err pay_args_allow(struct pay_request *req, const json_t *src, const char *const *allowed)
 {
     if (!json_is_object(src)) {
         return PAY_OK;

@@ -138,8 +138,7 @@ enum pay_route_match pay_route_find(const struct pay_route *routes, size_t n, co
     uint64_t mask;
     bool scratch_full = false;
     if (!scratch || scratch_len == 0 ||
-        !match(best->pattern + 1, path + 1, &mask, params, scratch, scratch_len,
-               &scratch_full)) {
+        !match(best->pattern + 1, path + 1, &mask, params, scratch, scratch_len, &scratch_full)) {
         /* Only a scratch buffer too small for the captures gets here: treat
          * such an absurdly long path as unknown rather than truncate an id. */
         for (size_t i = 0; i < PAY_ROUTE_PARAMS_MAX; i++) {

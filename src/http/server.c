@@ -258,8 +258,8 @@ static bool url_safe(unsigned char c)
 {
     /* RFC 3986 unreserved, plus the brackets of Stripe's nesting, which the
      * form decoder reads literally or percent-encoded alike. */
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~' || c == '[' || c == ']';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '[' || c == ']';
 }
 
 static enum pay_err add_encoded(struct pay_buf *b, const char *s)
@@ -419,8 +419,7 @@ static enum pay_err write_cb(struct pay_tx *tx, void *arg)
     req->tx = NULL;
     render(cs, rc);
     if (cs->has_idem) {
-        enum pay_err frc = pay_idem_finish(tx, &cs->idem, cs->out_status, cs->out_ptr,
-                                           cs->out_len);
+        enum pay_err frc = pay_idem_finish(tx, &cs->idem, cs->out_status, cs->out_ptr, cs->out_len);
         if (frc != PAY_OK) {
             out_clear(cs);
             return cs->cb_rc = frc;
@@ -468,8 +467,8 @@ static void build_allow(struct conn_state *cs)
                            cs->scratch, cs->scratch_len) != PAY_MATCH_OK) {
             continue;
         }
-        int n = snprintf(cs->allow + used, sizeof(cs->allow) - used, "%s%s",
-                         used ? ", " : "", verbs[i]);
+        int n = snprintf(cs->allow + used, sizeof(cs->allow) - used, "%s%s", used ? ", " : "",
+                         verbs[i]);
         if (n > 0 && (size_t)n < sizeof(cs->allow) - used) {
             used += (size_t)n;
         }
@@ -483,8 +482,7 @@ static void dispatch(struct conn_state *cs)
     enum pay_err rc;
 
     enum pay_route_match m = pay_route_find(app->routes, app->n_routes, req->method, req->path,
-                                            &req->route, req->params, cs->scratch,
-                                            cs->scratch_len);
+                                            &req->route, req->params, cs->scratch, cs->scratch_len);
     if (m == PAY_MATCH_NO_ROUTE) {
         req->route = NULL;
         rc = pay_error_set(&req->err, PAY_ERR_ROUTE_NOT_FOUND, NULL,
@@ -537,7 +535,7 @@ static void dispatch(struct conn_state *cs)
     if (req->idempotency_key && (req->route->flags & PAY_ROUTE_WRITE) &&
         !(req->route->flags & PAY_ROUTE_NO_TX)) {
         rc = pay_idem_init(&cs->idem, &req->who, req->idempotency_key, req->method, req->path,
-                           req->raw_body, req->raw_body_len);
+                           req->raw_body, req->raw_body_len, req->app->fingerprint_key);
         if (rc != PAY_OK) {
             pay_error_set(&req->err, rc, NULL, NULL);
             goto out_error;
@@ -680,8 +678,8 @@ static bool content_length_too_large(struct pay_request *req)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     (void)version;
     struct pay_server *srv = cls;
@@ -700,9 +698,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
              * sends "100 Continue" or reads a byte of it; closing the
              * connection afterwards is what we want. */
             cs->body_rc = PAY_ERR_BODY_TOO_LARGE;
-            render(cs, pay_error_set(&cs->req.err, PAY_ERR_BODY_TOO_LARGE, NULL,
-                                     "The request body is larger than %d bytes.",
-                                     PAY_BODY_BYTES_MAX));
+            render(cs,
+                   pay_error_set(&cs->req.err, PAY_ERR_BODY_TOO_LARGE, NULL,
+                                 "The request body is larger than %d bytes.", PAY_BODY_BYTES_MAX));
             return send_response(cs);
         }
         return MHD_YES;
@@ -729,11 +727,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (cs->body_rc != PAY_OK) {
         enum pay_err rc = cs->body_rc;
-        render(cs, rc == PAY_ERR_BODY_TOO_LARGE
-                       ? pay_error_set(&cs->req.err, rc, NULL,
-                                       "The request body is larger than %d bytes.",
-                                       PAY_BODY_BYTES_MAX)
-                       : pay_error_set(&cs->req.err, rc, NULL, NULL));
+        render(cs,
+               rc == PAY_ERR_BODY_TOO_LARGE
+                   ? pay_error_set(&cs->req.err, rc, NULL,
+                                   "The request body is larger than %d bytes.", PAY_BODY_BYTES_MAX)
+                   : pay_error_set(&cs->req.err, rc, NULL, NULL));
     } else {
         dispatch(cs);
     }
@@ -752,8 +750,7 @@ static void access_log(const struct conn_state *cs, int64_t duration_us)
     pay_json_set_str(f, "route", req->route ? req->route->pattern : NULL);
     pay_json_set_int(f, "status", cs->answered ? cs->out_status : 0);
     pay_json_set_int(f, "duration_us", duration_us);
-    pay_json_set_str(f, "subject",
-                     req->who.kind != PAY_PRINCIPAL_NONE ? req->who.subject : NULL);
+    pay_json_set_str(f, "subject", req->who.kind != PAY_PRINCIPAL_NONE ? req->who.subject : NULL);
     pay_json_set_str(f, "client_addr", req->client_addr);
     pay_log(PAY_LOG_INFO, req->request_id, "request", f);
     json_decref(f);
@@ -796,8 +793,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     pthread_mutex_unlock(&srv->lock);
 }
 
-__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt,
-                                                           va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[512];
@@ -846,8 +842,8 @@ static enum pay_err parse_listen(const char *listen, struct sockaddr_storage *ss
         goto out_bad;
     }
 
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     const char *node = (host[0] == '\0' || strcmp(host, "*") == 0) ? NULL : host;
     if (!node) {
@@ -855,8 +851,8 @@ static enum pay_err parse_listen(const char *listen, struct sockaddr_storage *ss
     }
     int gai = getaddrinfo(node, NULL, &hints, &res);
     if (gai != 0 || !res) {
-        return pay_error_set(err, PAY_ERR_CONFIG, "listen", "Cannot resolve '%.128s': %s.",
-                             host, gai_strerror(gai));
+        return pay_error_set(err, PAY_ERR_CONFIG, "listen", "Cannot resolve '%.128s': %s.", host,
+                             gai_strerror(gai));
     }
     memset(ss, 0, sizeof(*ss));
     memcpy(ss, res->ai_addr, res->ai_addrlen);
@@ -938,8 +934,8 @@ enum pay_err pay_server_start(struct pay_app *app, const struct pay_server_confi
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)PAY_HEADER_BYTES_MAX, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         rc = pay_error_set(err, PAY_ERR_IO, "listen", "Cannot listen on %.128s.", cfg->listen);
         goto out_free;
@@ -952,8 +948,7 @@ enum pay_err pay_server_start(struct pay_app *app, const struct pay_server_confi
         goto out_stop;
     }
     srv->housekeeper_running = true;
-    pay_logf(PAY_LOG_DEBUG, NULL, "http server listening on %s (port %u)", cfg->listen,
-             srv->port);
+    pay_logf(PAY_LOG_DEBUG, NULL, "http server listening on %s (port %u)", cfg->listen, srv->port);
     *out = srv;
     return PAY_OK;
 

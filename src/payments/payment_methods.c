@@ -466,6 +466,7 @@ static enum pay_err verify_card(struct pay_op *op, const struct pm_row *row)
         pay_error_set(op->err, PAY_ERR_CARD_DECLINED, NULL, "%s", res.message);
         if (op->err != NULL) {
             copy_str(op->err->decline_code, sizeof(op->err->decline_code), res.decline_code);
+            copy_str(op->err->code_str, sizeof(op->err->code_str), res.code);
         }
         return PAY_ERR_CARD_DECLINED;
     }

@@ -150,8 +150,8 @@ struct pay_pm_params {
     const char *type;        /* create: "card" (the only type so far) */
     const char *card_number; /* create: raw card data, tokenized and forgotten */
     const char *card_cvc;
-    const char *card_token;  /* create: card[token], a Stripe test token (tok_visa, ...) */
-    bool has_exp_month;      /* create with card_number, or update */
+    const char *card_token; /* create: card[token], a Stripe test token (tok_visa, ...) */
+    bool has_exp_month;     /* create with card_number, or update */
     int64_t exp_month;
     bool has_exp_year;
     int64_t exp_year;
@@ -174,8 +174,7 @@ struct pay_pm_params {
 enum pay_err pay_payment_method_create(struct pay_op *op, const struct pay_pm_params *p,
                                        json_t **out) PAY_WUR;
 /* GET /v1/payment_methods/:id (route scope; the error names param "id"). */
-enum pay_err pay_payment_method_retrieve(struct pay_op *op, const char *id,
-                                         json_t **out) PAY_WUR;
+enum pay_err pay_payment_method_retrieve(struct pay_op *op, const char *id, json_t **out) PAY_WUR;
 /*
  * Update metadata, billing_details and card expiry of an attached payment
  * method (Stripe updates only saved cards: an unattached one is
@@ -191,8 +190,8 @@ enum pay_err pay_payment_method_update(struct pay_op *op, const char *id,
  * PAY_ERR_PARAM_INVALID. Event payment_method.attached. *out gets the
  * payment method (caller owns).
  */
-enum pay_err pay_payment_method_save(struct pay_op *op, const char *pm_id,
-                                     const char *customer_id, json_t **out) PAY_WUR;
+enum pay_err pay_payment_method_save(struct pay_op *op, const char *pm_id, const char *customer_id,
+                                     json_t **out) PAY_WUR;
 /*
  * Detach @id from its customer (event payment_method.detached). The rule
  * for the default: when @id was the customer's

@@ -32,11 +32,11 @@ function assertError(r, status, code, param) {
 }
 
 /* A card error names its cause Stripe's way: type card_error, and the
- * cause (incorrect_number, ...) as the code or the decline_code. */
+ * cause (incorrect_number, ...) as error.code. */
 function assertCardError(r, cause, param) {
   assert.equal(r.status, 402, r.text);
   assert.equal(r.body.error.type, 'card_error', r.text);
-  assert.ok(r.body.error.code === cause || r.body.error.decline_code === cause, r.text);
+  assert.equal(r.body.error.code, cause, r.text);
   if (param !== undefined) assert.equal(r.body.error.param, param, r.text);
 }
 

@@ -65,7 +65,7 @@ Test(card, luhn_valid_and_invalid)
     cr_assert_str_eq(info.country, "US");
 
     cr_assert_eq(tok("4242424242424241", 12, 2030, "123", &info, token, &err), PAY_ERR_CARD_ERROR);
-    cr_assert_str_eq(err.decline_code, "incorrect_number");
+    cr_assert_str_eq(err.code_str, "incorrect_number");
     cr_assert_str_eq(err.param, "card[number]");
     cr_assert_str_eq(err.message, "Your card number is incorrect.");
     cr_assert_str_eq(token, "");
@@ -90,7 +90,7 @@ Test(card, separators_allowed_other_characters_not)
         cr_assert(e == PAY_ERR_CARD_ERROR || e == PAY_ERR_PARAM_MISSING, "%s", bad[i]);
         cr_assert_str_eq(err.param, "card[number]", "%s", bad[i]);
         if (e == PAY_ERR_CARD_ERROR) {
-            cr_assert_str_eq(err.decline_code, "invalid_number", "%s", bad[i]);
+            cr_assert_str_eq(err.code_str, "invalid_number", "%s", bad[i]);
         }
     }
     cr_assert_eq(tok(NULL, 1, 2026, NULL, &a, ta, &err), PAY_ERR_PARAM_MISSING);
@@ -149,7 +149,7 @@ Test(card, brand_lengths)
         struct pay_error err;
         cr_assert_eq(tok(number, 6, 2027, "123", &info, token, &err), PAY_ERR_CARD_ERROR, "%s",
                      number);
-        cr_assert_str_eq(err.decline_code, "invalid_number", "%s", number);
+        cr_assert_str_eq(err.code_str, "invalid_number", "%s", number);
     }
 }
 
@@ -220,20 +220,20 @@ Test(card, expiry_and_cvc)
     const char *n = "4242424242424242";
 
     cr_assert_eq(tok(n, 0, 2030, NULL, &info, token, &err), PAY_ERR_CARD_ERROR);
-    cr_assert_str_eq(err.decline_code, "invalid_expiry_month");
+    cr_assert_str_eq(err.code_str, "invalid_expiry_month");
     cr_assert_str_eq(err.param, "card[exp_month]");
     cr_assert_eq(tok(n, 13, 2030, NULL, &info, token, &err), PAY_ERR_CARD_ERROR);
-    cr_assert_str_eq(err.decline_code, "invalid_expiry_month");
+    cr_assert_str_eq(err.code_str, "invalid_expiry_month");
 
     cr_assert_eq(tok(n, 12, 2024, NULL, &info, token, &err), PAY_ERR_CARD_ERROR);
-    cr_assert_str_eq(err.decline_code, "invalid_expiry_year");
+    cr_assert_str_eq(err.code_str, "invalid_expiry_year");
     cr_assert_str_eq(err.param, "card[exp_year]");
     cr_assert_eq(tok(n, 12, 2100, NULL, &info, token, &err), PAY_ERR_CARD_ERROR);
-    cr_assert_str_eq(err.decline_code, "invalid_expiry_year");
+    cr_assert_str_eq(err.code_str, "invalid_expiry_year");
 
     /* June 2025: May has passed, June has not. */
     cr_assert_eq(tok(n, 5, 2025, NULL, &info, token, &err), PAY_ERR_CARD_ERROR);
-    cr_assert_str_eq(err.decline_code, "invalid_expiry_month");
+    cr_assert_str_eq(err.code_str, "invalid_expiry_month");
     cr_assert_eq(tok(n, 6, 2025, NULL, &info, token, &err), PAY_OK);
 
     cr_assert_eq(tok(n, 6, 30, NULL, &info, token, &err), PAY_OK);
@@ -244,7 +244,7 @@ Test(card, expiry_and_cvc)
     for (size_t i = 0; i < sizeof(bad_cvc) / sizeof(bad_cvc[0]); i++) {
         cr_assert_eq(tok(n, 6, 2030, bad_cvc[i], &info, token, &err), PAY_ERR_CARD_ERROR, "%s",
                      bad_cvc[i]);
-        cr_assert_str_eq(err.decline_code, "invalid_cvc");
+        cr_assert_str_eq(err.code_str, "invalid_cvc");
         cr_assert_str_eq(err.param, "card[cvc]");
     }
     cr_assert_eq(tok(n, 6, 2030, "1234", &info, token, &err), PAY_OK);

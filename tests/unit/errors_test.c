@@ -11,42 +11,78 @@
 static int expected_status(enum pay_err e)
 {
     switch (e) {
-    case PAY_ERR_OK: return 200;
-    case PAY_ERR_NOMEM: return 500;
-    case PAY_ERR_INTERNAL: return 500;
-    case PAY_ERR_PARAM_INVALID: return 400;
-    case PAY_ERR_PARAM_MISSING: return 400;
-    case PAY_ERR_PARAM_UNKNOWN: return 400;
-    case PAY_ERR_PARAM_INTEGER: return 400;
-    case PAY_ERR_AMOUNT_INVALID: return 400;
-    case PAY_ERR_AMOUNT_TOO_LARGE: return 400;
-    case PAY_ERR_AMOUNT_TOO_SMALL: return 400;
-    case PAY_ERR_CURRENCY_INVALID: return 400;
-    case PAY_ERR_OVERFLOW: return 400;
-    case PAY_ERR_BODY_INVALID: return 400;
-    case PAY_ERR_BODY_TOO_LARGE: return 413;
-    case PAY_ERR_NOT_FOUND: return 404;
-    case PAY_ERR_ROUTE_NOT_FOUND: return 404;
-    case PAY_ERR_METHOD_NOT_ALLOWED: return 405;
-    case PAY_ERR_AUTH_REQUIRED: return 401;
-    case PAY_ERR_AUTH_INVALID: return 401;
-    case PAY_ERR_FORBIDDEN: return 403;
-    case PAY_ERR_RATE_LIMITED: return 429;
-    case PAY_ERR_IDEMPOTENCY_MISMATCH: return 400;
-    case PAY_ERR_IDEMPOTENCY_IN_USE: return 409;
-    case PAY_ERR_CARD_DECLINED: return 402;
-    case PAY_ERR_CARD_ERROR: return 402;
-    case PAY_ERR_UNEXPECTED_STATE: return 400;
-    case PAY_ERR_DB: return 500;
-    case PAY_ERR_DB_UNIQUE: return 409;
-    case PAY_ERR_DB_RETRY: return 500;
-    case PAY_ERR_UNAVAILABLE: return 503;
-    case PAY_ERR_CONFIG: return 500;
-    case PAY_ERR_IO: return 500;
-    case PAY_ERR_CONFLICT: return 409;
-    case PAY_ERR_PROVIDER: return 500;
-    case PAY_ERR_ARENA_FULL: return 413;
-    default: return -1; /* a new code: this test must learn it */
+    case PAY_ERR_OK:
+        return 200;
+    case PAY_ERR_NOMEM:
+        return 500;
+    case PAY_ERR_INTERNAL:
+        return 500;
+    case PAY_ERR_PARAM_INVALID:
+        return 400;
+    case PAY_ERR_PARAM_MISSING:
+        return 400;
+    case PAY_ERR_PARAM_UNKNOWN:
+        return 400;
+    case PAY_ERR_PARAM_INTEGER:
+        return 400;
+    case PAY_ERR_AMOUNT_INVALID:
+        return 400;
+    case PAY_ERR_AMOUNT_TOO_LARGE:
+        return 400;
+    case PAY_ERR_AMOUNT_TOO_SMALL:
+        return 400;
+    case PAY_ERR_CURRENCY_INVALID:
+        return 400;
+    case PAY_ERR_OVERFLOW:
+        return 400;
+    case PAY_ERR_BODY_INVALID:
+        return 400;
+    case PAY_ERR_BODY_TOO_LARGE:
+        return 413;
+    case PAY_ERR_NOT_FOUND:
+        return 404;
+    case PAY_ERR_ROUTE_NOT_FOUND:
+        return 404;
+    case PAY_ERR_METHOD_NOT_ALLOWED:
+        return 405;
+    case PAY_ERR_AUTH_REQUIRED:
+        return 401;
+    case PAY_ERR_AUTH_INVALID:
+        return 401;
+    case PAY_ERR_FORBIDDEN:
+        return 403;
+    case PAY_ERR_RATE_LIMITED:
+        return 429;
+    case PAY_ERR_IDEMPOTENCY_MISMATCH:
+        return 400;
+    case PAY_ERR_IDEMPOTENCY_IN_USE:
+        return 409;
+    case PAY_ERR_CARD_DECLINED:
+        return 402;
+    case PAY_ERR_CARD_ERROR:
+        return 402;
+    case PAY_ERR_UNEXPECTED_STATE:
+        return 400;
+    case PAY_ERR_DB:
+        return 500;
+    case PAY_ERR_DB_UNIQUE:
+        return 409;
+    case PAY_ERR_DB_RETRY:
+        return 500;
+    case PAY_ERR_UNAVAILABLE:
+        return 503;
+    case PAY_ERR_CONFIG:
+        return 500;
+    case PAY_ERR_IO:
+        return 500;
+    case PAY_ERR_CONFLICT:
+        return 409;
+    case PAY_ERR_PROVIDER:
+        return 500;
+    case PAY_ERR_ARENA_FULL:
+        return 413;
+    default:
+        return -1; /* a new code: this test must learn it */
     }
 }
 

@@ -80,9 +80,9 @@ Test(form, bad_percent_escapes)
     expect_form_error("d=%zz", "d");
     expect_form_error("d=abc%G1", "d");
     expect_form_error("d%x=1", "d%x");
-    expect_form_error("d=%00", "d");   /* NUL */
-    expect_form_error("d=%C3", "d");   /* truncated UTF-8 */
-    expect_form_error("d=%C0%AF", "d"); /* overlong */
+    expect_form_error("d=%00", "d");       /* NUL */
+    expect_form_error("d=%C3", "d");       /* truncated UTF-8 */
+    expect_form_error("d=%C0%AF", "d");    /* overlong */
     expect_form_error("d=%ED%A0%80", "d"); /* surrogate */
 }
 
@@ -229,8 +229,7 @@ static void expect_json_error(const char *body, const char *param, const char *m
         cr_assert_str_eq(err.param, param);
     }
     if (msg_part) {
-        cr_assert(strstr(err.message, msg_part), "message '%s' lacks '%s'", err.message,
-                  msg_part);
+        cr_assert(strstr(err.message, msg_part), "message '%s' lacks '%s'", err.message, msg_part);
     }
 }
 

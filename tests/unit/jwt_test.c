@@ -192,9 +192,14 @@ Test(jwt, header_must_name_alg_and_no_crit)
 {
     struct pay_auth_config cfg = hs_cfg();
     char *c = claims(NULL);
-    const char *bad[] = {"{\"typ\":\"JWT\"}", "{\"alg\":\"hs256\"}", "{\"alg\":\"HS512\"}",
-                         "{\"alg\":256}", "[\"HS256\"]", "{\"alg\":\"HS256\",\"alg\":\"HS256\"}",
-                         "{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", "not json"};
+    const char *bad[] = {"{\"typ\":\"JWT\"}",
+                         "{\"alg\":\"hs256\"}",
+                         "{\"alg\":\"HS512\"}",
+                         "{\"alg\":256}",
+                         "[\"HS256\"]",
+                         "{\"alg\":\"HS256\",\"alg\":\"HS256\"}",
+                         "{\"alg\":\"HS256\",\"crit\":[\"exp\"]}",
+                         "not json"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char *tok = hs256(bad[i], c, SECRET, strlen(SECRET));
         expect_invalid(&cfg, tok, bad[i]);
@@ -521,9 +526,9 @@ Test(jwt, mint_then_verify)
     cfg.jwt_issuer = "payd";
     cfg.jwt_audience = "api";
     char *tok = NULL;
-    cr_assert_eq(pay_jwt_mint_hs256(SECRET, "nurse_7", "staff", NULL, 3600, "payd", "api", NOW,
-                                    &tok),
-                 PAY_OK);
+    cr_assert_eq(
+        pay_jwt_mint_hs256(SECRET, "nurse_7", "staff", NULL, 3600, "payd", "api", NOW, &tok),
+        PAY_OK);
     cr_assert_not_null(tok);
     struct pay_principal who;
     expect_valid(&cfg, tok, &who);
@@ -554,12 +559,9 @@ Test(jwt, mint_refuses_bad_input)
     cr_assert_neq(pay_jwt_mint_hs256(NULL, "u", "staff", NULL, 60, NULL, NULL, NOW, &tok), PAY_OK);
     cr_assert_null(tok);
     cr_assert_neq(pay_jwt_mint_hs256("", "u", "staff", NULL, 60, NULL, NULL, NOW, &tok), PAY_OK);
-    cr_assert_neq(pay_jwt_mint_hs256(SECRET, "", "staff", NULL, 60, NULL, NULL, NOW, &tok),
-                  PAY_OK);
-    cr_assert_neq(pay_jwt_mint_hs256(SECRET, "u", "root", NULL, 60, NULL, NULL, NOW, &tok),
-                  PAY_OK);
-    cr_assert_neq(pay_jwt_mint_hs256(SECRET, "u", "staff", NULL, 0, NULL, NULL, NOW, &tok),
-                  PAY_OK);
+    cr_assert_neq(pay_jwt_mint_hs256(SECRET, "", "staff", NULL, 60, NULL, NULL, NOW, &tok), PAY_OK);
+    cr_assert_neq(pay_jwt_mint_hs256(SECRET, "u", "root", NULL, 60, NULL, NULL, NOW, &tok), PAY_OK);
+    cr_assert_neq(pay_jwt_mint_hs256(SECRET, "u", "staff", NULL, 0, NULL, NULL, NOW, &tok), PAY_OK);
     cr_assert_neq(pay_jwt_mint_hs256(SECRET, "u", "staff", NULL, INT64_MAX, NULL, NULL, NOW, &tok),
                   PAY_OK);
     cr_assert_neq(pay_jwt_mint_hs256(SECRET, "u", "patient", "pi_1", 60, NULL, NULL, NOW, &tok),

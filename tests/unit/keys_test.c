@@ -15,7 +15,8 @@
 
 static struct pay_store *store;
 static char dir[64];
-static struct pay_auth_config cfg = {.jwt_alg = "HS256", .jwt_secret = "jwt-secret", .leeway_s = 30};
+static struct pay_auth_config cfg = {
+    .jwt_alg = "HS256", .jwt_secret = "jwt-secret", .leeway_s = 30};
 
 static void setup(void)
 {
@@ -43,8 +44,7 @@ TestSuite(keys, .init = setup, .fini = teardown);
 static void create(const char *name, enum pay_role role, char *secret, char *id)
 {
     struct pay_error err = {0};
-    cr_assert_eq(pay_keys_create(store, name, role, secret, id, &err), PAY_OK, "%s",
-                 err.message);
+    cr_assert_eq(pay_keys_create(store, name, role, secret, id, &err), PAY_OK, "%s", err.message);
 }
 
 static enum pay_err resolve(const char *header, struct pay_principal *who)
@@ -221,10 +221,9 @@ Test(keys, wrong_or_malformed_credentials)
     cr_assert_eq(resolve(h, &who), PAY_ERR_AUTH_INVALID);
     free(h);
 
-    const char *bad[] = {"Bearer",          "Bearer ",          secret,
-                         "Token abc",       "Bearer sk_",       "Bearer sk_test_!!",
-                         "Basic",           "Basic !!!notb64",  "Basic Og==",
-                         "Digest x",        "Bearer a b",       "Bearer eyJhbGciOi.x.y"};
+    const char *bad[] = {"Bearer",     "Bearer ",           secret,       "Token abc",
+                         "Bearer sk_", "Bearer sk_test_!!", "Basic",      "Basic !!!notb64",
+                         "Basic Og==", "Digest x",          "Bearer a b", "Bearer eyJhbGciOi.x.y"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_eq(resolve(bad[i], &who), PAY_ERR_AUTH_INVALID, "header '%s'", bad[i]);
     }
@@ -238,9 +237,9 @@ Test(keys, wrong_or_malformed_credentials)
 Test(keys, jwt_through_resolve)
 {
     char *tok = NULL;
-    cr_assert_eq(pay_jwt_mint_hs256("jwt-secret", "dr_who", "auditor", NULL, 600, NULL, NULL,
-                                    NOW, &tok),
-                 PAY_OK);
+    cr_assert_eq(
+        pay_jwt_mint_hs256("jwt-secret", "dr_who", "auditor", NULL, 600, NULL, NULL, NOW, &tok),
+        PAY_OK);
     char *h = bearer(tok);
     struct pay_principal who;
     cr_assert_eq(resolve(h, &who), PAY_OK);
@@ -302,8 +301,7 @@ Test(keys, revoke_takes_effect_at_once_here)
     cr_assert_eq(resolve(h, &who), PAY_ERR_AUTH_INVALID);
 
     cr_assert_eq(pay_keys_revoke(store, id, &err), PAY_ERR_NOT_FOUND, "already revoked");
-    cr_assert_eq(pay_keys_revoke(store, "key_doesnotexist000000000000", &err),
-                 PAY_ERR_NOT_FOUND);
+    cr_assert_eq(pay_keys_revoke(store, "key_doesnotexist000000000000", &err), PAY_ERR_NOT_FOUND);
     cr_assert_eq(pay_keys_revoke(store, "garbage", &err), PAY_ERR_NOT_FOUND);
 
     json_t *list = NULL;

@@ -81,16 +81,25 @@ Test(params, int_accepts_json_and_string)
 
 Test(params, int_rejects_non_integers)
 {
-    const char *bad_forms[] = {"n=4.2", "n=abc", "n=", "n=+4",  "n=%204", "n=4%20",
-                               "n=-",   "n=1e3", "n=0x10", "n=9223372036854775808",
-                               "n=-9223372036854775809", "n=99999999999999999999999"};
+    const char *bad_forms[] = {"n=4.2",
+                               "n=abc",
+                               "n=",
+                               "n=+4",
+                               "n=%204",
+                               "n=4%20",
+                               "n=-",
+                               "n=1e3",
+                               "n=0x10",
+                               "n=9223372036854775808",
+                               "n=-9223372036854775809",
+                               "n=99999999999999999999999"};
     for (size_t i = 0; i < sizeof(bad_forms) / sizeof(bad_forms[0]); i++) {
         int64_t v = 123;
         expect_err(int_of(F(bad_forms[i]), &v), PAY_ERR_PARAM_INTEGER, "n");
         cr_assert_eq(v, 123, "%s changed the output", bad_forms[i]);
     }
-    const char *bad_json[] = {"{\"n\":4.2}", "{\"n\":4.0}", "{\"n\":true}", "{\"n\":[1]}",
-                              "{\"n\":{}}", "{\"n\":\"4.2\"}", "{\"n\":\" 4\"}"};
+    const char *bad_json[] = {"{\"n\":4.2}", "{\"n\":4.0}",     "{\"n\":true}",  "{\"n\":[1]}",
+                              "{\"n\":{}}",  "{\"n\":\"4.2\"}", "{\"n\":\" 4\"}"};
     for (size_t i = 0; i < sizeof(bad_json) / sizeof(bad_json[0]); i++) {
         int64_t v = 123;
         expect_err(int_of(J(bad_json[i]), &v), PAY_ERR_PARAM_INTEGER, "n");
@@ -103,15 +112,13 @@ Test(params, int_range_required_and_presence)
     json_t *src = F("n=11");
     int64_t v = 5;
     bool present = false;
-    expect_err(pay_arg_int(&req, src, "n", false, 1, 10, &v, &present), PAY_ERR_PARAM_INVALID,
-               "n");
+    expect_err(pay_arg_int(&req, src, "n", false, 1, 10, &v, &present), PAY_ERR_PARAM_INVALID, "n");
     cr_assert(present);
     cr_assert_eq(v, 5);
     cr_assert_eq(pay_arg_int(&req, src, "m", false, 1, 10, &v, &present), PAY_OK);
     cr_assert_not(present);
     cr_assert_eq(v, 5, "absent leaves the default");
-    expect_err(pay_arg_int(&req, src, "m", true, 1, 10, &v, &present), PAY_ERR_PARAM_MISSING,
-               "m");
+    expect_err(pay_arg_int(&req, src, "m", true, 1, 10, &v, &present), PAY_ERR_PARAM_MISSING, "m");
     json_decref(src);
 
     /* JSON null is absent. */
@@ -257,14 +264,11 @@ Test(params, currencies)
     cr_assert_str_eq(c->code, "usd");
     cr_assert_eq(pay_arg_currency(&req, src, "up", true, &c, NULL), PAY_OK);
     cr_assert_eq(c->exponent, 0);
-    expect_err(pay_arg_currency(&req, src, "bad", true, &c, NULL), PAY_ERR_CURRENCY_INVALID,
-               "bad");
-    expect_err(pay_arg_currency(&req, src, "num", true, &c, NULL), PAY_ERR_CURRENCY_INVALID,
-               "num");
+    expect_err(pay_arg_currency(&req, src, "bad", true, &c, NULL), PAY_ERR_CURRENCY_INVALID, "bad");
+    expect_err(pay_arg_currency(&req, src, "num", true, &c, NULL), PAY_ERR_CURRENCY_INVALID, "num");
     expect_err(pay_arg_currency(&req, src, "long", true, &c, NULL), PAY_ERR_CURRENCY_INVALID,
                "long");
-    expect_err(pay_arg_currency(&req, src, "none", true, &c, NULL), PAY_ERR_PARAM_MISSING,
-               "none");
+    expect_err(pay_arg_currency(&req, src, "none", true, &c, NULL), PAY_ERR_PARAM_MISSING, "none");
     json_decref(src);
 }
 
@@ -320,8 +324,7 @@ Test(params, metadata_limits)
     json_decref(src);
 
     src = J("{\"metadata\":{\"k\":{\"x\":1}}}");
-    expect_err(pay_arg_metadata(&req, src, "metadata", &md), PAY_ERR_PARAM_INVALID,
-               "metadata[k]");
+    expect_err(pay_arg_metadata(&req, src, "metadata", &md), PAY_ERR_PARAM_INVALID, "metadata[k]");
     json_decref(src);
 
     /* 40-character keys pass, 41 fail. */
@@ -347,8 +350,7 @@ Test(params, metadata_limits)
     json_decref(md);
     json_decref(src);
     src = json_pack("{s:{s:s}}", "metadata", "k", val);
-    expect_err(pay_arg_metadata(&req, src, "metadata", &md), PAY_ERR_PARAM_INVALID,
-               "metadata[k]");
+    expect_err(pay_arg_metadata(&req, src, "metadata", &md), PAY_ERR_PARAM_INVALID, "metadata[k]");
     json_decref(src);
 
     /* 50 keys pass, 51 fail. */
@@ -373,8 +375,8 @@ Test(params, metadata_limits)
 
 Test(params, allow_lists)
 {
-    static const char *const allowed[] = {"amount", "currency", "metadata", "card[number]",
-                                          "card[exp_month]", NULL};
+    static const char *const allowed[] = {"amount",       "currency",        "metadata",
+                                          "card[number]", "card[exp_month]", NULL};
     json_t *src = F("amount=1&currency=usd&metadata[x]=y&expand[]=customer&card[number]=4242");
     cr_assert_eq(pay_args_allow(&req, src, allowed), PAY_OK);
     json_decref(src);

@@ -15,8 +15,7 @@ static const struct pay_route routes[] = {
     {"POST", "/v1/customers/:id", NULL, PAY_ROLES_STAFF, PAY_ROUTE_WRITE, "update"},
     {"DELETE", "/v1/customers/:id", NULL, PAY_ROLES_STAFF, PAY_ROUTE_WRITE, "delete"},
     {"GET", "/v1/customers/search", NULL, PAY_ROLES_ALL, 0, "search"},
-    {"POST", "/v1/payment_intents/:id/capture", NULL, PAY_ROLES_STAFF, PAY_ROUTE_WRITE,
-     "capture"},
+    {"POST", "/v1/payment_intents/:id/capture", NULL, PAY_ROLES_STAFF, PAY_ROUTE_WRITE, "capture"},
     {"GET", "/v1/customers/:customer/sources/:id", NULL, PAY_ROLES_ALL, 0, "source"},
     {"GET", "/", NULL, 0, PAY_ROUTE_PUBLIC, "root"},
 };
@@ -35,8 +34,8 @@ static struct found found;
 static struct found *find(const char *method, const char *path)
 {
     memset(&found, 0x5a, sizeof(found)); /* garbage in, so NULLs out are real */
-    found.m = pay_route_find(routes, n_routes, method, path, &found.r, found.params,
-                             found.scratch, sizeof(found.scratch));
+    found.m = pay_route_find(routes, n_routes, method, path, &found.r, found.params, found.scratch,
+                             sizeof(found.scratch));
     return &found;
 }
 
@@ -153,8 +152,8 @@ Test(route, scratch_too_small_is_no_route)
     const struct pay_route *r = NULL;
     const char *params[PAY_ROUTE_PARAMS_MAX];
     char scratch[4];
-    enum pay_route_match m = pay_route_find(routes, n_routes, "GET", "/v1/customers/cus_12345",
-                                            &r, params, scratch, sizeof(scratch));
+    enum pay_route_match m = pay_route_find(routes, n_routes, "GET", "/v1/customers/cus_12345", &r,
+                                            params, scratch, sizeof(scratch));
     cr_assert_eq(m, PAY_MATCH_NO_ROUTE);
     cr_assert_null(r);
     cr_assert_null(params[0]);

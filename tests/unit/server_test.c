@@ -42,8 +42,8 @@ static enum pay_err create_thing(struct pay_request *req)
     pay_id_new("th", id);
     const char *note = pay_json_str(req->body, "note");
     const struct pay_param p[] = {PAY_PTEXT(id), PAY_PTEXT(note)};
-    enum pay_err rc = pay_tx_exec(req->tx, "INSERT INTO test_things (id, note) VALUES ($1, $2)",
-                                  p, PAY_NPARAMS(p), NULL);
+    enum pay_err rc = pay_tx_exec(req->tx, "INSERT INTO test_things (id, note) VALUES ($1, $2)", p,
+                                  PAY_NPARAMS(p), NULL);
     if (rc != PAY_OK) {
         return rc;
     }
@@ -56,8 +56,8 @@ static enum pay_err get_thing(struct pay_request *req)
     const struct pay_param p[] = {PAY_PTEXT(req->params[0])};
     int64_t n = 0;
     bool found = false;
-    enum pay_err rc = pay_tx_query_int(req->tx, "SELECT COUNT(*) FROM test_things WHERE id = $1",
-                                       p, 1, &n, &found);
+    enum pay_err rc = pay_tx_query_int(req->tx, "SELECT COUNT(*) FROM test_things WHERE id = $1", p,
+                                       1, &n, &found);
     if (rc != PAY_OK) {
         return rc;
     }
@@ -78,8 +78,8 @@ static enum pay_err failing(struct pay_request *req)
 {
     atomic_fetch_add(&handler_runs, 1);
     const struct pay_param p[] = {PAY_PTEXT("th_fail"), PAY_PTEXT("x")};
-    enum pay_err rc = pay_tx_exec(req->tx, "INSERT INTO test_things (id, note) VALUES ($1, $2)",
-                                  p, PAY_NPARAMS(p), NULL);
+    enum pay_err rc = pay_tx_exec(req->tx, "INSERT INTO test_things (id, note) VALUES ($1, $2)", p,
+                                  PAY_NPARAMS(p), NULL);
     if (rc != PAY_OK) {
         return rc;
     }
@@ -93,8 +93,8 @@ static enum pay_err declined(struct pay_request *req)
     char id[PAY_ID_LEN_MAX + 1];
     pay_id_new("th", id);
     const struct pay_param p[] = {PAY_PTEXT(id), PAY_PTEXT("declined")};
-    enum pay_err rc = pay_tx_exec(req->tx, "INSERT INTO test_things (id, note) VALUES ($1, $2)",
-                                  p, PAY_NPARAMS(p), NULL);
+    enum pay_err rc = pay_tx_exec(req->tx, "INSERT INTO test_things (id, note) VALUES ($1, $2)", p,
+                                  PAY_NPARAMS(p), NULL);
     if (rc != PAY_OK) {
         return rc;
     }
@@ -175,10 +175,10 @@ static void setup(void)
     cr_assert_eq(pay_store_migrate(store, NULL, &err), PAY_OK, "migrate: %s", err.message);
     cr_assert_eq(pay_store_write(store, create_table, NULL), PAY_OK);
     char id[PAY_ID_LEN_MAX + 1];
-    cr_assert_eq(pay_keys_create(store, "staff", PAY_ROLE_STAFF, staff_key, staff_id, &err),
-                 PAY_OK, "%s", err.message);
-    cr_assert_eq(pay_keys_create(store, "auditor", PAY_ROLE_AUDITOR, auditor_key, id, &err),
-                 PAY_OK, "%s", err.message);
+    cr_assert_eq(pay_keys_create(store, "staff", PAY_ROLE_STAFF, staff_key, staff_id, &err), PAY_OK,
+                 "%s", err.message);
+    cr_assert_eq(pay_keys_create(store, "auditor", PAY_ROLE_AUDITOR, auditor_key, id, &err), PAY_OK,
+                 "%s", err.message);
 
     app = (struct pay_app){
         .store = store,
@@ -281,11 +281,11 @@ struct req_opts {
     const char *key;          /* API key secret, or NULL */
     const char *content_type; /* NULL: none */
     const char *body;
-    size_t body_len;                   /* 0: strlen(body) */
-    const char *idempotency_key;       /* NULL: none */
-    const char *extra;                 /* one more header line, or NULL */
-    size_t chunked_len;                /* > 0: send that many bytes chunked */
-    CURL *reuse;                       /* an easy handle to reuse (keep-alive) */
+    size_t body_len;             /* 0: strlen(body) */
+    const char *idempotency_key; /* NULL: none */
+    const char *extra;           /* one more header line, or NULL */
+    size_t chunked_len;          /* > 0: send that many bytes chunked */
+    CURL *reuse;                 /* an easy handle to reuse (keep-alive) */
 };
 
 static void resp_release(struct resp *r)
@@ -375,8 +375,7 @@ static const char *err_field(const struct resp *r, const char *field)
 
 static void assert_error(const struct resp *r, long status, const char *code)
 {
-    cr_assert_eq(r->status, status, "status %ld, want %ld: %s", r->status, status,
-                 r->body.data);
+    cr_assert_eq(r->status, status, "status %ld, want %ld: %s", r->status, status, r->body.data);
     cr_assert_not_null(r->json, "error body is JSON: %s", r->body.data);
     cr_assert_str_eq(err_field(r, "code"), code, "body: %s", r->body.data);
     cr_assert_not_null(err_field(r, "type"));
@@ -399,9 +398,12 @@ static int64_t things(void)
 
 static void post_thing(const char *body, const char *idem, struct resp *r)
 {
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/things", .key = staff_key,
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/things",
+                                  .key = staff_key,
                                   .content_type = "application/x-www-form-urlencoded",
-                                  .body = body, .idempotency_key = idem},
+                                  .body = body,
+                                  .idempotency_key = idem},
                r);
 }
 
@@ -426,8 +428,7 @@ Test(server, unknown_route_is_404_json_with_request_id)
 Test(server, wrong_method_is_405_with_allow)
 {
     struct resp r;
-    do_request(&(struct req_opts){.method = "DELETE", .path = "/v1/things", .key = staff_key},
-               &r);
+    do_request(&(struct req_opts){.method = "DELETE", .path = "/v1/things", .key = staff_key}, &r);
     assert_error(&r, 405, "method_not_allowed");
     cr_assert_str_eq(r.allow, "POST");
     resp_release(&r);
@@ -441,9 +442,11 @@ Test(server, wrong_method_is_405_with_allow)
 Test(server, missing_key_is_401)
 {
     struct resp r;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/things",
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/things",
                                   .content_type = "application/x-www-form-urlencoded",
-                                  .body = "note=a", .idempotency_key = "k"},
+                                  .body = "note=a",
+                                  .idempotency_key = "k"},
                &r);
     assert_error(&r, 401, "api_key_required");
     cr_assert_eq(things(), 0);
@@ -454,7 +457,8 @@ Test(server, missing_key_is_401)
 Test(server, bad_key_is_401)
 {
     struct resp r;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/things",
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/things",
                                   .key = "sk_test_00000000000000000000000000000000",
                                   .body = "note=a"},
                &r);
@@ -466,9 +470,10 @@ Test(server, bad_key_is_401)
 Test(server, wrong_role_is_403)
 {
     struct resp r;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/things", .key = auditor_key,
-                                  .body = "note=a"},
-               &r);
+    do_request(
+        &(struct req_opts){
+            .method = "POST", .path = "/v1/things", .key = auditor_key, .body = "note=a"},
+        &r);
     assert_error(&r, 403, "permission_denied");
     cr_assert_eq(things(), 0);
     cr_assert_eq(atomic_load(&handler_runs), 0);
@@ -507,9 +512,12 @@ Test(server, oversize_body_is_413_and_writes_nothing)
     memset(big, 'a', n);
     memcpy(big, "note=", 5);
     struct resp r;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/things", .key = staff_key,
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/things",
+                                  .key = staff_key,
                                   .content_type = "application/x-www-form-urlencoded",
-                                  .body = big, .body_len = n},
+                                  .body = big,
+                                  .body_len = n},
                &r);
     assert_error(&r, 413, "body_too_large");
     cr_assert_eq(things(), 0);
@@ -517,18 +525,25 @@ Test(server, oversize_body_is_413_and_writes_nothing)
     resp_release(&r);
 
     /* Without "Expect: 100-continue" the client sends the body at once. */
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/things", .key = staff_key,
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/things",
+                                  .key = staff_key,
                                   .content_type = "application/x-www-form-urlencoded",
-                                  .body = big, .body_len = n, .extra = "Expect:"},
+                                  .body = big,
+                                  .body_len = n,
+                                  .extra = "Expect:"},
                &r);
     assert_error(&r, 413, "body_too_large");
     cr_assert_eq(atomic_load(&handler_runs), 0);
     resp_release(&r);
 
     /* Exactly at the limit is accepted. */
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/things", .key = staff_key,
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/things",
+                                  .key = staff_key,
                                   .content_type = "application/x-www-form-urlencoded",
-                                  .body = big, .body_len = n - 1},
+                                  .body = big,
+                                  .body_len = n - 1},
                &r);
     cr_assert_neq(r.status, 413, "%s", r.body.data);
     resp_release(&r);
@@ -538,7 +553,9 @@ Test(server, oversize_body_is_413_and_writes_nothing)
 Test(server, oversize_chunked_body_is_413)
 {
     struct resp r;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/things", .key = staff_key,
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/things",
+                                  .key = staff_key,
                                   .content_type = "application/x-www-form-urlencoded",
                                   .chunked_len = PAY_BODY_BYTES_MAX + 4096},
                &r);
@@ -551,8 +568,11 @@ Test(server, oversize_chunked_body_is_413)
 Test(server, malformed_json_is_400_naming_the_problem)
 {
     struct resp r;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/things", .key = staff_key,
-                                  .content_type = "application/json", .body = "{\"note\": "},
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/things",
+                                  .key = staff_key,
+                                  .content_type = "application/json",
+                                  .body = "{\"note\": "},
                &r);
     assert_error(&r, 400, "body_invalid");
     cr_assert_str_eq(err_field(&r, "type"), "invalid_request_error");
@@ -565,8 +585,11 @@ Test(server, malformed_json_is_400_naming_the_problem)
 Test(server, unsupported_content_type_is_400)
 {
     struct resp r;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/things", .key = staff_key,
-                                  .content_type = "text/xml", .body = "<note/>"},
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/things",
+                                  .key = staff_key,
+                                  .content_type = "text/xml",
+                                  .body = "<note/>"},
                &r);
     assert_error(&r, 400, "body_invalid");
     cr_assert(strstr(err_field(&r, "message"), "text/xml") != NULL);
@@ -577,12 +600,16 @@ Test(server, unsupported_content_type_is_400)
 Test(server, form_and_json_bodies_reach_the_handler_as_one_tree)
 {
     struct resp form, json;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/echo", .key = staff_key,
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/echo",
+                                  .key = staff_key,
                                   .content_type = "application/x-www-form-urlencoded",
                                   .body = "note=hi%20there&metadata%5Border%5D=42"
                                           "&items[0][price]=p1&expand[]=customer"},
                &form);
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/echo", .key = staff_key,
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/echo",
+                                  .key = staff_key,
                                   .content_type = "application/json; charset=utf-8",
                                   .body = "{\"note\":\"hi there\",\"metadata\":{\"order\":\"42\"},"
                                           "\"items\":[{\"price\":\"p1\"}],"
@@ -642,8 +669,7 @@ Test(server, write_route_commits)
 Test(server, handler_error_rolls_back)
 {
     struct resp r;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/failing", .key = staff_key},
-               &r);
+    do_request(&(struct req_opts){.method = "POST", .path = "/v1/failing", .key = staff_key}, &r);
     assert_error(&r, 400, "parameter_invalid");
     cr_assert_str_eq(err_field(&r, "param"), "note");
     cr_assert_str_eq(err_field(&r, "message"), "The note is not acceptable.");
@@ -730,12 +756,14 @@ Test(server, overlong_idempotency_key_is_400)
 Test(server, failed_request_stores_no_key)
 {
     struct resp a, b;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/failing", .key = staff_key,
-                                  .idempotency_key = "key-f"},
-               &a);
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/failing", .key = staff_key,
-                                  .idempotency_key = "key-f"},
-               &b);
+    do_request(
+        &(struct req_opts){
+            .method = "POST", .path = "/v1/failing", .key = staff_key, .idempotency_key = "key-f"},
+        &a);
+    do_request(
+        &(struct req_opts){
+            .method = "POST", .path = "/v1/failing", .key = staff_key, .idempotency_key = "key-f"},
+        &b);
     assert_error(&a, 400, "parameter_invalid");
     assert_error(&b, 400, "parameter_invalid");
     cr_assert_str_eq(b.replayed, "", "a validation failure is not replayed");
@@ -747,12 +775,14 @@ Test(server, failed_request_stores_no_key)
 Test(server, committed_decline_is_replayed)
 {
     struct resp a, b;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/declined", .key = staff_key,
-                                  .idempotency_key = "key-d"},
-               &a);
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/declined", .key = staff_key,
-                                  .idempotency_key = "key-d"},
-               &b);
+    do_request(
+        &(struct req_opts){
+            .method = "POST", .path = "/v1/declined", .key = staff_key, .idempotency_key = "key-d"},
+        &a);
+    do_request(
+        &(struct req_opts){
+            .method = "POST", .path = "/v1/declined", .key = staff_key, .idempotency_key = "key-d"},
+        &b);
     assert_error(&a, 402, "card_declined");
     cr_assert_str_eq(err_field(&a, "decline_code"), "generic_decline");
     cr_assert_eq(b.status, 402);
@@ -772,9 +802,12 @@ Test(server, idempotency_keys_are_scoped_to_the_caller)
                  PAY_OK);
     struct resp a, b;
     post_thing("note=s", "shared", &a);
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/things", .key = other_key,
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/things",
+                                  .key = other_key,
                                   .content_type = "application/x-www-form-urlencoded",
-                                  .body = "note=s", .idempotency_key = "shared"},
+                                  .body = "note=s",
+                                  .idempotency_key = "shared"},
                &b);
     cr_assert_eq(a.status, 200);
     cr_assert_eq(b.status, 200);
@@ -860,12 +893,14 @@ Test(server, prune_deletes_only_old_keys)
 Test(server, stripe_version_is_echoed)
 {
     struct resp r;
-    do_request(&(struct req_opts){.method = "GET", .path = "/v1/echo",
+    do_request(&(struct req_opts){.method = "GET",
+                                  .path = "/v1/echo",
                                   .extra = "Stripe-Version: 2024-06-20"},
                &r);
     cr_assert_str_eq(r.stripe_version, "2024-06-20");
     resp_release(&r);
-    do_request(&(struct req_opts){.method = "GET", .path = "/v1/missing",
+    do_request(&(struct req_opts){.method = "GET",
+                                  .path = "/v1/missing",
                                   .extra = "Stripe-Version: 2023-10-16"},
                &r);
     cr_assert_eq(r.status, 404);
@@ -919,8 +954,8 @@ Test(server, metrics_count_routes_statuses_and_latency)
         "payd_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1\n"));
     cr_assert(metrics_contain(
         "payd_http_request_duration_seconds_bucket{route=\"/v1/things\",le=\"+Inf\"} 1\n"));
-    cr_assert(metrics_contain(
-        "payd_http_request_duration_seconds_count{route=\"/v1/things\"} 1\n"));
+    cr_assert(
+        metrics_contain("payd_http_request_duration_seconds_count{route=\"/v1/things\"} 1\n"));
     cr_assert(metrics_contain("payd_http_requests_in_flight 0\n"));
 }
 
@@ -953,8 +988,8 @@ Test(server, stop_finishes_in_flight_requests)
 
 Test(server, bad_listen_addresses_are_refused)
 {
-    static const char *const bad[] = {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999",
-                                      "::1:80", "[::1]80", "127.0.0.1:8x"};
+    static const char *const bad[] = {"",       "127.0.0.1", "127.0.0.1:",  "127.0.0.1:99999",
+                                      "::1:80", "[::1]80",   "127.0.0.1:8x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct pay_server *s = NULL;
         struct pay_error err = {0};
@@ -985,8 +1020,10 @@ Test(server, access_log_has_one_line_per_request_without_secrets)
     dup2(fd, STDERR_FILENO);
 
     struct resp r;
-    do_request(&(struct req_opts){.method = "POST", .path = "/v1/echo?secret_q=zzqq",
-                                  .key = staff_key, .body = "card=bodybytes"},
+    do_request(&(struct req_opts){.method = "POST",
+                                  .path = "/v1/echo?secret_q=zzqq",
+                                  .key = staff_key,
+                                  .body = "card=bodybytes"},
                &r);
     cr_assert_eq(r.status, 200, "%s", r.body.data);
     char rid[64];
