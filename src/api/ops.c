@@ -80,6 +80,35 @@ static enum pay_err metrics(struct pay_request *req)
                          req->app->version, pay_store_kind(s), up ? 1 : 0, applied);
     }
     if (e == PAY_OK) {
+        struct pay_store_stats st;
+        pay_store_stats(s, &st);
+        e = pay_buf_addf(&b,
+                         "# HELP payd_database_pool_connections Database connections open "
+                         "(SQLite: read connections).\n"
+                         "# TYPE payd_database_pool_connections gauge\n"
+                         "payd_database_pool_connections %d\n"
+                         "# HELP payd_database_pool_in_use Database connections lent out now.\n"
+                         "# TYPE payd_database_pool_in_use gauge\n"
+                         "payd_database_pool_in_use %d\n"
+                         "# HELP payd_database_write_queue Writes waiting for the SQLite writer.\n"
+                         "# TYPE payd_database_write_queue gauge\n"
+                         "payd_database_write_queue %llu\n"
+                         "# HELP payd_database_writes_total Write transactions run.\n"
+                         "# TYPE payd_database_writes_total counter\n"
+                         "payd_database_writes_total %llu\n"
+                         "# HELP payd_database_commits_total Commits (SQLite: one per group "
+                         "of writes).\n"
+                         "# TYPE payd_database_commits_total counter\n"
+                         "payd_database_commits_total %llu\n"
+                         "# HELP payd_database_retries_total Writes re-run after a "
+                         "serialization failure.\n"
+                         "# TYPE payd_database_retries_total counter\n"
+                         "payd_database_retries_total %llu\n",
+                         st.pool_open, st.pool_in_use, (unsigned long long)st.write_queue,
+                         (unsigned long long)st.writes, (unsigned long long)st.commits,
+                         (unsigned long long)st.retries);
+    }
+    if (e == PAY_OK) {
         e = pay_resp_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
     }
     free(text);

@@ -73,6 +73,8 @@ describe('operations routes', () => {
   test('GET /metrics is Prometheus text counting requests by route and status', async () => {
     await payd.api('GET', '/health', { key: null });
     await payd.api('GET', '/v1/nothing_here');
+    const k = await payd.api('POST', '/v1/keys', { body: { name: 'metrics', role: 'staff' } });
+    assert.equal(k.status, 200, k.text);
     const r = await payd.api('GET', '/metrics', { key: null });
     assert.equal(r.status, 200, r.text);
     assert.match(r.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
@@ -83,6 +85,10 @@ describe('operations routes', () => {
     assert.ok(healthLine, `no sample for /health with status 200 in:\n${r.text}`);
     assert.match(r.text, /_bucket\{.*le="\+Inf"\} \d+/, 'a latency histogram');
     assert.match(r.text, /in_flight/, 'requests in flight');
+    const writes = Number((r.text.match(/^payd_database_writes_total (\d+)$/m) || [])[1]);
+    assert.ok(writes >= 1, `database writes counted (the key just created at least):\n${r.text}`);
+    assert.match(r.text, /^payd_database_pool_connections \d+$/m, 'database pool size');
+    assert.match(r.text, /^payd_database_pool_in_use \d+$/m, 'database pool use');
   });
 
   test('GET /v1/openapi.json is OpenAPI 3.1 with the operations paths', async () => {
