@@ -128,24 +128,38 @@ static enum pay_err parse_params(struct pay_request *req, struct pay_intent_para
     return PAY_OK;
 }
 
-/* Replace the ids named by expand[] with their objects (best effort). */
-static void expand(struct pay_request *req, struct pay_op *op, json_t *obj)
+/*
+ * Replace the ids named by expand[] with their objects (best effort).
+ * @prefix is "" for one intent and "data." for each intent of a list
+ * (Stripe's expand[]=data.customer). latest_charge may be asked for and
+ * stays null: payd has no Charge objects.
+ */
+static void expand_paths(struct pay_request *req, struct pay_op *op, json_t *obj,
+                         const char *prefix)
 {
+    char path[32];
     const char *customer = pay_json_str(obj, "customer");
-    if (customer != NULL && pay_arg_expands(req, "customer")) {
+    snprintf(path, sizeof(path), "%scustomer", prefix);
+    if (customer != NULL && pay_arg_expands(req, path)) {
         json_t *c = NULL;
         if (pay_customer_get(op, customer, &c) == PAY_OK) {
             json_object_set_new(obj, "customer", c);
         }
     }
     const char *pm = pay_json_str(obj, "payment_method");
-    if (pm != NULL && pay_arg_expands(req, "payment_method")) {
+    snprintf(path, sizeof(path), "%spayment_method", prefix);
+    if (pm != NULL && pay_arg_expands(req, path)) {
         json_t *m = NULL;
         if (pay_payment_method_get(op, pm, &m) == PAY_OK) {
             json_object_set_new(obj, "payment_method", m);
         }
     }
     pay_error_clear(&req->err);
+}
+
+static void expand(struct pay_request *req, struct pay_op *op, json_t *obj)
+{
+    expand_paths(req, op, obj, "");
 }
 
 /*
@@ -331,6 +345,12 @@ static enum pay_err intent_list(struct pay_request *req)
     json_t *data = NULL;
     bool has_more = false;
     PAY_TRY(pay_intent_list(&op, customer, status, &args, &data, &has_more));
+    size_t i;
+    json_t *item;
+    json_array_foreach(data, i, item)
+    {
+        expand_paths(req, &op, item, "data.");
+    }
     pay_api_list(req, "/v1/payment_intents", data, has_more);
     return PAY_OK;
 }

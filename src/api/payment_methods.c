@@ -27,11 +27,13 @@
  * and come back as Stripe's card errors (invalid_expiry_month, ...). */
 #define CARD_EXP_ARG_MAX 1000000
 
-/* With expand[]=customer, replace the customer id by the object. */
-static enum pay_err expand_customer(struct pay_request *req, struct pay_op *op, json_t *pm)
+/* With expand[]=@path ("customer", or "data.customer" on a list), replace
+ * the customer id by the object. */
+static enum pay_err expand_customer(struct pay_request *req, struct pay_op *op, json_t *pm,
+                                    const char *path)
 {
     const char *cid = pay_json_str(pm, "customer");
-    if (cid == NULL || !pay_arg_expands(req, "customer")) {
+    if (cid == NULL || !pay_arg_expands(req, path)) {
         return PAY_OK;
     }
     json_t *c = NULL;
@@ -42,7 +44,7 @@ static enum pay_err expand_customer(struct pay_request *req, struct pay_op *op, 
 
 static enum pay_err respond(struct pay_request *req, struct pay_op *op, json_t *pm)
 {
-    enum pay_err e = expand_customer(req, op, pm);
+    enum pay_err e = expand_customer(req, op, pm, "customer");
     if (e != PAY_OK) {
         json_decref(pm);
         return e;
@@ -174,6 +176,16 @@ static enum pay_err pm_list(struct pay_request *req)
     json_t *data = NULL;
     bool has_more = false;
     PAY_TRY(pay_payment_method_list(&op, customer, type, &args, &data, &has_more));
+    size_t i;
+    json_t *item;
+    json_array_foreach(data, i, item)
+    {
+        enum pay_err e = expand_customer(req, &op, item, "data.customer");
+        if (e != PAY_OK) {
+            json_decref(data);
+            return e;
+        }
+    }
     pay_api_list(req, "/v1/payment_methods", data, has_more);
     return PAY_OK;
 }
