@@ -5,7 +5,7 @@ PAYD = $(BUILD)/payd
 DB ?= sqlite:./var/payd.db
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: all deps build run test test-unit test-asan lint format clean
+.PHONY: all deps build run test test-unit test-asan test-tsan test-crash fuzz lint format clean
 
 all: build
 
@@ -37,6 +37,30 @@ test-asan:
 	    $(MAKE) --no-print-directory test BUILD=build-asan BUILDTYPE=debug \
 	    MESON_ARGS="-Db_sanitize=address,undefined -Db_lundef=false"
 
+# payd under ThreadSanitizer (build-tsan), exercised by the API suites,
+# whose tests send concurrent requests. The Criterion unit tests are not run:
+# Criterion's runner does not start under TSan. Suppressions (documented
+# false positives only): tests/tsan.supp.
+test-tsan:
+	@scripts/install-deps
+	@[ -f build-tsan/build.ninja ] || meson setup build-tsan --buildtype=debugoptimized \
+	    -Db_sanitize=thread -Db_lundef=false
+	@ninja -C build-tsan payd
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	    BUILD=build-tsan SUITES="api-sqlite api-postgres" scripts/test-all
+
+# The long crash test: KILLS SIGKILLs under load on SQLite, then PostgreSQL,
+# without the short form's time bound.
+KILLS ?= 1000
+test-crash: build
+	@CRASH_KILLS=$(KILLS) CRASH_TIME_BUDGET_MS=0 BUILD=$(BUILD) \
+	    SUITES="crash-sqlite crash-postgres" scripts/test-all
+
+# Fuzz every libFuzzer target in fuzz/ for SECONDS each (clang, build-fuzz).
+SECONDS ?= 60
+fuzz:
+	@scripts/fuzz run $(SECONDS)
+
 lint:
 	@scripts/lint
 
@@ -44,4 +68,4 @@ format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tools/*.c')
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan build-fuzz

@@ -116,13 +116,14 @@ function signJwt(claims, secret = TEST_JWT_SECRET, header = { alg: 'HS256', typ:
 /*
  * Start payd. @opts: {db: 'sqlite'|'postgres' (default PAYD_TEST_DB or sqlite),
  * env: {...extra environment}, args: [...extra serve flags], adminKey: false to skip
- * creating the admin key}.
+ * creating the admin key, database: a freshDatabase() result to serve (restarts
+ * on the same data; the caller owns it and drops it, stop() does not)}.
  * Returns {url, port, dbUrl, adminKey, adminKeyId, logFile, proc, api(), cli(),
  * createKey(), keysCreate(), revokeKey(), mintToken(), stop(), log()}.
  */
 async function startPayd(opts = {}) {
-  const kind = opts.db || process.env.PAYD_TEST_DB || 'sqlite';
-  const db = await freshDatabase(kind);
+  const kind = opts.database ? opts.database.kind : (opts.db || process.env.PAYD_TEST_DB || 'sqlite');
+  const db = opts.database || await freshDatabase(kind);
   const logFile = path.join(db.dir, 'payd.log');
   const logFd = fs.openSync(logFile, 'a');
   const env = { ...process.env, PAYD_JWT_SECRET: TEST_JWT_SECRET, PAYD_LOG_LEVEL: 'info', ...(opts.env || {}) };
@@ -254,7 +255,7 @@ async function startPayd(opts = {}) {
     }
     if (running.delete(inst)) {
       fs.closeSync(logFd);
-      await db.drop();
+      if (!opts.database) await db.drop();
     }
     return { code: state.code, signal: state.signal };
   };
@@ -294,6 +295,6 @@ process.on('exit', (code) => {
 });
 
 module.exports = {
-  startPayd, runPayd, runPaydOk, signJwt, encodeForm,
+  startPayd, freshDatabase, runPayd, runPaydOk, signJwt, encodeForm,
   TEST_JWT_SECRET, PAYD, ROOT,
 };
