@@ -166,3 +166,36 @@ test('every object the SDK returns carries object', async () => {
   assert.deepEqual(objs.map((o) => o.object),
     ['customer', 'payment_intent', 'refund', 'payment_method', 'balance_transaction', 'event', 'balance']);
 });
+
+/* payd serve's per-key rate limit flag, when this build has one (else null). */
+async function rateLimitFlag() {
+  const { runPayd } = require('../api/lib/payd');
+  const r = await runPayd(['serve', '--help']);
+  const m = `${r.stdout}\n${r.stderr}`.match(/(--rate[a-z-]*-key)\b/);
+  return m ? m[1] : null;
+}
+
+test('over the per-key rate limit: StripeRateLimitError (429)', async (t) => {
+  const flag = await rateLimitFlag();
+  if (!flag) {
+    t.skip('this payd has no per-key rate limit option');
+    return;
+  }
+  const limited = await startCompat({ args: [flag, '1:2'] });
+  try {
+    let err = null;
+    for (let i = 0; i < 10 && !err; i++) {
+      try {
+        await limited.stripe.customers.list({ limit: 1 });
+      } catch (e) {
+        err = e;
+      }
+    }
+    assert.ok(err, 'ten requests at once exceed 1 a second with a burst of 2');
+    assert.ok(err instanceof Stripe.errors.StripeRateLimitError, err.constructor.name);
+    assert.equal(err.statusCode, 429);
+    assert.match(err.requestId, /^req_/);
+  } finally {
+    await limited.payd.stop();
+  }
+});
