@@ -5,7 +5,7 @@ PAYD = $(BUILD)/payd
 DB ?= sqlite:./var/payd.db
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: all deps build run test test-unit test-asan test-tsan test-crash fuzz lint format clean
+.PHONY: all deps build run test test-unit test-asan test-tsan test-crash fuzz lint format clean bench
 
 all: build
 
@@ -61,6 +61,14 @@ SECONDS ?= 60
 fuzz:
 	@scripts/fuzz run $(SECONDS)
 
+# The benchmark (bench/run, results in bench/out/ and bench/RESULTS.md):
+# an optimised build in build-release, wrk on loopback, one table.
+# `make bench DB=postgres` runs it on a throwaway PostgreSQL cluster;
+# FILL=N (default 1000000, 0 = none) payments are added for the scale runs.
+BENCH_BUILD ?= build-release
+bench: deps
+	@BUILD=$(BENCH_BUILD) bench/run $(if $(filter postgres%,$(DB)),postgres,sqlite)
+
 lint:
 	@scripts/lint
 
@@ -68,4 +76,4 @@ format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tools/*.c')
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-asan build-release bench/out build-tsan build-fuzz
