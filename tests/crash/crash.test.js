@@ -26,7 +26,8 @@
  *   - each intent's amount_received and amount_refunded, and the balance,
  *     equal the acknowledged captures minus the acknowledged refunds;
  *   - `payd audit verify` passes;
- *   - (webhooks) every event was delivered to the endpoint.
+ *   - (webhooks) every event was delivered to the endpoint (at least once;
+ *     redeliveries after a kill are expected and counted).
  *
  * Environment: PAYD_TEST_DB (sqlite | postgres, with PAYD_TEST_PG_URL),
  * BUILD / PAYD_BIN (tests/api/lib/payd.js), CRASH_KILLS (default 30),
@@ -76,8 +77,12 @@ const life = {
   starts: 0,
 };
 
+/* Serve flags for webhooks (when this payd has them): deliveries to the
+ * harness's receiver on loopback, quick retries, short leases. */
+let webhookArgs = [];
+
 async function startOne() {
-  const inst = await startPayd({ database: life.db, adminKey: false });
+  const inst = await startPayd({ database: life.db, adminKey: false, args: webhookArgs });
   life.starts++;
   return inst;
 }
@@ -280,6 +285,31 @@ async function worker(until) {
   }
 }
 
+/* ---- webhooks: a receiver on loopback ------------------------------------ */
+
+const hooks = { server: null, port: 0, received: new Map() /* event id -> deliveries */ };
+
+function startReceiver() {
+  return new Promise((resolve) => {
+    hooks.server = http.createServer((req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        try {
+          const ev = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          if (ev && ev.id) hooks.received.set(ev.id, (hooks.received.get(ev.id) || 0) + 1);
+        } catch (_) { /* counted as not delivered */ }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"received":true}');
+      });
+    });
+    hooks.server.listen(0, '127.0.0.1', () => {
+      hooks.port = hooks.server.address().port;
+      resolve();
+    });
+  });
+}
+
 /* ---- reading payd back -------------------------------------------------- */
 
 async function get(path) {
@@ -315,14 +345,30 @@ function sameIds(what, got, want) {
 after(async () => {
   if (life.inst) await life.inst.stop();
   if (life.db) await life.db.drop();
+  if (hooks.server) hooks.server.close();
 });
 
 test(`crash safety on ${KIND}: ${KILLS} SIGKILLs under load (seed ${SEED})`, async (t) => {
   life.db = await freshDatabase(KIND);
+  const help = await runPayd(['serve', '--help']);
+  const webhooks = /webhook-allow-http/.test(help.stdout + help.stderr);
+  if (webhooks) {
+    await startReceiver();
+    webhookArgs = ['--webhook-allow-http', '--webhook-allow-hosts', '127.0.0.1',
+      '--webhook-timeout-ms', '2000', '--webhook-connect-timeout-ms', '1000',
+      '--webhook-retry-base-ms', '200', '--webhook-retry-max-delay-ms', '1000',
+      '--webhook-poll-ms', '50'];
+  }
   life.inst = await startOne();
   life.ready = Promise.resolve(life.inst);
   const k = await life.inst.keysCreate({ role: 'admin', name: 'crash-admin' });
   life.adminKey = k.secret;
+
+  if (webhooks) {
+    const ep = await op('POST', '/v1/webhook_endpoints',
+      { url: `http://127.0.0.1:${hooks.port}/hook`, enabled_events: ['*'] }, 200);
+    assert.ok(ep && ep.id, `webhook endpoint not created: ${JSON.stringify(model.failures)}`);
+  }
 
   const t0 = Date.now();
   let stopLoad = false;
@@ -393,9 +439,27 @@ test(`crash safety on ${KIND}: ${KILLS} SIGKILLs under load (seed ${SEED})`, asy
     assert.equal(r.code, 0, `payd audit verify:\n${r.stdout}\n${r.stderr}`);
   });
 
+  await t.test('every event was delivered to the webhook endpoint', { skip: !webhooks && 'this payd has no webhooks' }, async () => {
+    const events = await listAll('/v1/events');
+    assert.ok(events.length > 0, 'no events');
+    const deadline = Date.now() + 60000;
+    let missing;
+    for (;;) {
+      missing = events.map((e) => e.id).filter((id) => !hooks.received.has(id));
+      if (missing.length === 0 || Date.now() > deadline) break;
+      await sleep(250);
+    }
+    assert.deepEqual(missing.slice(0, 10), [], `${missing.length} of ${events.length} events never delivered`);
+    let dups = 0;
+    for (const n of hooks.received.values()) dups += n - 1;
+    stats.webhookEvents = events.length;
+    stats.webhookDuplicates = dups;
+  });
+
   const elapsed = ((Date.now() - t0) / 1000).toFixed(1);
   console.log(`crash: ${KIND}: survived ${life.kills} SIGKILLs in ${elapsed} s (seed ${SEED}); ` +
     `${model.ops.length} requests acknowledged (${model.intents.size} intents, ${model.refunds.size} refunds, ` +
     `${model.customers.size} customers), ${stats.attempts} attempts, ${stats.retries} retries, ` +
-    `${stats.replayedOnRetry} retries answered by a replay, ${stats.serverErrors} 5xx`);
+    `${stats.replayedOnRetry} retries answered by a replay, ${stats.serverErrors} 5xx` +
+    (webhooks ? `; ${stats.webhookEvents} events delivered (${stats.webhookDuplicates} redeliveries)` : '; no webhooks in this payd'));
 });
