@@ -252,9 +252,9 @@ static enum pay_err mismatch(struct pay_op *op, const struct pay_intent_row *row
     }
     const char *cur = pay_json_str(obj, "currency");
     pay_json_set_str(m, "provider_currency", cur != NULL && strlen(cur) <= 8 ? cur : NULL);
+    /* An operator's event: no customer, so a patient's token never lists it. */
     enum pay_err e =
-        pay_event_append(op->tx, "payd.provider_mismatch", m, pay_json_str(row->obj, "customer"),
-                         op->request_id, NULL, op->err);
+        pay_event_append(op->tx, "payd.provider_mismatch", m, NULL, op->request_id, NULL, op->err);
     json_decref(m);
     copy_str(out->status, sizeof(out->status), "mismatch");
     return fail(op, e);
@@ -636,9 +636,9 @@ static enum pay_err on_dispute(struct pay_op *op, struct pay_intent_row *row, co
     pay_json_set_str(d, "status", id_ok(status, 64) ? status : NULL);
     int64_t created = 0;
     pay_json_set_int(d, "created", int_of(obj, "created", &created) ? created : pay_now());
-    e = fail(op,
-             pay_event_append(op->tx, "payd.dispute_created", d, pay_json_str(row->obj, "customer"),
-                              op->request_id, NULL, op->err));
+    /* The merchant's matter, not the patient's: no customer on the event. */
+    e = fail(op, pay_event_append(op->tx, "payd.dispute_created", d, NULL, op->request_id, NULL,
+                                  op->err));
     json_decref(d);
     set_outcome(out, "applied", NULL);
     return e;
