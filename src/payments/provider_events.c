@@ -568,6 +568,10 @@ static enum pay_err on_refunded(struct pay_op *op, struct pay_intent_row *row, c
                                 struct pay_provider_event_outcome *out)
 {
     const char *st = pay_json_str(row->obj, "status");
+    if (str_eq(st, "canceled")) {
+        set_outcome(out, "mismatch", "the provider reports a refund of an intent payd canceled");
+        return PAY_OK;
+    }
     if (!str_eq(st, "succeeded")) {
         /* Out of order: the success is still on its way. Nothing is stored,
          * so the provider's retry applies this once it has arrived. */

@@ -63,7 +63,8 @@ struct pay_provider_event_outcome {
  * Errors: PAY_ERR_PARAM_INVALID (param "body") when @event is not an event
  * (id, type, data.object); PAY_ERR_CONFLICT for a charge.refunded whose
  * intent payd has not yet seen succeed (nothing is stored, so the
- * provider's retry applies it once the success has arrived); store and
+ * provider's retry applies it once the success has arrived; a refund of an
+ * intent payd canceled is a mismatch); store and
  * ledger errors. On error the caller must roll back.
  */
 enum pay_err pay_provider_event_stripe(struct pay_op *op, const json_t *event,
