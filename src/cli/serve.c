@@ -4,6 +4,9 @@
  * block until SIGTERM or SIGINT and shut down gracefully: the server stops
  * accepting and finishes the requests in flight, then the database closes.
  *
+ * Unless --no-worker, the webhook delivery worker (src/events/worker.c)
+ * runs beside the server and stops after it.
+ *
  * Threading: SIGTERM and SIGINT are blocked before any thread starts, so
  * every thread inherits the mask and only the main thread's sigwait sees
  * them.
@@ -20,6 +23,7 @@
 #include <unistd.h>
 
 #include "../api/api.h"
+#include "../events/webhooks.h"
 #include "cli.h"
 
 /* A PEM public key or fingerprint key file larger than this is a mistake. */
@@ -50,6 +54,29 @@ static const struct pay_option serve_opts[] = {
      "the SQLite file, or ./var/fingerprint.key with PostgreSQL)",
      false},
     {"quiet-access-log", "PAYD_QUIET_ACCESS_LOG", NULL, "do not log one line per request", true},
+    {"no-worker", "PAYD_NO_WORKER", NULL, "do not run the webhook delivery worker in this process",
+     true},
+    {"webhook-allow-http", "PAYD_WEBHOOK_ALLOW_HTTP", NULL,
+     "allow plain http webhook URLs (development and tests only)", true},
+    {"webhook-allow-hosts", "PAYD_WEBHOOK_ALLOW_HOSTS", NULL,
+     "comma-separated addresses or host names webhook URLs may reach although not public "
+     "(e.g. 127.0.0.1)",
+     false},
+    {"webhook-connect-timeout-ms", "PAYD_WEBHOOK_CONNECT_TIMEOUT_MS", "5000",
+     "webhook connect timeout", false},
+    {"webhook-timeout-ms", "PAYD_WEBHOOK_TIMEOUT_MS", "15000", "webhook attempt total timeout",
+     false},
+    {"webhook-retry-base-ms", "PAYD_WEBHOOK_RETRY_BASE_MS", "30000",
+     "delay after a failed attempt; doubles each time, with jitter", false},
+    {"webhook-retry-max-delay-ms", "PAYD_WEBHOOK_RETRY_MAX_DELAY_MS", "21600000",
+     "longest delay between two attempts", false},
+    {"webhook-retry-max-age-s", "PAYD_WEBHOOK_RETRY_MAX_AGE_S", "259200",
+     "give up on a delivery this long after it was queued (3 days)", false},
+    {"webhook-disable-after-s", "PAYD_WEBHOOK_DISABLE_AFTER_S", "432000",
+     "disable an endpoint whose attempts failed continuously this long (5 days)", false},
+    {"webhook-poll-ms", "PAYD_WEBHOOK_POLL_MS", "500", "how often an idle worker looks for work",
+     false},
+    {"webhook-workers", "PAYD_WEBHOOK_WORKERS", "2", "webhook delivery threads (1..64)", false},
 };
 #define N_SERVE_OPTS (sizeof(serve_opts) / sizeof(serve_opts[0]))
 
@@ -267,6 +294,49 @@ static void bound_addr(const char *listen, unsigned port, char *out, size_t n)
     snprintf(out, n, "%.*s:%u", host_len, listen, port);
 }
 
+/* One integer option of @cfg in [@min, @max], times @scale, into *out. */
+static bool option_int(const struct pay_config *cfg, const char *name, int64_t min, int64_t max,
+                       int64_t scale, int64_t *out)
+{
+    const char *v = pay_config_get(cfg, name);
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v != NULL ? v : "", &end, 10);
+    if (v == NULL || errno != 0 || end == v || *end != '\0' || n < min || n > max) {
+        fprintf(stderr, "payd serve: --%s must be an integer %lld..%lld\n", name, (long long)min,
+                (long long)max);
+        return false;
+    }
+    *out = (int64_t)n * scale;
+    return true;
+}
+
+/* The outbound webhook options (src/events/webhooks.h) into @w. */
+static bool load_outbound_webhooks(const struct pay_config *cfg, struct pay_webhook_config *w)
+{
+    static const int64_t day_ms = 24 * 3600 * 1000LL;
+    int64_t workers = 0;
+    pay_webhook_config_init(w);
+    w->allow_http = pay_config_bool(cfg, "webhook-allow-http");
+    w->allow_hosts = pay_config_get(cfg, "webhook-allow-hosts");
+    w->user_agent = "payd/" PAY_VERSION;
+    if (!option_int(cfg, "webhook-connect-timeout-ms", 1, 600000, 1, &w->connect_timeout_ms) ||
+        !option_int(cfg, "webhook-timeout-ms", 1, 600000, 1, &w->timeout_ms) ||
+        !option_int(cfg, "webhook-retry-base-ms", 1, day_ms, 1, &w->retry_base_ms) ||
+        !option_int(cfg, "webhook-retry-max-delay-ms", 1, 7 * day_ms, 1,
+                    &w->retry_max_delay_ms) ||
+        !option_int(cfg, "webhook-retry-max-age-s", 0, 30 * 24 * 3600, 1000,
+                    &w->retry_max_age_ms) ||
+        !option_int(cfg, "webhook-disable-after-s", 1, 365 * 24 * 3600, 1000,
+                    &w->disable_after_ms) ||
+        !option_int(cfg, "webhook-poll-ms", 1, 60000, 1, &w->poll_ms) ||
+        !option_int(cfg, "webhook-workers", 1, 64, 1, &workers)) {
+        return false;
+    }
+    w->workers = (unsigned)workers;
+    return true;
+}
+
 int pay_cli_serve(int argc, char **argv)
 {
     if (pay_cli_wants_help(argc, argv)) {
@@ -309,6 +379,13 @@ int pay_cli_serve(int argc, char **argv)
         rc = PAY_CLI_USAGE;
         goto out_auth;
     }
+    struct pay_webhook_config outbound;
+    struct pay_webhook_worker *worker = NULL;
+    if (!load_outbound_webhooks(&cfg, &outbound)) {
+        rc = PAY_CLI_USAGE;
+        goto out_auth;
+    }
+    pay_webhook_configure(&outbound);
 
     /* Before any thread exists (the store's included), so all inherit it. */
     sigset_t stop_signals;
@@ -362,6 +439,15 @@ int pay_cli_serve(int argc, char **argv)
         goto out_key;
     }
 
+    if (!pay_config_bool(&cfg, "no-worker")) {
+        e = pay_webhook_worker_start(store, &outbound, &worker, &err);
+        if (e != PAY_OK) {
+            pay_cli_print_error("cannot start the webhook worker", &err, e);
+            pay_server_stop(srv);
+            goto out_key;
+        }
+    }
+
     char addr[300];
     bound_addr(listen, pay_server_port(srv), addr, sizeof(addr));
     if (public_url_default) {
@@ -386,6 +472,8 @@ int pay_cli_serve(int argc, char **argv)
     pay_logf(PAY_LOG_INFO, NULL, "stopping on %s: finishing requests in flight",
              sig == SIGTERM ? "SIGTERM" : "SIGINT");
     pay_server_stop(srv);
+    /* Calls in flight are aborted and their deliveries handed back. */
+    pay_webhook_worker_stop(worker);
     pay_log(PAY_LOG_INFO, NULL, "stopped", NULL);
     rc = 0;
 out_key:

@@ -7,12 +7,17 @@
  * column names the customer the event concerns (NULL for none), and a
  * scoped read never returns another customer's event, nor one with none.
  *
+ * Delivery: every append also queues the event's webhook deliveries in the
+ * same transaction (pay_webhook_fanout, endpoints.c): the transactional
+ * outbox that makes delivery at-least-once across crashes (webhooks.h).
+ *
  * Threading: no state; every function runs inside its caller's transaction.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "events.h"
+#include "webhooks.h"
 
 /* A type filter of "prefix.*" matches every type that starts with "prefix.". */
 static bool is_wildcard(const char *type)
@@ -83,6 +88,11 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
         if (err != NULL && err->code == PAY_OK) {
             pay_error_set(err, rc, NULL, NULL);
         }
+        return rc;
+    }
+    /* The outbox: the event's deliveries commit with it (webhooks.h). */
+    rc = pay_webhook_fanout(tx, id, type, err);
+    if (rc != PAY_OK) {
         return rc;
     }
     if (id_out != NULL) {
