@@ -13,9 +13,10 @@
  *     same transaction (idempotency.c);
  *   - other routes: inside a pay_store_read snapshot.
  * The response is JSON (req->resp), raw bytes (pay_resp_raw) or Stripe's
- * error envelope. Every response carries Request-Id; Stripe-Version is
- * echoed. When the request completes, metrics and one access-log line are
- * recorded and everything the request owned is freed.
+ * error envelope. Every response carries Request-Id; Stripe-Version (and
+ * a POST's Idempotency-Key) is echoed. When the request completes, metrics
+ * and one access-log line are recorded and everything the request owned is
+ * freed.
  *
  * Invariants: a body larger than PAY_BODY_BYTES_MAX is never buffered and
  * never reaches a handler (413); nothing but the request id, method, path,
@@ -559,12 +560,12 @@ static void add_header(struct MHD_Response *r, const char *name, const char *val
     }
 }
 
-/* A header value we may echo: short, printable ASCII. */
-static bool echo_safe(const char *v)
+/* A header value we may echo: printable ASCII, shorter than @len_max. */
+static bool echo_safe(const char *v, size_t len_max)
 {
     size_t n = 0;
     for (; v[n]; n++) {
-        if (n >= STRIPE_VERSION_LEN_MAX || v[n] < 0x20 || v[n] > 0x7e) {
+        if (n >= len_max || v[n] < 0x20 || v[n] > 0x7e) {
             return false;
         }
     }
@@ -591,8 +592,15 @@ static enum MHD_Result send_response(struct conn_state *cs)
         add_header(r, MHD_HTTP_HEADER_ALLOW, cs->allow);
     }
     const char *sv = pay_req_header(req, "Stripe-Version");
-    if (sv && echo_safe(sv)) {
+    if (sv && echo_safe(sv, STRIPE_VERSION_LEN_MAX)) {
         add_header(r, "Stripe-Version", sv);
+    }
+    /* Stripe echoes a POST's Idempotency-Key; the SDKs expose it
+     * (stripe-node: lastResponse.idempotencyKey). */
+    const char *ik = pay_req_header(req, "Idempotency-Key");
+    if (ik && req->method && strcmp(req->method, "POST") == 0 &&
+        echo_safe(ik, PAY_IDEMPOTENCY_KEY_LEN_MAX + 1)) {
+        add_header(r, "Idempotency-Key", ik);
     }
     pthread_mutex_lock(&cs->srv->lock);
     bool stopping = cs->srv->stopping;

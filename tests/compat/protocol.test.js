@@ -15,6 +15,7 @@ test('idempotencyKey: a retry returns the same object, marked Idempotent-Replaye
   const key = `compat-${Date.now()}-cus`;
   const first = await stripe.customers.create({ email: 'idem@example.com' }, { idempotencyKey: key });
   assert.equal(first.lastResponse.headers['idempotent-replayed'], undefined);
+  assert.equal(first.lastResponse.idempotencyKey, key, 'the key is echoed');
   const again = await stripe.customers.create({ email: 'idem@example.com' }, { idempotencyKey: key });
   assert.equal(again.id, first.id);
   assert.deepEqual({ ...again }, { ...first });
@@ -68,6 +69,7 @@ test('every POST carries the SDK\'s own Idempotency-Key, which payd accepts', as
   }
   assert.match(keys[0] || '', /^stripe-node-retry-/);
   assert.equal(c.object, 'customer');
+  assert.equal(c.lastResponse.idempotencyKey, keys[0]);
 });
 
 test('a bad key: StripeAuthenticationError (401); requestId is the Request-Id header', async () => {
