@@ -162,6 +162,22 @@ static enum pay_err customers_payment_methods(struct pay_request *req)
         snprintf(req->err.param, sizeof(req->err.param), "id");
     }
     PAY_TRY(e);
+    if (json_array_size(data) > 0 && pay_arg_expands(req, "data.customer")) {
+        /* Every card here belongs to the path's customer: one read. */
+        json_t *c = NULL;
+        e = pay_customer_get(&op, req->params[0], &c);
+        if (e != PAY_OK) {
+            json_decref(data);
+            return e;
+        }
+        size_t i;
+        json_t *item;
+        json_array_foreach(data, i, item)
+        {
+            json_object_set(item, "customer", c);
+        }
+        json_decref(c);
+    }
     char url[96];
     snprintf(url, sizeof(url), "/v1/customers/%s/payment_methods", req->params[0]);
     pay_api_list(req, url, data, has_more);

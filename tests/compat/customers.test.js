@@ -84,6 +84,10 @@ test('customers.listPaymentMethods and invoice_settings.default_payment_method',
   const list = await stripe.customers.listPaymentMethods(c.id, { type: 'card' });
   assert.deepEqual(list.data.map((p) => p.id), [pm.id]);
   assert.equal(list.data[0].card.brand, 'mastercard');
+  assert.equal(list.data[0].customer, c.id);
+  const expanded = await stripe.customers.listPaymentMethods(c.id, { expand: ['data.customer'] });
+  assert.equal(expanded.data[0].customer.id, c.id);
+  assert.equal(expanded.data[0].customer.email, 'pm@example.com');
   const up = await stripe.customers.update(c.id, { invoice_settings: { default_payment_method: pm.id } });
   assert.equal(up.invoice_settings.default_payment_method, pm.id);
 });
