@@ -168,7 +168,8 @@ static enum pay_err endpoints_rotate(struct pay_request *req)
     PAY_TRY(pay_arg_int(req, req->body, "expires_in_s", false, 0, PAY_WEBHOOK_ROTATION_S_MAX,
                         &expires_in_s, NULL));
     json_t *out = NULL;
-    PAY_TRY(pay_webhook_endpoint_rotate(req->tx, req->params[0], expires_in_s, &out, &req->err));
+    PAY_TRY(pay_webhook_endpoint_rotate(req->tx, pay_webhook_config(), req->params[0], expires_in_s,
+                                        &out, &req->err));
     pay_resp_json(req, 200, out);
     return PAY_OK;
 }

@@ -385,7 +385,6 @@ int pay_cli_serve(int argc, char **argv)
         rc = PAY_CLI_USAGE;
         goto out_auth;
     }
-    pay_webhook_configure(&outbound);
 
     /* Before any thread exists (the store's included), so all inherit it. */
     sigset_t stop_signals;
@@ -402,6 +401,9 @@ int pay_cli_serve(int argc, char **argv)
     if (!resolve_fingerprint_key(&cfg, &fingerprint_key)) {
         goto out_store;
     }
+    /* Webhook signing secrets are sealed under a key derived from it. */
+    outbound.secret_key = fingerprint_key;
+    pay_webhook_configure(&outbound);
 
     struct pay_app app = {
         .store = store,

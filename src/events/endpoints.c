@@ -2,7 +2,8 @@
  * endpoints.c - webhook endpoints (Stripe's WebhookEndpoint object), the
  * outbox fan-out, the delivery log and redelivery.
  *
- * Invariants: an endpoint's secret never appears in its `data` column, in
+ * Invariants: an endpoint's secret is stored sealed (secret_box.c) when
+ * payd has a server key, and never appears in its `data` column, in
  * a log line or in any response but the one that created it (create and
  * rotate_secret); webhook_endpoint_events mirrors data.enabled_events;
  * every enabled endpoint matching an event gets exactly one delivery row
@@ -13,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "webhooks.h"
+#include "webhooks_int.h"
 
 static enum pay_err db_err(struct pay_error *err, enum pay_err rc)
 {
@@ -243,13 +244,18 @@ enum pay_err pay_webhook_endpoint_create(struct pay_tx *tx, const struct pay_web
     pay_json_set_str(o, "status", status);
     pay_json_set_str(o, "url", p->url);
     rc = merge_metadata(o, p, err);
+    char sealed[PAY_WEBHOOK_SEALED_LEN_MAX];
+    if (rc == PAY_OK &&
+        pay_webhook_secret_seal(cfg->secret_key, id, secret, sealed, sizeof(sealed)) != PAY_OK) {
+        rc = pay_error_set(err, PAY_ERR_INTERNAL, NULL, "webhooks: cannot seal the secret");
+    }
     char *text = rc == PAY_OK ? pay_json_dump(o) : NULL;
     if (rc == PAY_OK && text == NULL) {
         rc = pay_error_set(err, PAY_ERR_NOMEM, NULL, NULL);
     }
     if (rc == PAY_OK) {
         struct pay_param ip[] = {PAY_PTEXT(id),     PAY_PINT(now),     PAY_PTEXT(status),
-                                 PAY_PTEXT(p->url), PAY_PTEXT(secret), PAY_PTEXT(text)};
+                                 PAY_PTEXT(p->url), PAY_PTEXT(sealed), PAY_PTEXT(text)};
         rc = db_err(err, pay_tx_exec(tx,
                                      "INSERT INTO webhook_endpoints (id, created, status, url, "
                                      "secret, data) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -385,8 +391,9 @@ enum pay_err pay_webhook_endpoint_list(struct pay_tx *tx, const struct pay_list_
     return pay_tx_list(tx, "webhook_endpoints", NULL, NULL, 0, args, data_out, has_more, err);
 }
 
-enum pay_err pay_webhook_endpoint_rotate(struct pay_tx *tx, const char *id, int64_t expires_in_s,
-                                         json_t **out, struct pay_error *err)
+enum pay_err pay_webhook_endpoint_rotate(struct pay_tx *tx, const struct pay_webhook_config *cfg,
+                                         const char *id, int64_t expires_in_s, json_t **out,
+                                         struct pay_error *err)
 {
     *out = NULL;
     if (expires_in_s < 0 || expires_in_s > PAY_WEBHOOK_ROTATION_S_MAX) {
@@ -401,9 +408,15 @@ enum pay_err pay_webhook_endpoint_rotate(struct pay_tx *tx, const char *id, int6
     char secret[PAY_WEBHOOK_SECRET_LEN_MAX + 1];
     new_secret(secret);
     int64_t expires = pay_now() + expires_in_s;
+    char sealed[PAY_WEBHOOK_SEALED_LEN_MAX];
+    if (pay_webhook_secret_seal(cfg->secret_key, id, secret, sealed, sizeof(sealed)) != PAY_OK) {
+        json_decref(o);
+        explicit_bzero(secret, sizeof(secret));
+        return pay_error_set(err, PAY_ERR_INTERNAL, NULL, "webhooks: cannot seal the secret");
+    }
     /* The current secret becomes the old one; a still-older one is dropped
      * (at most two secrets sign at once). */
-    struct pay_param p[] = {PAY_PTEXT(id), PAY_PTEXT(secret), PAY_PINT(expires)};
+    struct pay_param p[] = {PAY_PTEXT(id), PAY_PTEXT(sealed), PAY_PINT(expires)};
     rc = pay_tx_exec(tx,
                      "UPDATE webhook_endpoints SET old_secret = secret, secret = $2, "
                      "old_secret_expires = $3 WHERE id = $1",

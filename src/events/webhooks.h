@@ -58,6 +58,7 @@ struct pay_webhook_config {
     int64_t poll_ms;            /* idle wait between looks for due deliveries */
     unsigned workers;           /* delivery threads per process */
     const char *user_agent;     /* "payd/0.1.0" */
+    const char *secret_key;     /* encrypts signing secrets at rest; NULL: stored as given */
 };
 
 /* Defaults: https only, 5 s connect, 15 s total, 30 s doubling up to 6 h,
@@ -169,8 +170,9 @@ enum pay_err pay_webhook_endpoint_list(struct pay_tx *tx, const struct pay_list_
                                        struct pay_error *err) PAY_WUR;
 /* New secret; the old one keeps signing for @expires_in_s (0..7 days).
  * *out is the endpoint object with the new "secret". */
-enum pay_err pay_webhook_endpoint_rotate(struct pay_tx *tx, const char *id, int64_t expires_in_s,
-                                         json_t **out, struct pay_error *err) PAY_WUR;
+enum pay_err pay_webhook_endpoint_rotate(struct pay_tx *tx, const struct pay_webhook_config *cfg,
+                                         const char *id, int64_t expires_in_s, json_t **out,
+                                         struct pay_error *err) PAY_WUR;
 
 /* The outbox: one pending delivery of event @event_id (@type) per enabled
  * endpoint that subscribes to it. Called by pay_event_append only. */

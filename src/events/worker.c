@@ -32,7 +32,7 @@
 #include <time.h>
 
 #include "events.h"
-#include "webhooks.h"
+#include "webhooks_int.h"
 
 /* More delivery threads than this per process is a configuration mistake. */
 #define WORKERS_MAX 64
@@ -102,7 +102,9 @@ struct claim {
     char *url;
     char *secret;
     char *old_secret; /* NULL unless still signing */
+    bool secret_unreadable;
     int64_t lease_ms;
+    const char *server_key;
 };
 
 struct outcome {
@@ -131,6 +133,7 @@ static void claim_release(struct claim *c)
     wipe_free(c->old_secret);
     c->body = c->url = c->secret = c->old_secret = NULL;
     c->found = false;
+    c->secret_unreadable = false;
 }
 
 static void copy_id(char *dst, const char *src)
@@ -198,8 +201,21 @@ static enum pay_err claim_tx(struct pay_tx *tx, void *arg)
     if (pay_rows_next(r)) {
         const char *u = pay_rows_text(r, 0), *s = pay_rows_text(r, 1), *o = pay_rows_text(r, 2);
         c->url = u != NULL ? strdup(u) : NULL;
-        c->secret = s != NULL ? strdup(s) : NULL;
-        c->old_secret = o != NULL ? strdup(o) : NULL;
+        char plain[PAY_WEBHOOK_SECRET_LEN_MAX + 1];
+        if (s != NULL) {
+            if (pay_webhook_secret_open(c->server_key, c->endpoint, s, plain, sizeof(plain)) ==
+                PAY_OK) {
+                c->secret = strdup(plain);
+            } else {
+                c->secret_unreadable = true;
+            }
+        }
+        /* An old secret that no longer opens simply stops signing. */
+        if (o != NULL && pay_webhook_secret_open(c->server_key, c->endpoint, o, plain,
+                                                 sizeof(plain)) == PAY_OK) {
+            c->old_secret = strdup(plain);
+        }
+        explicit_bzero(plain, sizeof(plain));
     }
     return pay_rows_close(r);
 }
@@ -279,6 +295,11 @@ static void post(struct pay_webhook_worker *w, const struct claim *c, struct out
     pay_error_clear(&err);
     CURL *h = NULL;
     struct curl_slist *headers = NULL, *resolve = NULL;
+    if (c->secret_unreadable) {
+        snprintf(o->error, sizeof(o->error),
+                 "cannot decrypt the signing secret (was the server key changed? rotate it)");
+        goto out;
+    }
     if (c->body == NULL || c->url == NULL || c->secret == NULL) {
         snprintf(o->error, sizeof(o->error), "the event or the endpoint is gone");
         goto out;
@@ -538,6 +559,7 @@ static void *run(void *arg)
     struct claim c;
     memset(&c, 0, sizeof(c));
     c.lease_ms = w->cfg.timeout_ms + LEASE_MARGIN_MS;
+    c.server_key = w->cfg.secret_key;
     while (!stopping(w)) {
         enum pay_err rc = pay_store_write(w->store, claim_tx, &c);
         if (rc != PAY_OK) {

@@ -19,6 +19,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const { startPayd, freshDatabase, ROOT } = require('./lib/payd');
 const { ok, expectError, newCustomer, intent } = require('./lib/intents');
 
@@ -116,6 +117,15 @@ function verify(entry, secret, toleranceS = 300) {
   return { v1, matches: v1.includes(want) };
 }
 
+/* The stored secret columns of every endpoint, read from the database itself. */
+function storedSecrets(payd) {
+  const sql = 'SELECT secret, old_secret FROM webhook_endpoints';
+  if (payd.kind === 'postgres') {
+    return execFileSync('psql', [payd.dbUrl, '-qAtc', sql], { encoding: 'utf8' });
+  }
+  return execFileSync('sqlite3', [payd.dbUrl.replace(/^sqlite:/, ''), sql], { encoding: 'utf8' });
+}
+
 async function createEndpoint(payd, url, events = ['*'], extra = {}) {
   return ok(await payd.api('POST', '/v1/webhook_endpoints', {
     form: { url, enabled_events: events, ...extra },
@@ -184,6 +194,11 @@ test('endpoints: create shows the secret once; retrieve, list, update, delete; a
     expectError(await payd.api('GET', '/v1/webhook_endpoints', { key: staff }), 403);
     expectError(await payd.api('POST', '/v1/webhook_endpoints', { key: staff, form: { url: 'http://127.0.0.1:9/', enabled_events: ['*'] } }), 403);
     expectError(await payd.api('GET', '/v1/webhook_deliveries', { key: staff }), 403);
+
+    /* At rest the secret is sealed (AES-256-GCM), not stored as given. */
+    const stored = storedSecrets(payd);
+    assert.match(stored, /enc1:[0-9a-f]+/);
+    assert.ok(!stored.includes(we.secret), 'the database does not hold the secret in clear');
 
     const del = ok(await payd.api('DELETE', `/v1/webhook_endpoints/${we.id}`));
     assert.deepEqual(del, { id: we.id, object: 'webhook_endpoint', deleted: true });
@@ -440,6 +455,8 @@ test('secret rotation: old and new secrets both sign during the overlap, then on
     }
     expectError(await payd.api('POST', `/v1/webhook_endpoints/${we.id}/rotate_secret`, { form: { expires_in_s: 99999999 } }), 400, { param: 'expires_in_s' });
     assert.doesNotMatch(fs.readFileSync(payd.logFile, 'utf8'), new RegExp(`${rot.secret}|${rot2.secret}`));
+    const stored = storedSecrets(payd);
+    for (const sec of [we.secret, rot.secret, rot2.secret]) assert.ok(!stored.includes(sec));
   } finally {
     await payd.stop();
     await rx.close();

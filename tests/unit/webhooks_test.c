@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "events/events.h"
-#include "events/webhooks.h"
+#include "events/webhooks_int.h"
 
 /* ---- The classifier ------------------------------------------------------ */
 
@@ -213,6 +213,39 @@ Test(webhooks, signature_matches_stripe_scheme)
     char tiny[40];
     cr_assert_neq(pay_webhook_signature(one, 1, 1700000000, body, strlen(body), tiny, sizeof(tiny)),
                   PAY_OK);
+}
+
+/* ---- Secrets at rest ------------------------------------------------------ */
+
+Test(webhooks, secrets_are_sealed_and_open_only_with_key_and_endpoint)
+{
+    const char *secret = "whsec_Ab3dE5gH7jK9mN1pQ3sT5vW7";
+    char sealed[PAY_WEBHOOK_SEALED_LEN_MAX], again[PAY_WEBHOOK_SEALED_LEN_MAX];
+    char out[PAY_WEBHOOK_SECRET_LEN_MAX + 1];
+    cr_assert_eq(pay_webhook_secret_seal("k1", "we_a", secret, sealed, sizeof(sealed)), PAY_OK);
+    cr_assert(strncmp(sealed, "enc1:", 5) == 0, "%s", sealed);
+    cr_assert_null(strstr(sealed, "whsec_"));
+    cr_assert_eq(pay_webhook_secret_seal("k1", "we_a", secret, again, sizeof(again)), PAY_OK);
+    cr_assert_str_neq(sealed, again, "a fresh nonce each time");
+    cr_assert_eq(pay_webhook_secret_open("k1", "we_a", sealed, out, sizeof(out)), PAY_OK);
+    cr_assert_str_eq(out, secret);
+    cr_assert_neq(pay_webhook_secret_open("k2", "we_a", sealed, out, sizeof(out)), PAY_OK,
+                  "another key");
+    cr_assert_neq(pay_webhook_secret_open("k1", "we_b", sealed, out, sizeof(out)), PAY_OK,
+                  "another endpoint's row");
+    cr_assert_neq(pay_webhook_secret_open(NULL, "we_a", sealed, out, sizeof(out)), PAY_OK);
+    sealed[20] = sealed[20] == '0' ? '1' : '0';
+    cr_assert_neq(pay_webhook_secret_open("k1", "we_a", sealed, out, sizeof(out)), PAY_OK,
+                  "altered");
+    sealed[7] = 'z';
+    cr_assert_neq(pay_webhook_secret_open("k1", "we_a", sealed, out, sizeof(out)), PAY_OK);
+    /* Without a key: stored as given, and a plain stored value opens as itself. */
+    cr_assert_eq(pay_webhook_secret_seal(NULL, "we_a", secret, sealed, sizeof(sealed)), PAY_OK);
+    cr_assert_str_eq(sealed, secret);
+    cr_assert_eq(pay_webhook_secret_open("k1", "we_a", secret, out, sizeof(out)), PAY_OK);
+    cr_assert_str_eq(out, secret);
+    char tiny[8];
+    cr_assert_neq(pay_webhook_secret_seal("k1", "we_a", secret, tiny, sizeof(tiny)), PAY_OK);
 }
 
 /* ---- Patterns and backoff ------------------------------------------------- */
