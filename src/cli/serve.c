@@ -323,8 +323,7 @@ static bool load_outbound_webhooks(const struct pay_config *cfg, struct pay_webh
     if (!option_int(cfg, "webhook-connect-timeout-ms", 1, 600000, 1, &w->connect_timeout_ms) ||
         !option_int(cfg, "webhook-timeout-ms", 1, 600000, 1, &w->timeout_ms) ||
         !option_int(cfg, "webhook-retry-base-ms", 1, day_ms, 1, &w->retry_base_ms) ||
-        !option_int(cfg, "webhook-retry-max-delay-ms", 1, 7 * day_ms, 1,
-                    &w->retry_max_delay_ms) ||
+        !option_int(cfg, "webhook-retry-max-delay-ms", 1, 7 * day_ms, 1, &w->retry_max_delay_ms) ||
         !option_int(cfg, "webhook-retry-max-age-s", 0, 30 * 24 * 3600, 1000,
                     &w->retry_max_age_ms) ||
         !option_int(cfg, "webhook-disable-after-s", 1, 365 * 24 * 3600, 1000,
