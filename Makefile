@@ -46,8 +46,13 @@ test-tsan:
 	@[ -f build-tsan/build.ninja ] || meson setup build-tsan --buildtype=debugoptimized \
 	    -Db_sanitize=thread -Db_lundef=false
 	@ninja -C build-tsan payd
-	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
-	    BUILD=build-tsan SUITES="api-sqlite api-postgres" scripts/test-all
+	@rm -rf build-tsan/tsan-reports && mkdir -p build-tsan/tsan-reports
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp \
+	    log_path=$(CURDIR)/build-tsan/tsan-reports/report" PAYD_TEST_START_TIMEOUT_MS=60000 \
+	    BUILD=build-tsan SUITES="api-sqlite api-postgres" scripts/test-all; rc=$$?; \
+	if ls build-tsan/tsan-reports/report.* >/dev/null 2>&1; then \
+	    echo "ThreadSanitizer reported (build-tsan/tsan-reports):"; cat build-tsan/tsan-reports/report.*; \
+	    exit 1; fi; exit $$rc
 
 # The long crash test: KILLS SIGKILLs under load on SQLite, then PostgreSQL,
 # without the short form's time bound.

@@ -287,6 +287,19 @@ static void auth_config_release(struct pay_auth_config *auth)
 }
 
 /* @listen's host part ("127.0.0.1", "[::1]") with @port: "127.0.0.1:41234". */
+/*
+ * With --listen HOST:0 the links' base (the bound port) is known only once
+ * the server runs, so it is stored after the server's threads started.
+ * Clients learn the port from the "listening" log line, written after this
+ * store; ThreadSanitizer cannot see that ordering (it goes through a pipe
+ * and a socket), so tests/tsan.supp names this function. With an explicit
+ * port the base set before the start is already right and nothing is stored.
+ */
+static __attribute__((noinline)) void publish_bound_url(struct pay_app *app, const char *url)
+{
+    app->public_url = url;
+}
+
 static void bound_addr(const char *listen, unsigned port, char *out, size_t n)
 {
     const char *colon = strrchr(listen, ':');
@@ -456,7 +469,9 @@ int pay_cli_serve(int argc, char **argv)
         public_url_bound = malloc(n);
         if (public_url_bound != NULL) {
             snprintf(public_url_bound, n, "http://%s", addr);
-            app.public_url = public_url_bound;
+            if (strcmp(public_url_bound, app.public_url) != 0) {
+                publish_bound_url(&app, public_url_bound);
+            }
         }
     }
     json_t *fields = json_object();
