@@ -420,6 +420,39 @@ test('killed in the middle of a call: the lease expires and another process deli
   }
 });
 
+test('SIGTERM during a call: the call is aborted, the delivery handed back, the next process delivers at once', async () => {
+  let n = 0;
+  const rx = await receiver({ status: () => (++n === 1 ? 'hang' : 200) });
+  const db = await freshDatabase(KIND);
+  let a;
+  let b;
+  try {
+    /* A long timeout and lease: only the hand-back can make the next delivery prompt. */
+    const args = [...FAST, '--webhook-timeout-ms', '30000'];
+    a = await startPayd({ database: db, args });
+    await createEndpoint(a, rx.url, ['customer.created']);
+    const cus = await newCustomer(a);
+    const ev = await eventOf(a, 'customer.created', cus.id);
+    await waitFor('the call in flight', () => rx.got.length === 1);
+    const t0 = Date.now();
+    const stopped = await a.stop();
+    assert.equal(stopped.code, 0);
+    assert.ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms`);
+    b = await startPayd({ database: db, args });
+    await waitFor('delivery by the next process', () => rx.got.length === 2, 10000);
+    const d = await waitFor('success recorded', async () => {
+      const x = ok(await b.api('GET', `/v1/events/${ev.id}/deliveries`)).data[0];
+      return x.status === 'succeeded' ? x : null;
+    });
+    assert.equal(d.attempt_count, 1, 'the aborted call is not counted as a failure');
+  } finally {
+    if (b) await b.stop();
+    if (a) await a.stop();
+    await db.drop();
+    await rx.close();
+  }
+});
+
 test('secret rotation: old and new secrets both sign during the overlap, then only the new', async () => {
   const rx = await receiver();
   const payd = await startPayd({ args: FAST });
