@@ -22,9 +22,23 @@ static inline struct pay_op pay_api_op(struct pay_request *req)
         .fingerprint_key = req->app->fingerprint_key,
         .public_url = req->app->public_url,
         .err = &req->err,
+        .stripe = req->app->stripe,
     };
     return op;
 }
+
+/* How a resource answers a domain outcome (@obj stolen). */
+typedef enum pay_err (*pay_api_answer_fn)(struct pay_request *req, struct pay_op *op,
+                                          enum pay_err e, json_t *obj);
+/*
+ * After a domain call made with op->call = @call (provider.c): when @e is
+ * PAY_OK and a provider call is to follow, make it the request's
+ * continuation (pay_request.deferred): the server sends it after the commit,
+ * the outcome is applied in a new transaction and answered with @answer.
+ * Always empties @call. Returns @e, or PAY_ERR_NOMEM.
+ */
+enum pay_err pay_api_defer_call(struct pay_request *req, struct pay_provider_call *call,
+                                enum pay_err e, pay_api_answer_fn answer) PAY_WUR;
 
 /* Answer with Stripe's list envelope {"object":"list","url":@url,
  * "has_more":..,"data":@data}; @data is stolen. */

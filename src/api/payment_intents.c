@@ -214,6 +214,7 @@ static const char *const create_allowed[] = {"amount",
                                              "return_url",
                                              "payment_method_types",
                                              "off_session",
+                                             "provider",
                                              NULL};
 
 static enum pay_err intent_create(struct pay_request *req)
@@ -222,13 +223,20 @@ static enum pay_err intent_create(struct pay_request *req)
     struct pay_intent_params p;
     json_t *metadata = NULL;
     enum pay_err e = parse_params(req, &p, &metadata);
+    if (e == PAY_OK) {
+        /* payd's own parameter: which connector takes the payment. */
+        e = pay_arg_str(req, req->body, "provider", false, 32, &p.provider, NULL);
+    }
     json_t *obj = NULL;
     struct pay_op op = pay_api_op(req);
+    struct pay_provider_call call;
+    memset(&call, 0, sizeof(call));
+    op.call = &call;
     if (e == PAY_OK) {
         e = pay_intent_create(&op, &p, &obj);
     }
     json_decref(metadata);
-    return answer(req, &op, e, obj);
+    return pay_api_defer_call(req, &call, answer(req, &op, e, obj), answer);
 }
 
 static enum pay_err intent_get(struct pay_request *req)
@@ -281,11 +289,14 @@ static enum pay_err intent_confirm(struct pay_request *req)
     enum pay_err e = parse_params(req, &p, &metadata);
     json_t *obj = NULL;
     struct pay_op op = pay_api_op(req);
+    struct pay_provider_call call;
+    memset(&call, 0, sizeof(call));
+    op.call = &call;
     if (e == PAY_OK) {
         e = pay_intent_confirm(&op, req->params[0], &p, &obj);
     }
     json_decref(metadata);
-    return answer(req, &op, e, obj);
+    return pay_api_defer_call(req, &call, answer(req, &op, e, obj), answer);
 }
 
 static enum pay_err intent_capture(struct pay_request *req)
@@ -302,6 +313,9 @@ static enum pay_err intent_capture(struct pay_request *req)
         PAY_TRY(pay_arg_metadata(req, req->body, "metadata", &metadata));
     }
     struct pay_op op = pay_api_op(req);
+    struct pay_provider_call call;
+    memset(&call, 0, sizeof(call));
+    op.call = &call;
     json_t *obj = NULL;
     enum pay_err e = pay_intent_capture(&op, req->params[0], has_amount, amount, &obj);
     if (e == PAY_OK && (metadata != NULL || clear)) {
@@ -312,7 +326,7 @@ static enum pay_err intent_capture(struct pay_request *req)
         e = pay_intent_update(&op, req->params[0], &p, &obj);
     }
     json_decref(metadata);
-    return answer(req, &op, e, obj);
+    return pay_api_defer_call(req, &call, answer(req, &op, e, obj), answer);
 }
 
 static enum pay_err intent_cancel(struct pay_request *req)
@@ -323,9 +337,12 @@ static enum pay_err intent_cancel(struct pay_request *req)
     PAY_TRY(pay_arg_enum(req, req->body, "cancellation_reason", false, cancellation_reasons,
                          &reason, NULL));
     struct pay_op op = pay_api_op(req);
+    struct pay_provider_call call;
+    memset(&call, 0, sizeof(call));
+    op.call = &call;
     json_t *obj = NULL;
     enum pay_err e = pay_intent_cancel(&op, req->params[0], reason, &obj);
-    return answer(req, &op, e, obj);
+    return pay_api_defer_call(req, &call, answer(req, &op, e, obj), answer);
 }
 
 static enum pay_err intent_list(struct pay_request *req)

@@ -6,6 +6,8 @@
  * patient's token reads only the refunds of its own customer's intents
  * (others answer 404).
  */
+#include <string.h>
+
 #include "api_int.h"
 
 static const char *const reasons[] = {"duplicate", "fraudulent", "requested_by_customer", NULL};
@@ -18,6 +20,13 @@ static enum pay_err answer(struct pay_request *req, enum pay_err e, json_t *obj)
     }
     pay_resp_json(req, 200, obj);
     return PAY_OK;
+}
+
+static enum pay_err answer_op(struct pay_request *req, struct pay_op *op, enum pay_err e,
+                              json_t *obj)
+{
+    (void)op;
+    return answer(req, e, obj);
 }
 
 static enum pay_err refund_create(struct pay_request *req)
@@ -33,10 +42,13 @@ static enum pay_err refund_create(struct pay_request *req)
     PAY_TRY(pay_arg_metadata(req, req->body, "metadata", &metadata));
     p.metadata = metadata;
     struct pay_op op = pay_api_op(req);
+    struct pay_provider_call call;
+    memset(&call, 0, sizeof(call));
+    op.call = &call;
     json_t *obj = NULL;
     enum pay_err e = pay_refund_create(&op, &p, &obj);
     json_decref(metadata);
-    return answer(req, e, obj);
+    return pay_api_defer_call(req, &call, answer(req, e, obj), answer_op);
 }
 
 static enum pay_err refund_get(struct pay_request *req)

@@ -58,6 +58,42 @@ int pay_cli_audit(int argc, char **argv);
             false                                                                                  \
     }
 
+/* payd serve's outbound Stripe provider (stripe_provider.c). */
+#define PAY_CLI_STRIPE_OPTS                                                                        \
+    {"stripe-secret-key", "PAYD_STRIPE_SECRET_KEY", NULL,                                          \
+     "Stripe secret key (sk_...): enables provider \"stripe\" (never logged)", false},             \
+        {"stripe-base-url", "PAYD_STRIPE_BASE_URL", "https://api.stripe.com",                      \
+         "Stripe API base URL", false},                                                            \
+        {"stripe-api-version", "PAYD_STRIPE_API_VERSION", "2024-06-20",                            \
+         "Stripe-Version header sent to Stripe", false},                                           \
+        {"stripe-connect-timeout-ms", "PAYD_STRIPE_CONNECT_TIMEOUT_MS", "5000",                    \
+         "connect timeout of each Stripe request", false},                                         \
+        {"stripe-timeout-ms", "PAYD_STRIPE_TIMEOUT_MS", "30000",                                   \
+         "total timeout of each Stripe request", false},                                           \
+        {"stripe-retries", "PAYD_STRIPE_RETRIES", "2",                                             \
+         "retries (same Idempotency-Key) on network errors, 409, 429, 5xx: 0..5", false},          \
+        {"stripe-backoff-ms", "PAYD_STRIPE_BACKOFF_MS", "250",                                     \
+         "first retry delay; doubles each retry, at most 2 s", false},                             \
+        {"stripe-settle-interval-ms", "PAYD_STRIPE_SETTLE_INTERVAL_MS", "5000",                    \
+         "how often the settler looks for Stripe calls with an unknown outcome", false},           \
+        {"stripe-settle-after-s", "PAYD_STRIPE_SETTLE_AFTER_S", "120",                             \
+         "settle a Stripe call once it is this old (longer than a call with its retries)", false}
+
+struct pay_cli_stripe;
+struct pay_stripe_config;
+/*
+ * Read the PAY_CLI_STRIPE_OPTS; *out is NULL when --stripe-secret-key is
+ * unset. False (message printed) when an option is invalid.
+ */
+bool pay_cli_stripe_load(const struct pay_config *cfg, struct pay_cli_stripe **out);
+/* The config for struct pay_app (NULL for NULL). */
+const struct pay_stripe_config *pay_cli_stripe_config(const struct pay_cli_stripe *s);
+/* Start / stop the settler thread (no-ops for NULL). */
+bool pay_cli_stripe_start(struct pay_cli_stripe *s, struct pay_store *store);
+void pay_cli_stripe_stop(struct pay_cli_stripe *s);
+/* Stop, wipe the key, free. NULL is fine. */
+void pay_cli_stripe_free(struct pay_cli_stripe *s);
+
 /* True when @argv[1..argc) asks for help ("--help", "-h", "help" first). */
 bool pay_cli_wants_help(int argc, char **argv);
 

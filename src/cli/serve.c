@@ -40,6 +40,7 @@ static const struct pay_option serve_opts[] = {
      "HTTP worker threads (0 = one per CPU; unused while the server runs a thread per connection)",
      false},
     PAY_CLI_OPT_LOG_LEVEL("info"),
+    PAY_CLI_STRIPE_OPTS,
     {"public-url", "PAYD_PUBLIC_URL", NULL,
      "base URL clients reach payd at, for links (default http://LISTEN)", false},
     {"jwt-secret", "PAYD_JWT_SECRET", NULL, "HS256 secret for JWTs (unset: JWTs are refused)",
@@ -365,6 +366,7 @@ int pay_cli_serve(int argc, char **argv)
     struct pay_store *store = NULL;
     struct pay_server *srv = NULL;
     char *fingerprint_key = NULL;
+    struct pay_cli_stripe *stripe = NULL;
     char *public_url = NULL;
     char *public_url_bound = NULL;
     if (!pay_cli_load(&cfg, serve_opts, N_SERVE_OPTS, argc, argv, "serve")) {
@@ -388,6 +390,10 @@ int pay_cli_serve(int argc, char **argv)
         goto out_config;
     }
     if (!load_auth_config(&cfg, &auth)) {
+        rc = PAY_CLI_USAGE;
+        goto out_auth;
+    }
+    if (!pay_cli_stripe_load(&cfg, &stripe)) {
         rc = PAY_CLI_USAGE;
         goto out_auth;
     }
@@ -423,6 +429,7 @@ int pay_cli_serve(int argc, char **argv)
         .version = PAY_VERSION,
         .quiet_access_log = pay_config_bool(&cfg, "quiet-access-log"),
         .fingerprint_key = fingerprint_key,
+        .stripe = pay_cli_stripe_config(stripe),
     };
     app.routes = pay_api_routes(&app.n_routes);
     /* Default http://LISTEN; with port 0 the real port is known only once
@@ -462,6 +469,11 @@ int pay_cli_serve(int argc, char **argv)
         }
     }
 
+    if (!pay_cli_stripe_start(stripe, store)) {
+        pay_server_stop(srv);
+        goto out_key;
+    }
+
     char addr[300];
     bound_addr(listen, pay_server_port(srv), addr, sizeof(addr));
     if (public_url_default) {
@@ -490,6 +502,7 @@ int pay_cli_serve(int argc, char **argv)
     pay_server_stop(srv);
     /* Calls in flight are aborted and their deliveries handed back. */
     pay_webhook_worker_stop(worker);
+    pay_cli_stripe_stop(stripe);
     pay_log(PAY_LOG_INFO, NULL, "stopped", NULL);
     rc = 0;
 out_key:
@@ -502,6 +515,7 @@ out_key:
 out_store:
     pay_store_close(store);
 out_auth:
+    pay_cli_stripe_free(stripe);
     auth_config_release(&auth);
 out_config:
     pay_config_release(&cfg);

@@ -83,6 +83,12 @@ enum pay_conn_status {
     PAY_CONN_PROCESSING,      /* asynchronous: the outcome comes later */
     PAY_CONN_DECLINED,        /* card_error: code + decline_code */
     PAY_CONN_FAILED,          /* provider error; safe to retry later */
+    /* Appended for the stripe connector (values are never renumbered): */
+    PAY_CONN_UNKNOWN,           /* ambiguous: timeout or retries exhausted; the provider
+                                 * may or may not have acted. Settle by asking again with
+                                 * the same idempotency key, never by a new charge. */
+    PAY_CONN_REQUIRES_CAPTURE,  /* authorized, waits for a capture (capture_method manual) */
+    PAY_CONN_CANCELED,          /* the provider's object is canceled */
 };
 
 struct pay_conn_request {
@@ -100,6 +106,10 @@ struct pay_conn_result {
     char code[48]; /* Stripe error code: "card_declined", "expired_card", "processing_error" */
     char decline_code[48]; /* "generic_decline", "insufficient_funds", ... */
     char message[PAY_ERROR_MESSAGE_MAX];
+    /* Filled by the stripe connector (zero/"" from the sandbox): */
+    char redirect_url[1024]; /* requires_action: next_action.redirect_to_url.url */
+    int http_status;         /* last HTTP status seen (0: no answer) */
+    int attempts;            /* HTTP requests made for this operation */
 };
 
 /*
@@ -131,6 +141,83 @@ struct pay_connector {
      */
     enum pay_err (*verify)(const char *token, struct pay_conn_result *res);
 };
+
+/* ---- Stripe (stripe.c): payd as a client of Stripe's HTTP API --------- */
+
+/*
+ * One Stripe account, from payd serve's options. Borrowed strings; the
+ * secret key is never logged. NULL secret_key = Stripe not configured.
+ */
+struct pay_stripe_config {
+    const char *secret_key;  /* sk_test_... / sk_live_... */
+    const char *base_url;    /* "https://api.stripe.com" (no trailing slash needed) */
+    const char *api_version; /* sent as Stripe-Version, e.g. "2024-06-20" */
+    long connect_timeout_ms; /* per HTTP request */
+    long timeout_ms;         /* per HTTP request, total */
+    int retries;             /* extra attempts after the first (0..PAY_STRIPE_RETRIES_MAX) */
+    long backoff_ms;         /* first backoff; doubles each retry, capped at 2 s */
+};
+#define PAY_STRIPE_RETRIES_MAX 5
+#define PAY_STRIPE_IDEM_KEY_LEN_MAX 80
+
+/*
+ * A Stripe request payd may have to send again (settling an ambiguous
+ * outcome): method, path and form body exactly as first sent, and the
+ * Idempotency-Key, so that Stripe answers a repeat with its stored result
+ * rather than acting twice. Built by pay_stripe_build_*; owned strings,
+ * released with pay_stripe_req_release.
+ */
+struct pay_stripe_req {
+    char method[8];  /* "POST" | "GET" */
+    char *path;      /* "/v1/payment_intents" */
+    char *body;      /* form-encoded, "" for GET */
+    char idempotency_key[PAY_STRIPE_IDEM_KEY_LEN_MAX];
+};
+void pay_stripe_req_release(struct pay_stripe_req *r);
+
+/* What a create+confirm sends (borrowed). */
+struct pay_stripe_intent_params {
+    int64_t amount_minor;
+    const char *currency;       /* ISO code, any case: sent lowercase */
+    const char *payment_method; /* the client's pm_... id: no card data passes through payd */
+    bool capture_manual;        /* capture_method=manual */
+    const char *reference;      /* payd's intent id: metadata[payd_intent] */
+    const char *return_url;     /* NULL: not sent */
+    bool off_session;
+};
+
+/*
+ * Build a request (no I/O). @idem_key is payd's own ("payd_<attempt id>").
+ * Errors: PAY_ERR_NOMEM; PAY_ERR_PARAM_INVALID for an id that is not
+ * URL-safe.
+ */
+enum pay_err pay_stripe_build_create(const struct pay_stripe_intent_params *p,
+                                     const char *idem_key, struct pay_stripe_req *out) PAY_WUR;
+enum pay_err pay_stripe_build_capture(const char *stripe_pi, int64_t amount_minor,
+                                      const char *idem_key, struct pay_stripe_req *out) PAY_WUR;
+enum pay_err pay_stripe_build_cancel(const char *stripe_pi, const char *idem_key,
+                                     struct pay_stripe_req *out) PAY_WUR;
+enum pay_err pay_stripe_build_refund(const char *stripe_pi, int64_t amount_minor,
+                                     const char *idem_key, struct pay_stripe_req *out) PAY_WUR;
+enum pay_err pay_stripe_build_retrieve(const char *stripe_pi, struct pay_stripe_req *out) PAY_WUR;
+
+/*
+ * Send @r to Stripe per @cfg (Authorization: Bearer, Stripe-Version,
+ * Idempotency-Key), retrying with exponential backoff on network errors,
+ * 409, 429 and 5xx with the same key, and map the answer into @res:
+ *   payment_intent: succeeded / requires_capture / requires_action (+
+ *   redirect_url) / processing / requires_payment_method (DECLINED with
+ *   last_payment_error's code, decline_code, message) / canceled;
+ *   refund: succeeded / pending (PROCESSING) / failed (DECLINED);
+ *   an error body of type card_error: DECLINED with code, decline_code,
+ *   message; other 4xx: FAILED with Stripe's message;
+ *   a timeout or retries exhausted: UNKNOWN.
+ * res->provider_ref gets the object's id (pi_... or re_...). Returns PAY_OK
+ * whenever @res says what happened; PAY_ERR_PARAM_INVALID when @cfg is not
+ * configured. Blocking; call it outside any database transaction.
+ */
+enum pay_err pay_stripe_send(const struct pay_stripe_config *cfg, const struct pay_stripe_req *r,
+                             struct pay_conn_result *res) PAY_WUR;
 
 /* The connector named @name, or NULL. */
 const struct pay_connector *pay_connector_find(const char *name);

@@ -44,6 +44,8 @@ struct pay_route {
     const char *summary;
 };
 
+struct pay_stripe_config; /* connectors.h: the Stripe account, when configured */
+
 /* Long-lived state every handler can reach. Owned by main. */
 struct pay_app {
     struct pay_store *store;
@@ -54,6 +56,7 @@ struct pay_app {
     const char *public_url; /* base URL clients reach payd at, for links */
     bool quiet_access_log;
     const char *fingerprint_key; /* keys card fingerprints (payd serve --fingerprint-key) */
+    const struct pay_stripe_config *stripe; /* outbound: NULL = provider "stripe" not configured */
 };
 
 struct pay_request {
@@ -83,6 +86,22 @@ struct pay_request {
     const char *location; /* optional Location header (redirects) */
 
     void *conn; /* libmicrohttpd connection; http-internal */
+
+    /*
+     * A continuation, for PAY_ROUTE_WRITE handlers that must call out (a
+     * payment provider) without holding a transaction. The handler sets
+     * @deferred (and @deferred_arg, malloc'd; the server free()s it). After
+     * the handler's transaction has committed (its response recorded for
+     * Idempotency-Key replay), the server runs @deferred(req) outside any
+     * transaction, with req->resp still holding the committed response. The
+     * continuation may call pay_store_write itself and set a new response or
+     * return an error; the server renders that, and with an Idempotency-Key
+     * replaces the stored response in a final transaction, so a replay gets
+     * the final answer (after a crash in between: the committed one). Not
+     * run when the handler failed or the request was a replay.
+     */
+    pay_handler_fn deferred;
+    void *deferred_arg;
 };
 
 /* A request header's value or NULL (case-insensitive name). */

@@ -10,7 +10,9 @@
  *   - PAY_ROUTE_NO_TX routes: directly, req->tx NULL;
  *   - PAY_ROUTE_WRITE routes: inside pay_store_write, with the idempotency
  *     claim before it and the rendered response recorded after it in the
- *     same transaction (idempotency.c);
+ *     same transaction (idempotency.c); a handler that must call a provider
+ *     sets a continuation (pay_request.deferred), run after the commit
+ *     outside any transaction, whose answer then replaces the recorded one;
  *   - other routes: inside a pay_store_read snapshot.
  * The response is JSON (req->resp), raw bytes (pay_resp_raw) or Stripe's
  * error envelope. Every response carries Request-Id; Stripe-Version (and
@@ -415,6 +417,10 @@ static enum pay_err write_cb(struct pay_tx *tx, void *arg)
         }
     }
 
+    /* A continuation set by an earlier run of this callback is stale. */
+    req->deferred = NULL;
+    free(req->deferred_arg);
+    req->deferred_arg = NULL;
     req->tx = tx;
     rc = req->route->handler(req);
     req->tx = NULL;
@@ -428,6 +434,38 @@ static enum pay_err write_cb(struct pay_tx *tx, void *arg)
     }
     cs->rendered_in_tx = true;
     return cs->cb_rc = rc;
+}
+
+static enum pay_err idem_replace_cb(struct pay_tx *tx, void *arg)
+{
+    struct conn_state *cs = arg;
+    return pay_idem_finish(tx, &cs->idem, cs->out_status, cs->out_ptr, cs->out_len);
+}
+
+/*
+ * The continuation of a write route (pay_request.deferred), after the
+ * commit and outside any transaction. Its answer replaces the committed one,
+ * also in the idempotency record; when that record cannot be updated, a
+ * replay returns the committed answer, which was true when it was given.
+ */
+static enum pay_err run_deferred(struct conn_state *cs)
+{
+    struct pay_request *req = &cs->req;
+    pay_handler_fn fn = req->deferred;
+    req->deferred = NULL;
+    pay_error_clear(&req->err);
+    enum pay_err rc = fn(req);
+    free(req->deferred_arg);
+    req->deferred_arg = NULL;
+    render(cs, rc);
+    if (cs->has_idem) {
+        enum pay_err frc = pay_store_write(cs->srv->app->store, idem_replace_cb, cs);
+        if (frc != PAY_OK) {
+            pay_logf(PAY_LOG_WARN, req->request_id,
+                     "cannot record the final response for replay: %s", pay_err_str(frc));
+        }
+    }
+    return rc;
 }
 
 static enum pay_err run_handler(struct conn_state *cs)
@@ -449,6 +487,11 @@ static enum pay_err run_handler(struct conn_state *cs)
         if (!cs->rendered_in_tx || rc != cs->cb_rc) {
             render(cs, rc);
         }
+        if (rc == PAY_OK && req->deferred != NULL && !cs->replayed) {
+            rc = run_deferred(cs);
+        }
+        free(req->deferred_arg);
+        req->deferred_arg = NULL;
         return rc;
     }
     rc = pay_store_read(store, read_cb, cs);

@@ -444,6 +444,218 @@ static json_t *redirect_action(struct pay_op *op, const json_t *obj, const char 
     return na;
 }
 
+/* ---- Intents routed to Stripe (payments.h, "Provider calls") ---------- */
+
+static bool is_stripe(const struct pay_intent_row *row)
+{
+    return str_eq(row->connector, PAY_CONNECTOR_STRIPE);
+}
+
+/* A Stripe PaymentMethod id as the client got it from Stripe: pm_[A-Za-z0-9_]+. */
+static bool stripe_pm_valid(const char *pm)
+{
+    if (pm == NULL || strncmp(pm, "pm_", 3) != 0 || pm[3] == '\0' || strlen(pm) > 64) {
+        return false;
+    }
+    for (const char *c = pm + 3; *c; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Step 1 with the intent locked: record the attempt, show `processing`. */
+static enum pay_err stripe_begin(struct pay_op *op, struct pay_intent_row *row,
+                                 const struct pay_attempt_spec *spec)
+{
+    enum pay_err e = pay_attempt_begin(op, spec);
+    if (e != PAY_OK) {
+        return e;
+    }
+    pay_json_set_str(row->obj, "status", ST_PROCESSING);
+    return pay_intent_row_save(op, row);
+}
+
+/* Confirm on Stripe: create+confirm a Stripe PaymentIntent, or (the customer
+ * was sent to Stripe's authentication page) ask Stripe how it ended. */
+static enum pay_err stripe_confirm(struct pay_op *op, struct pay_intent_row *row, bool off_session)
+{
+    char prior[32];
+    copy_str(prior, sizeof(prior), status_of(row->obj));
+    json_object_set_new(row->obj, "last_payment_error", json_null());
+    json_object_set_new(row->obj, "next_action", json_null());
+    const struct pay_stripe_intent_params cp = {
+        .amount_minor = pay_json_int(row->obj, "amount", 0),
+        .currency = pay_json_str(row->obj, "currency"),
+        .payment_method = pay_json_str(row->obj, "payment_method"),
+        .capture_manual = str_eq(pay_json_str(row->obj, "capture_method"), "manual"),
+        .reference = pay_json_str(row->obj, "id"),
+        .return_url = row->return_url,
+        .off_session = off_session,
+    };
+    bool retrieve = row->provider_ref[0] != '\0' && str_eq(prior, ST_RA);
+    const struct pay_attempt_spec spec = {
+        .intent = pay_json_str(row->obj, "id"),
+        .operation = retrieve ? "retrieve" : "confirm",
+        .amount_minor = cp.amount_minor,
+        .prior_status = prior,
+        .create = &cp,
+        .stripe_pi = row->provider_ref,
+    };
+    return stripe_begin(op, row, &spec);
+}
+
+static json_t *stripe_next_action(const char *url, const char *return_url)
+{
+    json_t *rtu = json_object();
+    json_object_set_new(rtu, "url", json_string(url ? url : ""));
+    json_object_set_new(rtu, "return_url", return_url ? json_string(return_url) : json_null());
+    json_t *na = json_object();
+    json_object_set_new(na, "type", json_string("redirect_to_url"));
+    json_object_set_new(na, "redirect_to_url", rtu);
+    return na;
+}
+
+static void mark_canceled(json_t *obj, const char *reason)
+{
+    pay_json_set_str(obj, "status", ST_CANCELED);
+    pay_json_set_int(obj, "canceled_at", pay_now());
+    if (reason != NULL) {
+        pay_json_set_str(obj, "cancellation_reason", reason);
+    }
+    pay_json_set_int(obj, "amount_capturable", 0);
+    json_object_set_new(obj, "next_action", json_null());
+}
+
+/* A capture or cancel Stripe refused: back to the status before the call. */
+static enum pay_err stripe_refused(struct pay_op *op, struct pay_intent_row *row,
+                                   const struct pay_attempt *a, const struct pay_conn_result *res)
+{
+    pay_json_set_str(row->obj, "status", a->prior_status[0] ? a->prior_status : ST_RCAP);
+    enum pay_err e = pay_intent_row_save(op, row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    pay_tx_commit_anyway(op->tx);
+    return pay_error_set(op->err, PAY_ERR_PROVIDER, NULL,
+                         "The payment provider refused to %s this PaymentIntent%s%s.",
+                         a->operation, res->message[0] ? ": " : "", res->message);
+}
+
+static enum pay_err finish(struct pay_intent_row *row, enum pay_err e, json_t **out);
+
+enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attempt *a,
+                                       const struct pay_conn_result *res, json_t **out)
+{
+    *out = NULL;
+    struct pay_intent_row row;
+    enum pay_err e = pay_intent_row_load(op, a->intent, true, "intent", &row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    /* Re-read under the intent's lock: another settler may have won. */
+    struct pay_attempt cur;
+    e = pay_attempt_load(op, a->id, &cur);
+    if (e != PAY_OK || !cur.pending || res->status == PAY_CONN_UNKNOWN) {
+        return finish(&row, e, out);
+    }
+    if (res->provider_ref[0] != '\0' && strncmp(res->provider_ref, "pi_", 3) == 0) {
+        copy_str(row.provider_ref, sizeof(row.provider_ref), res->provider_ref);
+    }
+    if (res->status == PAY_CONN_PROCESSING && !str_eq(cur.operation, "capture") &&
+        !str_eq(cur.operation, "cancel")) {
+        /* Stripe works on it asynchronously: the attempt stays pending and
+         * the settler asks Stripe again by the intent's id. */
+        e = pay_intent_row_save(op, &row);
+        return finish(&row, e, out);
+    }
+    e = pay_attempt_finish(op, a->id, res);
+    if (e != PAY_OK) {
+        return finish(&row, e, out);
+    }
+    int64_t amount = pay_json_int(row.obj, "amount", 0);
+    const char *opn = cur.operation;
+    if (str_eq(opn, "confirm") || str_eq(opn, "retrieve")) {
+        switch (res->status) {
+        case PAY_CONN_SUCCEEDED:
+            e = post_capture(op, &row, amount);
+            if (e == PAY_OK) {
+                e = pay_intent_row_save(op, &row);
+            }
+            if (e == PAY_OK) {
+                e = emit(op, "payment_intent.succeeded", row.obj);
+            }
+            break;
+        case PAY_CONN_REQUIRES_CAPTURE:
+            pay_json_set_int(row.obj, "amount_capturable", amount);
+            pay_json_set_str(row.obj, "status", ST_RCAP);
+            e = pay_intent_row_save(op, &row);
+            if (e == PAY_OK) {
+                e = emit(op, "payment_intent.amount_capturable_updated", row.obj);
+            }
+            break;
+        case PAY_CONN_REQUIRES_ACTION:
+            json_object_set_new(row.obj, "next_action",
+                                stripe_next_action(res->redirect_url, row.return_url));
+            pay_json_set_str(row.obj, "status", ST_RA);
+            e = pay_intent_row_save(op, &row);
+            if (e == PAY_OK) {
+                e = emit(op, "payment_intent.requires_action", row.obj);
+            }
+            break;
+        case PAY_CONN_CANCELED:
+            mark_canceled(row.obj, NULL);
+            e = pay_intent_row_save(op, &row);
+            if (e == PAY_OK) {
+                e = emit(op, "payment_intent.canceled", row.obj);
+            }
+            break;
+        case PAY_CONN_DECLINED:
+        case PAY_CONN_FAILED:
+        case PAY_CONN_PROCESSING:
+        case PAY_CONN_UNKNOWN:
+            e = record_decline(op, &row, res);
+            break;
+        }
+        return finish(&row, e, out);
+    }
+    if (str_eq(opn, "capture")) {
+        if (res->status == PAY_CONN_SUCCEEDED) {
+            e = post_capture(op, &row, a->amount_minor);
+            if (e == PAY_OK) {
+                e = pay_intent_row_save(op, &row);
+            }
+            if (e == PAY_OK) {
+                e = emit(op, "payment_intent.succeeded", row.obj);
+            }
+        } else if (res->status == PAY_CONN_CANCELED) {
+            mark_canceled(row.obj, NULL);
+            e = pay_intent_row_save(op, &row);
+        } else {
+            e = stripe_refused(op, &row, &cur, res);
+        }
+    } else if (str_eq(opn, "cancel")) {
+        if (res->status == PAY_CONN_CANCELED || res->status == PAY_CONN_SUCCEEDED) {
+            mark_canceled(row.obj, NULL);
+            e = pay_intent_row_save(op, &row);
+            if (e == PAY_OK) {
+                e = emit(op, "payment_intent.canceled", row.obj);
+            }
+        } else {
+            e = stripe_refused(op, &row, &cur, res);
+        }
+    } else {
+        e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Unknown provider operation %s.", opn);
+    }
+    if (e != PAY_OK) {
+        pay_intent_row_release(&row);
+        return e;
+    }
+    return finish(&row, e, out);
+}
+
 /*
  * Authorize the intent's payment method with its connector and move the
  * intent on from the answer. Ends with the row saved and the event
@@ -460,6 +672,9 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
                              "You cannot confirm this PaymentIntent because it's missing a "
                              "payment method. Update it with a payment_method, or confirm it "
                              "with one.");
+    }
+    if (is_stripe(row)) {
+        return stripe_confirm(op, row, off_session);
     }
     struct pay_pm_charge pm_buf;
     const struct pay_pm_charge *pm = pm_given;
@@ -558,6 +773,10 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
         return e == PAY_OK ? emit(op, "payment_intent.processing", row->obj) : e;
     case PAY_CONN_DECLINED:
     case PAY_CONN_FAILED:
+    case PAY_CONN_UNKNOWN:
+    case PAY_CONN_REQUIRES_CAPTURE:
+    case PAY_CONN_CANCELED:
+        /* Not answers an in-process connector gives. */
         return record_decline(op, row, &res);
     }
     return pay_error_set(op->err, PAY_ERR_PROVIDER, NULL,
@@ -599,7 +818,15 @@ static enum pay_err apply_params(struct pay_op *op, struct pay_intent_row *row,
         customer_changed = !str_eq(pay_json_str(o, "customer"), p->customer);
         pay_json_set_str(o, "customer", p->customer);
     }
-    if (p->payment_method != NULL) {
+    if (p->payment_method != NULL && is_stripe(row)) {
+        /* The client's Stripe PaymentMethod: payd keeps only its id. */
+        if (!stripe_pm_valid(p->payment_method)) {
+            return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "payment_method",
+                                 "Invalid payment_method: an intent with provider=stripe takes "
+                                 "a Stripe PaymentMethod id (pm_...).");
+        }
+        pay_json_set_str(o, "payment_method", p->payment_method);
+    } else if (p->payment_method != NULL) {
         enum pay_err e = resolve_pm(op, p->payment_method, pm_out);
         if (e != PAY_OK) {
             return e;
@@ -609,7 +836,7 @@ static enum pay_err apply_params(struct pay_op *op, struct pay_intent_row *row,
         if (e != PAY_OK) {
             return e;
         }
-    } else if (customer_changed && pay_json_str(o, "payment_method") != NULL) {
+    } else if (customer_changed && pay_json_str(o, "payment_method") != NULL && !is_stripe(row)) {
         struct pay_pm_charge cur;
         enum pay_err e = resolve_pm(op, pay_json_str(o, "payment_method"), &cur);
         if (e == PAY_OK) {
@@ -770,8 +997,23 @@ enum pay_err pay_intent_create(struct pay_op *op, const struct pay_intent_params
     if (row.obj == NULL) {
         return fail(op, PAY_ERR_NOMEM);
     }
+    enum pay_err e = PAY_OK;
+    if (q.provider != NULL && str_eq(q.provider, PAY_CONNECTOR_STRIPE)) {
+        if (op->stripe == NULL || op->stripe->secret_key == NULL) {
+            e = pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "provider",
+                              "Invalid provider: 'stripe' is not configured on this payd "
+                              "(payd serve --stripe-secret-key).");
+        }
+        copy_str(row.connector, sizeof(row.connector), PAY_CONNECTOR_STRIPE);
+    } else if (q.provider != NULL && !str_eq(q.provider, "sandbox")) {
+        e = pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "provider",
+                          "Invalid provider: '%s' (expected sandbox or stripe).", q.provider);
+    }
     struct pay_pm_charge pm;
-    enum pay_err e = apply_params(op, &row, &q, &pm);
+    memset(&pm, 0, sizeof(pm));
+    if (e == PAY_OK) {
+        e = apply_params(op, &row, &q, &pm);
+    }
     if (e == PAY_OK) {
         e = set_return_url(op, &row, q.return_url);
     }
@@ -913,6 +1155,15 @@ enum pay_err pay_intent_capture(struct pay_op *op, const char *id, bool has_amou
                           "The amount to capture (%lld) is greater than the amount capturable "
                           "(%lld).",
                           (long long)amount, (long long)capturable);
+    } else if (is_stripe(&row)) {
+        const struct pay_attempt_spec spec = {
+            .intent = id,
+            .operation = "capture",
+            .amount_minor = amount,
+            .prior_status = ST_RCAP,
+            .stripe_pi = row.provider_ref,
+        };
+        e = stripe_begin(op, &row, &spec);
     } else {
         const struct pay_connector *conn = pay_connector_find(row.connector);
         struct pay_conn_result res;
@@ -957,7 +1208,41 @@ enum pay_err pay_intent_cancel(struct pay_op *op, const char *id, const char *re
         pay_intent_row_release(&row);
         return e;
     }
-    if (row.provider_ref[0] != '\0' && (str_eq(st, ST_RCAP) || str_eq(st, ST_PROCESSING))) {
+    if (is_stripe(&row)) {
+        bool pending = false;
+        e = pay_attempt_any_pending(op, id, &pending);
+        if (e == PAY_OK && pending) {
+            e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
+                              "A request to the payment provider for PaymentIntent %s is still "
+                              "in progress; retry once it has settled.",
+                              id);
+        }
+        if (e == PAY_OK && row.provider_ref[0] != '\0' &&
+            (str_eq(st, ST_RCAP) || str_eq(st, ST_RA) || str_eq(st, ST_PROCESSING))) {
+            /* Stripe holds an authorization (or waits for the customer): release it there. */
+            char prior[32];
+            copy_str(prior, sizeof(prior), st);
+            if (reason != NULL) {
+                pay_json_set_str(row.obj, "cancellation_reason", reason);
+            }
+            const struct pay_attempt_spec spec = {
+                .intent = id,
+                .operation = "cancel",
+                .prior_status = prior,
+                .stripe_pi = row.provider_ref,
+            };
+            e = stripe_begin(op, &row, &spec);
+            if (e != PAY_OK) {
+                pay_intent_row_release(&row);
+                return e;
+            }
+            return finish(&row, e, out);
+        }
+        if (e != PAY_OK) {
+            pay_intent_row_release(&row);
+            return e;
+        }
+    } else if (row.provider_ref[0] != '\0' && (str_eq(st, ST_RCAP) || str_eq(st, ST_PROCESSING))) {
         /* Release the hold on the customer's funds. */
         const struct pay_connector *conn = pay_connector_find(row.connector);
         struct pay_conn_result res;

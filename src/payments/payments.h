@@ -19,6 +19,8 @@
 #include "../ledger/ledger.h"
 #include "../store/store.h"
 
+struct pay_provider_call;
+
 /* The context of one domain operation. */
 struct pay_op {
     struct pay_tx *tx;
@@ -27,6 +29,12 @@ struct pay_op {
     const char *fingerprint_key; /* keys card fingerprints */
     const char *public_url;      /* base URL for links payd serves (3-D Secure page) */
     struct pay_error *err;
+    /* The Stripe account (NULL: provider "stripe" is not configured). */
+    const struct pay_stripe_config *stripe;
+    /* Where an operation on a provider-routed intent hands back the call to
+     * make after the transaction commits (see "Provider calls" below); NULL
+     * where no call can follow (such operations answer PAY_ERR_PROVIDER). */
+    struct pay_provider_call *call;
 };
 
 /* ---- Customers (customers.c) ------------------------------------------ */
@@ -253,6 +261,10 @@ struct pay_intent_params {
     const char *return_url; /* 3-D Secure: where the page sends the customer back */
     bool confirm;           /* create: confirm at once */
     bool off_session;       /* the customer is not present */
+    /* create: "sandbox" (default) or "stripe" (needs op->stripe). With
+     * "stripe", payment_method is the client's Stripe pm_... id, kept as the
+     * provider's token and never resolved as a payd payment method. */
+    const char *provider;
 };
 
 /*
@@ -359,6 +371,58 @@ enum pay_err pay_refund_cancel(struct pay_op *op, const char *id, json_t **out) 
 enum pay_err pay_refund_list(struct pay_op *op, const char *payment_intent,
                              const struct pay_list_args *args, json_t **data_out,
                              bool *has_more) PAY_WUR;
+
+/* ---- Provider calls (provider.c): intents routed to Stripe ------------- */
+
+/*
+ * Nothing calls a provider inside a database transaction (DESIGN.md). On an
+ * intent whose connector is "stripe", confirm (and create with confirm),
+ * capture, cancel and refund run in three steps:
+ *   1. inside the request's transaction: lock the intent, record a
+ *      provider_attempts row (its request bytes and Idempotency-Key
+ *      "payd_<attempt id>"), move the intent to `processing` (a refund is
+ *      created `pending`), and fill op->call; the operation returns PAY_OK
+ *      with that state, which is committed;
+ *   2. pay_provider_call_send, outside any transaction;
+ *   3. pay_provider_apply in a new transaction: the outcome, exactly once.
+ * An ambiguous outcome (PAY_CONN_UNKNOWN: a timeout) leaves the attempt
+ * pending and the intent `processing`; pay_provider_settle later sends the
+ * same request with the same key (or retrieves the Stripe intent once its id
+ * is known), so Stripe answers with what it did: never a second charge.
+ * While an attempt is pending, other operations on its intent are
+ * PAY_ERR_UNEXPECTED_STATE.
+ */
+struct pay_provider_call {
+    char attempt_id[PAY_ID_LEN_MAX + 1]; /* "" = no call to make */
+    char operation[16];                  /* confirm, retrieve, capture, cancel, refund */
+    struct pay_stripe_req req;           /* owned */
+};
+void pay_provider_call_release(struct pay_provider_call *c);
+/* Send @c (blocking, no database). @res as pay_stripe_send. */
+enum pay_err pay_provider_call_send(const struct pay_stripe_config *cfg,
+                                    const struct pay_provider_call *c,
+                                    struct pay_conn_result *res) PAY_WUR;
+/*
+ * Step 3, inside a write transaction (op->customer_scope is ignored: the
+ * attempt was authorised in step 1). Applies @res to attempt @attempt_id's
+ * intent or refund unless the attempt was settled already (then *out is
+ * the current object, PAY_OK). *out gets the intent (confirm, capture,
+ * cancel) or the refund. A decline: as pay_intent_confirm
+ * (PAY_ERR_CARD_DECLINED, committed anyway); a refused capture or cancel:
+ * PAY_ERR_PROVIDER, the intent back in its previous status (committed
+ * anyway).
+ */
+enum pay_err pay_provider_apply(struct pay_op *op, const char *attempt_id,
+                                const struct pay_conn_result *res, json_t **out) PAY_WUR;
+/*
+ * Settle up to @batch_max pending attempts created at or before
+ * @created_before (unix seconds): send each again (same bytes, same key; a
+ * GET of the Stripe intent once its id is known) and apply a definite
+ * answer. *settled_out gets how many were applied. Runs its own
+ * transactions; never hold one while calling it.
+ */
+enum pay_err pay_provider_settle(struct pay_store *s, const struct pay_stripe_config *cfg,
+                                 int64_t created_before, int batch_max, int *settled_out) PAY_WUR;
 
 /*
  * Check that every intent's amount_received equals minus its capture

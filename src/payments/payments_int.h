@@ -36,6 +36,53 @@ void pay_intent_row_release(struct pay_intent_row *row);
 /* Merge Stripe metadata @update into @obj's "metadata": "" values unset. */
 void pay_metadata_merge(json_t *obj, const json_t *update);
 
+/* ---- Provider attempts (provider.c), used by payment_intents.c, refunds.c */
+
+#define PAY_CONNECTOR_STRIPE "stripe"
+
+/* What step 1 of a provider call records (borrowed). */
+struct pay_attempt_spec {
+    const char *intent;
+    const char *refund;       /* operation refund: the pending refund's id */
+    const char *operation;    /* confirm, retrieve, capture, cancel, refund */
+    int64_t amount_minor;     /* capture, refund: the amount asked for */
+    const char *prior_status; /* the intent's status before `processing` */
+    const struct pay_stripe_intent_params *create; /* confirm */
+    const char *stripe_pi;                         /* the others */
+};
+
+/* One provider_attempts row, as step 3 reads it. */
+struct pay_attempt {
+    char id[PAY_ID_LEN_MAX + 1];
+    char intent[PAY_ID_LEN_MAX + 1];
+    char refund[PAY_ID_LEN_MAX + 1];
+    char operation[16];
+    char prior_status[32];
+    int64_t amount_minor;
+    bool pending;
+};
+
+/*
+ * Step 1: refuse when the intent has a pending attempt
+ * (PAY_ERR_UNEXPECTED_STATE), when Stripe is not configured or no call can
+ * follow (PAY_ERR_PROVIDER); else insert the attempt and fill op->call.
+ */
+enum pay_err pay_attempt_begin(struct pay_op *op, const struct pay_attempt_spec *s) PAY_WUR;
+/* Whether intent @intent has a pending attempt. */
+enum pay_err pay_attempt_any_pending(struct pay_op *op, const char *intent, bool *out) PAY_WUR;
+/* Load attempt @id (current status, in the caller's transaction). */
+enum pay_err pay_attempt_load(struct pay_op *op, const char *id, struct pay_attempt *out) PAY_WUR;
+/* Mark attempt @id done with @res's outcome. */
+enum pay_err pay_attempt_finish(struct pay_op *op, const char *id,
+                                const struct pay_conn_result *res) PAY_WUR;
+/* Step 3 for intent operations (payment_intents.c) and refunds (refunds.c). */
+enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attempt *a,
+                                       const struct pay_conn_result *res, json_t **out) PAY_WUR;
+enum pay_err pay_refund_provider_apply(struct pay_op *op, const struct pay_attempt *a,
+                                       const struct pay_conn_result *res, json_t **out) PAY_WUR;
+/* A short name of @s ("succeeded", "unknown", ...) for the attempt's outcome. */
+const char *pay_conn_status_name(enum pay_conn_status s);
+
 /* ---- Customers (customers.c), used by payment_methods.c ------------- */
 
 /*

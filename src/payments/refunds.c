@@ -165,6 +165,137 @@ static void money_text(int64_t amount, const char *currency, char *buf, size_t n
     }
 }
 
+/* ---- Refunds of intents routed to Stripe (payments.h, "Provider calls") - */
+
+/* Step 1: a `pending` refund (no ledger entry yet) and the attempt. */
+static enum pay_err stripe_refund_begin(struct pay_op *op, const struct pay_refund_params *p,
+                                        const struct pay_intent_row *row, int64_t amount,
+                                        json_t **out)
+{
+    char id[PAY_ID_LEN_MAX + 1];
+    pay_id_new("re", id);
+    const struct pay_attempt_spec spec = {
+        .intent = p->payment_intent,
+        .refund = id,
+        .operation = "refund",
+        .amount_minor = amount,
+        .stripe_pi = row->provider_ref,
+    };
+    enum pay_err e = pay_attempt_begin(op, &spec);
+    if (e != PAY_OK) {
+        return e;
+    }
+    int64_t now = pay_now();
+    const char *customer = pay_json_str(row->obj, "customer");
+    const char *currency = pay_json_str(row->obj, "currency");
+    json_t *refund = json_object();
+    pay_json_set_str(refund, "id", id);
+    pay_json_set_str(refund, "object", "refund");
+    pay_json_set_int(refund, "amount", amount);
+    json_object_set_new(refund, "balance_transaction", json_null());
+    json_object_set_new(refund, "charge", json_null());
+    pay_json_set_int(refund, "created", now);
+    pay_json_set_str(refund, "currency", currency);
+    json_object_set_new(refund, "metadata", json_object());
+    pay_metadata_merge(refund, p->metadata);
+    pay_json_set_str(refund, "payment_intent", p->payment_intent);
+    pay_json_set_str(refund, "reason", p->reason);
+    json_object_set_new(refund, "receipt_number", json_null());
+    json_object_set_new(refund, "source_transfer_reversal", json_null());
+    pay_json_set_str(refund, "status", "pending");
+    json_object_set_new(refund, "transfer_reversal", json_null());
+    char *data = pay_json_dump(refund);
+    if (data == NULL) {
+        json_decref(refund);
+        return fail(op, PAY_ERR_NOMEM);
+    }
+    struct pay_param ins[8] = {
+        PAY_PTEXT(id),       PAY_PINT(now),    PAY_PTEXT(p->payment_intent),
+        PAY_PTEXT(customer), PAY_PTEXT("pending"), PAY_PINT(amount),
+        PAY_PTEXT(currency), PAY_PTEXT(data),
+    };
+    e = pay_tx_exec(op->tx,
+                    "INSERT INTO refunds (id, created, payment_intent, customer, status, amount, "
+                    "currency, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    ins, PAY_NPARAMS(ins), NULL);
+    free(data);
+    if (e == PAY_OK) {
+        e = pay_event_append(op->tx, "refund.created", refund, customer, op->request_id, NULL,
+                             op->err);
+    }
+    if (e != PAY_OK) {
+        json_decref(refund);
+        return fail(op, e);
+    }
+    *out = refund;
+    return PAY_OK;
+}
+
+enum pay_err pay_refund_provider_apply(struct pay_op *op, const struct pay_attempt *a,
+                                       const struct pay_conn_result *res, json_t **out)
+{
+    *out = NULL;
+    struct pay_intent_row row;
+    enum pay_err e = pay_intent_row_load(op, a->intent, true, "payment_intent", &row);
+    if (e != PAY_OK) {
+        return e;
+    }
+    json_t *refund = NULL;
+    struct pay_attempt cur;
+    e = pay_attempt_load(op, a->id, &cur);
+    if (e == PAY_OK) {
+        e = refund_load(op, a->refund, true, &refund);
+    }
+    if (e != PAY_OK || !cur.pending || res->status == PAY_CONN_UNKNOWN) {
+        goto out;
+    }
+    e = pay_attempt_finish(op, a->id, res);
+    if (e != PAY_OK) {
+        goto out;
+    }
+    const char *customer = pay_json_str(row.obj, "customer");
+    int64_t amount = pay_json_int(refund, "amount", 0);
+    if (res->status == PAY_CONN_SUCCEEDED || res->status == PAY_CONN_PROCESSING) {
+        int64_t refunded = 0;
+        if (!pay_money_add(pay_json_int(row.obj, "amount_refunded", 0), amount, &refunded) ||
+            refunded > pay_json_int(row.obj, "amount_received", 0)) {
+            e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL,
+                              "Refund %s would refund more than payment intent %s received.",
+                              a->refund, a->intent);
+            goto out;
+        }
+        e = post_refund(op, a->refund, row.connector, pay_json_str(refund, "currency"), amount, 1);
+        if (e != PAY_OK) {
+            goto out;
+        }
+        pay_json_set_str(refund, "status",
+                         res->status == PAY_CONN_SUCCEEDED ? "succeeded" : "pending");
+        json_object_set_new(refund, "balance_transaction",
+                            balance_transaction_of(op, a->refund, "refund"));
+        pay_json_set_int(row.obj, "amount_refunded", refunded);
+        e = pay_intent_row_save(op, &row);
+    } else {
+        pay_json_set_str(refund, "status", res->status == PAY_CONN_CANCELED ? "canceled" : "failed");
+        pay_json_set_str(refund, "failure_reason",
+                         res->decline_code[0] ? res->decline_code : "unknown");
+    }
+    if (e == PAY_OK) {
+        e = refund_save(op, refund);
+    }
+    if (e == PAY_OK) {
+        e = fail(op, pay_event_append(op->tx, "refund.updated", refund, customer, op->request_id,
+                                      NULL, op->err));
+    }
+out:
+    pay_intent_row_release(&row);
+    if (e == PAY_OK) {
+        *out = refund;
+    } else {
+        json_decref(refund);
+    }
+    return e;
+}
+
 enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params *p, json_t **out)
 {
     *out = NULL;
@@ -217,6 +348,10 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
         goto out_release;
     }
 
+    if (str_eq(row.connector, PAY_CONNECTOR_STRIPE)) {
+        e = stripe_refund_begin(op, p, &row, amount, out);
+        goto out_release;
+    }
     const struct pay_connector *conn = pay_connector_find(row.connector);
     struct pay_conn_result res;
     memset(&res, 0, sizeof(res));
@@ -358,6 +493,12 @@ enum pay_err pay_refund_cancel(struct pay_op *op, const char *id, json_t **out)
     /* Give the amount back to the intent and the merchant balance. */
     e = pay_intent_row_load(op, pay_json_str(obj, "payment_intent"), true, "payment_intent", &row);
     if (e != PAY_OK) {
+        goto out;
+    }
+    if (str_eq(row.connector, PAY_CONNECTOR_STRIPE)) {
+        /* Stripe decides a pending card refund itself; payd cannot take it back. */
+        e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
+                          "Refund %s is with Stripe and cannot be canceled through payd.", id);
         goto out;
     }
     int64_t amount = pay_json_int(obj, "amount", 0);
