@@ -137,7 +137,8 @@ enum pay_err pay_stripe_build_create(const struct pay_stripe_intent_params *p,
                                      const char *idem_key, struct pay_stripe_req *out)
 {
     memset(out, 0, sizeof(*out));
-    if (p->currency == NULL || p->payment_method == NULL || !pay_amount_valid(p->amount_minor)) {
+    if (p->currency == NULL || strlen(p->currency) != 3 || !id_safe(p->payment_method) ||
+        p->amount_minor < 1 || !pay_amount_valid(p->amount_minor)) {
         return PAY_ERR_PARAM_INVALID;
     }
     char currency[8];

@@ -561,6 +561,12 @@ enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attem
     if (e != PAY_OK || !cur.pending || res->status == PAY_CONN_UNKNOWN) {
         return finish(&row, e, out);
     }
+    if (!str_eq(status_of(row.obj), ST_PROCESSING)) {
+        /* Settled meanwhile by another path (an inbound webhook applied
+         * Stripe's event): the money is booked; only close the attempt. */
+        e = pay_attempt_finish(op, a->id, res);
+        return finish(&row, e, out);
+    }
     if (res->provider_ref[0] != '\0' && strncmp(res->provider_ref, "pi_", 3) == 0) {
         copy_str(row.provider_ref, sizeof(row.provider_ref), res->provider_ref);
     }
