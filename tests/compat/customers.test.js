@@ -2,12 +2,12 @@
 /* Customers through the official Stripe SDK: create, retrieve, update, list, del. */
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Stripe, startCompat, cardParams, rejects } = require('./lib/stripe');
+const { Stripe, startCompat, cardParams, rejects, stopPayd } = require('./lib/stripe');
 
 let payd;
 let stripe;
 before(async () => { ({ payd, stripe } = await startCompat()); });
-after(() => payd.stop());
+after(() => stopPayd(payd));
 
 test('customers.create returns a Stripe customer object', async () => {
   const c = await stripe.customers.create({

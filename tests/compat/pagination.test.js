@@ -4,7 +4,7 @@
  * is what drives it. */
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startCompat } = require('./lib/stripe');
+const { startCompat, stopPayd } = require('./lib/stripe');
 
 const COUNT = 125;
 let payd;
@@ -24,7 +24,7 @@ before(async () => {
     made.push(...await Promise.all(batch));
   }
 });
-after(() => payd.stop());
+after(() => stopPayd(payd));
 
 test('autoPagingEach visits every intent once, in list order, over pages of 10', async () => {
   const seen = [];

@@ -4,12 +4,12 @@
  * challenge page), manual and partial capture, cancel, expand. */
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Stripe, startCompat, cardParams, rejects } = require('./lib/stripe');
+const { Stripe, startCompat, cardParams, rejects, stopPayd } = require('./lib/stripe');
 
 let payd;
 let stripe;
 before(async () => { ({ payd, stripe } = await startCompat()); });
-after(() => payd.stop());
+after(() => stopPayd(payd));
 
 /* Answer payd's sandbox 3-D Secure page as a browser would: GET the page,
  * POST the form of the chosen button. Resolves the POST's response. */

@@ -3,12 +3,12 @@
  * Stripe's test names), retrieve with expand, attach, detach, list. */
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Stripe, startCompat, cardParams, rejects } = require('./lib/stripe');
+const { Stripe, startCompat, cardParams, rejects, stopPayd } = require('./lib/stripe');
 
 let payd;
 let stripe;
 before(async () => { ({ payd, stripe } = await startCompat()); });
-after(() => payd.stop());
+after(() => stopPayd(payd));
 
 test('paymentMethods.create from card numbers: brand, last4, no number in the answer', async () => {
   const cases = [

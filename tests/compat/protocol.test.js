@@ -3,13 +3,13 @@
  * 401/403/429, Request-Id as requestId, Stripe-Version, Basic auth. */
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Stripe, startCompat, rejects } = require('./lib/stripe');
+const { Stripe, startCompat, rejects, stopPayd } = require('./lib/stripe');
 
 let payd;
 let stripe;
 let client;
 before(async () => { ({ payd, stripe, client } = await startCompat()); });
-after(() => payd.stop());
+after(() => stopPayd(payd));
 
 test('idempotencyKey: a retry returns the same object, marked Idempotent-Replayed', async () => {
   const key = `compat-${Date.now()}-cus`;
@@ -198,6 +198,6 @@ test('over the per-key rate limit: StripeRateLimitError (429)', async (t) => {
     assert.equal(err.statusCode, 429);
     assert.match(err.requestId, /^req_/);
   } finally {
-    await limited.payd.stop();
+    await stopPayd(limited.payd);
   }
 });

@@ -2,12 +2,12 @@
 /* Refunds, balance transactions and events through the official Stripe SDK. */
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Stripe, startCompat, rejects } = require('./lib/stripe');
+const { Stripe, startCompat, rejects, stopPayd } = require('./lib/stripe');
 
 let payd;
 let stripe;
 before(async () => { ({ payd, stripe } = await startCompat()); });
-after(() => payd.stop());
+after(() => stopPayd(payd));
 
 const pay = (amount, extra = {}) => stripe.paymentIntents.create({ amount, currency: 'usd', payment_method: 'pm_card_visa', confirm: true, ...extra });
 

@@ -27,6 +27,15 @@ async function startCompat(opts = {}) {
   return { payd, stripe: client(payd.adminKey), client };
 }
 
+/* Stop payd; it must exit 0 (a crash or a sanitizer report in an ASan
+ * build is a failure of the file). */
+async function stopPayd(payd) {
+  const { code, signal } = await payd.stop();
+  if (code !== 0) {
+    throw new Error(`payd exited with code ${code} (signal ${signal}):\n${payd.log().slice(-4000)}`);
+  }
+}
+
 /* A card payment method from a number, as a Stripe.js-less server would make one. */
 function cardParams(number, extra = {}) {
   return { type: 'card', card: { number, exp_month: 12, exp_year: new Date().getFullYear() + 3, cvc: '123' }, ...extra };
@@ -42,4 +51,4 @@ async function rejects(fn) {
   throw new Error('expected the call to fail, it succeeded');
 }
 
-module.exports = { Stripe, startCompat, cardParams, rejects };
+module.exports = { Stripe, startCompat, stopPayd, cardParams, rejects };
