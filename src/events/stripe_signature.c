@@ -111,8 +111,7 @@ static bool expected_hex(const char *secret, const char *t, size_t t_len, const 
 }
 
 enum pay_stripe_sig_result pay_stripe_signature_verify(const char *header, const char *body,
-                                                       size_t body_len,
-                                                       const char *const *secrets,
+                                                       size_t body_len, const char *const *secrets,
                                                        size_t n_secrets, int64_t now,
                                                        int64_t tolerance_s)
 {
@@ -138,8 +137,8 @@ enum pay_stripe_sig_result pay_stripe_signature_verify(const char *header, const
         return PAY_STRIPE_SIG_NO_V1;
     }
     int64_t age = 0;
-    if (tolerance_s < 0 || __builtin_sub_overflow(now, p.t_value, &age) ||
-        age > tolerance_s || age < -tolerance_s) {
+    if (tolerance_s < 0 || __builtin_sub_overflow(now, p.t_value, &age) || age > tolerance_s ||
+        age < -tolerance_s) {
         return PAY_STRIPE_SIG_STALE;
     }
     bool have_secret = false;

@@ -33,13 +33,13 @@
 
 enum pay_stripe_sig_result {
     PAY_STRIPE_SIG_OK = 0,
-    PAY_STRIPE_SIG_MISSING,    /* no header, or an empty one */
-    PAY_STRIPE_SIG_MALFORMED,  /* too long, an element without '=', no/bad/duplicate t,
-                                * more than PAY_STRIPE_SIG_V1_MAX v1 */
-    PAY_STRIPE_SIG_NO_V1,      /* well-formed, but no v1 signature */
-    PAY_STRIPE_SIG_STALE,      /* |now - t| > tolerance */
-    PAY_STRIPE_SIG_MISMATCH,   /* no v1 equals the HMAC under any secret */
-    PAY_STRIPE_SIG_NO_SECRET,  /* no secret configured (n_secrets 0 or all empty) */
+    PAY_STRIPE_SIG_MISSING,   /* no header, or an empty one */
+    PAY_STRIPE_SIG_MALFORMED, /* too long, an element without '=', no/bad/duplicate t,
+                               * more than PAY_STRIPE_SIG_V1_MAX v1 */
+    PAY_STRIPE_SIG_NO_V1,     /* well-formed, but no v1 signature */
+    PAY_STRIPE_SIG_STALE,     /* |now - t| > tolerance */
+    PAY_STRIPE_SIG_MISMATCH,  /* no v1 equals the HMAC under any secret */
+    PAY_STRIPE_SIG_NO_SECRET, /* no secret configured (n_secrets 0 or all empty) */
 };
 
 /*
@@ -53,8 +53,7 @@ enum pay_stripe_sig_result {
  * Returns PAY_STRIPE_SIG_OK or why not; never touches anything else.
  */
 enum pay_stripe_sig_result pay_stripe_signature_verify(const char *header, const char *body,
-                                                       size_t body_len,
-                                                       const char *const *secrets,
+                                                       size_t body_len, const char *const *secrets,
                                                        size_t n_secrets, int64_t now,
                                                        int64_t tolerance_s);
 

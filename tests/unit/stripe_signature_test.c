@@ -21,7 +21,8 @@
 #define SECRET2 "whsec_test_secret_2"
 #define NOW 1700000000LL
 
-static const char body[] = "{\"id\":\"evt_1\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\"}";
+static const char body[] =
+    "{\"id\":\"evt_1\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\"}";
 
 /* Lower-case hex HMAC-SHA256(secret, "t.body") computed by OpenSSL directly. */
 static void sign(const char *secret, const char *t, const char *b, size_t blen, char hex[65])
