@@ -646,13 +646,14 @@ test('SSRF guard at delivery time: an address no longer allowed is refused witho
   }
 });
 
-test('load: every event delivered exactly once, never two attempts at once (two processes on PostgreSQL)', async () => {
+test('load: every event delivered exactly once, never two attempts at once (two processes on PostgreSQL)', async (t) => {
   const N = 300;
   const rx = await receiver({ delayMs: 3 });
   const db = await freshDatabase(KIND);
   const procs = [];
   try {
-    const args = [...FAST, '--webhook-workers', '4', '--webhook-poll-ms', '20'];
+    /* debug: each process logs "webhook delivered" per delivery it made. */
+    const args = [...FAST, '--webhook-workers', '4', '--webhook-poll-ms', '20', '--log-level', 'debug'];
     procs.push(await startPayd({ database: db, args }));
     /* Several processes on one SQLite file are not a supported deployment; one there. */
     if (KIND === 'postgres') procs.push(await startPayd({ database: db, args }));
@@ -688,6 +689,10 @@ test('load: every event delivered exactly once, never two attempts at once (two 
     }
     assert.equal(count, N);
     assert.ok(rx.maxInFlight > 1, 'deliveries ran concurrently');
+    const delivered = procs.map((p) => p.state.lines.filter((l) => l.includes('"msg":"webhook delivered"')).length);
+    assert.equal(delivered.reduce((x, y) => x + y, 0), N, `deliveries per process: ${delivered}`);
+    assert.ok(delivered.every((x) => x > 0), `every process delivered some: ${delivered}`);
+    t.diagnostic(`deliveries per process: ${delivered.join(', ')}`);
   } finally {
     for (const p of procs.reverse()) await p.stop();
     await db.drop();
