@@ -167,10 +167,14 @@ static void money_text(int64_t amount, const char *currency, char *buf, size_t n
 
 /* ---- Refunds of intents routed to Stripe (payments.h, "Provider calls") - */
 
-/* Step 1: a `pending` refund (no ledger entry yet) and the attempt. */
+/*
+ * Step 1: the attempt, and a `pending` refund booked at once as the
+ * sandbox books its pending refunds (ledger entry, amount_refunded), so a
+ * concurrent refund or an inbound charge.refunded sees the amount taken; a
+ * refund Stripe then refuses is reversed in step 3.
+ */
 static enum pay_err stripe_refund_begin(struct pay_op *op, const struct pay_refund_params *p,
-                                        const struct pay_intent_row *row, int64_t amount,
-                                        json_t **out)
+                                        struct pay_intent_row *row, int64_t amount, json_t **out)
 {
     char id[PAY_ID_LEN_MAX + 1];
     pay_id_new("re", id);
@@ -204,6 +208,21 @@ static enum pay_err stripe_refund_begin(struct pay_op *op, const struct pay_refu
     json_object_set_new(refund, "source_transfer_reversal", json_null());
     pay_json_set_str(refund, "status", "pending");
     json_object_set_new(refund, "transfer_reversal", json_null());
+    int64_t refunded = 0;
+    if (!pay_money_add(pay_json_int(row->obj, "amount_refunded", 0), amount, &refunded)) {
+        json_decref(refund);
+        return fail(op, PAY_ERR_OVERFLOW);
+    }
+    e = post_refund(op, id, row->connector, currency, amount, 1);
+    if (e == PAY_OK) {
+        pay_json_set_int(row->obj, "amount_refunded", refunded);
+        e = pay_intent_row_save(op, row);
+    }
+    if (e != PAY_OK) {
+        json_decref(refund);
+        return e;
+    }
+    json_object_set_new(refund, "balance_transaction", balance_transaction_of(op, id, "refund"));
     char *data = pay_json_dump(refund);
     if (data == NULL) {
         json_decref(refund);
@@ -255,26 +274,28 @@ enum pay_err pay_refund_provider_apply(struct pay_op *op, const struct pay_attem
     }
     const char *customer = pay_json_str(row.obj, "customer");
     int64_t amount = pay_json_int(refund, "amount", 0);
-    if (res->status == PAY_CONN_SUCCEEDED || res->status == PAY_CONN_PROCESSING) {
+    if (!str_eq(pay_json_str(refund, "status"), "pending")) {
+        goto out; /* settled meanwhile by another path */
+    }
+    if (res->status == PAY_CONN_SUCCEEDED) {
+        pay_json_set_str(refund, "status", "succeeded");
+    } else if (res->status == PAY_CONN_PROCESSING) {
+        /* Stripe's refund is pending too: booked already, it stays so. */
+    } else {
+        /* Refused: give the amount back, as a canceled pending refund does. */
         int64_t refunded = 0;
-        if (!pay_money_add(pay_json_int(row.obj, "amount_refunded", 0), amount, &refunded) ||
-            refunded > pay_json_int(row.obj, "amount_received", 0)) {
+        if (!pay_money_sub(pay_json_int(row.obj, "amount_refunded", 0), amount, &refunded) ||
+            refunded < 0) {
             e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL,
-                              "Refund %s would refund more than payment intent %s received.",
-                              a->refund, a->intent);
+                              "Refund %s is larger than its intent's amount_refunded.", a->refund);
             goto out;
         }
-        e = post_refund(op, a->refund, row.connector, pay_json_str(refund, "currency"), amount, 1);
+        e = post_refund(op, a->refund, row.connector, pay_json_str(refund, "currency"), amount, -1);
         if (e != PAY_OK) {
             goto out;
         }
-        pay_json_set_str(refund, "status",
-                         res->status == PAY_CONN_SUCCEEDED ? "succeeded" : "pending");
-        json_object_set_new(refund, "balance_transaction",
-                            balance_transaction_of(op, a->refund, "refund"));
         pay_json_set_int(row.obj, "amount_refunded", refunded);
         e = pay_intent_row_save(op, &row);
-    } else {
         pay_json_set_str(refund, "status", res->status == PAY_CONN_CANCELED ? "canceled" : "failed");
         pay_json_set_str(refund, "failure_reason",
                          res->decline_code[0] ? res->decline_code : "unknown");
@@ -285,6 +306,12 @@ enum pay_err pay_refund_provider_apply(struct pay_op *op, const struct pay_attem
     if (e == PAY_OK) {
         e = fail(op, pay_event_append(op->tx, "refund.updated", refund, customer, op->request_id,
                                       NULL, op->err));
+    }
+    if (e == PAY_OK && res->http_status >= 400) {
+        /* Stripe refused the request itself: keep the failed refund, answer an error. */
+        pay_tx_commit_anyway(op->tx);
+        e = pay_error_set(op->err, PAY_ERR_PROVIDER, NULL, "The payment provider refused the "
+                          "refund%s%s.", res->message[0] ? ": " : "", res->message);
     }
 out:
     pay_intent_row_release(&row);

@@ -18,7 +18,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const { startPayd } = require('./lib/payd');
 const { startFakeStripe } = require('../fakes/stripe');
-const { expectError, ok, eventsFor } = require('./lib/intents');
+const { expectError, ok, eventsFor, auditVerify } = require('./lib/intents');
 
 const API_VERSION = '2024-06-20';
 let payd;
@@ -351,6 +351,25 @@ test('a capture Stripe refuses: 502-class provider error, the intent back to req
   assert.equal(got.amount_received, 0);
 });
 
+test('a refund Stripe refuses: provider_error, the refund failed, amount and balance given back', async () => {
+  const pi = ok(await createStripe({ amount: 2000, payment_method: 'pm_card_visa' }));
+  const before = await usdBalance();
+  /* Refunded in Stripe's dashboard meanwhile: Stripe has nothing left to refund. */
+  const spi = stripeIntentOf(pi.id);
+  spi.amount_received = 0;
+  const r = await payd.api('POST', '/v1/refunds', { form: { payment_intent: pi.id, amount: 500 } });
+  assert.ok(r.status >= 400, r.text);
+  assert.equal(r.body.error.code, 'provider_error');
+  assert.match(r.body.error.message, /unrefunded/);
+  const got = ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`));
+  assert.equal(got.amount_refunded, 0);
+  assert.equal(await usdBalance(), before);
+  const list = ok(await payd.api('GET', `/v1/refunds?payment_intent=${pi.id}`));
+  assert.equal(list.data.length, 1);
+  assert.equal(list.data[0].status, 'failed');
+  assert.equal(list.data[0].amount, 500);
+});
+
 test('provider parameter: unknown, and a payment_method that is not a Stripe pm_ id', async () => {
   expectError(await payd.api('POST', '/v1/payment_intents', { form: { amount: 100, currency: 'usd', provider: 'paypal' } }),
     400, { param: 'provider' });
@@ -378,4 +397,10 @@ test('the secret key never reaches the log', async () => {
   const log = fs.readFileSync(payd.logFile, 'utf8');
   assert.ok(!log.includes(fake.secretKey));
   assert.ok(log.includes('/v1/payment_intents'), 'the log was read');
+});
+
+test('payd audit verify passes on everything the Stripe cases left (ledger = intents = refunds)', async () => {
+  const r = await auditVerify(payd);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.doesNotMatch(r.stdout, /FAIL/);
 });
