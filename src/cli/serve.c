@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../api/api.h"
+#include "../events/stripe_signature.h"
 #include "../events/webhooks.h"
 #include "cli.h"
 
@@ -78,6 +79,12 @@ static const struct pay_option serve_opts[] = {
     {"webhook-poll-ms", "PAYD_WEBHOOK_POLL_MS", "500", "how often an idle worker looks for work",
      false},
     {"webhook-workers", "PAYD_WEBHOOK_WORKERS", "2", "webhook delivery threads (1..64)", false},
+    {"stripe-webhook-secret", "PAYD_STRIPE_WEBHOOK_SECRET", NULL,
+     "signing secret(s) of the Stripe webhook endpoint (whsec_...), comma-separated while "
+     "rotating (unset: POST /v1/webhooks/stripe refuses every delivery)",
+     false},
+    {"stripe-webhook-tolerance", "PAYD_STRIPE_WEBHOOK_TOLERANCE", "300",
+     "seconds a Stripe-Signature timestamp may differ from now (1..86400)", false},
 };
 #define N_SERVE_OPTS (sizeof(serve_opts) / sizeof(serve_opts[0]))
 
@@ -287,6 +294,63 @@ static void auth_config_release(struct pay_auth_config *auth)
     memset(auth, 0, sizeof(*auth));
 }
 
+/* Inbound Stripe webhook settings: the secrets point into @buf. */
+struct webhook_config {
+    char *buf;
+    const char *secrets[PAY_STRIPE_SIG_SECRETS_MAX];
+    size_t n_secrets;
+    int64_t tolerance_s;
+};
+
+/* Split --stripe-webhook-secret on commas (blanks around each trimmed) and
+ * check --stripe-webhook-tolerance. */
+static bool load_webhook_config(struct pay_config *cfg, struct webhook_config *w)
+{
+    const char *tol = pay_config_get(cfg, "stripe-webhook-tolerance");
+    char *end = NULL;
+    errno = 0;
+    long long t = strtoll(tol != NULL ? tol : "300", &end, 10);
+    if (errno != 0 || end == NULL || *end != '\0' || t < 1 || t > 86400) {
+        fprintf(stderr, "payd serve: --stripe-webhook-tolerance must be 1..86400 seconds\n");
+        return false;
+    }
+    w->tolerance_s = t;
+    const char *given = pay_config_get(cfg, "stripe-webhook-secret");
+    if (given == NULL || given[0] == '\0') {
+        return true;
+    }
+    w->buf = strdup(given);
+    if (w->buf == NULL) {
+        return false;
+    }
+    char *save = NULL;
+    for (char *tok = strtok_r(w->buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t') {
+            tok++;
+        }
+        rtrim(tok);
+        if (tok[0] == '\0') {
+            continue;
+        }
+        if (w->n_secrets == PAY_STRIPE_SIG_SECRETS_MAX) {
+            fprintf(stderr, "payd serve: at most %d --stripe-webhook-secret values\n",
+                    PAY_STRIPE_SIG_SECRETS_MAX);
+            return false;
+        }
+        w->secrets[w->n_secrets++] = tok;
+    }
+    return true;
+}
+
+static void webhook_config_release(struct webhook_config *w)
+{
+    if (w->buf != NULL) {
+        explicit_bzero(w->buf, strlen(w->buf));
+    }
+    free(w->buf);
+    memset(w, 0, sizeof(*w));
+}
+
 /* @listen's host part ("127.0.0.1", "[::1]") with @port: "127.0.0.1:41234". */
 /*
  * With --listen HOST:0 the links' base (the bound port) is known only once
@@ -363,6 +427,7 @@ int pay_cli_serve(int argc, char **argv)
     int rc = 1;
     struct pay_config cfg;
     struct pay_auth_config auth = {0};
+    struct webhook_config whcfg = {0};
     struct pay_store *store = NULL;
     struct pay_server *srv = NULL;
     char *fingerprint_key = NULL;
@@ -390,6 +455,10 @@ int pay_cli_serve(int argc, char **argv)
         goto out_config;
     }
     if (!load_auth_config(&cfg, &auth)) {
+        rc = PAY_CLI_USAGE;
+        goto out_auth;
+    }
+    if (!load_webhook_config(&cfg, &whcfg)) {
         rc = PAY_CLI_USAGE;
         goto out_auth;
     }
@@ -430,6 +499,9 @@ int pay_cli_serve(int argc, char **argv)
         .quiet_access_log = pay_config_bool(&cfg, "quiet-access-log"),
         .fingerprint_key = fingerprint_key,
         .stripe = pay_cli_stripe_config(stripe),
+        .stripe_webhook_secrets = whcfg.secrets,
+        .n_stripe_webhook_secrets = whcfg.n_secrets,
+        .stripe_webhook_tolerance_s = whcfg.tolerance_s,
     };
     app.routes = pay_api_routes(&app.n_routes);
     /* Default http://LISTEN; with port 0 the real port is known only once
@@ -516,6 +588,7 @@ out_store:
     pay_store_close(store);
 out_auth:
     pay_cli_stripe_free(stripe);
+    webhook_config_release(&whcfg);
     auth_config_release(&auth);
 out_config:
     pay_config_release(&cfg);

@@ -28,6 +28,10 @@ enum pay_route_flags {
     PAY_ROUTE_PUBLIC = 1u << 0, /* no credentials needed (/health, sandbox pages) */
     PAY_ROUTE_WRITE = 1u << 1,  /* run in a write transaction, with idempotency */
     PAY_ROUTE_NO_TX = 1u << 2,  /* the handler opens its own transactions (or none) */
+    /* The body is not decoded: req->body is an empty object and the handler
+     * reads req->raw_body itself (signed provider webhooks, whose bytes must
+     * be verified before anything parses them). */
+    PAY_ROUTE_RAW_BODY = 1u << 3,
 };
 
 /*
@@ -57,6 +61,12 @@ struct pay_app {
     bool quiet_access_log;
     const char *fingerprint_key; /* keys card fingerprints (payd serve --fingerprint-key) */
     const struct pay_stripe_config *stripe; /* outbound: NULL = provider "stripe" not configured */
+    /* Inbound Stripe webhooks (payd serve --stripe-webhook-secret, several
+     * during a rotation; none = POST /v1/webhooks/stripe refuses everything)
+     * and --stripe-webhook-tolerance in seconds. */
+    const char *const *stripe_webhook_secrets;
+    size_t n_stripe_webhook_secrets;
+    int64_t stripe_webhook_tolerance_s;
 };
 
 struct pay_request {

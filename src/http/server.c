@@ -346,7 +346,7 @@ static enum pay_err decode_body(struct conn_state *cs)
     struct pay_request *req = &cs->req;
     req->raw_body = cs->body.data ? cs->body.data : "";
     req->raw_body_len = cs->body.len;
-    if (cs->body.len == 0) {
+    if (cs->body.len == 0 || (req->route->flags & PAY_ROUTE_RAW_BODY)) {
         req->body = json_object();
         return req->body ? PAY_OK : pay_error_set(&req->err, PAY_ERR_NOMEM, NULL, NULL);
     }
