@@ -404,3 +404,12 @@ test('payd audit verify passes on everything the Stripe cases left (ledger = int
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   assert.doesNotMatch(r.stdout, /FAIL/);
 });
+
+test('payd stops cleanly on SIGTERM with the settler running (exit 0; sanitizer builds: no report)', async () => {
+  const r = await payd.stop();
+  if (r.code !== 0) {
+    let log = '';
+    try { log = fs.readFileSync(payd.logFile, 'utf8').slice(-4000); } catch (_) { /* dropped */ }
+    assert.fail(`payd exited ${r.code} (signal ${r.signal}):\n${log}`);
+  }
+});
