@@ -435,7 +435,9 @@ test(`crash safety on ${KIND}: ${KILLS} SIGKILLs under load (seed ${SEED})`, asy
   });
 
   await t.test('payd audit verify passes', async () => {
-    const r = await runPayd(['audit', 'verify', '--db', life.db.url]);
+    const started = Date.now();
+    const r = await runPayd(['audit', 'verify', '--db', life.db.url], { timeoutMs: 600000 });
+    stats.auditVerifyMs = Date.now() - started;
     assert.equal(r.code, 0, `payd audit verify:\n${r.stdout}\n${r.stderr}`);
   });
 
@@ -461,5 +463,6 @@ test(`crash safety on ${KIND}: ${KILLS} SIGKILLs under load (seed ${SEED})`, asy
     `${model.ops.length} requests acknowledged (${model.intents.size} intents, ${model.refunds.size} refunds, ` +
     `${model.customers.size} customers), ${stats.attempts} attempts, ${stats.retries} retries, ` +
     `${stats.replayedOnRetry} retries answered by a replay, ${stats.serverErrors} 5xx` +
+    `; audit verify ${stats.auditVerifyMs} ms` +
     (webhooks ? `; ${stats.webhookEvents} events delivered (${stats.webhookDuplicates} redeliveries)` : '; no webhooks in this payd'));
 });
