@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,10 @@
 #include "../events/webhooks.h"
 #include "cli.h"
 
+/* Heap kept by glibc before trimming, and the size above which a block is
+ * mmapped: see the mallopt calls in pay_cli_serve. */
+#define SERVE_MALLOC_TRIM_BYTES (32 * 1024 * 1024)
+#define SERVE_MALLOC_MMAP_BYTES (1024 * 1024)
 /* A PEM public key or fingerprint key file larger than this is a mistake. */
 #define KEY_FILE_BYTES_MAX (64 * 1024)
 /* Random bytes of a generated fingerprint key (hex-encoded in its file). */
@@ -437,6 +442,12 @@ int pay_cli_serve(int argc, char **argv)
     if (!pay_cli_load(&cfg, serve_opts, N_SERVE_OPTS, argc, argv, "serve")) {
         return PAY_CLI_USAGE;
     }
+    /* Each request allocates and frees in its connection thread's arena;
+     * with glibc's defaults the arenas are grown (mprotect) and trimmed
+     * (munmap) over and over, about a tenth of a write's CPU under load
+     * (bench/RESULTS.md). Keep freed memory for reuse instead. */
+    mallopt(M_TRIM_THRESHOLD, SERVE_MALLOC_TRIM_BYTES);
+    mallopt(M_MMAP_THRESHOLD, SERVE_MALLOC_MMAP_BYTES);
     if (cfg.n_positional > 0) {
         fprintf(stderr, "payd serve: unexpected argument '%s'\nTry 'payd serve --help'.\n",
                 cfg.positional[0]);
