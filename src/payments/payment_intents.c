@@ -618,12 +618,28 @@ enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attem
                 e = emit(op, "payment_intent.canceled", row.obj);
             }
             break;
-        case PAY_CONN_DECLINED:
         case PAY_CONN_FAILED:
+            if (res->http_status >= 400) {
+                /* Stripe refused the request (a key, a parameter, a payment
+                 * method it does not know): not a decline of the card. */
+                row.provider_ref[0] = '\0';
+                e = stripe_refused(op, &row, &cur, res);
+                if (op->err != NULL && str_eq(res->code, "resource_missing")) {
+                    copy_str(op->err->param, sizeof(op->err->param), "payment_method");
+                }
+                break;
+            }
+            e = record_decline(op, &row, res);
+            break;
+        case PAY_CONN_DECLINED:
         case PAY_CONN_PROCESSING:
         case PAY_CONN_UNKNOWN:
             e = record_decline(op, &row, res);
             break;
+        }
+        if (e != PAY_OK && e != PAY_ERR_CARD_DECLINED) {
+            pay_intent_row_release(&row);
+            return e;
         }
         return finish(&row, e, out);
     }

@@ -370,6 +370,26 @@ test('a refund Stripe refuses: provider_error, the refund failed, amount and bal
   assert.equal(list.data[0].amount, 500);
 });
 
+test('a payment method Stripe does not know: provider_error naming payment_method, nothing booked', async () => {
+  const pi = ok(await payd.api('POST', '/v1/payment_intents',
+    { form: { amount: 450, currency: 'usd', provider: 'stripe', payment_method: 'pm_unknownToStripe' } }));
+  const r = await payd.api('POST', `/v1/payment_intents/${pi.id}/confirm`, { form: {} });
+  assert.ok(r.status >= 400, r.text);
+  assert.equal(r.body.error.code, 'provider_error');
+  assert.equal(r.body.error.param, 'payment_method');
+  assert.match(r.body.error.message, /No such PaymentMethod/);
+  const sent = fake.requests.filter((x) => x.form['metadata[payd_intent]'] === pi.id);
+  assert.equal(sent.length, 1, 'a 400 is not retried');
+  let got = ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`));
+  assert.equal(got.status, 'requires_confirmation');
+  /* The client fixes the payment method and confirms again: a new attempt, a new key. */
+  got = ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/confirm`, { form: { payment_method: 'pm_card_visa' } }));
+  assert.equal(got.status, 'succeeded');
+  const all = fake.requests.filter((x) => x.form['metadata[payd_intent]'] === pi.id);
+  assert.equal(all.length, 2);
+  assert.notEqual(all[0].headers['idempotency-key'], all[1].headers['idempotency-key']);
+});
+
 test('provider parameter: unknown, and a payment_method that is not a Stripe pm_ id', async () => {
   expectError(await payd.api('POST', '/v1/payment_intents', { form: { amount: 100, currency: 'usd', provider: 'paypal' } }),
     400, { param: 'provider' });
