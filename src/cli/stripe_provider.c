@@ -93,8 +93,8 @@ bool pay_cli_stripe_load(const struct pay_config *cfg, struct pay_cli_stripe **o
               parse_long(cfg, "stripe-settle-after-s", 0, 86400, &s->settle_after_s);
     const char *base = pay_config_get(cfg, "stripe-base-url");
     const char *version = pay_config_get(cfg, "stripe-api-version");
-    if (ok && (base == NULL || (strncmp(base, "https://", 8) != 0 &&
-                                strncmp(base, "http://", 7) != 0))) {
+    if (ok &&
+        (base == NULL || (strncmp(base, "https://", 8) != 0 && strncmp(base, "http://", 7) != 0))) {
         fprintf(stderr, "payd serve: --stripe-base-url must be an http:// or https:// URL\n");
         ok = false;
     }

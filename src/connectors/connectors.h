@@ -84,11 +84,11 @@ enum pay_conn_status {
     PAY_CONN_DECLINED,        /* card_error: code + decline_code */
     PAY_CONN_FAILED,          /* provider error; safe to retry later */
     /* Appended for the stripe connector (values are never renumbered): */
-    PAY_CONN_UNKNOWN,           /* ambiguous: timeout or retries exhausted; the provider
-                                 * may or may not have acted. Settle by asking again with
-                                 * the same idempotency key, never by a new charge. */
-    PAY_CONN_REQUIRES_CAPTURE,  /* authorized, waits for a capture (capture_method manual) */
-    PAY_CONN_CANCELED,          /* the provider's object is canceled */
+    PAY_CONN_UNKNOWN,          /* ambiguous: timeout or retries exhausted; the provider
+                                * may or may not have acted. Settle by asking again with
+                                * the same idempotency key, never by a new charge. */
+    PAY_CONN_REQUIRES_CAPTURE, /* authorized, waits for a capture (capture_method manual) */
+    PAY_CONN_CANCELED,         /* the provider's object is canceled */
 };
 
 struct pay_conn_request {
@@ -168,9 +168,9 @@ struct pay_stripe_config {
  * released with pay_stripe_req_release.
  */
 struct pay_stripe_req {
-    char method[8];  /* "POST" | "GET" */
-    char *path;      /* "/v1/payment_intents" */
-    char *body;      /* form-encoded, "" for GET */
+    char method[8]; /* "POST" | "GET" */
+    char *path;     /* "/v1/payment_intents" */
+    char *body;     /* form-encoded, "" for GET */
     char idempotency_key[PAY_STRIPE_IDEM_KEY_LEN_MAX];
 };
 void pay_stripe_req_release(struct pay_stripe_req *r);
@@ -191,8 +191,8 @@ struct pay_stripe_intent_params {
  * Errors: PAY_ERR_NOMEM; PAY_ERR_PARAM_INVALID for an id that is not
  * URL-safe.
  */
-enum pay_err pay_stripe_build_create(const struct pay_stripe_intent_params *p,
-                                     const char *idem_key, struct pay_stripe_req *out) PAY_WUR;
+enum pay_err pay_stripe_build_create(const struct pay_stripe_intent_params *p, const char *idem_key,
+                                     struct pay_stripe_req *out) PAY_WUR;
 enum pay_err pay_stripe_build_capture(const char *stripe_pi, int64_t amount_minor,
                                       const char *idem_key, struct pay_stripe_req *out) PAY_WUR;
 enum pay_err pay_stripe_build_cancel(const char *stripe_pi, const char *idem_key,

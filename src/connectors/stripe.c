@@ -133,8 +133,8 @@ static enum pay_err req_fill(struct pay_stripe_req *out, const char *method, con
     return PAY_OK;
 }
 
-enum pay_err pay_stripe_build_create(const struct pay_stripe_intent_params *p,
-                                     const char *idem_key, struct pay_stripe_req *out)
+enum pay_err pay_stripe_build_create(const struct pay_stripe_intent_params *p, const char *idem_key,
+                                     struct pay_stripe_req *out)
 {
     memset(out, 0, sizeof(*out));
     if (p->currency == NULL || strlen(p->currency) != 3 || !id_safe(p->payment_method) ||
@@ -254,8 +254,8 @@ static void map_error(const json_t *error, struct pay_conn_result *res)
     copy_str(res->code, sizeof(res->code), pay_json_str(error, "code"));
     copy_str(res->decline_code, sizeof(res->decline_code), pay_json_str(error, "decline_code"));
     copy_str(res->message, sizeof(res->message), pay_json_str(error, "message"));
-    res->status = type != NULL && strcmp(type, "card_error") == 0 ? PAY_CONN_DECLINED
-                                                                   : PAY_CONN_FAILED;
+    res->status =
+        type != NULL && strcmp(type, "card_error") == 0 ? PAY_CONN_DECLINED : PAY_CONN_FAILED;
     const json_t *pi = json_object_get(error, "payment_intent");
     if (pay_json_str(pi, "id") != NULL) {
         copy_str(res->provider_ref, sizeof(res->provider_ref), pay_json_str(pi, "id"));

@@ -540,8 +540,8 @@ static enum pay_err stripe_refused(struct pay_op *op, struct pay_intent_row *row
     }
     pay_tx_commit_anyway(op->tx);
     return pay_error_set(op->err, PAY_ERR_PROVIDER, NULL,
-                         "The payment provider refused to %s this PaymentIntent%s%s.",
-                         a->operation, res->message[0] ? ": " : "", res->message);
+                         "The payment provider refused to %s this PaymentIntent%s%s.", a->operation,
+                         res->message[0] ? ": " : "", res->message);
 }
 
 static enum pay_err finish(struct pay_intent_row *row, enum pay_err e, json_t **out);

@@ -43,10 +43,10 @@ void pay_metadata_merge(json_t *obj, const json_t *update);
 /* What step 1 of a provider call records (borrowed). */
 struct pay_attempt_spec {
     const char *intent;
-    const char *refund;       /* operation refund: the pending refund's id */
-    const char *operation;    /* confirm, retrieve, capture, cancel, refund */
-    int64_t amount_minor;     /* capture, refund: the amount asked for */
-    const char *prior_status; /* the intent's status before `processing` */
+    const char *refund;                            /* operation refund: the pending refund's id */
+    const char *operation;                         /* confirm, retrieve, capture, cancel, refund */
+    int64_t amount_minor;                          /* capture, refund: the amount asked for */
+    const char *prior_status;                      /* the intent's status before `processing` */
     const struct pay_stripe_intent_params *create; /* confirm */
     const char *stripe_pi;                         /* the others */
 };

@@ -132,16 +132,24 @@ enum pay_err pay_attempt_begin(struct pay_op *op, const struct pay_attempt_spec 
                                                         : NULL);
     }
     struct pay_param p[11] = {
-        PAY_PTEXT(c->attempt_id),  PAY_PINT(pay_now()),           PAY_PTEXT(s->intent),
-        PAY_PTEXT(s->refund),      PAY_PTEXT(PAY_CONNECTOR_STRIPE), PAY_PTEXT(s->operation),
-        PAY_PTEXT(key),            PAY_PINT(s->amount_minor),     PAY_PTEXT(c->req.method),
-        PAY_PTEXT(c->req.path),    PAY_PTEXT(c->req.body),
+        PAY_PTEXT(c->attempt_id),
+        PAY_PINT(pay_now()),
+        PAY_PTEXT(s->intent),
+        PAY_PTEXT(s->refund),
+        PAY_PTEXT(PAY_CONNECTOR_STRIPE),
+        PAY_PTEXT(s->operation),
+        PAY_PTEXT(key),
+        PAY_PINT(s->amount_minor),
+        PAY_PTEXT(c->req.method),
+        PAY_PTEXT(c->req.path),
+        PAY_PTEXT(c->req.body),
     };
-    e = pay_tx_exec(op->tx,
-                    "INSERT INTO provider_attempts (id, created, intent, refund, connector, "
-                    "operation, idempotency_key, amount, status, request_method, request_path, "
-                    "request_body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11)",
-                    p, PAY_NPARAMS(p), NULL);
+    e = pay_tx_exec(
+        op->tx,
+        "INSERT INTO provider_attempts (id, created, intent, refund, connector, "
+        "operation, idempotency_key, amount, status, request_method, request_path, "
+        "request_body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11)",
+        p, PAY_NPARAMS(p), NULL);
     if (e == PAY_OK && s->prior_status != NULL) {
         struct pay_param q[2] = {PAY_PTEXT(c->attempt_id), PAY_PTEXT(s->prior_status)};
         e = pay_tx_exec(op->tx, "UPDATE provider_attempts SET outcome = $2 WHERE id = $1", q, 2,
@@ -186,8 +194,7 @@ enum pay_err pay_attempt_load(struct pay_op *op, const char *id, struct pay_atte
         return fail(op, e);
     }
     if (!found) {
-        return pay_error_set(op->err, PAY_ERR_NOT_FOUND, NULL, "No such provider attempt: %s",
-                             id);
+        return pay_error_set(op->err, PAY_ERR_NOT_FOUND, NULL, "No such provider attempt: %s", id);
     }
     return PAY_OK;
 }
@@ -316,9 +323,9 @@ enum pay_err pay_provider_settle(struct pay_store *s, const struct pay_stripe_co
         struct pay_stripe_req get;
         memset(&get, 0, sizeof(get));
         const struct pay_stripe_req *req = &d->req;
-        bool by_id = (strcmp(d->operation, "confirm") == 0 ||
-                      strcmp(d->operation, "retrieve") == 0) &&
-                     d->intent_ref[0] != '\0';
+        bool by_id =
+            (strcmp(d->operation, "confirm") == 0 || strcmp(d->operation, "retrieve") == 0) &&
+            d->intent_ref[0] != '\0';
         if (by_id && pay_stripe_build_retrieve(d->intent_ref, &get) == PAY_OK) {
             /* Stripe gave its intent's id (status processing): ask about it. */
             req = &get;
@@ -338,8 +345,8 @@ enum pay_err pay_provider_settle(struct pay_store *s, const struct pay_stripe_co
             pay_logf(PAY_LOG_INFO, NULL, "provider attempt %s settled: %s", d->id,
                      pay_conn_status_name(res.status));
         } else {
-            pay_logf(PAY_LOG_WARN, NULL, "provider attempt %s: cannot apply the outcome: %s",
-                     d->id, pay_err_str(ae));
+            pay_logf(PAY_LOG_WARN, NULL, "provider attempt %s: cannot apply the outcome: %s", d->id,
+                     pay_err_str(ae));
         }
     }
     for (int i = 0; i < l.n; i++) {

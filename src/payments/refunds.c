@@ -229,9 +229,8 @@ static enum pay_err stripe_refund_begin(struct pay_op *op, const struct pay_refu
         return fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param ins[8] = {
-        PAY_PTEXT(id),       PAY_PINT(now),    PAY_PTEXT(p->payment_intent),
-        PAY_PTEXT(customer), PAY_PTEXT("pending"), PAY_PINT(amount),
-        PAY_PTEXT(currency), PAY_PTEXT(data),
+        PAY_PTEXT(id),        PAY_PINT(now),    PAY_PTEXT(p->payment_intent), PAY_PTEXT(customer),
+        PAY_PTEXT("pending"), PAY_PINT(amount), PAY_PTEXT(currency),          PAY_PTEXT(data),
     };
     e = pay_tx_exec(op->tx,
                     "INSERT INTO refunds (id, created, payment_intent, customer, status, amount, "
@@ -296,7 +295,8 @@ enum pay_err pay_refund_provider_apply(struct pay_op *op, const struct pay_attem
         }
         pay_json_set_int(row.obj, "amount_refunded", refunded);
         e = pay_intent_row_save(op, &row);
-        pay_json_set_str(refund, "status", res->status == PAY_CONN_CANCELED ? "canceled" : "failed");
+        pay_json_set_str(refund, "status",
+                         res->status == PAY_CONN_CANCELED ? "canceled" : "failed");
         pay_json_set_str(refund, "failure_reason",
                          res->decline_code[0] ? res->decline_code : "unknown");
     }
@@ -310,8 +310,10 @@ enum pay_err pay_refund_provider_apply(struct pay_op *op, const struct pay_attem
     if (e == PAY_OK && res->http_status >= 400) {
         /* Stripe refused the request itself: keep the failed refund, answer an error. */
         pay_tx_commit_anyway(op->tx);
-        e = pay_error_set(op->err, PAY_ERR_PROVIDER, NULL, "The payment provider refused the "
-                          "refund%s%s.", res->message[0] ? ": " : "", res->message);
+        e = pay_error_set(op->err, PAY_ERR_PROVIDER, NULL,
+                          "The payment provider refused the "
+                          "refund%s%s.",
+                          res->message[0] ? ": " : "", res->message);
     }
 out:
     pay_intent_row_release(&row);

@@ -69,8 +69,8 @@ Test(stripe, build_refuses_unsafe_ids_and_amounts)
     cr_assert_eq(pay_stripe_build_capture("pi_1/../x", 1, "k", &r), PAY_ERR_PARAM_INVALID);
     cr_assert_eq(pay_stripe_build_cancel("", "k", &r), PAY_ERR_PARAM_INVALID);
     cr_assert_eq(pay_stripe_build_refund("pi_1", -5, "k", &r), PAY_ERR_PARAM_INVALID);
-    const struct pay_stripe_intent_params p = {.amount_minor = 0, .currency = "usd",
-                                               .payment_method = "pm_x"};
+    const struct pay_stripe_intent_params p = {
+        .amount_minor = 0, .currency = "usd", .payment_method = "pm_x"};
     cr_assert_eq(pay_stripe_build_create(&p, "k", &r), PAY_ERR_PARAM_INVALID);
 }
 
@@ -162,7 +162,8 @@ static void one_answer(int status, const char *json, struct pay_conn_result *res
     pthread_t t = canned_start(&c);
     char url[64];
     struct pay_stripe_config cfg = config_for(c.port, url, sizeof(url));
-    const struct pay_stripe_intent_params p = {.amount_minor = 500, .currency = "usd",
+    const struct pay_stripe_intent_params p = {.amount_minor = 500,
+                                               .currency = "usd",
                                                .payment_method = "pm_card_visa",
                                                .reference = "pi_x"};
     struct pay_stripe_req r;
@@ -180,8 +181,8 @@ Test(stripe, sends_headers_and_maps_succeeded)
 {
     struct pay_conn_result res;
     char seen[2048];
-    one_answer(200, "{\"id\":\"pi_S1\",\"object\":\"payment_intent\",\"status\":\"succeeded\"}", &res,
-               seen, sizeof(seen));
+    one_answer(200, "{\"id\":\"pi_S1\",\"object\":\"payment_intent\",\"status\":\"succeeded\"}",
+               &res, seen, sizeof(seen));
     cr_assert_eq(res.status, PAY_CONN_SUCCEEDED);
     cr_assert_str_eq(res.provider_ref, "pi_S1");
     cr_assert_eq(res.http_status, 200);
@@ -196,7 +197,8 @@ Test(stripe, sends_headers_and_maps_succeeded)
 Test(stripe, maps_statuses)
 {
     struct pay_conn_result res;
-    one_answer(200, "{\"id\":\"pi_2\",\"object\":\"payment_intent\",\"status\":\"requires_capture\"}",
+    one_answer(200,
+               "{\"id\":\"pi_2\",\"object\":\"payment_intent\",\"status\":\"requires_capture\"}",
                &res, NULL, 0);
     cr_assert_eq(res.status, PAY_CONN_REQUIRES_CAPTURE);
     one_answer(200,
@@ -220,7 +222,8 @@ Test(stripe, maps_statuses)
     cr_assert_eq(res.status, PAY_CONN_DECLINED);
     cr_assert_str_eq(res.code, "expired_card");
     cr_assert_str_eq(res.message, "Your card has expired.");
-    one_answer(200, "{\"id\":\"re_1\",\"object\":\"refund\",\"status\":\"pending\"}", &res, NULL, 0);
+    one_answer(200, "{\"id\":\"re_1\",\"object\":\"refund\",\"status\":\"pending\"}", &res, NULL,
+               0);
     cr_assert_eq(res.status, PAY_CONN_PROCESSING);
     cr_assert_str_eq(res.provider_ref, "re_1");
 }
@@ -254,8 +257,9 @@ Test(stripe, retries_500_with_the_same_key)
         .n = 3,
         .answers = {http_answer(500, "{\"error\":{\"type\":\"api_error\"}}", a0, sizeof(a0)),
                     http_answer(429, "{\"error\":{\"type\":\"rate_limit_error\"}}", a1, sizeof(a1)),
-                    http_answer(200, "{\"id\":\"pi_R\",\"object\":\"payment_intent\",\"status\":"
-                                     "\"succeeded\"}",
+                    http_answer(200,
+                                "{\"id\":\"pi_R\",\"object\":\"payment_intent\",\"status\":"
+                                "\"succeeded\"}",
                                 a2, sizeof(a2))},
     };
     pthread_t t = canned_start(&c);
