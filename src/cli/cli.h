@@ -77,8 +77,11 @@ int pay_cli_bench(int argc, char **argv);
          "first retry delay; doubles each retry, at most 2 s", false},                             \
         {"stripe-settle-interval-ms", "PAYD_STRIPE_SETTLE_INTERVAL_MS", "5000",                    \
          "how often the settler looks for Stripe calls with an unknown outcome", false},           \
-        {"stripe-settle-after-s", "PAYD_STRIPE_SETTLE_AFTER_S", "120",                             \
-         "settle a Stripe call once it is this old (longer than a call with its retries)", false}
+    {                                                                                              \
+        "stripe-settle-after-s", "PAYD_STRIPE_SETTLE_AFTER_S", "120",                              \
+            "settle a Stripe call once it is this old (longer than a call with its retries)",      \
+            false                                                                                  \
+    }
 
 struct pay_cli_stripe;
 struct pay_stripe_config;
