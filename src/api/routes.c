@@ -17,6 +17,7 @@ PAY_API_ROUTES_DECL(events);
 PAY_API_ROUTES_DECL(payment_intents);
 PAY_API_ROUTES_DECL(refunds);
 PAY_API_ROUTES_DECL(sandbox_pages);
+PAY_API_ROUTES_DECL(audit_events);
 PAY_API_ROUTES_DECL(provider_webhooks);
 PAY_API_ROUTES_DECL(webhook_endpoints);
 
@@ -32,6 +33,7 @@ static const struct {
     {pay_api_payment_intents_routes, &pay_api_payment_intents_routes_n},
     {pay_api_refunds_routes, &pay_api_refunds_routes_n},
     {pay_api_sandbox_pages_routes, &pay_api_sandbox_pages_routes_n},
+    {pay_api_audit_events_routes, &pay_api_audit_events_routes_n},
     {pay_api_provider_webhooks_routes, &pay_api_provider_webhooks_routes_n},
     {pay_api_webhook_endpoints_routes, &pay_api_webhook_endpoints_routes_n},
 };

@@ -136,4 +136,12 @@ int pay_cli_subcommands(int argc, char **argv, const char *group, const char *ab
 /* Print "payd: @what: <message>" for @err (and its parameter) on stderr. */
 void pay_cli_print_error(const char *what, const struct pay_error *err, enum pay_err e);
 
+/*
+ * Append a CLI action to the audit log in its own transaction (actor
+ * "cli:<login>", role "cli", client_addr "local", status 0). @object and
+ * @summary may be NULL. Prints the error and returns false on failure.
+ */
+bool pay_cli_audit_record(struct pay_store *s, const char *action, const char *object,
+                          const char *summary);
+
 #endif

@@ -113,6 +113,9 @@ static int keys_create(int argc, char **argv)
         printf("The secret is shown only this once; keep it now:\n");
         printf("%s\n", secret);
         rc = fflush(stdout) == 0 ? 0 : 1;
+        if (!pay_cli_audit_record(s, "payd keys create", id, "name, role")) {
+            rc = 1;
+        }
     }
     explicit_bzero(secret, sizeof(secret));
     pay_store_close(s);
@@ -194,7 +197,7 @@ static int keys_revoke(int argc, char **argv)
         pay_cli_print_error(id, &err, e);
     } else {
         printf("Revoked API key %s.\n", id);
-        rc = 0;
+        rc = pay_cli_audit_record(s, "payd keys revoke", id, "") ? 0 : 1;
     }
     pay_store_close(s);
 out:

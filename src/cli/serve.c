@@ -61,6 +61,12 @@ static const struct pay_option serve_opts[] = {
      "the SQLite file, or ./var/fingerprint.key with PostgreSQL)",
      false},
     {"quiet-access-log", "PAYD_QUIET_ACCESS_LOG", NULL, "do not log one line per request", true},
+    {"rate-limit-per-key", "PAYD_RATE_LIMIT_PER_KEY", "100:200",
+     "requests per second per API key, RATE[:BURST] (0 = no limit); excess is a 429", false},
+    {"rate-limit-per-subject", "PAYD_RATE_LIMIT_PER_SUBJECT", "50:100",
+     "requests per second per JWT subject, RATE[:BURST] (0 = no limit)", false},
+    {"rate-limit-per-address", "PAYD_RATE_LIMIT_PER_ADDRESS", "200:400",
+     "requests per second per client address, RATE[:BURST] (0 = no limit)", false},
     {"no-worker", "PAYD_NO_WORKER", NULL, "do not run the webhook delivery worker in this process",
      true},
     {"webhook-allow-http", "PAYD_WEBHOOK_ALLOW_HTTP", NULL,
@@ -465,6 +471,14 @@ int pay_cli_serve(int argc, char **argv)
         rc = PAY_CLI_USAGE;
         goto out_config;
     }
+    struct pay_rate_limit rate_key, rate_subject, rate_addr;
+    if (pay_rate_parse(pay_config_get(&cfg, "rate-limit-per-key"), &rate_key) != PAY_OK ||
+        pay_rate_parse(pay_config_get(&cfg, "rate-limit-per-subject"), &rate_subject) != PAY_OK ||
+        pay_rate_parse(pay_config_get(&cfg, "rate-limit-per-address"), &rate_addr) != PAY_OK) {
+        fprintf(stderr, "payd serve: --rate-limit-* must be RATE or RATE:BURST (0 = off)\n");
+        rc = PAY_CLI_USAGE;
+        goto out_config;
+    }
     if (!load_auth_config(&cfg, &auth)) {
         rc = PAY_CLI_USAGE;
         goto out_auth;
@@ -508,6 +522,9 @@ int pay_cli_serve(int argc, char **argv)
         .auth = auth,
         .version = PAY_VERSION,
         .quiet_access_log = pay_config_bool(&cfg, "quiet-access-log"),
+        .rate_per_key = rate_key,
+        .rate_per_subject = rate_subject,
+        .rate_per_address = rate_addr,
         .fingerprint_key = fingerprint_key,
         .stripe = pay_cli_stripe_config(stripe),
         .stripe_webhook_secrets = whcfg.secrets,

@@ -5,7 +5,8 @@
  * Invariants: card numbers and secrets never reach the log (DESIGN.md
  * section 8): the message and every string field, at any depth, pass through
  * pay_log_mask; a line is written whole, never interleaved with another.
- * pay_log_mask runs in time linear in its input.
+ * pay_log_mask runs in time linear in its input. Fields named for patient
+ * data (name, email, phone, ...: phi_key) are replaced by "[redacted]".
  * Threading: pay_log may be called from any thread; lines are serialised by a
  * mutex around the write. pay_log_init is called once at start.
  */
@@ -271,6 +272,27 @@ char *pay_log_mask(const char *in)
 /* Lines                                                                */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Fields that identify a patient (DESIGN.md section 8: names, contact
+ * details, free text a clinic may fill with notes) are never logged, at any
+ * depth, whatever their value: pattern masking cannot recognise a name.
+ */
+static bool phi_key(const char *key)
+{
+    static const char *const keys[] = {
+        "name",          "email",           "phone",        "address",
+        "receipt_email", "billing_details", "shipping",     "description",
+        "notes",         "birth_date",      "dob",          "diagnosis",
+        "policy_number", "member_id",       "patient_name",
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strcasecmp(key, keys[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* A deep copy of @v with every string masked; NULL on allocation failure. */
 static json_t *masked_copy(json_t *v)
 {
@@ -290,7 +312,9 @@ static json_t *masked_copy(json_t *v)
         json_t *val;
         json_object_foreach(v, key, val)
         {
-            if (!o || json_object_set_new(o, key, masked_copy(val)) != 0) {
+            json_t *copy =
+                phi_key(key) && !json_is_null(val) ? json_string("[redacted]") : masked_copy(val);
+            if (!o || json_object_set_new(o, key, copy) != 0) {
                 json_decref(o);
                 return NULL;
             }
@@ -385,7 +409,8 @@ void pay_log(enum pay_log_level lvl, const char *request_id, const char *msg, js
             if (json_object_get(line, key)) {
                 continue; /* the fixed keys cannot be overridden */
             }
-            json_t *copy = masked_copy(val);
+            json_t *copy =
+                phi_key(key) && !json_is_null(val) ? json_string("[redacted]") : masked_copy(val);
             json_object_set_new(line, key, copy ? copy : json_string("[unloggable]"));
         }
     }

@@ -50,6 +50,20 @@ struct pay_route {
 
 struct pay_stripe_config; /* connectors.h: the Stripe account, when configured */
 
+/*
+ * A request rate limit (rate.c): @per_s requests a second sustained, up to
+ * @burst at once (token bucket); per_s 0 = no limit.
+ */
+struct pay_rate_limit {
+    int64_t per_s;
+    int64_t burst;
+};
+#define PAY_RATE_PER_S_MAX 1000000
+#define PAY_RATE_BURST_MAX 10000000
+/* Parse "RATE" or "RATE:BURST" (burst defaults to RATE; "0" = off) into
+ * @out; PAY_ERR_CONFIG when malformed or out of range. */
+enum pay_err pay_rate_parse(const char *s, struct pay_rate_limit *out) PAY_WUR;
+
 /* Long-lived state every handler can reach. Owned by main. */
 struct pay_app {
     struct pay_store *store;
@@ -59,6 +73,8 @@ struct pay_app {
     const char *version;
     const char *public_url; /* base URL clients reach payd at, for links */
     bool quiet_access_log;
+    /* Rate limits per API key, per JWT subject, per client address (429). */
+    struct pay_rate_limit rate_per_key, rate_per_subject, rate_per_address;
     const char *fingerprint_key; /* keys card fingerprints (payd serve --fingerprint-key) */
     const struct pay_stripe_config *stripe; /* outbound: NULL = provider "stripe" not configured */
     /* Inbound Stripe webhooks (payd serve --stripe-webhook-secret, several

@@ -76,4 +76,33 @@ void pay_metrics_inflight_add(int delta);
  */
 void pay_metrics_observe(const char *route, const char *method, int status, int64_t duration_us);
 
+/* ---- Audit log (audit_log.c) -------------------------------------------- */
+
+/*
+ * Append the audit record of @req (a PAY_ROUTE_WRITE request that ran,
+ * answered with @status) inside @tx, the transaction of its changes, so
+ * the record commits exactly when they do.
+ */
+enum pay_err pay_http_audit(struct pay_tx *tx, const struct pay_request *req, int status) PAY_WUR;
+
+/* ---- Rate limits (rate.c) ----------------------------------------------- */
+
+/* Callers tracked per table (a few hundred bytes each). */
+#define PAY_RATE_ENTRIES_MAX 65536
+
+/* One table of token buckets for one limit; NULL (limit off) allows all. */
+struct pay_rate_table;
+/* A table for @limit, or NULL when the limit is off (per_s 0) or memory ran out. */
+struct pay_rate_table *pay_rate_table_new(const struct pay_rate_limit *limit);
+void pay_rate_table_free(struct pay_rate_table *t);
+/*
+ * Take one token from @key's bucket at @now_us (monotonic). True when
+ * allowed; false with *retry_after_s (>= 1) the seconds until a token is
+ * back. A NULL table or key always allows.
+ */
+bool pay_rate_take(struct pay_rate_table *t, const char *key, int64_t now_us,
+                   int64_t *retry_after_s);
+/* Callers tracked now (tests). */
+size_t pay_rate_table_size(struct pay_rate_table *t);
+
 #endif

@@ -73,6 +73,8 @@ struct pay_server {
     bool stopping;
     pthread_t housekeeper;
     bool housekeeper_running;
+    /* Rate limits (rate.c); NULL = off. */
+    struct pay_rate_table *rate_key, *rate_subject, *rate_addr;
 };
 
 /* Everything one request owns; freed in on_completed. */
@@ -90,6 +92,7 @@ struct conn_state {
     size_t scratch_len;
     char client_addr[INET6_ADDRSTRLEN];
     char allow[64]; /* Allow header of a 405 */
+    int64_t retry_after_s; /* Retry-After of a 429 */
 
     bool has_idem;
     struct pay_idem idem;
@@ -432,8 +435,28 @@ static enum pay_err write_cb(struct pay_tx *tx, void *arg)
             return cs->cb_rc = frc;
         }
     }
+    /* The audit record rides in the same transaction: it commits with the
+     * handler's writes (also a decline kept by pay_tx_commit_anyway) and
+     * rolls back with them. After a failed statement the transaction is
+     * lost anyway: add nothing to it. */
+    enum pay_err arc = PAY_OK;
+    if (rc != PAY_ERR_DB && rc != PAY_ERR_DB_RETRY && rc != PAY_ERR_DB_UNIQUE) {
+        arc = pay_http_audit(tx, req, cs->out_status);
+    }
+    if (arc != PAY_OK && rc == PAY_OK) {
+        out_clear(cs);
+        return cs->cb_rc = arc;
+    }
     cs->rendered_in_tx = true;
     return cs->cb_rc = rc;
+}
+
+/* PAY_ROUTE_NO_TX routes that change state (POST/DELETE: API keys) commit
+ * on their own; their audit record follows in a transaction of its own. */
+static enum pay_err audit_cb(struct pay_tx *tx, void *arg)
+{
+    struct conn_state *cs = arg;
+    return pay_http_audit(tx, &cs->req, cs->out_status);
 }
 
 static enum pay_err idem_replace_cb(struct pay_tx *tx, void *arg)
@@ -478,6 +501,11 @@ static enum pay_err run_handler(struct conn_state *cs)
     if (flags & PAY_ROUTE_NO_TX) {
         rc = req->route->handler(req);
         render(cs, rc);
+        if (rc == PAY_OK && strcmp(req->route->method, "GET") != 0 &&
+            pay_store_write(store, audit_cb, cs) != PAY_OK) {
+            pay_logf(PAY_LOG_ERROR, req->request_id, "audit: cannot record %s %s", req->method,
+                     req->route->pattern);
+        }
         return rc;
     }
     if (flags & PAY_ROUTE_WRITE) {
@@ -519,11 +547,31 @@ static void build_allow(struct conn_state *cs)
     }
 }
 
+/* One token from @t for @key, else 429 with Retry-After. */
+static enum pay_err rate_check(struct conn_state *cs, struct pay_rate_table *t, const char *what,
+                               const char *key)
+{
+    int64_t retry_s = 0;
+    if (pay_rate_take(t, key, pay_monotonic_us(), &retry_s)) {
+        return PAY_OK;
+    }
+    cs->retry_after_s = retry_s;
+    return pay_error_set(&cs->req.err, PAY_ERR_RATE_LIMITED, NULL,
+                         "Too many requests for this %s. Retry after %lld seconds.", what,
+                         (long long)retry_s);
+}
+
 static void dispatch(struct conn_state *cs)
 {
     struct pay_request *req = &cs->req;
     struct pay_app *app = cs->srv->app;
     enum pay_err rc;
+
+    /* The address first: a flood costs no route lookup, no key check. */
+    rc = rate_check(cs, cs->srv->rate_addr, "client address", req->client_addr);
+    if (rc != PAY_OK) {
+        goto out_error;
+    }
 
     enum pay_route_match m = pay_route_find(app->routes, app->n_routes, req->method, req->path,
                                             &req->route, req->params, cs->scratch, cs->scratch_len);
@@ -546,6 +594,12 @@ static void dispatch(struct conn_state *cs)
     if (!(req->route->flags & PAY_ROUTE_PUBLIC)) {
         rc = pay_auth_resolve(app->store, &app->auth, pay_req_header(req, "Authorization"),
                               &req->who, &req->err);
+        if (rc != PAY_OK) {
+            goto out_error;
+        }
+        rc = req->who.kind == PAY_PRINCIPAL_API_KEY
+                 ? rate_check(cs, cs->srv->rate_key, "API key", req->who.subject)
+                 : rate_check(cs, cs->srv->rate_subject, "token subject", req->who.subject);
         if (rc != PAY_OK) {
             goto out_error;
         }
@@ -633,6 +687,11 @@ static enum MHD_Result send_response(struct conn_state *cs)
     }
     if (cs->out_status == 405 && cs->allow[0]) {
         add_header(r, MHD_HTTP_HEADER_ALLOW, cs->allow);
+    }
+    if (cs->out_status == 429 && cs->retry_after_s > 0) {
+        char retry[24];
+        snprintf(retry, sizeof(retry), "%lld", (long long)cs->retry_after_s);
+        add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
     }
     const char *sv = pay_req_header(req, "Stripe-Version");
     if (sv && echo_safe(sv, STRIPE_VERSION_LEN_MAX)) {
@@ -968,6 +1027,9 @@ enum pay_err pay_server_start(struct pay_app *app, const struct pay_server_confi
         return pay_error_set(err, PAY_ERR_NOMEM, NULL, NULL);
     }
     srv->app = app;
+    srv->rate_key = pay_rate_table_new(&app->rate_per_key);
+    srv->rate_subject = pay_rate_table_new(&app->rate_per_subject);
+    srv->rate_addr = pay_rate_table_new(&app->rate_per_address);
     pthread_mutex_init(&srv->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1008,6 +1070,9 @@ out_stop:
 out_free:
     pthread_cond_destroy(&srv->cond);
     pthread_mutex_destroy(&srv->lock);
+    pay_rate_table_free(srv->rate_key);
+    pay_rate_table_free(srv->rate_subject);
+    pay_rate_table_free(srv->rate_addr);
     free(srv);
     return rc;
 }
@@ -1052,5 +1117,8 @@ void pay_server_stop(struct pay_server *srv)
     }
     pthread_cond_destroy(&srv->cond);
     pthread_mutex_destroy(&srv->lock);
+    pay_rate_table_free(srv->rate_key);
+    pay_rate_table_free(srv->rate_subject);
+    pay_rate_table_free(srv->rate_addr);
     free(srv);
 }

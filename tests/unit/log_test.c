@@ -247,3 +247,30 @@ Test(log, level_parse)
     cr_assert_not(pay_log_level_parse("", &l));
     cr_assert_not(pay_log_level_parse(NULL, &l));
 }
+
+Test(log, patient_fields_redacted_at_any_depth)
+{
+    pay_log_init(PAY_LOG_INFO);
+    capture_start();
+    json_t *fields =
+        json_pack("{s:s, s:{s:s, s:s, s:i}, s:[{s:s}], s:n, s:s}", "name", "Amira Osman",
+                  "customer", "email", "amira@example.org", "Phone", "+249912345678", "age", 41,
+                  "list", "description", "diabetic, insulin", "address", "route", "/v1/customers");
+    pay_log(PAY_LOG_INFO, NULL, "customer updated", fields);
+    json_decref(fields);
+    char *text = capture_stop();
+    cr_assert_null(strstr(text, "Amira"), "%s", text);
+    cr_assert_null(strstr(text, "amira@"), "%s", text);
+    cr_assert_null(strstr(text, "912345678"), "%s", text);
+    cr_assert_null(strstr(text, "insulin"), "%s", text);
+    json_error_t jerr;
+    json_t *line = json_loads(text, 0, &jerr);
+    cr_assert_not_null(line, "%s", text);
+    cr_assert_str_eq(pay_json_str(line, "name"), "[redacted]");
+    cr_assert_str_eq(pay_json_str(json_object_get(line, "customer"), "email"), "[redacted]");
+    cr_assert_eq(pay_json_int(json_object_get(line, "customer"), "age", 0), 41);
+    cr_assert(json_is_null(json_object_get(line, "address")), "null stays null");
+    cr_assert_str_eq(pay_json_str(line, "route"), "/v1/customers");
+    json_decref(line);
+    free(text);
+}

@@ -69,7 +69,9 @@ function psql(url, sql) {
 
 /* A new empty database: {url, kind, dir, drop()}. */
 async function freshDatabase(kind) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payd-api-'));
+  /* PAYD_TEST_KEEP_DIR: make temp dirs there and keep them (scripts/test-all
+   * scans every log and database file of the run for secrets at the end). */
+  const dir = fs.mkdtempSync(path.join(process.env.PAYD_TEST_KEEP_DIR || os.tmpdir(), 'payd-api-'));
   if (kind === 'postgres') {
     const base = process.env.PAYD_TEST_PG_URL;
     if (!base) throw new Error('PAYD_TEST_DB=postgres needs PAYD_TEST_PG_URL');
@@ -126,7 +128,12 @@ async function startPayd(opts = {}) {
   const db = opts.database || await freshDatabase(kind);
   const logFile = path.join(db.dir, 'payd.log');
   const logFd = fs.openSync(logFile, 'a');
-  const env = { ...process.env, PAYD_JWT_SECRET: TEST_JWT_SECRET, PAYD_LOG_LEVEL: 'info', ...(opts.env || {}) };
+  /* Rate limits off unless a test sets them: suites fire requests far faster than clients do. */
+  const env = {
+    ...process.env, PAYD_JWT_SECRET: TEST_JWT_SECRET, PAYD_LOG_LEVEL: 'info',
+    PAYD_RATE_LIMIT_PER_KEY: '0', PAYD_RATE_LIMIT_PER_SUBJECT: '0', PAYD_RATE_LIMIT_PER_ADDRESS: '0',
+    ...(opts.env || {}),
+  };
   const proc = spawn(PAYD, ['serve', '--db', db.url, '--listen', '127.0.0.1:0', ...(opts.args || [])], {
     env, stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -286,6 +293,7 @@ process.on('exit', (code) => {
     if (!inst.state.exited) inst.proc.kill('SIGKILL');
   }
   if (code === 0 && !(process.exitCode > 0)) {
+    if (process.env.PAYD_TEST_KEEP_DIR) return;
     for (const inst of everStarted) fs.rmSync(inst.dir, { recursive: true, force: true });
     return;
   }
