@@ -67,7 +67,8 @@ struct fill {
 struct fill_batch {
     struct fill *f;
     int job;
-    int64_t from, to;
+    int64_t from, want; /* the first @want payments of @job from index @from */
+    int64_t to, taken;  /* set by the callback: where it stopped, how many */
     struct pay_error err;
 };
 
@@ -126,11 +127,17 @@ static enum pay_err payments_tx(struct pay_tx *tx, void *arg)
     struct fill *f = b->f;
     struct pay_op op = {.tx = tx, .request_id = "bench_fill", .err = &b->err,
                         .fingerprint_key = f->fingerprint_key};
-    for (int64_t i = b->from; i < b->to; i++) {
-        /* Payment i belongs to a customer of this job: c = i mod M, taken
-         * among the customers c with c mod jobs == job. */
-        int64_t per_job = (f->n_customers + f->jobs - 1 - b->job) / f->jobs;
-        int64_t c = b->job + (i % per_job) * f->jobs;
+    /* A rerun of the callback starts again from b->from. */
+    b->taken = 0;
+    int64_t i = b->from;
+    for (; i < f->payments && b->taken < b->want; i++) {
+        /* Payment i belongs to customer i mod M, and to the job that owns
+         * that customer (customer mod jobs). */
+        int64_t c = i % f->n_customers;
+        if (c % f->jobs != b->job) {
+            continue;
+        }
+        b->taken++;
         struct pay_intent_params p = {
             .has_amount = true,
             .amount_minor = 1000 + i % 90000,
@@ -146,6 +153,7 @@ static enum pay_err payments_tx(struct pay_tx *tx, void *arg)
             return e;
         }
     }
+    b->to = i;
     return PAY_OK;
 }
 
@@ -165,28 +173,27 @@ struct job_arg {
     pthread_t thread;
 };
 
-/* Job j runs the batches j, j + jobs, j + 2 * jobs, ... of the payments. */
+/* Job j adds the payments of its customers (customer mod jobs == j), a batch per transaction. */
 static void *job_main(void *arg)
 {
     struct job_arg *ja = arg;
     struct fill *f = ja->f;
-    int64_t n_batches = (f->payments + f->batch - 1) / f->batch;
-    for (int64_t k = ja->job; k < n_batches; k += f->jobs) {
+    for (int64_t pos = 0; pos < f->payments;) {
         pthread_mutex_lock(&f->lock);
         bool stop = f->failed != PAY_OK;
         pthread_mutex_unlock(&f->lock);
         if (stop) {
             break;
         }
-        struct fill_batch b = {.f = f, .job = ja->job, .from = k * f->batch};
-        b.to = b.from + f->batch < f->payments ? b.from + f->batch : f->payments;
+        struct fill_batch b = {.f = f, .job = ja->job, .from = pos, .want = f->batch};
         enum pay_err e = pay_store_write(f->store, payments_tx, &b);
         if (e != PAY_OK) {
             fill_fail(f, e, &b.err);
             break;
         }
+        pos = b.to;
         pthread_mutex_lock(&f->lock);
-        f->done += b.to - b.from;
+        f->done += b.taken;
         if (f->done >= f->next_report) {
             double s = (double)(pay_monotonic_us() - f->start_us) / 1e6;
             fprintf(stderr, "payd bench fill: %lld payments (%.0f/s)\n", (long long)f->done,
