@@ -653,7 +653,7 @@ void pay_webhook_worker_stop(struct pay_webhook_worker *w)
         return;
     }
     pthread_mutex_lock(&w->mu);
-    w->stop = true;
+    /* Atomic only: libcurl's progress callback reads it without the mutex. */
     __atomic_store_n(&w->stop, true, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
