@@ -160,6 +160,37 @@ bool pay_money_bps(int64_t amount_minor, int64_t bps, int64_t *out) PAY_WUR;
  */
 void pay_money_split(int64_t total, size_t n, int64_t *parts);
 
+/*
+ * A provider's fee on @amount_minor (issue 6), the one fee rule:
+ *   fee = round_half_even(amount * fee_bps / 10000) + fee_fixed,
+ * never more than the amount (a 50-unit payment with a 100-unit fixed fee
+ * pays 50), in exact integer arithmetic (pay_money_bps). @amount_minor >= 0,
+ * 0 <= @fee_bps <= PAY_FEE_BPS_MAX, @fee_fixed_minor >= 0; anything else, or
+ * an overflow, is PAY_ERR_OVERFLOW / PAY_ERR_AMOUNT_INVALID and *out is left
+ * alone. Examples: 1000 at 250 bps = 25; 1010 at 250 bps = 25.25 -> 25;
+ * 1020 at 250 bps = 25.5 -> 26 (even); 1060 at 250 bps = 26.5 -> 26.
+ */
+#define PAY_FEE_BPS_MAX 10000
+enum pay_err pay_fee_compute(int64_t amount_minor, int64_t fee_bps, int64_t fee_fixed_minor,
+                             int64_t *out) PAY_WUR;
+
+/*
+ * Sealed secrets (seal.c): AES-256-GCM under a key derived from @server_key
+ * and @label (HMAC-SHA256(server_key, label)), with @aad (the owning
+ * object's id) as additional data, so a sealed value copied to another row
+ * does not open. Output "enc1:" + hex(nonce[12] | ciphertext | tag[16]),
+ * appended to @out. Without a server key (NULL or "": unit tests, tools)
+ * the plaintext is stored as given and a value without the "enc1:" prefix
+ * opens as itself (the rule of the webhook secret box). pay_unseal appends
+ * the plaintext to @out (wipe it after use); PAY_ERR_INTERNAL when the value
+ * is damaged, was sealed under another key, label or @aad.
+ */
+struct pay_buf;
+enum pay_err pay_seal(const char *server_key, const char *label, const char *aad,
+                      const char *plain, size_t len, struct pay_buf *out) PAY_WUR;
+enum pay_err pay_unseal(const char *server_key, const char *label, const char *aad,
+                        const char *sealed, struct pay_buf *out) PAY_WUR;
+
 /* ------------------------------------------------------------------ */
 /* Ids and randomness                                                   */
 /* ------------------------------------------------------------------ */

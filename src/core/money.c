@@ -196,3 +196,18 @@ void pay_money_split(int64_t total, size_t n, int64_t *parts)
         parts[i] = q + ((uint64_t)i < extra ? unit : 0);
     }
 }
+
+enum pay_err pay_fee_compute(int64_t amount_minor, int64_t fee_bps, int64_t fee_fixed_minor,
+                             int64_t *out)
+{
+    if (amount_minor < 0 || fee_bps < 0 || fee_bps > PAY_FEE_BPS_MAX || fee_fixed_minor < 0) {
+        return PAY_ERR_AMOUNT_INVALID;
+    }
+    int64_t pct = 0;
+    int64_t fee = 0;
+    if (!pay_money_bps(amount_minor, fee_bps, &pct) || !pay_money_add(pct, fee_fixed_minor, &fee)) {
+        return PAY_ERR_OVERFLOW;
+    }
+    *out = fee < amount_minor ? fee : amount_minor;
+    return PAY_OK;
+}

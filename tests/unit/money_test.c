@@ -347,3 +347,95 @@ Test(money, split)
         check_split(total >> (i % 60), (size_t)(i % 64) + 1);
     }
 }
+
+/*
+ * pay_fee_compute over amounts in SDG, USD (2 decimals), JPY (0) and KWD
+ * (3): fee = round_half_even(amount * bps / 10000) + fixed, capped at the
+ * amount. The expected values are worked by hand from the rule (the
+ * fraction is written beside each), in the currency's minor unit.
+ */
+struct fee_case {
+    const char *currency;
+    int64_t amount, bps, fixed, want;
+};
+
+Test(money, fee_table)
+{
+    static const struct fee_case cases[] = {
+        /* SDG, 2 decimals: Visa/Mastercard 2.5 %, banks 1.5 %, wallets 1 %. */
+        {"sdg", 100000, 250, 0, 2500}, /* 1000.00 SDG at 2.5 % = 25.00 */
+        {"sdg", 1010, 250, 0, 25},     /* 25.25 -> 25 */
+        {"sdg", 1020, 250, 0, 26},     /* 25.5 -> 26 (26 is even) */
+        {"sdg", 1060, 250, 0, 26},     /* 26.5 -> 26 (even) */
+        {"sdg", 1061, 250, 0, 27},     /* 26.525 -> 27 */
+        {"sdg", 12345, 150, 0, 185},   /* 185.175 -> 185 */
+        {"sdg", 12350, 100, 0, 124},   /* 123.5 -> 124 (even) */
+        {"sdg", 12250, 100, 0, 122},   /* 122.5 -> 122 (even) */
+        {"sdg", 50000, 50, 0, 250},    /* bank draft 0.5 % */
+        {"sdg", 777777, 0, 0, 0},      /* cash 0 % */
+        {"sdg", 10000, 100, 500, 600}, /* 1 % + 5.00 fixed */
+        {"sdg", 300, 0, 500, 300},     /* fixed fee above the amount: capped */
+        {"sdg", 1, 250, 0, 0},         /* 0.025 -> 0 */
+        {"sdg", 20, 250, 0, 0},        /* 0.5 -> 0 (even) */
+        {"sdg", 60, 250, 0, 2},        /* 1.5 -> 2 (even) */
+        /* USD, 2 decimals: Stripe-like 2.9 % + 30 cents. */
+        {"usd", 1000, 290, 30, 59},  /* 29 + 30 */
+        {"usd", 1050, 290, 30, 60},  /* 30.45 -> 30, + 30 */
+        {"usd", 2500, 290, 30, 102}, /* 72.5 -> 72 (even), + 30 */
+        {"usd", 999999999999, 290, 30,
+         29000000030},             /* largest: 28999999999.971 -> 29000000000, + 30 */
+        {"usd", 10, 10000, 0, 10}, /* 100 %: the whole amount */
+        /* JPY, no decimals. */
+        {"jpy", 1000, 360, 0, 36},
+        {"jpy", 125, 200, 0, 2},  /* 2.5 -> 2 (even) */
+        {"jpy", 175, 200, 0, 4},  /* 3.5 -> 4 (even) */
+        {"jpy", 99, 250, 10, 12}, /* 2.475 -> 2, + 10 */
+        /* KWD, 3 decimals. */
+        {"kwd", 1000, 250, 0, 25},   /* 1.000 KWD at 2.5 % = 0.025 */
+        {"kwd", 12345, 150, 0, 185}, /* 185.175 -> 185 */
+        {"kwd", 1500, 50, 0, 8},     /* 7.5 -> 8 (even) */
+        {"kwd", 2500, 50, 0, 12},    /* 12.5 -> 12 (even) */
+        {"kwd", 100, 150, 100, 100}, /* 1.5 -> 2, + 100 = 102, capped at 100 */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct fee_case *c = &cases[i];
+        cr_assert_not_null(pay_currency_find(c->currency));
+        int64_t fee = -1;
+        cr_assert_eq(pay_fee_compute(c->amount, c->bps, c->fixed, &fee), PAY_OK, "case %zu", i);
+        cr_assert_eq(fee, c->want, "%s %lld at %lld bps + %lld: fee %lld, want %lld", c->currency,
+                     (long long)c->amount, (long long)c->bps, (long long)c->fixed, (long long)fee,
+                     (long long)c->want);
+        cr_assert_leq(fee, c->amount);
+    }
+}
+
+/* The rule agrees with a plain reading of half-even over every small amount. */
+Test(money, fee_matches_definition)
+{
+    static const int64_t rates[] = {0, 1, 50, 100, 150, 250, 290, 999, 5000, 10000};
+    for (size_t r = 0; r < sizeof(rates) / sizeof(rates[0]); r++) {
+        for (int64_t a = 0; a <= 20000; a++) {
+            int64_t num = a * rates[r];
+            int64_t q = num / 10000, rem = num % 10000;
+            if (rem * 2 > 10000 || (rem * 2 == 10000 && q % 2 == 1)) {
+                q++;
+            }
+            int64_t fee = -1;
+            cr_assert_eq(pay_fee_compute(a, rates[r], 0, &fee), PAY_OK);
+            cr_assert_eq(fee, q, "%lld at %lld bps", (long long)a, (long long)rates[r]);
+        }
+    }
+}
+
+Test(money, fee_refuses_bad_input)
+{
+    int64_t fee = 77;
+    cr_assert_eq(pay_fee_compute(-1, 100, 0, &fee), PAY_ERR_AMOUNT_INVALID);
+    cr_assert_eq(pay_fee_compute(100, -1, 0, &fee), PAY_ERR_AMOUNT_INVALID);
+    cr_assert_eq(pay_fee_compute(100, 10001, 0, &fee), PAY_ERR_AMOUNT_INVALID);
+    cr_assert_eq(pay_fee_compute(100, 100, -5, &fee), PAY_ERR_AMOUNT_INVALID);
+    cr_assert_eq(pay_fee_compute(INT64_MAX, 10000, INT64_MAX, &fee), PAY_ERR_OVERFLOW);
+    cr_assert_eq(fee, 77, "left alone on failure");
+    cr_assert_eq(pay_fee_compute(INT64_MAX, 10000, 0, &fee), PAY_OK);
+    cr_assert_eq(fee, INT64_MAX);
+}
