@@ -23,6 +23,9 @@ static inline struct pay_op pay_api_op(struct pay_request *req)
         .public_url = req->app->public_url,
         .err = &req->err,
         .stripe = req->app->stripe,
+        .actor = req->who.subject,
+        .actor_role = req->who.kind == PAY_PRINCIPAL_NONE ? "" : pay_role_name(req->who.role),
+        .client_addr = req->client_addr != NULL ? req->client_addr : "",
     };
     return op;
 }

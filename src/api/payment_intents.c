@@ -22,6 +22,7 @@ static const char *const future_usages[] = {"on_session", "off_session", "", NUL
 static const char *const statuses[] = {"requires_payment_method",
                                        "requires_confirmation",
                                        "requires_action",
+                                       "requires_verification",
                                        "processing",
                                        "requires_capture",
                                        "succeeded",
@@ -37,8 +38,9 @@ static const char *const cancellation_reasons[] = {"duplicate", "fraudulent",
 /* A return_url: browsers handle 2 KiB URLs everywhere. */
 #define URL_LEN_MAX 2048
 
-/* payment_method_types: payd takes cards only, so ["card"] (or absent). */
-static enum pay_err check_pm_types(struct pay_request *req, const json_t *src)
+/* payment_method_types: a non-empty array of distinct tender types. */
+static enum pay_err check_pm_types(struct pay_request *req, const json_t *src,
+                                   struct pay_intent_params *p)
 {
     const json_t *v = json_object_get(src, "payment_method_types");
     if (v == NULL || json_is_null(v)) {
@@ -46,19 +48,26 @@ static enum pay_err check_pm_types(struct pay_request *req, const json_t *src)
     }
     size_t i;
     const json_t *t;
-    if (!json_is_array(v) || json_array_size(v) == 0) {
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 6) {
         goto out_invalid;
     }
     json_array_foreach(v, i, t)
     {
-        if (!json_is_string(t) || strcmp(json_string_value(t), "card") != 0) {
+        if (!json_is_string(t) || !pay_tender_valid(json_string_value(t))) {
             goto out_invalid;
         }
+        for (size_t k = 0; k < i; k++) {
+            if (json_equal(json_array_get(v, k), t)) {
+                goto out_invalid;
+            }
+        }
     }
+    p->payment_method_types = v;
     return PAY_OK;
 out_invalid:
     return pay_error_set(&req->err, PAY_ERR_PARAM_INVALID, "payment_method_types",
-                         "Invalid payment_method_types: payd accepts [\"card\"] only.");
+                         "Invalid payment_method_types: a list of distinct types among card, "
+                         "mobile_wallet, cash, cheque, bank_transfer, bank_draft.");
 }
 
 static enum pay_err parse_email(struct pay_request *req, const json_t *src,
@@ -106,7 +115,7 @@ static enum pay_err parse_params(struct pay_request *req, struct pay_intent_para
     PAY_TRY(pay_arg_str(req, b, "return_url", false, URL_LEN_MAX, &p->return_url, NULL));
     PAY_TRY(pay_arg_bool(req, b, "confirm", &p->confirm, NULL));
     PAY_TRY(pay_arg_bool(req, b, "off_session", &p->off_session, NULL));
-    PAY_TRY(check_pm_types(req, b));
+    PAY_TRY(check_pm_types(req, b, p));
     if (p->customer != NULL && p->customer[0] == '\0') {
         return pay_error_set(&req->err, PAY_ERR_PARAM_INVALID, "customer",
                              "Invalid customer: must be a customer id.");

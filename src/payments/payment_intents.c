@@ -684,33 +684,11 @@ enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attem
  * appended; a decline returns PAY_ERR_CARD_DECLINED with the attempt
  * committed anyway.
  */
-static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
-                            const struct pay_pm_charge *pm_given, bool off_session,
-                            bool three_ds_completed)
+static enum pay_err card_authorize(struct pay_op *op, struct pay_intent_row *row,
+                                   const struct pay_pm_charge *pm, bool off_session,
+                                   bool three_ds_completed)
 {
-    const char *pm_id = pay_json_str(row->obj, "payment_method");
-    if (pm_id == NULL) {
-        return pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "payment_method",
-                             "You cannot confirm this PaymentIntent because it's missing a "
-                             "payment method. Update it with a payment_method, or confirm it "
-                             "with one.");
-    }
-    if (is_stripe(row)) {
-        return stripe_confirm(op, row, off_session);
-    }
-    struct pay_pm_charge pm_buf;
-    const struct pay_pm_charge *pm = pm_given;
-    if (pm == NULL || !str_eq(pm->id, pm_id)) {
-        enum pay_err e = resolve_pm(op, pm_id, &pm_buf);
-        if (e != PAY_OK) {
-            return e;
-        }
-        pm = &pm_buf;
-    }
-    enum pay_err e = check_pm_customer(op, pm, pay_json_str(row->obj, "customer"));
-    if (e != PAY_OK) {
-        return e;
-    }
+    enum pay_err e;
     const struct pay_connector *conn = pay_connector_find(pm->connector);
     if (conn == NULL) {
         return pay_error_set(op->err, PAY_ERR_PROVIDER, "payment_method",
@@ -805,6 +783,113 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
                          "The payment provider answered with an unknown status.");
 }
 
+/* The tender of an intent without a payment method: its one
+ * payment_method_types entry when that is not "card", else NULL. */
+static const char *sole_tender(const json_t *obj)
+{
+    const json_t *types = json_object_get(obj, "payment_method_types");
+    if (!json_is_array(types) || json_array_size(types) != 1) {
+        return NULL;
+    }
+    const char *t = json_string_value(json_array_get(types, 0));
+    return t != NULL && pay_tender_valid(t) && !str_eq(t, PAY_TENDER_CARD) ? t : NULL;
+}
+
+/*
+ * One payment attempt (issue 6, payments_int.h): route it to a provider,
+ * assess its risk, then hand it to the route's connector. A 3-D Secure
+ * continuation (@three_ds_completed) finishes the attempt already routed
+ * and assessed.
+ */
+static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
+                            const struct pay_pm_charge *pm_given, bool off_session,
+                            bool three_ds_completed)
+{
+    const char *pm_id = pay_json_str(row->obj, "payment_method");
+    const char *tender = PAY_TENDER_CARD;
+    struct pay_pm_charge pm_buf;
+    const struct pay_pm_charge *pm = NULL;
+    enum pay_err e = PAY_OK;
+    if (pm_id == NULL) {
+        tender = sole_tender(row->obj);
+        if (tender == NULL) {
+            return pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "payment_method",
+                                 "You cannot confirm this PaymentIntent because it's missing a "
+                                 "payment method. Update it with a payment_method, or confirm it "
+                                 "with one.");
+        }
+    } else if (!is_stripe(row)) {
+        pm = pm_given;
+        if (pm == NULL || !str_eq(pm->id, pm_id)) {
+            e = resolve_pm(op, pm_id, &pm_buf);
+            if (e != PAY_OK) {
+                return e;
+            }
+            pm = &pm_buf;
+        }
+        e = check_pm_customer(op, pm, pay_json_str(row->obj, "customer"));
+        if (e != PAY_OK) {
+            return e;
+        }
+        tender = pm->type[0] ? pm->type : PAY_TENDER_CARD;
+    }
+    if (three_ds_completed) {
+        if (pm == NULL) {
+            return pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "payment_method",
+                                 "This PaymentIntent has no card to authenticate.");
+        }
+        return card_authorize(op, row, pm, off_session, true);
+    }
+
+    struct pay_route_choice route;
+    struct pay_risk_verdict verdict;
+    memset(&verdict, 0, sizeof(verdict));
+    e = pay_route_pick(op, row, tender, NULL, &route);
+    if (e == PAY_OK) {
+        e = pay_route_apply(op, row, &route);
+    }
+    if (e == PAY_OK) {
+        e = pay_risk_assess(op, row, str_eq(tender, PAY_TENDER_CARD) ? pm : NULL, &route, &verdict);
+    }
+    if (e == PAY_OK) {
+        switch (verdict.decision) {
+        case PAY_RISK_DECLINE:
+            e = record_failure(op, row, "card_error",
+                               verdict.code[0] ? verdict.code : "card_declined",
+                               verdict.decline_code[0] ? verdict.decline_code : "fraudulent",
+                               verdict.message[0] ? verdict.message : "Your card was declined.");
+            break;
+        case PAY_RISK_REVIEW:
+            e = pay_verification_open(op, row, "fraud_review", &route);
+            break;
+        case PAY_RISK_APPROVE:
+            if (str_eq(route.connector, PAY_CONNECTOR_MANUAL)) {
+                e = pay_verification_open(op, row, "payment", &route);
+            } else if (str_eq(route.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
+                e = pay_momo_begin(op, row, &route);
+            } else if (is_stripe(row)) {
+                e = stripe_confirm(op, row, off_session);
+            } else if (pm == NULL) {
+                e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "payment_method",
+                                  "You cannot confirm this PaymentIntent because it's missing a "
+                                  "payment method.");
+            } else {
+                e = card_authorize(op, row, pm, off_session, false);
+            }
+            break;
+        }
+    }
+    pay_route_choice_release(&route);
+    if ((e == PAY_OK || e == PAY_ERR_CARD_DECLINED) && verdict.attempt_id[0] != '\0') {
+        enum pay_err oe = pay_risk_outcome(op, verdict.attempt_id,
+                                           e == PAY_OK ? status_of(row->obj) : "declined");
+        if (oe != PAY_OK) {
+            return oe;
+        }
+    }
+    return e;
+}
+
 /*
  * Apply the fields of @p to @row's object (create and update). @pm_out gets
  * the resolved payment method when @p names one (pm_out->id[0] otherwise
@@ -870,6 +955,13 @@ static enum pay_err apply_params(struct pay_op *op, struct pay_intent_row *row,
     }
     if (p->capture_method != NULL) {
         pay_json_set_str(o, "capture_method", p->capture_method);
+    }
+    if (p->payment_method_types != NULL) {
+        json_t *types = json_deep_copy(p->payment_method_types);
+        if (types == NULL) {
+            return fail(op, PAY_ERR_NOMEM);
+        }
+        json_object_set_new(o, "payment_method_types", types);
     }
     if (p->has_description) {
         pay_json_set_str(o, "description", p->description);
@@ -1082,7 +1174,8 @@ enum pay_err pay_intent_update(struct pay_op *op, const char *id, const struct p
     }
     bool changes_payment = p->has_amount || p->currency != NULL || p->customer != NULL ||
                            p->payment_method != NULL || p->capture_method != NULL ||
-                           p->setup_future_usage != NULL || p->facility != NULL;
+                           p->setup_future_usage != NULL || p->facility != NULL ||
+                           p->payment_method_types != NULL;
     if (changes_payment && !status_in(row.obj, open_states)) {
         e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
                           "This PaymentIntent's amount, currency, customer, payment_method, "
@@ -1144,6 +1237,7 @@ enum pay_err pay_intent_confirm(struct pay_op *op, const char *id,
         .has_receipt_email = p->has_receipt_email,
         .receipt_email = p->receipt_email,
         .setup_future_usage = p->setup_future_usage,
+        .payment_method_types = p->payment_method_types,
     };
     struct pay_pm_charge pm;
     e = apply_params(op, &row, &q, &pm);

@@ -35,6 +35,13 @@ struct pay_op {
      * make after the transaction commits (see "Provider calls" below); NULL
      * where no call can follow (such operations answer PAY_ERR_PROVIDER). */
     struct pay_provider_call *call;
+    /* Who acts (issue 6: maker-checker, fraud velocity): the principal's
+     * subject (API key id or JWT sub; "" for the system), role name
+     * ("admin", "staff", "auditor", "patient", "" for the system) and
+     * the client's address ("" when none). Borrowed. */
+    const char *actor;
+    const char *actor_role;
+    const char *client_addr;
 };
 
 /* ---- Customers (customers.c) ------------------------------------------ */
@@ -238,6 +245,10 @@ enum pay_err pay_payment_method_list(struct pay_op *op, const char *customer, co
  * with the attempt recorded first).
  */
 
+/* Whether @s is a tender type: card, mobile_wallet, cash, cheque,
+ * bank_transfer, bank_draft (providers.c). */
+bool pay_tender_valid(const char *s);
+
 /*
  * What a create, update or confirm request asked for, as the API parsed
  * and range-checked it. A NULL pointer / false has_* flag means the client
@@ -265,6 +276,10 @@ struct pay_intent_params {
      * "stripe", payment_method is the client's Stripe pm_... id, kept as the
      * provider's token and never resolved as a payd payment method. */
     const char *provider;
+    /* An array of distinct tender types (card, mobile_wallet, cash, cheque,
+     * bank_transfer, bank_draft), checked by the API. An intent without a
+     * payment method pays with the one type it lists. */
+    const json_t *payment_method_types;
 };
 
 /*

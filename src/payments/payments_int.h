@@ -36,6 +36,91 @@ void pay_intent_row_release(struct pay_intent_row *row);
 /* Merge Stripe metadata @update into @obj's "metadata": "" values unset. */
 void pay_metadata_merge(json_t *obj, const json_t *update);
 
+/* ---- Issue 6: routing, risk, mobile money, manual tenders -------------- */
+/*
+ * attempt() in payment_intents.c runs every payment attempt through these,
+ * in this order (see each file's header for the rules):
+ *   1. pay_route_pick (providers.c): which provider takes the attempt;
+ *      pay_route_apply records it (provider, fee) on the intent;
+ *   2. pay_risk_assess (risk.c): limits and fraud score, before any connector;
+ *   3. by the route's connector: manual -> pay_verification_open
+ *      (verifications.c), mobile_money -> pay_momo_begin (momo_intents.c),
+ *      sandbox / stripe -> the card flow of payment_intents.c.
+ */
+
+/* Tender types (= provider types = payment method types). */
+#define PAY_TENDER_CARD "card"
+#define PAY_TENDER_MOBILE_WALLET "mobile_wallet"
+#define PAY_CONNECTOR_MANUAL "manual"
+#define PAY_CONNECTOR_MOBILE_MONEY "mobile_money"
+
+/* Whether tender @s is settled by hand (cash, cheque, bank_transfer, bank_draft). */
+bool pay_tender_manual(const char *s);
+
+/* The provider routing chose for one attempt. */
+struct pay_route_choice {
+    char provider[64];        /* provider name; "" = the built-in default */
+    char connector[16];       /* sandbox | stripe | mobile_money | manual */
+    char tender[16];          /* card | mobile_wallet | cash | ... */
+    int64_t fee_minor;        /* the fee for the intent's amount */
+    bool manual_verification; /* requires_manual_verification */
+    json_t *config;           /* connector config incl. decrypted credentials (owned; may be NULL) */
+};
+void pay_route_choice_release(struct pay_route_choice *c);
+
+/*
+ * Pick the provider for @row's attempt with tender @tender: the active one
+ * by tender type, currency, amount limits, facility and priority; with
+ * @after_provider (a provider name) the next candidate after it (fallback),
+ * PAY_ERR_NOT_FOUND when there is none. Errors name their param (amount
+ * outside limits: PAY_ERR_PARAM_INVALID "amount"; no provider for the
+ * tender: "payment_method_types").
+ */
+enum pay_err pay_route_pick(struct pay_op *op, struct pay_intent_row *row, const char *tender,
+                            const char *after_provider, struct pay_route_choice *out) PAY_WUR;
+/* Record @c on the intent (provider, tender, fee; row->connector). */
+enum pay_err pay_route_apply(struct pay_op *op, struct pay_intent_row *row,
+                             const struct pay_route_choice *c) PAY_WUR;
+
+enum pay_risk_decision { PAY_RISK_APPROVE, PAY_RISK_REVIEW, PAY_RISK_DECLINE };
+
+/* What pay_risk_assess decided. */
+struct pay_risk_verdict {
+    enum pay_risk_decision decision;
+    int score;                           /* 0..100 */
+    char attempt_id[PAY_ID_LEN_MAX + 1]; /* the payment_attempts row ("" when none) */
+    char code[48];                       /* DECLINE: Stripe error code ("card_declined") */
+    char decline_code[48];               /* DECLINE: "fraudulent", ... */
+    char message[PAY_ERROR_MESSAGE_MAX]; /* DECLINE: for last_payment_error */
+};
+
+/*
+ * Limits and fraud scoring of one attempt, before any connector is called
+ * (@pm: the card, NULL for other tenders). A limit exceeded is an error
+ * return naming its param; otherwise PAY_OK with @out's decision.
+ */
+enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
+                             const struct pay_pm_charge *pm, const struct pay_route_choice *route,
+                             struct pay_risk_verdict *out) PAY_WUR;
+/* Record the outcome of attempt @attempt_id ("succeeded", "declined", ...); "" id: no-op. */
+enum pay_err pay_risk_outcome(struct pay_op *op, const char *attempt_id,
+                              const char *outcome) PAY_WUR;
+
+/*
+ * Mobile money (momo_intents.c): start a request to pay for @row through
+ * @route; the intent goes to requires_action (or a decline).
+ */
+enum pay_err pay_momo_begin(struct pay_op *op, struct pay_intent_row *row,
+                            const struct pay_route_choice *route) PAY_WUR;
+
+/*
+ * Manual tenders and fraud reviews (verifications.c): put @row in
+ * requires_verification and open a queue item of @kind ("payment" |
+ * "fraud_review") recorded by op->actor.
+ */
+enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row,
+                                   const char *kind, const struct pay_route_choice *route) PAY_WUR;
+
 /* ---- Provider attempts (provider.c), used by payment_intents.c, refunds.c */
 
 #define PAY_CONNECTOR_STRIPE "stripe"
