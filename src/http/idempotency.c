@@ -165,9 +165,62 @@ out_rows:;
     return rc;
 }
 
+/*
+ * A secret that a response reveals once (a webhook endpoint's "whsec_..."
+ * signing secret) is not kept for replays: the stored copy carries
+ * "whsec_redacted" instead, so the database never holds it in clear. A
+ * client that lost the first answer rotates the secret. Returns a malloc'd
+ * copy, or NULL when @body holds no such secret (store it as is).
+ */
+static char *redact_secrets(const char *body, size_t len, size_t *len_out)
+{
+    static const char marker[] = "\"whsec_";
+    static const char stub[] = "redacted";
+    if (body == NULL || memmem(body, len, marker, sizeof(marker) - 1) == NULL) {
+        return NULL;
+    }
+    char *out = malloc(len + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+    size_t o = 0;
+    size_t i = 0;
+    while (i < len) {
+        const char *hit = memmem(body + i, len - i, marker, sizeof(marker) - 1);
+        if (hit == NULL) {
+            memcpy(out + o, body + i, len - i);
+            o += len - i;
+            break;
+        }
+        size_t keep = (size_t)(hit - (body + i)) + sizeof(marker) - 1;
+        memcpy(out + o, body + i, keep);
+        o += keep;
+        i += keep;
+        /* Skip the secret's base62 characters up to its closing quote. */
+        size_t j = i;
+        while (j < len && body[j] != '"' && body[j] != '\\') {
+            j++;
+        }
+        if (j - i >= sizeof(stub) - 1) {
+            memcpy(out + o, stub, sizeof(stub) - 1);
+            o += sizeof(stub) - 1;
+        }
+        i = j;
+    }
+    out[o] = '\0';
+    *len_out = o;
+    return out;
+}
+
 enum pay_err pay_idem_finish(struct pay_tx *tx, const struct pay_idem *k, int status,
                              const char *body, size_t len)
 {
+    size_t redacted_len = 0;
+    char *redacted = redact_secrets(body, body ? len : 0, &redacted_len);
+    if (redacted != NULL) {
+        body = redacted;
+        len = redacted_len;
+    }
     const struct pay_param p[] = {
         PAY_PINT(status),
         PAY_PTEXTN(body ? body : "", body ? len : 0),
@@ -179,6 +232,7 @@ enum pay_err pay_idem_finish(struct pay_tx *tx, const struct pay_idem *k, int st
                                   "UPDATE idempotency_keys SET status = $1, response = $2"
                                   " WHERE scope = $3 AND key = $4",
                                   p, PAY_NPARAMS(p), &changed);
+    free(redacted);
     if (rc == PAY_OK && changed != 1) {
         rc = PAY_ERR_INTERNAL;
     }

@@ -209,6 +209,25 @@ test('endpoints: create shows the secret once; retrieve, list, update, delete; a
   }
 });
 
+test('an Idempotency-Key replay of the create does not show the secret again, nor store it', async () => {
+  const payd = await startPayd({ args: FAST });
+  try {
+    const form = { url: 'http://127.0.0.1:9/hook', enabled_events: ['*'] };
+    const first = await payd.api('POST', '/v1/webhook_endpoints', { form, idempotencyKey: 'we-once' });
+    const we = ok(first);
+    assert.match(we.secret, /^whsec_[0-9A-Za-z]{20,}$/);
+    const again = await payd.api('POST', '/v1/webhook_endpoints', { form, idempotencyKey: 'we-once' });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.body.id, we.id, 'the same endpoint, not a second one');
+    assert.equal(again.body.secret, 'whsec_redacted');
+    const list = ok(await payd.api('GET', '/v1/webhook_endpoints'));
+    assert.equal(list.data.length, 1);
+  } finally {
+    await payd.stop();
+  }
+});
+
 test('payment_intent.succeeded reaches a receiver; the signature verifies (node:crypto and stripe)', async (t) => {
   const rx = await receiver();
   const payd = await startPayd({ args: FAST });

@@ -132,12 +132,11 @@ function scan(dirs, pats) {
  * idempotent response, an audit row).
  */
 /*
- * Known, documented (README, Reliability and security): payd keeps each
- * endpoint's signing secret to sign with, and the idempotency record of
- * POST /v1/webhook_endpoints holds the response that revealed it (a replay
- * must answer the same). Both in plain text for now; anywhere else is a leak.
+ * payd keeps each endpoint's signing secret (sealed) to sign with; the
+ * idempotency record of the response that revealed it stores
+ * "whsec_redacted" instead. Anywhere else a secret is a leak.
  */
-const WHSEC_TABLES = ['webhook_endpoints', 'idempotency_keys'];
+const WHSEC_TABLES = ['webhook_endpoints'];
 
 function scanSqlite(dirs, pats) {
   const hits = [];
