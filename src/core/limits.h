@@ -10,6 +10,17 @@
 /* HTTP request body: a payment is ~300 bytes; the largest legitimate body
  * (an invoice with many lines, later issues) stays well under 1 MiB. */
 #define PAY_BODY_BYTES_MAX (1024 * 1024)
+/* File uploads (evidence of manual payments: a phone photo of a receipt, a
+ * scanned cheque as PDF): 5 MiB by default (payd serve
+ * --evidence-max-bytes), never above 64 MiB, which a base64 copy in one
+ * database row (PAY_UPLOAD_BYTES_MAX * 4/3) still fits comfortably. */
+#define PAY_UPLOAD_BYTES_DEFAULT (5 * 1024 * 1024)
+#define PAY_UPLOAD_BYTES_MAX (64 * 1024 * 1024)
+/* A multipart body may exceed its file by this much: part headers,
+ * boundaries and the small text fields beside the file. */
+#define PAY_MULTIPART_OVERHEAD_BYTES (64 * 1024)
+/* File parts in one multipart body. */
+#define PAY_UPLOAD_PARTS_MAX 4
 /* Request headers in bytes, as libmicrohttpd's per-connection memory. */
 #define PAY_HEADER_BYTES_MAX (32 * 1024)
 /* Nesting depth of a JSON or bracket-form body: Stripe objects nest 3-4

@@ -32,6 +32,20 @@ enum pay_route_flags {
      * reads req->raw_body itself (signed provider webhooks, whose bytes must
      * be verified before anything parses them). */
     PAY_ROUTE_RAW_BODY = 1u << 3,
+    /* File uploads: the body may be multipart/form-data (RFC 7578), parsed
+     * by libmicrohttpd's post processor. Its size limit is
+     * pay_app.upload_bytes_max plus PAY_MULTIPART_OVERHEAD_BYTES instead of
+     * PAY_BODY_BYTES_MAX; text fields arrive in req->body as strings, file
+     * parts in req->uploads. */
+    PAY_ROUTE_MULTIPART = 1u << 4,
+};
+
+/* One file part of a multipart/form-data body (PAY_ROUTE_MULTIPART). */
+struct pay_upload {
+    char field[64];         /* the form field's name */
+    char filename[256];     /* as the client sent it ("" when none) */
+    char content_type[128]; /* the part's Content-Type ("" when none) */
+    struct pay_buf data;    /* the bytes; owned by the request */
 };
 
 /*
@@ -83,6 +97,9 @@ struct pay_app {
     const char *const *stripe_webhook_secrets;
     size_t n_stripe_webhook_secrets;
     int64_t stripe_webhook_tolerance_s;
+    /* Largest file part a PAY_ROUTE_MULTIPART route accepts (payd serve
+     * --evidence-max-bytes); 0 = PAY_UPLOAD_BYTES_DEFAULT. */
+    size_t upload_bytes_max;
 };
 
 struct pay_request {
@@ -95,6 +112,9 @@ struct pay_request {
     json_t *body;                             /* decoded body (object, never NULL) */
     const char *raw_body;                     /* the body bytes as received */
     size_t raw_body_len;
+    /* PAY_ROUTE_MULTIPART: the file parts (at most PAY_UPLOAD_PARTS_MAX). */
+    struct pay_upload *uploads;
+    size_t n_uploads;
     struct pay_principal who;
     char request_id[40];
     const char *idempotency_key; /* NULL when absent */

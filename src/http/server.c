@@ -20,8 +20,10 @@
  * and one access-log line are recorded and everything the request owned is
  * freed.
  *
- * Invariants: a body larger than PAY_BODY_BYTES_MAX is never buffered and
- * never reaches a handler (413); nothing but the request id, method, path,
+ * Invariants: a body larger than PAY_BODY_BYTES_MAX (for a
+ * PAY_ROUTE_MULTIPART route: pay_app.upload_bytes_max plus
+ * PAY_MULTIPART_OVERHEAD_BYTES) is never buffered and never reaches a
+ * handler (413); nothing but the request id, method, path,
  * route, status, timing, subject and client address is logged: never a
  * body, a query string or the Authorization header.
  *
@@ -84,6 +86,7 @@ struct conn_state {
     int64_t start_us;
 
     struct pay_buf body;
+    size_t body_max; /* the cap of @body: PAY_BODY_BYTES_MAX or the upload limit */
     uint64_t discarded;
     enum pay_err body_rc; /* PAY_ERR_BODY_TOO_LARGE once the cap was hit */
     bool answered;
@@ -344,11 +347,156 @@ static bool media_type_is(const char *ct, const char *want)
     return n == strlen(want) && strncasecmp(ct, want, n) == 0;
 }
 
+/* ---- multipart/form-data (PAY_ROUTE_MULTIPART) ------------------------- */
+
+static size_t upload_bytes_max(const struct pay_app *app)
+{
+    return app->upload_bytes_max > 0 ? app->upload_bytes_max : (size_t)PAY_UPLOAD_BYTES_DEFAULT;
+}
+
+struct multipart {
+    struct conn_state *cs;
+    enum pay_err rc;
+    struct pay_upload *cur; /* the file part being filled */
+};
+
+static void copy_bounded(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* Text field @key: a string in req->body; chunks after the first append. */
+static enum pay_err multipart_text(struct multipart *m, const char *key, const char *data,
+                                   uint64_t off, size_t size)
+{
+    struct pay_request *req = &m->cs->req;
+    const json_t *old = json_object_get(req->body, key);
+    size_t old_len = off > 0 && json_is_string(old) ? json_string_length(old) : 0;
+    if (old_len + size > PAY_STRING_LEN_MAX) {
+        return pay_error_set(&req->err, PAY_ERR_PARAM_INVALID, key,
+                             "The form field is longer than %d characters.", PAY_STRING_LEN_MAX);
+    }
+    if (old == NULL && json_object_size(req->body) >= PAY_OBJECT_KEYS_MAX) {
+        return pay_error_set(&req->err, PAY_ERR_BODY_INVALID, key, "Too many form fields.");
+    }
+    char *joined = malloc(old_len + size + 1);
+    if (joined == NULL) {
+        return pay_error_set(&req->err, PAY_ERR_NOMEM, NULL, NULL);
+    }
+    if (old_len > 0) {
+        memcpy(joined, json_string_value(old), old_len);
+    }
+    if (size > 0) {
+        memcpy(joined + old_len, data, size);
+    }
+    json_t *v = json_stringn(joined, old_len + size);
+    free(joined);
+    if (v == NULL) {
+        return pay_error_set(&req->err, PAY_ERR_BODY_INVALID, key,
+                             "The form field is not valid UTF-8 text.");
+    }
+    json_object_set_new(req->body, key, v);
+    return PAY_OK;
+}
+
+static enum pay_err multipart_file(struct multipart *m, const char *key, const char *filename,
+                                   const char *content_type, const char *data, uint64_t off,
+                                   size_t size)
+{
+    struct pay_request *req = &m->cs->req;
+    /* libmicrohttpd may announce a part with an empty first chunk: a part
+     * starts at offset 0 unless it continues that empty announcement. */
+    bool same = m->cur != NULL && m->cur->data.len == 0 && strcmp(m->cur->field, key) == 0;
+    if (off == 0 && !same) {
+        if (req->n_uploads >= PAY_UPLOAD_PARTS_MAX) {
+            return pay_error_set(&req->err, PAY_ERR_BODY_INVALID, key,
+                                 "At most %d files may be sent at once.", PAY_UPLOAD_PARTS_MAX);
+        }
+        if (req->uploads == NULL) {
+            req->uploads = calloc(PAY_UPLOAD_PARTS_MAX, sizeof(*req->uploads));
+            if (req->uploads == NULL) {
+                return pay_error_set(&req->err, PAY_ERR_NOMEM, NULL, NULL);
+            }
+        }
+        m->cur = &req->uploads[req->n_uploads++];
+        copy_bounded(m->cur->field, sizeof(m->cur->field), key);
+        copy_bounded(m->cur->filename, sizeof(m->cur->filename), filename);
+        copy_bounded(m->cur->content_type, sizeof(m->cur->content_type), content_type);
+        pay_buf_init(&m->cur->data, upload_bytes_max(req->app));
+    }
+    if (m->cur == NULL || size == 0) {
+        return PAY_OK;
+    }
+    enum pay_err rc = pay_buf_add(&m->cur->data, data, size);
+    if (rc == PAY_ERR_BODY_TOO_LARGE) {
+        return pay_error_set(&req->err, rc, key, "The file is larger than %zu bytes.",
+                             upload_bytes_max(req->app));
+    }
+    return rc == PAY_OK ? PAY_OK : pay_error_set(&req->err, rc, NULL, NULL);
+}
+
+static enum MHD_Result multipart_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *filename, const char *content_type,
+                                      const char *transfer_encoding, const char *data,
+                                      uint64_t off, size_t size)
+{
+    (void)kind;
+    (void)transfer_encoding;
+    struct multipart *m = cls;
+    if (key == NULL || key[0] == '\0') {
+        m->rc = pay_error_set(&m->cs->req.err, PAY_ERR_BODY_INVALID, NULL,
+                              "A multipart part has no field name.");
+        return MHD_NO;
+    }
+    if (filename != NULL) {
+        m->rc = multipart_file(m, key, filename, content_type, data, off, size);
+    } else {
+        m->cur = NULL;
+        m->rc = multipart_text(m, key, data, off, size);
+    }
+    return m->rc == PAY_OK ? MHD_YES : MHD_NO;
+}
+
+/* Decode a multipart/form-data body with libmicrohttpd's post processor. */
+static enum pay_err decode_multipart(struct conn_state *cs)
+{
+    struct pay_request *req = &cs->req;
+    req->body = json_object();
+    if (req->body == NULL) {
+        return pay_error_set(&req->err, PAY_ERR_NOMEM, NULL, NULL);
+    }
+    struct multipart m = {.cs = cs, .rc = PAY_OK};
+    struct MHD_PostProcessor *pp = MHD_create_post_processor(req->conn, 16 * 1024,
+                                                             multipart_iter, &m);
+    if (pp == NULL) {
+        return pay_error_set(&req->err, PAY_ERR_BODY_INVALID, NULL,
+                             "The multipart/form-data body has no boundary.");
+    }
+    enum MHD_Result ok = MHD_post_process(pp, cs->body.data, cs->body.len);
+    /* Destroying reports a body that ended before its closing boundary. */
+    enum MHD_Result complete = MHD_destroy_post_processor(pp);
+    if (m.rc != PAY_OK) {
+        return m.rc;
+    }
+    if (ok != MHD_YES || complete != MHD_YES) {
+        return pay_error_set(&req->err, PAY_ERR_BODY_INVALID, NULL,
+                             "The multipart/form-data body is malformed.");
+    }
+    return PAY_OK;
+}
+
 static enum pay_err decode_body(struct conn_state *cs)
 {
     struct pay_request *req = &cs->req;
     req->raw_body = cs->body.data ? cs->body.data : "";
     req->raw_body_len = cs->body.len;
+    if (cs->body.len > 0 && (req->route->flags & PAY_ROUTE_MULTIPART)) {
+        /* Other bodies decode as usual: the handler then finds no file. */
+        const char *mct = pay_req_header(req, "Content-Type");
+        if (mct != NULL && media_type_is(mct, "multipart/form-data")) {
+            return decode_multipart(cs);
+        }
+    }
     if (cs->body.len == 0 || (req->route->flags & PAY_ROUTE_RAW_BODY)) {
         req->body = json_object();
         return req->body ? PAY_OK : pay_error_set(&req->err, PAY_ERR_NOMEM, NULL, NULL);
@@ -362,8 +510,8 @@ static enum pay_err decode_body(struct conn_state *cs)
     }
     return pay_error_set(&req->err, PAY_ERR_BODY_INVALID, NULL,
                          "Unsupported Content-Type '%.64s': send application/json or "
-                         "application/x-www-form-urlencoded.",
-                         ct);
+                         "application/x-www-form-urlencoded%s.",
+                         ct, (req->route->flags & PAY_ROUTE_MULTIPART) ? " or multipart/form-data" : "");
 }
 
 /* ---- Running the handler ------------------------------------------------- */
@@ -751,6 +899,7 @@ static struct conn_state *state_new(struct pay_server *srv, struct MHD_Connectio
     cs->srv = srv;
     cs->start_us = pay_monotonic_us();
     pay_buf_init(&cs->body, PAY_BODY_BYTES_MAX);
+    cs->body_max = PAY_BODY_BYTES_MAX;
     struct pay_request *req = &cs->req;
     req->app = srv->app;
     req->method = method;
@@ -767,8 +916,28 @@ static struct conn_state *state_new(struct pay_server *srv, struct MHD_Connectio
     return cs;
 }
 
-/* True when the request announces a body larger than we accept. */
-static bool content_length_too_large(struct pay_request *req)
+/*
+ * The body limit of the route @cs's request will reach: the upload limit
+ * for a PAY_ROUTE_MULTIPART route, else PAY_BODY_BYTES_MAX. An unknown
+ * route gets the default (it is answered 404/405 once the body is in).
+ */
+static void set_body_limit(struct conn_state *cs)
+{
+    const struct pay_app *app = cs->srv->app;
+    const struct pay_route *r = NULL;
+    const char *params[PAY_ROUTE_PARAMS_MAX];
+    if (pay_route_find(app->routes, app->n_routes, cs->req.method, cs->req.path, &r, params,
+                       cs->scratch, cs->scratch_len) != PAY_MATCH_OK ||
+        !(r->flags & PAY_ROUTE_MULTIPART)) {
+        return;
+    }
+    cs->body_max = upload_bytes_max(app) + PAY_MULTIPART_OVERHEAD_BYTES;
+    pay_buf_release(&cs->body);
+    pay_buf_init(&cs->body, cs->body_max);
+}
+
+/* True when the request announces a body larger than @max bytes. */
+static bool content_length_too_large(struct pay_request *req, size_t max)
 {
     const char *cl = pay_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (!cl) {
@@ -779,12 +948,12 @@ static bool content_length_too_large(struct pay_request *req)
         if (*p < '0' || *p > '9') {
             return false; /* MHD itself refuses a malformed Content-Length */
         }
-        if (v > PAY_BODY_BYTES_MAX) {
+        if (v > max) {
             return true;
         }
         v = v * 10 + (uint64_t)(*p - '0');
     }
-    return v > PAY_BODY_BYTES_MAX;
+    return v > max;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -803,14 +972,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         }
         *con_cls = cs;
-        if (content_length_too_large(&cs->req)) {
+        set_body_limit(cs);
+        if (content_length_too_large(&cs->req, cs->body_max)) {
             /* ...except for a body we will refuse anyway: answer before MHD
              * sends "100 Continue" or reads a byte of it; closing the
              * connection afterwards is what we want. */
             cs->body_rc = PAY_ERR_BODY_TOO_LARGE;
-            render(cs,
-                   pay_error_set(&cs->req.err, PAY_ERR_BODY_TOO_LARGE, NULL,
-                                 "The request body is larger than %d bytes.", PAY_BODY_BYTES_MAX));
+            render(cs, pay_error_set(&cs->req.err, PAY_ERR_BODY_TOO_LARGE, NULL,
+                                     "The request body is larger than %zu bytes.", cs->body_max));
             return send_response(cs);
         }
         return MHD_YES;
@@ -840,7 +1009,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         render(cs,
                rc == PAY_ERR_BODY_TOO_LARGE
                    ? pay_error_set(&cs->req.err, rc, NULL,
-                                   "The request body is larger than %d bytes.", PAY_BODY_BYTES_MAX)
+                                   "The request body is larger than %zu bytes.", cs->body_max)
                    : pay_error_set(&cs->req.err, rc, NULL, NULL));
     } else {
         dispatch(cs);
@@ -891,6 +1060,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     resp_clear(req);
     out_clear(cs);
     pay_buf_release(&cs->body);
+    for (size_t i = 0; i < req->n_uploads; i++) {
+        pay_buf_release(&req->uploads[i].data);
+    }
+    free(req->uploads);
     free(cs->scratch);
     free(cs);
 

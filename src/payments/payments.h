@@ -450,4 +450,78 @@ enum pay_err pay_provider_settle(struct pay_store *s, const struct pay_stripe_co
 enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report,
                                  int64_t *violations_out) PAY_WUR;
 
+/* ---- Manual tenders: the verification queue and evidence (verifications.c) */
+
+/*
+ * Cash, cheque, bank transfer and bank draft payments, and card payments
+ * the risk rules hold for review, wait in the verification queue until a
+ * second person decides (maker-checker). A verification is kind "payment"
+ * (a manual tender in requires_verification), "fraud_review" (an attempt
+ * held by the risk rules) or "refund" (a refund request of a manual
+ * tender, the refund `pending`); status pending -> approved | rejected, or
+ * canceled when its intent is canceled first. recorded_by is the principal
+ * (op->actor) who recorded the payment or asked for the refund; the one who
+ * decides must be another principal (else PAY_ERR_FORBIDDEN with error code
+ * "maker_checker_violation"). Decisions:
+ *   payment approved  -> intent succeeded, capture ledger entry
+ *                        (assets:processor:manual), payment_intent.succeeded;
+ *   payment rejected  -> intent requires_payment_method with
+ *                        last_payment_error (code
+ *                        "payment_method_provider_decline", decline_code
+ *                        "verification_rejected"), payment_intent.payment_failed;
+ *   refund approved   -> refund succeeded, refund ledger entry, refund.updated;
+ *   refund rejected   -> refund failed, the amount released from the
+ *                        intent's amount_refunded, refund.updated.
+ * Each decision appends verification.approved / verification.rejected
+ * (opening: verification.created), without a customer (staff only).
+ */
+#define PAY_VERIFICATION_REASON_LEN_MAX 500
+#define PAY_EVIDENCE_FILENAME_LEN_MAX 255
+
+/* The verification @id or PAY_ERR_NOT_FOUND (param "id"). */
+enum pay_err pay_verification_get(struct pay_op *op, const char *id, json_t **out) PAY_WUR;
+/* A page of verifications, newest first, filtered by each non-NULL value. */
+struct pay_verification_filter {
+    const char *status, *kind, *tender, *facility, *payment_intent;
+};
+enum pay_err pay_verification_list(struct pay_op *op, const struct pay_verification_filter *f,
+                                   const struct pay_list_args *args, json_t **data_out,
+                                   bool *has_more) PAY_WUR;
+/*
+ * Decide verification @id (pending, else PAY_ERR_UNEXPECTED_STATE) as
+ * op->actor: approve (@reason optional) or reject (@reason required:
+ * PAY_ERR_PARAM_MISSING "reason"). *out gets the verification.
+ */
+enum pay_err pay_verification_approve(struct pay_op *op, const char *id, const char *reason,
+                                      json_t **out) PAY_WUR;
+enum pay_err pay_verification_reject(struct pay_op *op, const char *id, const char *reason,
+                                     json_t **out) PAY_WUR;
+
+/* What an evidence upload carries (borrowed). */
+struct pay_evidence_params {
+    const char *payment_intent;
+    const char *kind;         /* receipt_photo | cash_count | cheque_image | bank_slip */
+    const char *filename;     /* as the client named it (may be NULL) */
+    const char *content_type; /* as the client declared it (may be NULL) */
+    const void *data;
+    size_t len;
+};
+/*
+ * Store evidence for intent @p->payment_intent (in scope) while a
+ * verification of it is pending (else PAY_ERR_UNEXPECTED_STATE): the type
+ * is read from the bytes (JPEG, PNG or PDF magic; anything else, an empty
+ * file, or a declared Content-Type other than the one found is
+ * PAY_ERR_PARAM_INVALID naming "file"), kept with its SHA-256 and linked
+ * to the pending verification. *out gets the evidence object (metadata).
+ */
+enum pay_err pay_evidence_create(struct pay_op *op, const struct pay_evidence_params *p,
+                                 json_t **out) PAY_WUR;
+/* The evidence object @id or PAY_ERR_NOT_FOUND (param "id"). */
+enum pay_err pay_evidence_get(struct pay_op *op, const char *id, json_t **out) PAY_WUR;
+/* The bytes of evidence @id into @bytes (a pay_buf the caller initialised
+ * and releases) and its object into *meta_out; PAY_ERR_INTERNAL when they
+ * no longer match the stored SHA-256. */
+enum pay_err pay_evidence_content(struct pay_op *op, const char *id, json_t **meta_out,
+                                  struct pay_buf *bytes) PAY_WUR;
+
 #endif

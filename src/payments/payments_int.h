@@ -19,6 +19,14 @@ struct pay_intent_row {
     char provider_ref[64];
     char connector[16];
     char *return_url; /* owned, may be NULL */
+    /* Issue 6 routing (providers.c): the provider the client asked for at
+     * create ("" = routing decides; "stripe" = a Stripe-routed intent), the
+     * tender of the last routed attempt, and the chosen provider's rates,
+     * which price the capture (the fee itself is the object's fee_amount). */
+    char provider_pin[64];
+    char tender[16];
+    int64_t fee_bps;
+    int64_t fee_fixed_minor;
 };
 
 /*
@@ -63,6 +71,8 @@ struct pay_route_choice {
     char connector[16];       /* sandbox | stripe | mobile_money | manual */
     char tender[16];          /* card | mobile_wallet | cash | ... */
     int64_t fee_minor;        /* the fee for the intent's amount */
+    int64_t fee_bps;          /* the provider's rates (0 for the built-in defaults) */
+    int64_t fee_fixed_minor;
     bool manual_verification; /* requires_manual_verification */
     json_t *config;           /* connector config incl. decrypted credentials (owned; may be NULL) */
 };
@@ -81,6 +91,19 @@ enum pay_err pay_route_pick(struct pay_op *op, struct pay_intent_row *row, const
 /* Record @c on the intent (provider, tender, fee; row->connector). */
 enum pay_err pay_route_apply(struct pay_op *op, struct pay_intent_row *row,
                              const struct pay_route_choice *c) PAY_WUR;
+/* Whether @c's sandbox provider plays an unreachable processor
+ * (connector_config outage=true): the attempt fails with
+ * PAY_ERR_UNAVAILABLE before anything is charged, so the next provider is
+ * tried (fallback). */
+bool pay_route_unreachable(const struct pay_route_choice *c);
+/* Most providers one attempt falls back through. */
+#define PAY_ROUTE_FALLBACK_MAX 8
+/*
+ * The fee of capturing @amount_minor of @row at the rates of its route
+ * (pay_fee_compute). PAY_ERR_OVERFLOW cannot happen for valid amounts.
+ */
+enum pay_err pay_route_fee(const struct pay_intent_row *row, int64_t amount_minor,
+                           int64_t *fee_out) PAY_WUR;
 
 enum pay_risk_decision { PAY_RISK_APPROVE, PAY_RISK_REVIEW, PAY_RISK_DECLINE };
 
@@ -120,6 +143,27 @@ enum pay_err pay_momo_begin(struct pay_op *op, struct pay_intent_row *row,
  */
 enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row,
                                    const char *kind, const struct pay_route_choice *route) PAY_WUR;
+/*
+ * A refund of manual-tender intent @row (locked; @amount checked against
+ * what is left): a `pending` refund whose amount is reserved on the intent
+ * (amount_refunded) and a verification of kind "refund"; the ledger entry
+ * is posted when it is approved. *out gets the refund.
+ */
+enum pay_err pay_verification_refund_request(struct pay_op *op, struct pay_intent_row *row,
+                                             const struct pay_refund_params *p, int64_t amount,
+                                             json_t **out) PAY_WUR;
+/* Intent @intent is canceled: its pending payment / fraud_review
+ * verifications become canceled (event verification.canceled). */
+enum pay_err pay_verification_cancel_for_intent(struct pay_op *op, const char *intent) PAY_WUR;
+/*
+ * (payment_intents.c) A verification of @row (requires_verification,
+ * locked) of @kind was approved: a manual tender is booked as received
+ * (capture entry, succeeded); a card held for fraud review is authorized
+ * now (succeeded, requires_capture, or a decline recorded on the intent,
+ * which is not an error here).
+ */
+enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row,
+                                 const char *kind) PAY_WUR;
 
 /* ---- Provider attempts (provider.c), used by payment_intents.c, refunds.c */
 

@@ -381,6 +381,11 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
         e = stripe_refund_begin(op, p, &row, amount, out);
         goto out_release;
     }
+    if (str_eq(row.connector, PAY_CONNECTOR_MANUAL)) {
+        /* Cash, cheques, transfers: a refund request a second person approves. */
+        e = pay_verification_refund_request(op, &row, p, amount, out);
+        goto out_release;
+    }
     const struct pay_connector *conn = pay_connector_find(row.connector);
     struct pay_conn_result res;
     memset(&res, 0, sizeof(res));
@@ -528,6 +533,13 @@ enum pay_err pay_refund_cancel(struct pay_op *op, const char *id, json_t **out)
         /* Stripe decides a pending card refund itself; payd cannot take it back. */
         e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
                           "Refund %s is with Stripe and cannot be canceled through payd.", id);
+        goto out;
+    }
+    if (str_eq(row.connector, PAY_CONNECTOR_MANUAL)) {
+        e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
+                          "Refund %s waits for verification: reject it in the verification "
+                          "queue (POST /v1/verifications/:id/reject).",
+                          id);
         goto out;
     }
     int64_t amount = pay_json_int(obj, "amount", 0);
@@ -754,6 +766,20 @@ enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report, int6
         }
         t_refunds.checked++;
         int64_t want = v->b ? v->a : 0;
+        if (want != 0 && booked == 0) {
+            /* A manual refund request books its entry only when approved. */
+            int64_t waiting = 0;
+            bool found = false;
+            struct pay_param rp[1] = {PAY_PTEXT(v->id)};
+            e = pay_tx_query_int(tx,
+                                 "SELECT COUNT(*) FROM verifications WHERE refund = $1 AND "
+                                 "status = 'pending'",
+                                 rp, 1, &waiting, &found);
+            if (e != PAY_OK) {
+                break;
+            }
+            want = waiting > 0 ? 0 : want;
+        }
         if (booked != want || !v->data_agrees) {
             tally_fail(&t_refunds, "%s: amount %lld, ledger %lld", v->id, (long long)want,
                        (long long)booked);
