@@ -96,6 +96,10 @@ static const struct pay_option serve_opts[] = {
      false},
     {"stripe-webhook-tolerance", "PAYD_STRIPE_WEBHOOK_TOLERANCE", "300",
      "seconds a Stripe-Signature timestamp may differ from now (1..86400)", false},
+    {"evidence-max-bytes", "PAYD_EVIDENCE_MAX_BYTES", "5242880",
+     "largest evidence file (receipt photo, cheque image, bank slip) accepted, in bytes "
+     "(1..67108864)",
+     false},
 };
 #define N_SERVE_OPTS (sizeof(serve_opts) / sizeof(serve_opts[0]))
 
@@ -471,6 +475,15 @@ int pay_cli_serve(int argc, char **argv)
         rc = PAY_CLI_USAGE;
         goto out_config;
     }
+    const char *evidence_s = pay_config_get(&cfg, "evidence-max-bytes");
+    errno = 0;
+    unsigned long long evidence_max = strtoull(evidence_s != NULL ? evidence_s : "5242880", &end, 10);
+    if (errno != 0 || end == NULL || *end != '\0' || evidence_max < 1 ||
+        evidence_max > PAY_UPLOAD_BYTES_MAX) {
+        fprintf(stderr, "payd serve: --evidence-max-bytes must be 1..%d\n", PAY_UPLOAD_BYTES_MAX);
+        rc = PAY_CLI_USAGE;
+        goto out_config;
+    }
     struct pay_rate_limit rate_key, rate_subject, rate_addr;
     if (pay_rate_parse(pay_config_get(&cfg, "rate-limit-per-key"), &rate_key) != PAY_OK ||
         pay_rate_parse(pay_config_get(&cfg, "rate-limit-per-subject"), &rate_subject) != PAY_OK ||
@@ -530,6 +543,7 @@ int pay_cli_serve(int argc, char **argv)
         .stripe_webhook_secrets = whcfg.secrets,
         .n_stripe_webhook_secrets = whcfg.n_secrets,
         .stripe_webhook_tolerance_s = whcfg.tolerance_s,
+        .upload_bytes_max = (size_t)evidence_max,
     };
     app.routes = pay_api_routes(&app.n_routes);
     /* Default http://LISTEN; with port 0 the real port is known only once
