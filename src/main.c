@@ -19,6 +19,7 @@ static const struct pay_cli_cmd commands[] = {
     {"token", pay_cli_token, "mint an HS256 JWT for development"},
     {"audit", pay_cli_audit, "audit verify: check the ledger and payments agree"},
     {"bench", pay_cli_bench, "bench fill: pre-fill a database with payments for benchmarks"},
+    {"sim", pay_cli_sim, "sim momo: run the mobile money simulator (tests, demos)"},
     {"version", pay_cli_version, "print the version"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

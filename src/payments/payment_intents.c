@@ -112,15 +112,15 @@ enum pay_err pay_intent_row_load(struct pay_op *op, const char *id, bool for_upd
     if (id == NULL || !pay_id_valid(id, "pi")) {
         return not_found(op, param, id);
     }
+#define ROW_COLUMNS                                                                                \
+    "SELECT data, provider_ref, connector, return_url, provider_pin, tender, fee_bps, fee_fixed "  \
+    "FROM payment_intents "
     static const char *const sqls[2][2] = {
-        {"SELECT data, provider_ref, connector, return_url FROM payment_intents WHERE id = $1",
-         "SELECT data, provider_ref, connector, return_url FROM payment_intents "
-         "WHERE id = $1 FOR UPDATE"},
-        {"SELECT data, provider_ref, connector, return_url FROM payment_intents "
-         "WHERE id = $1 AND customer = $2",
-         "SELECT data, provider_ref, connector, return_url FROM payment_intents "
-         "WHERE id = $1 AND customer = $2 FOR UPDATE"},
+        {ROW_COLUMNS "WHERE id = $1", ROW_COLUMNS "WHERE id = $1 FOR UPDATE"},
+        {ROW_COLUMNS "WHERE id = $1 AND customer = $2",
+         ROW_COLUMNS "WHERE id = $1 AND customer = $2 FOR UPDATE"},
     };
+#undef ROW_COLUMNS
     bool scoped = op->customer_scope != NULL;
     struct pay_param p[2] = {PAY_PTEXT(id), PAY_PTEXT(op->customer_scope)};
     struct pay_rows *r = NULL;
@@ -138,6 +138,10 @@ enum pay_err pay_intent_row_load(struct pay_op *op, const char *id, bool for_upd
         corrupt = !json_is_object(row->obj);
         copy_str(row->provider_ref, sizeof(row->provider_ref), pay_rows_text(r, 1));
         copy_str(row->connector, sizeof(row->connector), pay_rows_text(r, 2));
+        copy_str(row->provider_pin, sizeof(row->provider_pin), pay_rows_text(r, 4));
+        copy_str(row->tender, sizeof(row->tender), pay_rows_text(r, 5));
+        row->fee_bps = pay_rows_int(r, 6);
+        row->fee_fixed_minor = pay_rows_int(r, 7);
         const char *ru = pay_rows_text(r, 3);
         row->return_url = ru ? strdup(ru) : NULL;
         if (ru != NULL && row->return_url == NULL) {
@@ -165,7 +169,7 @@ enum pay_err pay_intent_row_load(struct pay_op *op, const char *id, bool for_upd
 
 /* The columns of a row, derived from its object. */
 struct row_cols {
-    struct pay_param p[15];
+    struct pay_param p[21];
     char *data;
 };
 
@@ -178,7 +182,7 @@ static enum pay_err row_cols_fill(const struct pay_intent_row *row, struct row_c
     }
     const char *pr = row->provider_ref[0] ? row->provider_ref : NULL;
     const char *cn = row->connector[0] ? row->connector : NULL;
-    struct pay_param p[15] = {
+    struct pay_param p[21] = {
         PAY_PTEXT(pay_json_str(o, "id")),
         PAY_PINT(pay_json_int(o, "created", 0)),
         PAY_PTEXT(pay_json_str(o, "customer")),
@@ -194,6 +198,12 @@ static enum pay_err row_cols_fill(const struct pay_intent_row *row, struct row_c
         PAY_PTEXT(row->return_url),
         PAY_PTEXT(pay_json_str(o, "facility")),
         PAY_PTEXT(c->data),
+        PAY_PTEXT(pay_json_str(o, "provider")),
+        PAY_PTEXT(row->provider_pin[0] ? row->provider_pin : NULL),
+        PAY_PTEXT(row->tender[0] ? row->tender : NULL),
+        PAY_PINT(pay_json_int(o, "fee_amount", 0)),
+        PAY_PINT(row->fee_bps),
+        PAY_PINT(row->fee_fixed_minor),
     };
     memcpy(c->p, p, sizeof(p));
     return PAY_OK;
@@ -209,8 +219,9 @@ static enum pay_err row_insert(struct pay_op *op, const struct pay_intent_row *r
     e = pay_tx_exec(op->tx,
                     "INSERT INTO payment_intents (id, created, customer, status, currency, amount, "
                     "amount_capturable, amount_received, amount_refunded, payment_method, "
-                    "provider_ref, connector, return_url, facility, data) VALUES ($1, $2, $3, $4, "
-                    "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    "provider_ref, connector, return_url, facility, data, provider, provider_pin, "
+                    "tender, fee, fee_bps, fee_fixed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                    "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
                     c.p, PAY_NPARAMS(c.p), NULL);
     free(c.data);
     return fail(op, e);
@@ -230,8 +241,9 @@ enum pay_err pay_intent_row_save(struct pay_op *op, const struct pay_intent_row 
                     "UPDATE payment_intents SET customer = $3, status = $4, currency = $5, "
                     "amount = $6, amount_capturable = $7, amount_received = $8, "
                     "amount_refunded = $9, payment_method = $10, provider_ref = $11, "
-                    "connector = $12, return_url = $13, facility = $14, data = $15 "
-                    "WHERE id = $1 AND created = $2",
+                    "connector = $12, return_url = $13, facility = $14, data = $15, "
+                    "provider = $16, provider_pin = $17, tender = $18, fee = $19, fee_bps = $20, "
+                    "fee_fixed = $21 WHERE id = $1 AND created = $2",
                     c.p, PAY_NPARAMS(c.p), &changes);
     free(c.data);
     if (e == PAY_OK && changes != 1) {
@@ -307,15 +319,31 @@ static enum pay_err check_pm_customer(struct pay_op *op, const struct pay_pm_cha
                          "The provided PaymentMethod belongs to another Customer.");
 }
 
-/* Book @amount of the intent as received: ledger entry, amounts, status. */
+/*
+ * Book @amount of the intent as received: ledger entry, amounts, status.
+ * The provider's fee on @amount (pay_route_fee: its rates when it was
+ * routed) is part of the same entry, as its own two lines: the processor
+ * keeps it out of the funds it holds for us, and it comes off the
+ * merchant balance (Dr liabilities:merchant:balance / Cr
+ * assets:processor:<connector>). The balance transaction is Stripe's
+ * charge with that fee: net = amount - fee = what the merchant balance
+ * gained. The intent shows the fee as fee_amount; refunds do not return it.
+ */
 static enum pay_err post_capture(struct pay_op *op, struct pay_intent_row *row, int64_t amount)
 {
     const char *id = pay_json_str(row->obj, "id");
     char account[ACCOUNT_LEN_MAX];
     snprintf(account, sizeof(account), "assets:processor:%s", row->connector);
-    const struct pay_ledger_line lines[2] = {
+    int64_t fee = 0;
+    enum pay_err e = pay_route_fee(row, amount, &fee);
+    if (e != PAY_OK) {
+        return pay_error_set(op->err, e, "amount", "The fee on %lld overflows.", (long long)amount);
+    }
+    const struct pay_ledger_line lines[4] = {
         {.account = account, .amount_minor = amount},
         {.account = PAY_ACCOUNT_MERCHANT_BALANCE, .amount_minor = -amount},
+        {.account = PAY_ACCOUNT_MERCHANT_BALANCE, .amount_minor = fee},
+        {.account = account, .amount_minor = -fee},
     };
     const struct pay_ledger_entry entry = {
         .kind = "capture",
@@ -323,13 +351,14 @@ static enum pay_err post_capture(struct pay_op *op, struct pay_intent_row *row, 
         .source_id = id,
         .description = "Payment intent captured",
         .lines = lines,
-        .n_lines = 2,
-        .bt = {.type = "charge", .amount_minor = amount, .fee_minor = 0},
+        .n_lines = fee > 0 ? 4 : 2,
+        .bt = {.type = "charge", .amount_minor = amount, .fee_minor = fee},
     };
-    enum pay_err e = pay_ledger_post(op->tx, &entry, NULL, op->err);
+    e = pay_ledger_post(op->tx, &entry, NULL, op->err);
     if (e != PAY_OK) {
         return fail(op, e);
     }
+    pay_json_set_int(row->obj, "fee_amount", fee);
     pay_json_set_int(row->obj, "amount_received", amount);
     pay_json_set_int(row->obj, "amount_capturable", 0);
     pay_json_set_str(row->obj, "status", ST_SUCCEEDED);
@@ -863,18 +892,44 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
             e = pay_verification_open(op, row, "fraud_review", &route);
             break;
         case PAY_RISK_APPROVE:
-            if (str_eq(route.connector, PAY_CONNECTOR_MANUAL)) {
-                e = pay_verification_open(op, row, "payment", &route);
-            } else if (str_eq(route.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
-                e = pay_momo_begin(op, row, &route);
-            } else if (is_stripe(row)) {
-                e = stripe_confirm(op, row, off_session);
-            } else if (pm == NULL) {
-                e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "payment_method",
-                                  "You cannot confirm this PaymentIntent because it's missing a "
-                                  "payment method.");
-            } else {
-                e = card_authorize(op, row, pm, off_session, false);
+            /* Fallback: a connector that could not be reached (nothing was
+             * charged: PAY_ERR_UNAVAILABLE) hands the attempt to the next
+             * provider routing offers. */
+            for (int hop = 1;; hop++) {
+                if (str_eq(route.connector, PAY_CONNECTOR_MANUAL)) {
+                    e = pay_verification_open(op, row, "payment", &route);
+                } else if (str_eq(route.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
+                    e = pay_momo_begin(op, row, &route);
+                } else if (is_stripe(row)) {
+                    e = stripe_confirm(op, row, off_session);
+                } else if (pm == NULL) {
+                    e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "payment_method",
+                                      "You cannot confirm this PaymentIntent because it's missing "
+                                      "a payment method.");
+                } else if (pay_route_unreachable(&route)) {
+                    e = pay_error_set(op->err, PAY_ERR_UNAVAILABLE, NULL,
+                                      "The payment provider '%s' could not be reached; nothing "
+                                      "was charged.",
+                                      route.provider);
+                } else {
+                    e = card_authorize(op, row, pm, off_session, false);
+                }
+                if (e != PAY_ERR_UNAVAILABLE || hop >= PAY_ROUTE_FALLBACK_MAX) {
+                    break;
+                }
+                struct pay_route_choice next;
+                enum pay_err ne = pay_route_pick(op, row, tender, route.provider, &next);
+                if (ne != PAY_OK) {
+                    e = ne == PAY_ERR_NOT_FOUND ? e : ne; /* no next: the outage stands */
+                    break;
+                }
+                pay_error_clear(op->err);
+                pay_route_choice_release(&route);
+                route = next;
+                e = pay_route_apply(op, row, &route);
+                if (e != PAY_OK) {
+                    break;
+                }
             }
             break;
         }
@@ -1067,6 +1122,7 @@ static json_t *new_intent_object(const char *id, const char *secret, int64_t now
     pay_json_set_str(o, "customer", NULL);
     pay_json_set_str(o, "description", NULL);
     pay_json_set_str(o, "facility", NULL);
+    pay_json_set_int(o, "fee_amount", 0);
     json_object_set_new(o, "invoice", json_null());
     json_object_set_new(o, "last_payment_error", json_null());
     json_object_set_new(o, "latest_charge", json_null());
@@ -1081,6 +1137,7 @@ static json_t *new_intent_object(const char *id, const char *secret, int64_t now
     json_array_append_new(types, json_string("card"));
     json_object_set_new(o, "payment_method_types", types);
     json_object_set_new(o, "processing", json_null());
+    pay_json_set_str(o, "provider", NULL);
     pay_json_set_str(o, "receipt_email", NULL);
     json_object_set_new(o, "review", json_null());
     pay_json_set_str(o, "setup_future_usage", NULL);
@@ -1152,9 +1209,10 @@ enum pay_err pay_intent_create(struct pay_op *op, const struct pay_intent_params
                               "(payd serve --stripe-secret-key).");
         }
         copy_str(row.connector, sizeof(row.connector), PAY_CONNECTOR_STRIPE);
+        copy_str(row.provider_pin, sizeof(row.provider_pin), PAY_CONNECTOR_STRIPE);
     } else if (q.provider != NULL && !str_eq(q.provider, "sandbox")) {
-        e = pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "provider",
-                          "Invalid provider: '%s' (expected sandbox or stripe).", q.provider);
+        /* A configured provider by name (issue 6): routing takes only it. */
+        e = pay_route_pin(op, &row, q.provider);
     }
     struct pay_pm_charge pm;
     memset(&pm, 0, sizeof(pm));

@@ -19,6 +19,14 @@ struct pay_intent_row {
     char provider_ref[64];
     char connector[16];
     char *return_url; /* owned, may be NULL */
+    /* Issue 6 routing (providers.c): the provider the client asked for at
+     * create ("" = routing decides; "stripe" = a Stripe-routed intent), the
+     * tender of the last routed attempt, and the chosen provider's rates,
+     * which price the capture (the fee itself is the object's fee_amount). */
+    char provider_pin[64];
+    char tender[16];
+    int64_t fee_bps;
+    int64_t fee_fixed_minor;
 };
 
 /*
@@ -63,6 +71,8 @@ struct pay_route_choice {
     char connector[16];       /* sandbox | stripe | mobile_money | manual */
     char tender[16];          /* card | mobile_wallet | cash | ... */
     int64_t fee_minor;        /* the fee for the intent's amount */
+    int64_t fee_bps;          /* the provider's rates (0 for the built-in defaults) */
+    int64_t fee_fixed_minor;
     bool manual_verification; /* requires_manual_verification */
     json_t *config;           /* connector config incl. decrypted credentials (owned; may be NULL) */
 };
@@ -81,6 +91,26 @@ enum pay_err pay_route_pick(struct pay_op *op, struct pay_intent_row *row, const
 /* Record @c on the intent (provider, tender, fee; row->connector). */
 enum pay_err pay_route_apply(struct pay_op *op, struct pay_intent_row *row,
                              const struct pay_route_choice *c) PAY_WUR;
+/* Whether @c's sandbox provider plays an unreachable processor
+ * (connector_config outage=true): the attempt fails with
+ * PAY_ERR_UNAVAILABLE before anything is charged, so the next provider is
+ * tried (fallback). */
+bool pay_route_unreachable(const struct pay_route_choice *c);
+/*
+ * Create with provider=@name (not sandbox or stripe): the live provider of
+ * that name (else PAY_ERR_PARAM_INVALID naming "provider") becomes the
+ * intent's only route; an intent for a manual tender or a wallet gets its
+ * type as payment_method_types unless the request lists them.
+ */
+enum pay_err pay_route_pin(struct pay_op *op, struct pay_intent_row *row, const char *name) PAY_WUR;
+/* Most providers one attempt falls back through. */
+#define PAY_ROUTE_FALLBACK_MAX 8
+/*
+ * The fee of capturing @amount_minor of @row at the rates of its route
+ * (pay_fee_compute). PAY_ERR_OVERFLOW cannot happen for valid amounts.
+ */
+enum pay_err pay_route_fee(const struct pay_intent_row *row, int64_t amount_minor,
+                           int64_t *fee_out) PAY_WUR;
 
 enum pay_risk_decision { PAY_RISK_APPROVE, PAY_RISK_REVIEW, PAY_RISK_DECLINE };
 

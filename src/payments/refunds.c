@@ -602,6 +602,7 @@ enum pay_err pay_refund_list(struct pay_op *op, const char *payment_intent,
 struct verify_row {
     char id[PAY_ID_LEN_MAX + 1];
     int64_t a, b;     /* intents: received, refunded; refunds: amount, counts (0/1) */
+    int64_t fee;      /* intents: the provider's fee (issue 6), part of the capture entry */
     bool data_agrees; /* the JSON object carries the same amounts as the columns */
 };
 
@@ -681,9 +682,11 @@ static enum pay_err collect(struct pay_tx *tx, const char *sql, bool intents,
         json_t *obj = data ? json_loadb(data, pay_rows_len(r, 3), 0, &jerr) : NULL;
         if (intents) {
             v->b = pay_rows_int(r, 2);
+            v->fee = pay_rows_int(r, 4);
             v->data_agrees = json_is_object(obj) &&
                              pay_json_int(obj, "amount_received", -1) == v->a &&
-                             pay_json_int(obj, "amount_refunded", -1) == v->b;
+                             pay_json_int(obj, "amount_refunded", -1) == v->b &&
+                             pay_json_int(obj, "fee_amount", 0) == v->fee;
         } else {
             const char *status = pay_rows_text(r, 2);
             v->b = str_eq(status, "succeeded") || str_eq(status, "pending");
@@ -716,7 +719,7 @@ enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report, int6
     tally_init(&t_refunds);
 
     enum pay_err e = collect(tx,
-                             "SELECT id, amount_received, amount_refunded, data "
+                             "SELECT id, amount_received, amount_refunded, data, fee "
                              "FROM payment_intents ORDER BY seq",
                              true, &intents, &n_intents);
     if (e == PAY_OK) {
@@ -736,8 +739,10 @@ enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report, int6
             break;
         }
         t_recv.checked++;
-        /* The merchant balance is credit-normal: a capture is a negative line. */
-        if (captured == INT64_MIN || v->a != -captured) {
+        /* The merchant balance is credit-normal: a capture is a negative line,
+         * less the provider's fee (issue 6), booked in the same entry. */
+        int64_t net = v->a > 0 ? v->a - v->fee : 0;
+        if (captured == INT64_MIN || net != -captured) {
             tally_fail(&t_recv, "%s: amount_received %lld, ledger %lld", v->id, (long long)v->a,
                        (long long)(captured == INT64_MIN ? captured : -captured));
         }

@@ -37,12 +37,15 @@ CREATE TABLE facilities (
 CREATE UNIQUE INDEX facilities_name ON facilities (name) WHERE deleted = 0;
 
 -- payment_intents: the provider routing chose (its name; NULL before an
--- attempt or for the built-in defaults), the tender type, and the fee in
+-- attempt or for the built-in defaults), the provider the client asked for
+-- at create (provider_pin: routing then takes only that one), the tender
+-- type, and the fee in
 -- minor units (the provider's fee on the amount, then on the amount
 -- received once captured). fee_bps and fee_fixed are the provider's rates
 -- when it was chosen, so a partial capture is charged at those rates even
 -- if the provider's fees changed meanwhile.
 ALTER TABLE payment_intents ADD COLUMN provider TEXT;
+ALTER TABLE payment_intents ADD COLUMN provider_pin TEXT;
 ALTER TABLE payment_intents ADD COLUMN tender TEXT;
 ALTER TABLE payment_intents ADD COLUMN fee BIGINT NOT NULL DEFAULT 0 CHECK (fee >= 0);
 ALTER TABLE payment_intents ADD COLUMN fee_bps BIGINT NOT NULL DEFAULT 0;
