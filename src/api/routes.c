@@ -22,6 +22,7 @@ PAY_API_ROUTES_DECL(provider_webhooks);
 PAY_API_ROUTES_DECL(webhook_endpoints);
 PAY_API_ROUTES_DECL(providers);
 PAY_API_ROUTES_DECL(facilities);
+PAY_API_ROUTES_DECL(verifications);
 
 static const struct {
     const struct pay_route *routes;
@@ -40,6 +41,7 @@ static const struct {
     {pay_api_webhook_endpoints_routes, &pay_api_webhook_endpoints_routes_n},
     {pay_api_providers_routes, &pay_api_providers_routes_n},
     {pay_api_facilities_routes, &pay_api_facilities_routes_n},
+    {pay_api_verifications_routes, &pay_api_verifications_routes_n},
 };
 
 static struct pay_route *all;
