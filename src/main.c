@@ -20,6 +20,7 @@ static const struct pay_cli_cmd commands[] = {
     {"audit", pay_cli_audit, "audit verify: check the ledger and payments agree"},
     {"bench", pay_cli_bench, "bench fill: pre-fill a database with payments for benchmarks"},
     {"sim", pay_cli_sim, "sim momo: run the mobile money simulator (tests, demos)"},
+    {"demo", pay_cli_demo, "load the NileCare demo clinic network: facilities, providers, fees"},
     {"version", pay_cli_version, "print the version"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

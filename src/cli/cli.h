@@ -43,6 +43,7 @@ int pay_cli_version(int argc, char **argv);
 int pay_cli_audit(int argc, char **argv);
 int pay_cli_bench(int argc, char **argv);
 int pay_cli_sim(int argc, char **argv);
+int pay_cli_demo(int argc, char **argv);
 
 /* The options every database command shares, for building option tables. */
 #define PAY_CLI_OPT_CONFIG                                                                         \
