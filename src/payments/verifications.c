@@ -560,6 +560,9 @@ static enum pay_err decide(struct pay_op *op, const char *id, bool approve, cons
         if (op->err != NULL) {
             snprintf(op->err->code_str, sizeof(op->err->code_str), "maker_checker_violation");
         }
+        /* Nothing was written; committing keeps the audit record of the
+         * refused attempt (the server adds it to this transaction). */
+        pay_tx_commit_anyway(op->tx);
         goto out;
     }
     if (str_eq(pay_json_str(v, "kind"), "refund")) {

@@ -1,0 +1,420 @@
+'use strict';
+/*
+ * verifications.test.js - manual tenders (cash, cheque, bank transfer, bank
+ * draft) over HTTP: each tender from requires_verification to succeeded
+ * with its ledger entry and events; evidence uploads (multipart/form-data):
+ * allowed types by their bytes, the size limit, SHA-256, download by role;
+ * maker-checker (the recorder cannot decide, another staff member can);
+ * rejection and a second attempt; refund requests approved and rejected;
+ * cancel; queue filters and pagination; the audit log; and `payd audit
+ * verify` on what the suite left.
+ */
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const http = require('node:http');
+const { startPayd } = require('./lib/payd');
+const {
+  expectError, ok, newCustomer, intent, getIntent, eventsFor, auditVerify, listAll,
+} = require('./lib/intents');
+
+/* Small, but above the multipart framing, so the limit is the file's. */
+const EVIDENCE_MAX = 4096;
+
+let payd;
+let staff; /* tokens of two staff members, an auditor, and the admin key */
+
+test.before(async () => {
+  payd = await startPayd({ args: ['--evidence-max-bytes', String(EVIDENCE_MAX)] });
+  staff = {
+    alice: await payd.mintToken({ sub: 'staff_alice', role: 'staff' }),
+    bob: await payd.mintToken({ sub: 'staff_bob', role: 'staff' }),
+    auditor: await payd.mintToken({ sub: 'auditor_1', role: 'auditor' }),
+  };
+});
+
+test.after(async () => {
+  if (payd) await payd.stop();
+});
+
+const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), crypto.randomBytes(64)]);
+const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), crypto.randomBytes(64)]);
+const PDF = Buffer.from('%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n');
+
+/* A manual-tender intent recorded (created and confirmed) by @token. */
+async function recorded(tender, { token = staff.alice, amount = 5000, currency = 'sdg', ...params } = {}) {
+  const r = await payd.api('POST', '/v1/payment_intents', {
+    token, form: { amount, currency, payment_method_types: [tender], confirm: true, ...params },
+  });
+  const pi = ok(r, `create ${tender} intent`);
+  assert.equal(pi.status, 'requires_verification', JSON.stringify(pi));
+  return pi;
+}
+
+async function pendingOf(piId, kind = 'payment') {
+  const list = ok(await payd.api('GET', `/v1/verifications?payment_intent=${piId}&kind=${kind}&status=pending`));
+  assert.equal(list.data.length, 1, JSON.stringify(list));
+  return list.data[0];
+}
+
+function upload(piId, { kind = 'receipt_photo', bytes = PNG, type = 'image/png', filename = 'receipt.png', field = 'file', token, key } = {}) {
+  const form = new FormData();
+  if (kind !== null) form.append('kind', kind);
+  if (bytes !== null) form.append(field, new Blob([bytes], { type }), filename);
+  return payd.api('POST', `/v1/payment_intents/${piId}/evidence`, token ? { token, raw: form } : { key, raw: form });
+}
+
+function decide(verId, action, token, form = {}) {
+  return payd.api('POST', `/v1/verifications/${verId}/${action}`, { token, form });
+}
+
+async function sdgBalance() {
+  const b = ok(await payd.api('GET', '/v1/balance'));
+  const x = b.available.find((a) => a.currency === 'sdg');
+  return x ? x.amount : 0;
+}
+
+const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
+
+test('each manual tender: requires_verification, evidence, approval by another staff member, ledger, events', async () => {
+  const evidenceKind = { cash: 'cash_count', cheque: 'cheque_image', bank_transfer: 'bank_slip', bank_draft: 'bank_slip' };
+  for (const tender of ['cash', 'cheque', 'bank_transfer', 'bank_draft']) {
+    const before = await sdgBalance();
+    const pi = await recorded(tender, { amount: 12345, facility: 'fac_khartoum' });
+    assert.equal(pi.amount_received, 0);
+    assert.deepEqual(pi.payment_method_types, [tender]);
+    assert.equal(pi.next_action.type, 'manual_verification');
+    const ver = await pendingOf(pi.id);
+    assert.equal(pi.next_action.manual_verification.verification, ver.id);
+    assert.equal(pi.next_action.manual_verification.evidence_upload_url, `/v1/payment_intents/${pi.id}/evidence`);
+    assert.match(ver.id, /^ver_[0-9A-Za-z]{24}$/);
+    assert.equal(ver.object, 'verification');
+    assert.equal(ver.kind, 'payment');
+    assert.equal(ver.tender, tender);
+    assert.equal(ver.facility, 'fac_khartoum');
+    assert.equal(ver.amount, 12345);
+    assert.equal(ver.currency, 'sdg');
+    assert.equal(ver.recorded_by, 'staff_alice');
+    assert.equal(ver.decided_by, null);
+    /* No money moved while it waits. */
+    assert.equal(await sdgBalance(), before);
+
+    const ev = ok(await upload(pi.id, { kind: evidenceKind[tender], token: staff.alice }), 'upload');
+    assert.equal(ev.kind, evidenceKind[tender]);
+    assert.equal(ev.verification, ver.id);
+
+    const approved = ok(await decide(ver.id, 'approve', staff.bob), 'approve');
+    assert.equal(approved.status, 'approved');
+    assert.equal(approved.decided_by, 'staff_bob');
+    assert.deepEqual(approved.evidence, [ev.id]);
+    assert.ok(Number.isInteger(approved.decided_at));
+    const after = ok(await getIntent(payd, pi.id));
+    assert.equal(after.status, 'succeeded');
+    assert.equal(after.amount_received, 12345);
+    assert.equal(after.next_action, null);
+    assert.equal(await sdgBalance(), before + 12345);
+    const txns = ok(await payd.api('GET', `/v1/balance_transactions?source=${pi.id}`)).data;
+    assert.equal(txns.length, 1);
+    assert.equal(txns[0].type, 'charge');
+    assert.equal(txns[0].amount, 12345);
+
+    assert.equal((await eventsFor(payd, 'payment_intent.requires_verification', pi.id)).length, 1);
+    assert.equal((await eventsFor(payd, 'payment_intent.succeeded', pi.id)).length, 1);
+    assert.equal((await eventsFor(payd, 'verification.created', ver.id)).length, 1);
+    assert.equal((await eventsFor(payd, 'verification.approved', ver.id)).length, 1);
+    /* Decided once: a second approval changes nothing. */
+    expectError(await decide(ver.id, 'approve', staff.bob), 400, { code: 'payment_intent_unexpected_state' });
+    assert.equal(await sdgBalance(), before + 12345);
+  }
+});
+
+test('maker-checker: the recorder cannot approve or reject; another staff member or admin can; auditors and patients cannot', async () => {
+  const pi = await recorded('cash');
+  const ver = await pendingOf(pi.id);
+  const self = await decide(ver.id, 'approve', staff.alice);
+  expectError(self, 403, { code: 'maker_checker_violation' });
+  assert.match(self.body.error.message, /staff_alice/);
+  expectError(await decide(ver.id, 'reject', staff.alice, { reason: 'no' }), 403, { code: 'maker_checker_violation' });
+  expectError(await decide(ver.id, 'approve', staff.auditor), 403, { code: 'permission_denied' });
+  const cus = await newCustomer(payd);
+  const patient = await payd.mintToken({ sub: 'pat_1', role: 'patient', customer: cus.id });
+  expectError(await decide(ver.id, 'approve', patient), 403, { code: 'permission_denied' });
+  assert.equal(ok(await getIntent(payd, pi.id)).status, 'requires_verification');
+
+  /* The admin key is a principal of its own. */
+  const done = ok(await payd.api('POST', `/v1/verifications/${ver.id}/approve`, { form: {} }));
+  assert.equal(done.decided_by, payd.adminKeyId);
+  assert.equal(done.decided_by_role, 'admin');
+  assert.equal(ok(await getIntent(payd, pi.id)).status, 'succeeded');
+
+  /* Recorded with the admin key: the same key may not decide, a staff member may. */
+  const pi2 = await recorded('cheque', { token: null });
+  const ver2 = await pendingOf(pi2.id);
+  assert.equal(ver2.recorded_by, payd.adminKeyId);
+  expectError(await payd.api('POST', `/v1/verifications/${ver2.id}/approve`, { form: {} }), 403, { code: 'maker_checker_violation' });
+  ok(await decide(ver2.id, 'approve', staff.alice));
+
+  /* The audit log shows who decided. */
+  const audit = ok(await payd.api('GET', `/v1/audit_events?object=${ver.id}&limit=10`)).data;
+  const approvals = audit.filter((a) => a.action === 'POST /v1/verifications/:id/approve');
+  assert.ok(approvals.some((a) => a.actor === payd.adminKeyId && a.status === 200), JSON.stringify(audit));
+  assert.ok(approvals.some((a) => a.actor === 'staff_alice' && a.status === 403), JSON.stringify(audit));
+});
+
+test('reject: reason required, intent back to requires_payment_method with last_payment_error, then a new attempt', async () => {
+  const before = await sdgBalance();
+  const pi = await recorded('cheque', { amount: 7000 });
+  const ver = await pendingOf(pi.id);
+  expectError(await decide(ver.id, 'reject', staff.bob), 400, { code: 'parameter_missing', param: 'reason' });
+  expectError(await decide(ver.id, 'reject', staff.bob, { reason: 'x'.repeat(501) }), 400, { param: 'reason' });
+  expectError(await decide(ver.id, 'approve', staff.bob, { note: 'x' }), 400, { code: 'parameter_unknown', param: 'note' });
+  const rej = ok(await decide(ver.id, 'reject', staff.bob, { reason: 'Cheque bounced' }));
+  assert.equal(rej.status, 'rejected');
+  assert.equal(rej.reason, 'Cheque bounced');
+  const after = ok(await getIntent(payd, pi.id));
+  assert.equal(after.status, 'requires_payment_method');
+  assert.equal(after.amount_received, 0);
+  assert.equal(after.last_payment_error.code, 'payment_method_provider_decline');
+  assert.equal(after.last_payment_error.decline_code, 'verification_rejected');
+  assert.match(after.last_payment_error.message, /Cheque bounced/);
+  assert.equal((await eventsFor(payd, 'payment_intent.payment_failed', pi.id)).length, 1);
+  assert.equal((await eventsFor(payd, 'verification.rejected', ver.id)).length, 1);
+  assert.equal(await sdgBalance(), before);
+  expectError(await decide(ver.id, 'approve', staff.bob), 400, { code: 'payment_intent_unexpected_state' });
+  /* Evidence needs a pending verification. */
+  expectError(await upload(pi.id, { token: staff.alice }), 400, { code: 'payment_intent_unexpected_state' });
+
+  /* Paid again in cash: a new verification, approved. */
+  const again = ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/confirm`, {
+    token: staff.alice, form: { payment_method_types: ['cash'] },
+  }));
+  assert.equal(again.status, 'requires_verification');
+  assert.equal(again.last_payment_error, null);
+  const ver2 = await pendingOf(pi.id);
+  assert.notEqual(ver2.id, ver.id);
+  assert.equal(ver2.tender, 'cash');
+  ok(await decide(ver2.id, 'approve', staff.bob));
+  assert.equal(ok(await getIntent(payd, pi.id)).amount_received, 7000);
+  assert.equal(await sdgBalance(), before + 7000);
+});
+
+test('canceling a waiting intent cancels its verification', async () => {
+  const pi = await recorded('bank_draft');
+  const ver = await pendingOf(pi.id);
+  const canceled = ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/cancel`, { token: staff.bob }));
+  assert.equal(canceled.status, 'canceled');
+  const v = ok(await payd.api('GET', `/v1/verifications/${ver.id}`));
+  assert.equal(v.status, 'canceled');
+  expectError(await decide(ver.id, 'approve', staff.bob), 400, { code: 'payment_intent_unexpected_state' });
+  assert.equal(ok(await getIntent(payd, pi.id)).amount_received, 0);
+});
+
+test('evidence: JPEG, PNG and PDF by their bytes, SHA-256, download intact; wrong types, empty and missing files refused', async () => {
+  const pi = await recorded('bank_transfer');
+  const ver = await pendingOf(pi.id);
+  const ids = [];
+  for (const [bytes, type, name] of [[JPEG, 'image/jpeg', 'cash.jpg'], [PNG, 'image/png', 'slip.png'], [PDF, 'application/pdf', 'slip.pdf'],
+    [PDF, 'application/octet-stream', 'C:\\scans\\slip.pdf']]) {
+    const ev = ok(await upload(pi.id, { kind: 'bank_slip', bytes, type, filename: name, token: staff.alice }), `upload ${name}`);
+    assert.match(ev.id, /^evd_[0-9A-Za-z]{24}$/);
+    assert.equal(ev.object, 'evidence');
+    assert.equal(ev.payment_intent, pi.id);
+    assert.equal(ev.content_type, type === 'application/octet-stream' ? 'application/pdf' : type);
+    assert.equal(ev.size, bytes.length);
+    assert.equal(ev.sha256, sha256(bytes));
+    assert.equal(ev.uploaded_by, 'staff_alice');
+    assert.equal(ev.filename, name.replace(/^.*\\/, ''));
+    assert.deepEqual(ok(await payd.api('GET', `/v1/evidence/${ev.id}`, { token: staff.bob })), ev);
+    const raw = await fetch(`${payd.url}${ev.url}`, { headers: { authorization: `Bearer ${staff.auditor}` } });
+    assert.equal(raw.status, 200);
+    assert.equal(raw.headers.get('content-type'), ev.content_type);
+    const got = Buffer.from(await raw.arrayBuffer());
+    assert.equal(sha256(got), sha256(bytes));
+    assert.ok(got.equals(bytes));
+    ids.push(ev.id);
+  }
+  assert.deepEqual(ok(await payd.api('GET', `/v1/verifications/${ver.id}`)).evidence, ids);
+
+  const text = Buffer.from('just some text, not an image');
+  expectError(await upload(pi.id, { bytes: text, type: 'image/png', token: staff.alice }), 400, { code: 'parameter_invalid', param: 'file' });
+  expectError(await upload(pi.id, { bytes: text, type: 'text/plain', filename: 'a.txt', token: staff.alice }), 400, { param: 'file' });
+  /* Declared as one type, bytes of another. */
+  expectError(await upload(pi.id, { bytes: PNG, type: 'image/jpeg', token: staff.alice }), 400, { param: 'file' });
+  /* An HTML page named .png is not a PNG. */
+  expectError(await upload(pi.id, { bytes: Buffer.from('<html><script>alert(1)</script>'), type: 'image/png', token: staff.alice }), 400, { param: 'file' });
+  expectError(await upload(pi.id, { bytes: Buffer.alloc(0), token: staff.alice }), 400, { param: 'file' });
+  expectError(await upload(pi.id, { bytes: null, token: staff.alice }), 400, { code: 'parameter_missing', param: 'file' });
+  expectError(await upload(pi.id, { kind: null, token: staff.alice }), 400, { code: 'parameter_missing', param: 'kind' });
+  expectError(await upload(pi.id, { kind: 'selfie', token: staff.alice }), 400, { param: 'kind' });
+  expectError(await upload(pi.id, { field: 'attachment', token: staff.alice }), 400, { code: 'parameter_unknown', param: 'attachment' });
+  /* Not multipart at all. */
+  expectError(await payd.api('POST', `/v1/payment_intents/${pi.id}/evidence`, { form: { kind: 'bank_slip' } }), 400, { param: 'file' });
+  expectError(await payd.api('POST', `/v1/payment_intents/${pi.id}/evidence`, {
+    raw: '--x\r\nContent-Disposition: form-data; name="kind"\r\n\r\nbank_slip\r\n--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\ntrunc',
+    headers: { 'content-type': 'multipart/form-data; boundary=x' },
+  }), 400);
+  /* None of the refused uploads was stored. */
+  assert.deepEqual(ok(await payd.api('GET', `/v1/verifications/${ver.id}`)).evidence, ids);
+  expectError(await payd.api('GET', '/v1/evidence/evd_DoesNotExist0000000000000'), 404, { param: 'id' });
+});
+
+test('evidence size limit: --evidence-max-bytes for the file, 413 before reading a huge body', async () => {
+  const pi = await recorded('cash');
+  const atLimit = Buffer.concat([PNG.subarray(0, 8), crypto.randomBytes(EVIDENCE_MAX - 8)]);
+  const ev = ok(await upload(pi.id, { bytes: atLimit, token: staff.alice }));
+  assert.equal(ev.size, EVIDENCE_MAX);
+  const over = Buffer.concat([atLimit, Buffer.from([0])]);
+  expectError(await upload(pi.id, { bytes: over, token: staff.alice }), 413, { code: 'body_too_large', param: 'file' });
+  /* A body far above the limit is refused from its Content-Length alone. */
+  const big = await new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: payd.port, method: 'POST', path: `/v1/payment_intents/${pi.id}/evidence`,
+      headers: { authorization: `Bearer ${staff.alice}`, 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(10 * 1024 * 1024) },
+    });
+    req.on('response', (res) => {
+      let t = '';
+      res.on('data', (c) => { t += c; });
+      res.on('end', () => { resolve({ status: res.statusCode, body: JSON.parse(t), text: t }); req.destroy(); });
+    });
+    req.on('error', reject);
+    req.flushHeaders();
+  });
+  expectError(big, 413, { code: 'body_too_large' });
+  /* Other routes keep the general 1 MiB body limit: a 2 MiB form is refused. */
+  expectError(await payd.api('POST', '/v1/customers', { form: { description: 'x'.repeat(2 * 1024 * 1024) } }), 413);
+  assert.deepEqual(ok(await payd.api('GET', `/v1/verifications/${(await pendingOf(pi.id)).id}`)).evidence, [ev.id]);
+});
+
+test('evidence access: staff, admin and auditors read; patients upload for their own intents only and never read', async () => {
+  const cusA = await newCustomer(payd);
+  const cusB = await newCustomer(payd);
+  const patA = await payd.mintToken({ sub: 'pat_a', role: 'patient', customer: cusA.id });
+  const patB = await payd.mintToken({ sub: 'pat_b', role: 'patient', customer: cusB.id });
+  /* The patient reports a bank transfer and uploads the slip. */
+  const pi = await recorded('bank_transfer', { token: patA, customer: cusA.id });
+  const ver = await pendingOf(pi.id);
+  assert.equal(ver.recorded_by, 'pat_a');
+  assert.equal(ver.customer, cusA.id);
+  const ev = ok(await upload(pi.id, { kind: 'bank_slip', bytes: PDF, type: 'application/pdf', token: patA }));
+  expectError(await upload(pi.id, { kind: 'bank_slip', bytes: PDF, type: 'application/pdf', token: patB }), 404, { code: 'resource_missing' });
+  const missing = await upload('pi_DoesNotExist0000000000000', { token: patB });
+  expectError(missing, 404, { code: 'resource_missing' });
+  expectError(await upload(pi.id, { token: staff.auditor }), 403, { code: 'permission_denied' });
+
+  for (const path of [`/v1/evidence/${ev.id}`, `/v1/evidence/${ev.id}/content`, `/v1/verifications/${ver.id}`, '/v1/verifications']) {
+    for (const tok of [patA, patB]) {
+      expectError(await payd.api('GET', path, { token: tok }), 403, { code: 'permission_denied' });
+    }
+    for (const tok of [staff.alice, staff.auditor]) {
+      assert.equal((await payd.api('GET', path, { token: tok })).status, 200, path);
+    }
+    assert.equal((await payd.api('GET', path)).status, 200, path);
+  }
+  /* A patient never decides; staff do. */
+  expectError(await decide(ver.id, 'approve', patA), 403);
+  ok(await decide(ver.id, 'approve', staff.bob));
+  assert.equal(ok(await getIntent(payd, pi.id, { token: patA })).status, 'succeeded');
+  /* Verification events are staff-only: the patient's event list has none. */
+  const patEvents = ok(await payd.api('GET', '/v1/events?limit=100', { token: patA })).data;
+  assert.ok(patEvents.length > 0);
+  assert.ok(!patEvents.some((e) => e.type.startsWith('verification.')), JSON.stringify(patEvents.map((e) => e.type)));
+});
+
+test('refunds of manual tenders are requests: pending until approved by someone else; rejection releases the amount', async () => {
+  const pi = await recorded('cash', { amount: 10000 });
+  ok(await decide((await pendingOf(pi.id)).id, 'approve', staff.bob));
+  const before = await sdgBalance();
+
+  const re = ok(await payd.api('POST', '/v1/refunds', { token: staff.bob, form: { payment_intent: pi.id, amount: 3000, reason: 'requested_by_customer' } }));
+  assert.equal(re.status, 'pending');
+  assert.equal(re.amount, 3000);
+  assert.equal(re.balance_transaction, null);
+  assert.equal(ok(await getIntent(payd, pi.id)).amount_refunded, 3000, 'the amount is reserved');
+  assert.equal(await sdgBalance(), before, 'no money moves before approval');
+  /* The reservation counts: no refund beyond what is left. */
+  expectError(await payd.api('POST', '/v1/refunds', { form: { payment_intent: pi.id, amount: 7001 } }), 400, { code: 'amount_too_large' });
+  /* A pending request is decided in the queue, not canceled. */
+  expectError(await payd.api('POST', `/v1/refunds/${re.id}/cancel`), 400);
+
+  const rv = await pendingOf(pi.id, 'refund');
+  assert.equal(rv.refund, re.id);
+  assert.equal(rv.amount, 3000);
+  assert.equal(rv.tender, 'cash');
+  assert.equal(rv.recorded_by, 'staff_bob');
+  expectError(await decide(rv.id, 'approve', staff.bob), 403, { code: 'maker_checker_violation' });
+  const approved = ok(await decide(rv.id, 'approve', staff.alice));
+  assert.equal(approved.status, 'approved');
+  const reDone = ok(await payd.api('GET', `/v1/refunds/${re.id}`));
+  assert.equal(reDone.status, 'succeeded');
+  assert.match(reDone.balance_transaction, /^txn_/);
+  const bt = ok(await payd.api('GET', `/v1/balance_transactions/${reDone.balance_transaction}`));
+  assert.equal(bt.type, 'refund');
+  assert.equal(bt.amount, -3000);
+  assert.equal(await sdgBalance(), before - 3000);
+  assert.equal((await eventsFor(payd, 'refund.updated', re.id)).at(0).data.object.status, 'succeeded');
+
+  /* A second request, rejected: failed, amount released, no ledger movement. */
+  const re2 = ok(await payd.api('POST', '/v1/refunds', { token: staff.alice, form: { payment_intent: pi.id, amount: 7000 } }));
+  assert.equal(ok(await getIntent(payd, pi.id)).amount_refunded, 10000);
+  const rv2 = await pendingOf(pi.id, 'refund');
+  expectError(await decide(rv2.id, 'reject', staff.bob), 400, { param: 'reason' });
+  ok(await decide(rv2.id, 'reject', staff.bob, { reason: 'Patient already paid back in cash' }));
+  const re2Done = ok(await payd.api('GET', `/v1/refunds/${re2.id}`));
+  assert.equal(re2Done.status, 'failed');
+  assert.equal(re2Done.failure_reason, 'declined');
+  assert.equal(re2Done.balance_transaction, null);
+  const piAfter = ok(await getIntent(payd, pi.id));
+  assert.equal(piAfter.amount_refunded, 3000);
+  assert.equal(piAfter.status, 'succeeded');
+  assert.equal(await sdgBalance(), before - 3000);
+  /* What was released may be asked for again. */
+  const re3 = ok(await payd.api('POST', '/v1/refunds', { token: staff.alice, form: { payment_intent: pi.id, amount: 7000 } }));
+  assert.equal(re3.status, 'pending');
+  const check = await auditVerify(payd);
+  assert.equal(check.code, 0, check.stdout + check.stderr);
+});
+
+test('queue filters (status, kind, tender, facility, payment_intent) and cursor pagination', async () => {
+  const fac = `fac_${crypto.randomBytes(4).toString('hex')}`;
+  const a = await recorded('cash', { facility: fac });
+  const b = await recorded('cheque', { facility: fac });
+  const c = await recorded('bank_draft', { facility: fac });
+  const vb = await pendingOf(b.id);
+  ok(await decide(vb.id, 'reject', staff.bob, { reason: 'unsigned cheque' }));
+
+  const all = await listAll(payd, `/v1/verifications?facility=${fac}`);
+  assert.deepEqual(all.map((v) => v.payment_intent), [c.id, b.id, a.id], 'newest first');
+  const pending = await listAll(payd, `/v1/verifications?facility=${fac}&status=pending`);
+  assert.deepEqual(pending.map((v) => v.payment_intent).sort(), [a.id, c.id].sort());
+  assert.deepEqual((await listAll(payd, `/v1/verifications?facility=${fac}&status=rejected`)).map((v) => v.id), [vb.id]);
+  assert.deepEqual((await listAll(payd, `/v1/verifications?facility=${fac}&tender=cheque`)).map((v) => v.payment_intent), [b.id]);
+  assert.deepEqual((await listAll(payd, `/v1/verifications?facility=${fac}&tender=cash&status=pending`)).map((v) => v.payment_intent), [a.id]);
+  assert.equal((await listAll(payd, `/v1/verifications?facility=${fac}&kind=refund`)).length, 0);
+  assert.deepEqual((await listAll(payd, `/v1/verifications?payment_intent=${c.id}`)).map((v) => v.tender), ['bank_draft']);
+  for (const v of await listAll(payd, '/v1/verifications?tender=cash&status=pending')) {
+    assert.equal(v.tender, 'cash');
+    assert.equal(v.status, 'pending');
+  }
+  const page1 = ok(await payd.api('GET', `/v1/verifications?facility=${fac}&limit=2`, { token: staff.auditor }));
+  assert.equal(page1.object, 'list');
+  assert.equal(page1.url, '/v1/verifications');
+  assert.equal(page1.data.length, 2);
+  assert.equal(page1.has_more, true);
+  const page2 = ok(await payd.api('GET', `/v1/verifications?facility=${fac}&limit=2&starting_after=${page1.data[1].id}`));
+  assert.deepEqual(page2.data.map((v) => v.payment_intent), [a.id]);
+  assert.equal(page2.has_more, false);
+  const back = ok(await payd.api('GET', `/v1/verifications?facility=${fac}&ending_before=${page2.data[0].id}`));
+  assert.deepEqual(back.data.map((v) => v.id), page1.data.map((v) => v.id));
+
+  expectError(await payd.api('GET', '/v1/verifications?status=done'), 400, { param: 'status' });
+  expectError(await payd.api('GET', '/v1/verifications?tender=gold'), 400, { param: 'tender' });
+  expectError(await payd.api('GET', '/v1/verifications?kind=x'), 400, { param: 'kind' });
+  expectError(await payd.api('GET', '/v1/verifications?colour=red'), 400, { code: 'parameter_unknown', param: 'colour' });
+  expectError(await payd.api('GET', '/v1/verifications/ver_DoesNotExist0000000000000'), 404, { param: 'id' });
+});
+
+test('the database the suite left passes payd audit verify', async () => {
+  const r = await auditVerify(payd);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /ok   refunds: each equals its ledger entries/);
+});
