@@ -199,11 +199,19 @@ test.before(async () => {
   const txnA = ok(await payd.api('GET', `/v1/balance_transactions?source=${piA.id}`)).data[0];
   const audA = ok(await payd.api('GET', `/v1/audit_events?object=${piA.id}&limit=1`)).data[0];
   const key = await payd.keysCreate({ role: 'staff', name: 'bola' });
+  /* A cash payment of A waiting in the verification queue, with evidence. */
+  const cashA = await intent(payd, { amount: 700, customer: cusA.id, payment_method_types: ['cash'], confirm: true });
+  const verA = ok(await payd.api('GET', `/v1/verifications?payment_intent=${cashA.id}`)).data[0];
+  const evForm = new FormData();
+  evForm.append('kind', 'cash_count');
+  evForm.append('file', new Blob([Buffer.from('%PDF-1.4\n%%EOF\n')], { type: 'application/pdf' }), 'count.pdf');
+  const evdA = ok(await payd.api('POST', `/v1/payment_intents/${cashA.id}/evidence`, { raw: evForm }));
   fx = {
     doc, cusA, cusB, pmA, piA, reA,
     ids: {
       customers: cusA.id, payment_methods: pmA.id, payment_intents: piA.id, refunds: reA.id,
       events: evA && evA.id, balance_transactions: txnA && txnA.id, audit_events: audA && audA.id, keys: key.id,
+      verifications: verA.id, evidence: evdA.id,
     },
     tokens: {
       staff: await payd.mintToken({ sub: 'staff_1', role: 'staff' }),
