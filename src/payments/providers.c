@@ -60,7 +60,10 @@ void pay_route_choice_release(struct pay_route_choice *c)
 
 bool pay_route_unreachable(const struct pay_route_choice *c)
 {
-    return str_eq(c->connector, "sandbox") && json_is_true(json_object_get(c->config, "outage"));
+    /* A form sends the flag as the string "true". */
+    const json_t *v = json_object_get(c->config, "outage");
+    return str_eq(c->connector, "sandbox") &&
+           (json_is_true(v) || str_eq(json_string_value(v), "true"));
 }
 
 enum pay_err pay_route_fee(const struct pay_intent_row *row, int64_t amount_minor, int64_t *fee_out)

@@ -199,6 +199,10 @@ test.before(async () => {
   const txnA = ok(await payd.api('GET', `/v1/balance_transactions?source=${piA.id}`)).data[0];
   const audA = ok(await payd.api('GET', `/v1/audit_events?object=${piA.id}&limit=1`)).data[0];
   const key = await payd.keysCreate({ role: 'staff', name: 'bola' });
+  const facA = ok(await payd.api('POST', '/v1/facilities', { form: { name: 'bola-clinic', timezone: 'Africa/Khartoum' } }));
+  const provA = ok(await payd.api('POST', '/v1/providers', {
+    form: { name: 'bola-cash', type: 'cash', connector: 'manual', currencies: ['usd'], credentials: { pin: 'bola-secret' } },
+  }));
   /* A cash payment of A waiting in the verification queue, with evidence. */
   const cashA = await intent(payd, { amount: 700, customer: cusA.id, payment_method_types: ['cash'], confirm: true });
   const verA = ok(await payd.api('GET', `/v1/verifications?payment_intent=${cashA.id}`)).data[0];
@@ -211,6 +215,7 @@ test.before(async () => {
     ids: {
       customers: cusA.id, payment_methods: pmA.id, payment_intents: piA.id, refunds: reA.id,
       events: evA && evA.id, balance_transactions: txnA && txnA.id, audit_events: audA && audA.id, keys: key.id,
+      providers: provA.id, facilities: facA.id,
       verifications: verA.id, evidence: evdA.id,
     },
     tokens: {
