@@ -20,9 +20,11 @@ PAY_API_ROUTES_DECL(sandbox_pages);
 PAY_API_ROUTES_DECL(audit_events);
 PAY_API_ROUTES_DECL(provider_webhooks);
 PAY_API_ROUTES_DECL(webhook_endpoints);
+PAY_API_ROUTES_DECL(risk);
 PAY_API_ROUTES_DECL(providers);
 PAY_API_ROUTES_DECL(facilities);
 PAY_API_ROUTES_DECL(verifications);
+PAY_API_ROUTES_DECL(mobile_money);
 
 static const struct {
     const struct pay_route *routes;
@@ -39,9 +41,11 @@ static const struct {
     {pay_api_audit_events_routes, &pay_api_audit_events_routes_n},
     {pay_api_provider_webhooks_routes, &pay_api_provider_webhooks_routes_n},
     {pay_api_webhook_endpoints_routes, &pay_api_webhook_endpoints_routes_n},
+    {pay_api_risk_routes, &pay_api_risk_routes_n},
     {pay_api_providers_routes, &pay_api_providers_routes_n},
     {pay_api_facilities_routes, &pay_api_facilities_routes_n},
     {pay_api_verifications_routes, &pay_api_verifications_routes_n},
+    {pay_api_mobile_money_routes, &pay_api_mobile_money_routes_n},
 };
 
 static struct pay_route *all;

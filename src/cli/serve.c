@@ -26,6 +26,7 @@
 #include "../api/api.h"
 #include "../events/stripe_signature.h"
 #include "../events/webhooks.h"
+#include "../payments/risk.h"
 #include "cli.h"
 
 /* Heap kept by glibc before trimming, and the size above which a block is
@@ -96,6 +97,13 @@ static const struct pay_option serve_opts[] = {
      false},
     {"stripe-webhook-tolerance", "PAYD_STRIPE_WEBHOOK_TOLERANCE", "300",
      "seconds a Stripe-Signature timestamp may differ from now (1..86400)", false},
+    {"risk-config", "PAYD_RISK_CONFIG", NULL,
+     "JSON file of fraud-scoring weights, thresholds, windows and per-customer limits (README "
+     "\"Fraud scoring and limits\"; unset: the documented defaults)",
+     false},
+    {"momo-poll-interval-ms", "PAYD_MOMO_POLL_INTERVAL_MS", "1000",
+     "how often the mobile money poller asks wallets about open requests to pay (0 = never)",
+     false},
     {"evidence-max-bytes", "PAYD_EVIDENCE_MAX_BYTES", "5242880",
      "largest evidence file (receipt photo, cheque image, bank slip) accepted, in bytes "
      "(1..67108864)",
@@ -257,6 +265,41 @@ static bool resolve_fingerprint_key(const struct pay_config *cfg, char **out)
     }
     free(path);
     return e == PAY_OK;
+}
+
+/* --risk-config FILE over the risk engine's defaults, installed for every
+ * payment attempt; false (message printed) when unreadable or invalid. */
+static bool load_risk_config(const struct pay_config *cfg)
+{
+    struct pay_risk_config risk;
+    pay_risk_config_init(&risk);
+    const char *path = pay_config_get(cfg, "risk-config");
+    if (path != NULL && path[0] != '\0') {
+        char *text = NULL;
+        if (read_small_file(path, &text) != PAY_OK) {
+            fprintf(stderr, "payd serve: cannot read --risk-config %s: %s\n", path,
+                    strerror(errno));
+            return false;
+        }
+        json_error_t jerr;
+        json_t *j = json_loads(text, 0, &jerr);
+        free(text);
+        if (j == NULL) {
+            fprintf(stderr, "payd serve: --risk-config %s: line %d: %s\n", path, jerr.line,
+                    jerr.text);
+            return false;
+        }
+        struct pay_error err;
+        pay_error_clear(&err);
+        enum pay_err e = pay_risk_config_apply(&risk, j, &err);
+        json_decref(j);
+        if (e != PAY_OK) {
+            fprintf(stderr, "payd serve: --risk-config %s: %s\n", path, err.message);
+            return false;
+        }
+    }
+    pay_risk_configure(&risk);
+    return true;
 }
 
 /* Fill the JWT part of @auth from the options; false (message printed) when invalid. */
@@ -510,6 +553,10 @@ int pay_cli_serve(int argc, char **argv)
         rc = PAY_CLI_USAGE;
         goto out_auth;
     }
+    if (!load_risk_config(&cfg)) {
+        rc = PAY_CLI_USAGE;
+        goto out_auth;
+    }
 
     /* Before any thread exists (the store's included), so all inherit it. */
     sigset_t stop_signals;
@@ -600,6 +647,17 @@ int pay_cli_serve(int argc, char **argv)
             }
         }
     }
+    /* The mobile money poller needs the final public URL (callback URLs). */
+    int64_t momo_poll_ms = 0;
+    struct pay_cli_momo_poller *momo = NULL;
+    if (!option_int(&cfg, "momo-poll-interval-ms", 0, 3600 * 1000, 1, &momo_poll_ms) ||
+        !pay_cli_momo_poller_start(store, fingerprint_key, app.public_url, (long)momo_poll_ms,
+                                   &momo)) {
+        pay_server_stop(srv);
+        pay_webhook_worker_stop(worker);
+        pay_cli_stripe_stop(stripe);
+        goto out_key;
+    }
     json_t *fields = json_object();
     pay_json_set_str(fields, "addr", addr);
     pay_json_set_str(fields, "db", pay_store_kind(store));
@@ -617,6 +675,7 @@ int pay_cli_serve(int argc, char **argv)
     /* Calls in flight are aborted and their deliveries handed back. */
     pay_webhook_worker_stop(worker);
     pay_cli_stripe_stop(stripe);
+    pay_cli_momo_poller_stop(momo);
     pay_log(PAY_LOG_INFO, NULL, "stopped", NULL);
     rc = 0;
 out_key:

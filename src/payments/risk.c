@@ -1,28 +1,631 @@
 /*
- * risk.c - limits and fraud scoring of payment attempts (issue 6).
- * Skeleton: approves everything.
+ * risk.c - limits and fraud scoring of payment attempts (issue 6, items 4
+ * and 5; risk.h), the blocklist and the attempt log.
+ *
+ * pay_risk_assess runs inside the attempt's write transaction, before any
+ * connector: it reads what the rules need (earlier attempts of the
+ * customer, the card and the client address; declines; disputed intents;
+ * the blocklist; the facility's time zone), checks the limits, scores the
+ * attempt with the pure rules of risk_rules.c, and writes one
+ * payment_attempts row. A decline is recorded by the caller with
+ * pay_tx_commit_anyway, so the row survives the 402 and later attempts
+ * count it.
+ *
+ * Invariants: the row is written in the same transaction as the intent's
+ * change; its outcome starts "pending" and follows the intent's status
+ * through pay_risk_outcome; card numbers never reach it (only the keyed
+ * fingerprint); patients never read it.
+ *
+ * Threading: no state of its own (the configuration is read-only).
  */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "payments_int.h"
+#include "risk_int.h"
+
+#define FINGERPRINT_LEN_MAX 64
+/* Outcomes that no longer hold money for the customer's day. */
+#define OUTCOMES_RELEASED "('declined', 'canceled', 'requires_payment_method')"
+
+static enum pay_err fail(struct pay_op *op, enum pay_err e)
+{
+    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
+        pay_error_set(op->err, e, NULL, NULL);
+    }
+    return e;
+}
+
+static void copy_str(char *dst, size_t n, const char *src)
+{
+    size_t len = src ? strlen(src) : 0;
+    if (len >= n) {
+        len = n - 1;
+    }
+    if (len > 0) {
+        memcpy(dst, src, len);
+    }
+    dst[len] = '\0';
+}
+
+static void lower_in_place(char *s)
+{
+    for (; *s; s++) {
+        *s = (char)tolower((unsigned char)*s);
+    }
+}
+
+/* COUNT(*) style query with text params. */
+static enum pay_err count_of(struct pay_op *op, const char *sql, const struct pay_param *p,
+                             size_t n, int64_t *out)
+{
+    bool found = false;
+    *out = 0;
+    return fail(op, pay_tx_query_int(op->tx, sql, p, n, out, &found));
+}
+
+/* The IANA zone of facility @facility (its id or name), or "" when none. */
+static enum pay_err facility_zone(struct pay_op *op, const char *facility, char *out, size_t n)
+{
+    out[0] = '\0';
+    if (facility == NULL || facility[0] == '\0') {
+        return PAY_OK;
+    }
+    const struct pay_param p[] = {PAY_PTEXT(facility)};
+    char *tz = NULL;
+    enum pay_err e = pay_tx_query_text(op->tx,
+                                       "SELECT timezone FROM facilities WHERE id = $1 OR name = $1 "
+                                       "ORDER BY deleted, seq DESC LIMIT 1",
+                                       p, 1, &tz);
+    if (e == PAY_OK && tz != NULL) {
+        copy_str(out, n, tz);
+    }
+    free(tz);
+    return fail(op, e);
+}
+
+/* The card fingerprint of payment method @pm ("" when it has none). */
+static enum pay_err card_fingerprint(struct pay_op *op, const struct pay_pm_charge *pm, char *out,
+                                     size_t n)
+{
+    out[0] = '\0';
+    if (pm == NULL || pm->id[0] == '\0') {
+        return PAY_OK;
+    }
+    json_t *obj = NULL;
+    enum pay_err e = pay_payment_method_get(op, pm->id, &obj);
+    if (e == PAY_OK) {
+        copy_str(out, n, pay_json_str(json_object_get(obj, "card"), "fingerprint"));
+    }
+    json_decref(obj);
+    return e;
+}
+
+/*
+ * The e-mail an attempt is known by: receipt_email, else the customer's.
+ * The customer's row is locked (SELECT ... FOR UPDATE) for the rest of the
+ * transaction, so on PostgreSQL two attempts of one customer are assessed
+ * one after the other and the per-customer counts (velocity, card testing,
+ * daily limits) cannot both miss the other (SQLite serialises writes anyway).
+ */
+static enum pay_err attempt_email(struct pay_op *op, const json_t *intent, char *out, size_t n)
+{
+    out[0] = '\0';
+    const char *customer = pay_json_str(intent, "customer");
+    json_t *c = NULL;
+    if (customer != NULL) {
+        enum pay_err e = pay_customer_row_load(op, customer, true, "customer", &c);
+        if (e == PAY_ERR_NOT_FOUND) {
+            /* Deleted since the intent named it: no e-mail, nothing to lock. */
+            pay_error_clear(op->err);
+        } else if (e != PAY_OK) {
+            return e;
+        }
+    }
+    const char *receipt = pay_json_str(intent, "receipt_email");
+    copy_str(out, n, receipt != NULL && receipt[0] != '\0' ? receipt : pay_json_str(c, "email"));
+    json_decref(c);
+    lower_in_place(out);
+    return PAY_OK;
+}
+
+/* What the customer's local day already holds: attempts and amount in @currency. */
+static enum pay_err day_totals(struct pay_op *op, const char *customer, int64_t since,
+                               const char *currency, int64_t *count, int64_t *amount)
+{
+    *count = 0;
+    *amount = 0;
+    const struct pay_param p[] = {PAY_PTEXT(customer), PAY_PINT(since), PAY_PTEXT(currency)};
+    struct pay_rows *r = NULL;
+    enum pay_err e = pay_tx_query(
+        op->tx,
+        "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN currency = $3 THEN amount ELSE 0 END), 0) "
+        "AS BIGINT) FROM payment_attempts WHERE customer = $1 AND created >= $2 AND outcome NOT "
+        "IN " OUTCOMES_RELEASED,
+        p, PAY_NPARAMS(p), &r);
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+    if (pay_rows_next(r)) {
+        *count = pay_rows_int(r, 0);
+        *amount = pay_rows_int(r, 1);
+    }
+    return fail(op, pay_rows_close(r));
+}
+
+/* Earlier attempts where @column = @value since @since. */
+static enum pay_err attempts_by(struct pay_op *op, const char *column, const char *value,
+                                int64_t since, int64_t *out)
+{
+    static const char *const sqls[][2] = {
+        {"customer", "SELECT COUNT(*) FROM payment_attempts WHERE customer = $1 AND created >= $2"},
+        {"card_fingerprint",
+         "SELECT COUNT(*) FROM payment_attempts WHERE card_fingerprint = $1 AND created >= $2"},
+        {"client_addr",
+         "SELECT COUNT(*) FROM payment_attempts WHERE client_addr = $1 AND created >= $2"},
+    };
+    for (size_t i = 0; i < sizeof(sqls) / sizeof(sqls[0]); i++) {
+        if (strcmp(sqls[i][0], column) == 0) {
+            const struct pay_param p[] = {PAY_PTEXT(value), PAY_PINT(since)};
+            return count_of(op, sqls[i][1], p, 2, out);
+        }
+    }
+    return fail(op, PAY_ERR_INTERNAL);
+}
+
+/* Distinct cards where @column = @value since @since, counting @card once more
+ * when it is not among them. */
+static enum pay_err cards_by(struct pay_op *op, const char *column, const char *value,
+                             const char *card, int64_t since, int64_t *out)
+{
+    const char *sql =
+        strcmp(column, "customer") == 0
+            ? "SELECT COUNT(DISTINCT card_fingerprint) FROM payment_attempts WHERE customer = $1 "
+              "AND created >= $2 AND card_fingerprint IS NOT NULL AND card_fingerprint <> $3"
+            : "SELECT COUNT(DISTINCT card_fingerprint) FROM payment_attempts WHERE client_addr = "
+              "$1 AND created >= $2 AND card_fingerprint IS NOT NULL AND card_fingerprint <> $3";
+    const struct pay_param p[] = {PAY_PTEXT(value), PAY_PINT(since), PAY_PTEXT(card)};
+    enum pay_err e = count_of(op, sql, p, PAY_NPARAMS(p), out);
+    *out += 1;
+    return e;
+}
+
+static enum pay_err blocked(struct pay_op *op, const char *type, const char *value, bool *out)
+{
+    *out = false;
+    if (value == NULL || value[0] == '\0') {
+        return PAY_OK;
+    }
+    const struct pay_param p[] = {PAY_PTEXT(type), PAY_PTEXT(value)};
+    int64_t n = 0;
+    enum pay_err e = count_of(
+        op, "SELECT COUNT(*) FROM blocklist_entries WHERE type = $1 AND value = $2", p, 2, &n);
+    *out = n > 0;
+    return e;
+}
+
+/* The rules' facts for one attempt (the cheap ones are already in @f). */
+static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, int64_t now,
+                           const char *customer, const char *card, const char *addr,
+                           const char *email, struct pay_risk_facts *f)
+{
+    enum pay_err e = PAY_OK;
+    if (f->has_customer && c->velocity_customer.points > 0 && c->velocity_customer.max > 0) {
+        e = attempts_by(op, "customer", customer, now - c->velocity_customer.window_s,
+                        &f->customer_attempts);
+    }
+    if (e == PAY_OK && f->has_card && c->velocity_card.points > 0 && c->velocity_card.max > 0) {
+        e = attempts_by(op, "card_fingerprint", card, now - c->velocity_card.window_s,
+                        &f->card_attempts);
+    }
+    if (e == PAY_OK && f->has_address && c->velocity_address.points > 0 &&
+        c->velocity_address.max > 0) {
+        e = attempts_by(op, "client_addr", addr, now - c->velocity_address.window_s,
+                        &f->address_attempts);
+    }
+    if (e == PAY_OK && f->has_customer && c->recent_declines.points > 0 &&
+        c->recent_declines.max > 0) {
+        const struct pay_param p[] = {PAY_PTEXT(customer),
+                                      PAY_PINT(now - c->recent_declines.window_s)};
+        e = count_of(op,
+                     "SELECT COUNT(*) FROM payment_attempts WHERE customer = $1 AND created >= $2 "
+                     "AND outcome = 'declined'",
+                     p, 2, &f->customer_declines);
+    }
+    if (e == PAY_OK && f->has_customer && c->disputes.points > 0) {
+        /* provider_events.c marks a disputed intent "disputed": true in its
+         * object (stored compact: pay_json_dump). */
+        const struct pay_param p[] = {PAY_PTEXT(customer), PAY_PINT(now - c->disputes.window_s)};
+        e = count_of(op,
+                     "SELECT COUNT(*) FROM payment_intents WHERE customer = $1 AND created >= $2 "
+                     "AND data LIKE '%\"disputed\":true%'",
+                     p, 2, &f->customer_disputes);
+    }
+    if (c->blocklist.points > 0) {
+        if (e == PAY_OK) {
+            e = blocked(op, "card_fingerprint", card, &f->blocked_card);
+        }
+        if (e == PAY_OK) {
+            e = blocked(op, "email", email, &f->blocked_email);
+        }
+        if (e == PAY_OK) {
+            e = blocked(op, "client_address", addr, &f->blocked_address);
+        }
+    }
+    if (e == PAY_OK && f->has_card && f->has_customer &&
+        c->card_testing.max_cards_per_customer > 0) {
+        e = cards_by(op, "customer", customer, card, now - c->card_testing.window_s,
+                     &f->cards_of_customer);
+    }
+    if (e == PAY_OK && f->has_card && f->has_address && c->card_testing.max_cards_per_address > 0) {
+        e = cards_by(op, "client_addr", addr, card, now - c->card_testing.window_s,
+                     &f->cards_of_address);
+    }
+    return e;
+}
+
+static const char *or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
 
 enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
                              const struct pay_pm_charge *pm, const struct pay_route_choice *route,
                              struct pay_risk_verdict *out)
 {
-    (void)op;
-    (void)row;
-    (void)pm;
-    (void)route;
     memset(out, 0, sizeof(*out));
     out->decision = PAY_RISK_APPROVE;
+    const struct pay_risk_config *c = pay_risk_config();
+    const json_t *o = row->obj;
+    const char *intent = pay_json_str(o, "id");
+    const char *customer = or_null(pay_json_str(o, "customer"));
+    const char *currency = pay_json_str(o, "currency");
+    const char *facility = or_null(pay_json_str(o, "facility"));
+    int64_t amount = pay_json_int(o, "amount", 0);
+    int64_t now = pay_now();
+
+    /* The facility's time zone, else the configured one; a zone payd cannot
+     * read falls back to UTC rather than failing the payment. */
+    char zone[PAY_TZ_NAME_LEN_MAX + 1];
+    enum pay_err e = facility_zone(op, facility, zone, sizeof(zone));
+    if (e != PAY_OK) {
+        return e;
+    }
+    int32_t offset = 0;
+    if (zone[0] == '\0' || pay_tz_offset(c->zoneinfo_dir, zone, now, &offset) != PAY_OK) {
+        copy_str(zone, sizeof(zone), c->timezone);
+        if (pay_tz_offset(c->zoneinfo_dir, zone, now, &offset) != PAY_OK) {
+            copy_str(zone, sizeof(zone), "UTC");
+            offset = 0;
+        }
+    }
+    struct pay_tz_local local;
+    pay_tz_local(now, offset, &local);
+
+    char email[PAY_CUSTOMER_EMAIL_LEN_MAX + 1];
+    e = attempt_email(op, o, email, sizeof(email));
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+
+    /* Limits first: an attempt past them is refused, not scored. */
+    if (customer != NULL && (c->limits.daily_count > 0 || c->limits.daily_amount.n > 0)) {
+        int64_t day_count = 0, day_amount = 0;
+        e = day_totals(op, customer, local.day_start, currency, &day_count, &day_amount);
+        if (e == PAY_OK) {
+            e = pay_risk_limits_check(c, amount, currency, true, day_count, day_amount, op->err);
+        }
+    } else {
+        e = pay_risk_limits_check(c, amount, currency, customer != NULL, 0, 0, op->err);
+    }
+    if (e != PAY_OK) {
+        return e;
+    }
+
+    char card[FINGERPRINT_LEN_MAX + 1];
+    const char *addr = or_null(op->client_addr);
+    e = card_fingerprint(op, pm, card, sizeof(card));
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+    struct pay_risk_facts f = {
+        .amount_minor = amount,
+        .currency = currency,
+        .has_customer = customer != NULL,
+        .has_card = card[0] != '\0',
+        .has_address = addr != NULL,
+        .timezone = zone,
+        .local_hour = local.hour,
+        .local_minute = local.minute,
+    };
+    if (c->enabled) {
+        e = gather(op, c, now, customer, card, addr, email, &f);
+        if (e != PAY_OK) {
+            return e;
+        }
+    }
+    struct pay_risk_result r;
+    e = pay_risk_score(c, &f, &r);
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+    char *reasons = pay_json_dump(r.reasons);
+    json_decref(r.reasons);
+    if (reasons == NULL) {
+        return fail(op, PAY_ERR_NOMEM);
+    }
+    pay_id_new("pa", out->attempt_id);
+    const char *tender = route != NULL && route->tender[0] ? route->tender : PAY_TENDER_CARD;
+    const char *provider = route != NULL ? (route->provider[0]    ? route->provider
+                                            : route->connector[0] ? route->connector
+                                                                  : NULL)
+                                         : NULL;
+    const char *decision = pay_risk_decision_name(r.decision);
+    const char *outcome = r.decision == PAY_RISK_DECLINE ? "declined" : "pending";
+    const struct pay_param p[] = {
+        PAY_PTEXT(out->attempt_id), PAY_PINT(now),      PAY_PTEXT(intent),
+        PAY_PTEXT(customer),        PAY_PTEXT(tender),  PAY_PTEXT(provider),
+        PAY_PTEXT(or_null(card)),   PAY_PTEXT(addr),    PAY_PTEXT(or_null(email)),
+        PAY_PTEXT(facility),        PAY_PTEXT(zone),    PAY_PINT(amount),
+        PAY_PTEXT(currency),        PAY_PINT(r.score),  PAY_PTEXT(reasons),
+        PAY_PTEXT(decision),        PAY_PTEXT(outcome), PAY_PTEXT(or_null(op->actor)),
+    };
+    e = pay_tx_exec(op->tx,
+                    "INSERT INTO payment_attempts (id, created, payment_intent, customer, tender, "
+                    "provider, card_fingerprint, client_addr, email, facility, timezone, amount, "
+                    "currency, score, reasons, decision, outcome, actor) VALUES ($1, $2, $3, $4, "
+                    "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                    p, PAY_NPARAMS(p), NULL);
+    free(reasons);
+    if (e != PAY_OK) {
+        out->attempt_id[0] = '\0';
+        return fail(op, e);
+    }
+    out->decision = r.decision;
+    out->score = r.score;
+    if (r.decision == PAY_RISK_DECLINE) {
+        copy_str(out->code, sizeof(out->code), "card_declined");
+        copy_str(out->decline_code, sizeof(out->decline_code), r.decline_code);
+        copy_str(out->message, sizeof(out->message), r.message);
+    }
+    if (r.decision != PAY_RISK_APPROVE) {
+        json_t *fields =
+            json_pack("{s:s, s:s, s:i, s:s}", "attempt", out->attempt_id, "payment_intent",
+                      intent ? intent : "", "score", r.score, "decision", decision);
+        pay_log(PAY_LOG_INFO, op->request_id, "risk decision", fields);
+        json_decref(fields);
+    }
     return PAY_OK;
 }
 
 enum pay_err pay_risk_outcome(struct pay_op *op, const char *attempt_id, const char *outcome)
 {
-    (void)op;
-    (void)attempt_id;
-    (void)outcome;
+    if (attempt_id == NULL || attempt_id[0] == '\0' || outcome == NULL || outcome[0] == '\0') {
+        return PAY_OK;
+    }
+    const struct pay_param p[] = {PAY_PTEXT(attempt_id), PAY_PTEXT(outcome)};
+    return fail(op, pay_tx_exec(op->tx, "UPDATE payment_attempts SET outcome = $2 WHERE id = $1", p,
+                                2, NULL));
+}
+
+/* ---- Blocklist ------------------------------------------------------------------ */
+
+static const char *const blocklist_types[] = {"card_fingerprint", "email", "client_address", NULL};
+
+static bool type_valid(const char *t)
+{
+    for (size_t i = 0; t != NULL && blocklist_types[i] != NULL; i++) {
+        if (strcmp(blocklist_types[i], t) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The canonical form of @value for @type into @out, or false when invalid. */
+static bool normalise(const char *type, const char *value, char *out, size_t n)
+{
+    size_t len = strlen(value);
+    if (len == 0 || len > PAY_RISK_VALUE_LEN_MAX || len >= n) {
+        return false;
+    }
+    if (strcmp(type, "client_address") == 0) {
+        unsigned char buf[sizeof(struct in6_addr)];
+        if (inet_pton(AF_INET, value, buf) == 1) {
+            return inet_ntop(AF_INET, buf, out, (socklen_t)n) != NULL;
+        }
+        if (inet_pton(AF_INET6, value, buf) == 1) {
+            return inet_ntop(AF_INET6, buf, out, (socklen_t)n) != NULL;
+        }
+        return false;
+    }
+    memcpy(out, value, len + 1);
+    if (strcmp(type, "email") == 0) {
+        lower_in_place(out);
+        const char *at = strchr(out, '@');
+        return at != NULL && at != out && at[1] != '\0' && strpbrk(out, " \t\r\n") == NULL &&
+               len <= PAY_CUSTOMER_EMAIL_LEN_MAX;
+    }
+    /* A card fingerprint as payment methods show it. */
+    if (len > FINGERPRINT_LEN_MAX) {
+        return false;
+    }
+    for (const char *s = out; *s; s++) {
+        if (!isalnum((unsigned char)*s)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum pay_err entry_load(struct pay_op *op, const char *id, json_t **out)
+{
+    *out = NULL;
+    if (id == NULL || !pay_id_valid(id, "ble")) {
+        return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "id", "No such blocklist entry: '%s'",
+                             id ? id : "");
+    }
+    const struct pay_param p[] = {PAY_PTEXT(id)};
+    char *data = NULL;
+    enum pay_err e =
+        pay_tx_query_text(op->tx, "SELECT data FROM blocklist_entries WHERE id = $1", p, 1, &data);
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+    if (data == NULL) {
+        return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "id", "No such blocklist entry: '%s'", id);
+    }
+    *out = json_loads(data, 0, NULL);
+    free(data);
+    return *out != NULL ? PAY_OK : fail(op, PAY_ERR_INTERNAL);
+}
+
+enum pay_err pay_blocklist_create(struct pay_op *op, const char *type, const char *value,
+                                  const char *description, json_t **out)
+{
+    *out = NULL;
+    if (op->customer_scope != NULL) {
+        return pay_error_set(op->err, PAY_ERR_FORBIDDEN, NULL, NULL);
+    }
+    if (!type_valid(type)) {
+        return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "type",
+                             "Invalid type: must be one of card_fingerprint, email, "
+                             "client_address.");
+    }
+    char norm[PAY_RISK_VALUE_LEN_MAX + 1];
+    if (value == NULL || !normalise(type, value, norm, sizeof(norm))) {
+        return pay_error_set(
+            op->err, PAY_ERR_PARAM_INVALID, "value", "Invalid value for a %s entry: %s.", type,
+            strcmp(type, "client_address") == 0 ? "an IPv4 or IPv6 address"
+            : strcmp(type, "email") == 0        ? "an e-mail address"
+                                                : "a card fingerprint (letters and digits)");
+    }
+    char id[PAY_ID_LEN_MAX + 1];
+    pay_id_new("ble", id);
+    int64_t now = pay_now();
+    json_t *o = json_pack(
+        "{s:s, s:s, s:I, s:b, s:s, s:s, s:s?, s:s?}", "id", id, "object", "blocklist_entry",
+        "created", (json_int_t)now, "livemode", 0, "type", type, "value", norm, "description",
+        description && description[0] ? description : NULL, "created_by", or_null(op->actor));
+    char *data = o ? pay_json_dump(o) : NULL;
+    if (data == NULL) {
+        json_decref(o);
+        return fail(op, PAY_ERR_NOMEM);
+    }
+    const struct pay_param p[] = {PAY_PTEXT(id), PAY_PINT(now), PAY_PTEXT(type), PAY_PTEXT(norm),
+                                  PAY_PTEXT(data)};
+    int64_t changed = 0;
+    enum pay_err e = pay_tx_exec(op->tx,
+                                 "INSERT INTO blocklist_entries (id, created, type, value, data) "
+                                 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (type, value) DO NOTHING",
+                                 p, PAY_NPARAMS(p), &changed);
+    free(data);
+    if (e == PAY_OK && changed != 1) {
+        e = pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "value",
+                          "This %s is already on the blocklist.", type);
+    }
+    if (e != PAY_OK) {
+        json_decref(o);
+        return fail(op, e);
+    }
+    *out = o;
     return PAY_OK;
+}
+
+enum pay_err pay_blocklist_get(struct pay_op *op, const char *id, json_t **out)
+{
+    *out = NULL;
+    if (op->customer_scope != NULL) {
+        return pay_error_set(op->err, PAY_ERR_FORBIDDEN, NULL, NULL);
+    }
+    return entry_load(op, id, out);
+}
+
+enum pay_err pay_blocklist_delete(struct pay_op *op, const char *id, json_t **out)
+{
+    *out = NULL;
+    if (op->customer_scope != NULL) {
+        return pay_error_set(op->err, PAY_ERR_FORBIDDEN, NULL, NULL);
+    }
+    json_t *o = NULL;
+    enum pay_err e = entry_load(op, id, &o);
+    if (e != PAY_OK) {
+        return e;
+    }
+    json_decref(o);
+    const struct pay_param p[] = {PAY_PTEXT(id)};
+    e = pay_tx_exec(op->tx, "DELETE FROM blocklist_entries WHERE id = $1", p, 1, NULL);
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+    *out = json_pack("{s:s, s:s, s:b}", "id", id, "object", "blocklist_entry", "deleted", 1);
+    return *out ? PAY_OK : fail(op, PAY_ERR_NOMEM);
+}
+
+enum pay_err pay_blocklist_list(struct pay_op *op, const char *type,
+                                const struct pay_list_args *args, json_t **data_out, bool *has_more)
+{
+    *data_out = NULL;
+    *has_more = false;
+    if (op->customer_scope != NULL) {
+        return pay_error_set(op->err, PAY_ERR_FORBIDDEN, NULL, NULL);
+    }
+    const struct pay_param p[] = {PAY_PTEXT(type)};
+    return fail(op, pay_tx_list(op->tx, "blocklist_entries", type ? "type = $1" : NULL,
+                                type ? p : NULL, type ? 1 : 0, args, data_out, has_more, op->err));
+}
+
+/* ---- The attempt log --------------------------------------------------------------- */
+
+enum pay_err pay_risk_attempt_list(struct pay_op *op, const char *payment_intent,
+                                   const char *customer, const struct pay_list_args *args,
+                                   json_t **data_out, bool *has_more)
+{
+    *data_out = NULL;
+    *has_more = false;
+    if (op->customer_scope != NULL) {
+        return pay_error_set(op->err, PAY_ERR_FORBIDDEN, NULL, NULL);
+    }
+    struct pay_param p[2];
+    size_t n = 0;
+    const char *where = NULL;
+    if (payment_intent != NULL && customer != NULL) {
+        where = "payment_intent = $1 AND customer = $2";
+        p[n++] = PAY_PTEXT(payment_intent);
+        p[n++] = PAY_PTEXT(customer);
+    } else if (payment_intent != NULL) {
+        where = "payment_intent = $1";
+        p[n++] = PAY_PTEXT(payment_intent);
+    } else if (customer != NULL) {
+        where = "customer = $1";
+        p[n++] = PAY_PTEXT(customer);
+    }
+    return fail(op, pay_tx_list(op->tx, "payment_attempt_objects", where, n ? p : NULL, n, args,
+                                data_out, has_more, op->err));
+}
+
+enum pay_err pay_risk_attempt_get(struct pay_op *op, const char *id, json_t **out)
+{
+    *out = NULL;
+    if (op->customer_scope != NULL) {
+        return pay_error_set(op->err, PAY_ERR_FORBIDDEN, NULL, NULL);
+    }
+    if (id == NULL || !pay_id_valid(id, "pa")) {
+        return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "id", "No such payment attempt: '%s'",
+                             id ? id : "");
+    }
+    const struct pay_param p[] = {PAY_PTEXT(id)};
+    char *data = NULL;
+    enum pay_err e = pay_tx_query_text(
+        op->tx, "SELECT data FROM payment_attempt_objects WHERE id = $1", p, 1, &data);
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+    if (data == NULL) {
+        return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "id", "No such payment attempt: '%s'", id);
+    }
+    *out = json_loads(data, 0, NULL);
+    free(data);
+    return *out != NULL ? PAY_OK : fail(op, PAY_ERR_INTERNAL);
 }

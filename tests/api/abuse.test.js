@@ -199,6 +199,8 @@ test.before(async () => {
   const txnA = ok(await payd.api('GET', `/v1/balance_transactions?source=${piA.id}`)).data[0];
   const audA = ok(await payd.api('GET', `/v1/audit_events?object=${piA.id}&limit=1`)).data[0];
   const key = await payd.keysCreate({ role: 'staff', name: 'bola' });
+  const paA = ok(await payd.api('GET', `/v1/payment_attempts?payment_intent=${piA.id}`)).data[0];
+  const bleA = ok(await payd.api('POST', '/v1/blocklist_entries', { form: { type: 'email', value: 'bola-nobody@example.invalid' } }));
   const facA = ok(await payd.api('POST', '/v1/facilities', { form: { name: 'bola-clinic', timezone: 'Africa/Khartoum' } }));
   const provA = ok(await payd.api('POST', '/v1/providers', {
     form: { name: 'bola-cash', type: 'cash', connector: 'manual', currencies: ['usd'], credentials: { pin: 'bola-secret' } },
@@ -215,6 +217,7 @@ test.before(async () => {
     ids: {
       customers: cusA.id, payment_methods: pmA.id, payment_intents: piA.id, refunds: reA.id,
       events: evA && evA.id, balance_transactions: txnA && txnA.id, audit_events: audA && audA.id, keys: key.id,
+      payment_attempts: paA && paA.id, blocklist_entries: bleA.id,
       providers: provA.id, facilities: facA.id,
       verifications: verA.id, evidence: evdA.id,
     },
