@@ -366,6 +366,16 @@ enum pay_err pay_route_pick(struct pay_op *op, struct pay_intent_row *row, const
     if (str_eq(tender, PAY_TENDER_CARD)) {
         connector = stripe_intent(row) ? PAY_CONNECTOR_STRIPE : "sandbox";
         card_brand(op, row->obj, brand, sizeof(brand));
+        /* Card providers of the other connector do not stand in the way:
+         * with none on this one, the built-in default takes the card. */
+        bool any = pin != NULL;
+        for (size_t i = 0; i < n && !any; i++) {
+            any = str_eq(pay_json_str(c[i].obj, "connector"), connector);
+        }
+        if (!any) {
+            cands_free(c, n);
+            return after_provider != NULL ? PAY_ERR_NOT_FOUND : builtin(op, row, tender, out);
+        }
     }
     enum misfit why[PAY_PROVIDERS_PER_TYPE_MAX];
     enum misfit worst = FIT;
@@ -471,5 +481,32 @@ enum pay_err pay_route_pin(struct pay_op *op, struct pay_intent_row *row, const 
         json_object_set_new(row->obj, "payment_method_types", types);
     }
     json_decref(p);
+    return PAY_OK;
+}
+
+enum pay_err pay_route_refund_check(struct pay_op *op, const struct pay_intent_row *row)
+{
+    const char *name = pay_json_str(row->obj, "provider");
+    if (name == NULL) {
+        return PAY_OK;
+    }
+    json_t *p = NULL;
+    enum pay_err e = pay_provider_by_name(op, name, "payment_intent", &p);
+    if (e == PAY_ERR_NOT_FOUND) {
+        /* Deleted since: nothing left to ask. */
+        pay_error_clear(op->err);
+        return PAY_OK;
+    }
+    if (e != PAY_OK) {
+        return e;
+    }
+    bool refunds = !json_is_false(json_object_get(p, "supports_refunds"));
+    json_decref(p);
+    if (!refunds) {
+        return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "payment_intent",
+                             "Provider '%s' does not support refunds; refund this payment "
+                             "outside payd.",
+                             name);
+    }
     return PAY_OK;
 }

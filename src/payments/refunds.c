@@ -376,6 +376,11 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
                           want, left);
         goto out_release;
     }
+    /* Issue 6: a provider configured with supports_refunds=false. */
+    e = pay_route_refund_check(op, &row);
+    if (e != PAY_OK) {
+        goto out_release;
+    }
 
     if (str_eq(row.connector, PAY_CONNECTOR_STRIPE)) {
         e = stripe_refund_begin(op, p, &row, amount, out);

@@ -445,3 +445,16 @@ test('manual tenders route to their provider: the intent waits for verification 
   assert.equal(named.provider, bt.name);
   await deactivateAll('bank_transfer');
 });
+
+test('a provider with supports_refunds=false: its payments cannot be refunded through payd', async () => {
+  await deactivateAll('card');
+  const noRefunds = await provider({ name: uniq('norefund'), supports_refunds: false, fee_bps: 100 });
+  const pi = ok(await pay({ amount: 10000, payment_method: 'pm_card_visa' }));
+  assert.equal(pi.provider, noRefunds.name);
+  expectError(await payd.api('POST', '/v1/refunds', { form: { payment_intent: pi.id } }), 400, { param: 'payment_intent', message: /does not support refunds/ });
+  /* Switched on, the same payment refunds. */
+  ok(await payd.api('POST', `/v1/providers/${noRefunds.id}`, { form: { supports_refunds: true } }));
+  const re = ok(await payd.api('POST', '/v1/refunds', { form: { payment_intent: pi.id } }));
+  assert.equal(re.amount, 10000);
+  await deactivateAll('card');
+});
