@@ -12,7 +12,10 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
 const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
 const { startPayd } = require('./lib/payd');
 const {
   expectError, ok, newCustomer, intent, getIntent, eventsFor, auditVerify, listAll,
@@ -411,6 +414,93 @@ test('queue filters (status, kind, tender, facility, payment_intent) and cursor 
   expectError(await payd.api('GET', '/v1/verifications?kind=x'), 400, { param: 'kind' });
   expectError(await payd.api('GET', '/v1/verifications?colour=red'), 400, { code: 'parameter_unknown', param: 'colour' });
   expectError(await payd.api('GET', '/v1/verifications/ver_DoesNotExist0000000000000'), 404, { param: 'id' });
+});
+
+test('a manual provider with a fee: the fee is booked at approval as its own lines; a refund does not return it', async () => {
+  const prov = ok(await payd.api('POST', '/v1/providers', {
+    form: { name: `transfer_${crypto.randomBytes(3).toString('hex')}`, type: 'bank_transfer', connector: 'manual', currencies: ['kwd'], fee_bps: 100 },
+  }));
+  const kwd = async () => {
+    const b = ok(await payd.api('GET', '/v1/balance'));
+    const x = b.available.find((a) => a.currency === 'kwd');
+    return x ? x.amount : 0;
+  };
+  const before = await kwd();
+  const pi = await recorded('bank_transfer', { amount: 10050, currency: 'kwd' });
+  assert.equal(pi.provider, prov.name);
+  ok(await decide((await pendingOf(pi.id)).id, 'approve', staff.bob));
+  const after = ok(await getIntent(payd, pi.id));
+  assert.equal(after.status, 'succeeded');
+  assert.equal(after.fee_amount, 100, '10050 at 1 % = 100.5 -> 100 (half-even)');
+  const bt = ok(await payd.api('GET', `/v1/balance_transactions?source=${pi.id}`)).data[0];
+  assert.equal(bt.amount, 10050);
+  assert.equal(bt.fee, 100);
+  assert.equal(bt.net, 9950);
+  assert.equal(await kwd(), before + 9950);
+  ok(await payd.api('POST', '/v1/refunds', { token: staff.alice, form: { payment_intent: pi.id } }));
+  ok(await decide((await pendingOf(pi.id, 'refund')).id, 'approve', staff.bob));
+  assert.equal(await kwd(), before + 9950 - 10050);
+});
+
+test('fraud reviews share the queue: a held card is authorized when approved, declined when rejected', async () => {
+  /* Only the amount rule scores: 40 points from 5000 usd holds a card for review. */
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payd-ver-risk-'));
+  const config = path.join(dir, 'risk.json');
+  fs.writeFileSync(config, JSON.stringify({
+    review_score: 30, decline_score: 60, timezone: 'UTC',
+    rules: {
+      amount: { points: 40, from: { usd: 5000 } },
+      velocity_customer: { points: 0 }, velocity_card: { points: 0 }, velocity_address: { points: 0 },
+      time_of_day: { points: 0 }, recent_declines: { points: 0 }, disputes: { points: 0 }, blocklist: { points: 0 },
+      card_testing: { max_cards_per_customer: 0, max_cards_per_address: 0 },
+    },
+  }));
+  const p2 = await startPayd({ args: ['--risk-config', config] });
+  try {
+    const alice = await p2.mintToken({ sub: 'staff_alice', role: 'staff' });
+    const bob = await p2.mintToken({ sub: 'staff_bob', role: 'staff' });
+    const held = async (pm) => {
+      const pi = ok(await p2.api('POST', '/v1/payment_intents', {
+        token: alice, form: { amount: 6000, currency: 'usd', payment_method: pm, confirm: true },
+      }));
+      assert.equal(pi.status, 'requires_verification');
+      assert.equal(pi.amount_received, 0);
+      const list = ok(await p2.api('GET', `/v1/verifications?payment_intent=${pi.id}&status=pending`)).data;
+      assert.equal(list.length, 1);
+      assert.equal(list[0].kind, 'fraud_review');
+      assert.equal(list[0].tender, 'card');
+      return { pi, ver: list[0] };
+    };
+    /* Approved: the card is charged now. */
+    const a = await held('pm_card_visa');
+    expectError(await p2.api('POST', `/v1/verifications/${a.ver.id}/approve`, { token: alice }), 403, { code: 'maker_checker_violation' });
+    ok(await p2.api('POST', `/v1/verifications/${a.ver.id}/approve`, { token: bob }));
+    const aAfter = ok(await p2.api('GET', `/v1/payment_intents/${a.pi.id}`));
+    assert.equal(aAfter.status, 'succeeded');
+    assert.equal(aAfter.amount_received, 6000);
+    assert.equal(ok(await p2.api('GET', `/v1/balance_transactions?source=${a.pi.id}`)).data[0].amount, 6000);
+    /* Approved, but the card itself declines: the review is decided, the decline shows on the intent. */
+    const b = await held('pm_card_chargeDeclined');
+    const bVer = ok(await p2.api('POST', `/v1/verifications/${b.ver.id}/approve`, { token: bob }));
+    assert.equal(bVer.status, 'approved');
+    const bAfter = ok(await p2.api('GET', `/v1/payment_intents/${b.pi.id}`));
+    assert.equal(bAfter.status, 'requires_payment_method');
+    assert.equal(bAfter.last_payment_error.code, 'card_declined');
+    assert.equal(bAfter.amount_received, 0);
+    /* Rejected: declined as fraudulent, nothing charged. */
+    const c = await held('pm_card_visa');
+    ok(await p2.api('POST', `/v1/verifications/${c.ver.id}/reject`, { token: bob, form: { reason: 'Card not present, patient unknown' } }));
+    const cAfter = ok(await p2.api('GET', `/v1/payment_intents/${c.pi.id}`));
+    assert.equal(cAfter.status, 'requires_payment_method');
+    assert.equal(cAfter.last_payment_error.code, 'card_declined');
+    assert.equal(cAfter.last_payment_error.decline_code, 'fraudulent');
+    assert.equal(ok(await p2.api('GET', `/v1/balance_transactions?source=${c.pi.id}`)).data.length, 0);
+    const check = await auditVerify(p2);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+  } finally {
+    await p2.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the database the suite left passes payd audit verify', async () => {
