@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "momo_api.h"
 
 static const char *const capture_methods[] = {"automatic", "manual", NULL};
 static const char *const future_usages[] = {"on_session", "off_session", "", NULL};
@@ -224,7 +225,46 @@ static const char *const create_allowed[] = {"amount",
                                              "payment_method_types",
                                              "off_session",
                                              "provider",
+                                             "payment_method_data",
                                              NULL};
+
+/*
+ * payment_method_data[type]=mobile_wallet with
+ * payment_method_data[mobile_wallet][phone]: a new mobile_wallet payment
+ * method for this intent (mobile money, issue 6); @pm_id holds its id.
+ */
+static enum pay_err wallet_pm(struct pay_request *req, struct pay_op *op,
+                              struct pay_intent_params *p, char pm_id[PAY_ID_LEN_MAX + 1])
+{
+    static const char *const types[] = {"mobile_wallet", NULL};
+    static const char *const keys[] = {"type", "mobile_wallet", NULL};
+    static const char *const wallet_keys[] = {"phone", NULL};
+    const json_t *pmd = json_object_get(req->body, "payment_method_data");
+    if (pmd == NULL || json_is_null(pmd)) {
+        return PAY_OK;
+    }
+    if (!json_is_object(pmd)) {
+        return pay_error_set(&req->err, PAY_ERR_PARAM_INVALID, "payment_method_data",
+                             "Invalid payment_method_data: an object.");
+    }
+    if (p->payment_method != NULL) {
+        return pay_error_set(&req->err, PAY_ERR_PARAM_INVALID, "payment_method_data",
+                             "Pass either payment_method or payment_method_data, not both.");
+    }
+    PAY_TRY(pay_args_allow(req, pmd, keys));
+    const char *type = NULL;
+    PAY_TRY(pay_arg_enum(req, req->body, "payment_method_data[type]", true, types, &type, NULL));
+    const json_t *mw = json_object_get(pmd, "mobile_wallet");
+    if (mw != NULL && json_is_object(mw)) {
+        PAY_TRY(pay_args_allow(req, mw, wallet_keys));
+    }
+    const char *phone = NULL;
+    PAY_TRY(pay_arg_str(req, req->body, "payment_method_data[mobile_wallet][phone]", true, 32,
+                        &phone, NULL));
+    PAY_TRY(pay_momo_pm_create(op, phone, "payment_method_data[mobile_wallet][phone]", pm_id));
+    p->payment_method = pm_id;
+    return PAY_OK;
+}
 
 static enum pay_err intent_create(struct pay_request *req)
 {
@@ -241,11 +281,16 @@ static enum pay_err intent_create(struct pay_request *req)
     struct pay_provider_call call;
     memset(&call, 0, sizeof(call));
     op.call = &call;
+    char wallet_pm_id[PAY_ID_LEN_MAX + 1] = "";
+    if (e == PAY_OK) {
+        e = wallet_pm(req, &op, &p, wallet_pm_id);
+    }
     if (e == PAY_OK) {
         e = pay_intent_create(&op, &p, &obj);
     }
     json_decref(metadata);
-    return pay_api_defer_call(req, &call, answer(req, &op, e, obj), answer);
+    e = pay_api_momo_defer(req, &call, answer(req, &op, e, obj), answer);
+    return pay_api_defer_call(req, &call, e, answer);
 }
 
 static enum pay_err intent_get(struct pay_request *req)
@@ -288,7 +333,8 @@ static enum pay_err intent_update(struct pay_request *req)
 
 static const char *const confirm_allowed[] = {
     "payment_method",     "return_url",           "off_session",   "receipt_email",
-    "setup_future_usage", "payment_method_types", "client_secret", NULL};
+    "setup_future_usage", "payment_method_types", "client_secret", "payment_method_data",
+    NULL};
 
 static enum pay_err intent_confirm(struct pay_request *req)
 {
@@ -301,11 +347,16 @@ static enum pay_err intent_confirm(struct pay_request *req)
     struct pay_provider_call call;
     memset(&call, 0, sizeof(call));
     op.call = &call;
+    char wallet_pm_id[PAY_ID_LEN_MAX + 1] = "";
+    if (e == PAY_OK) {
+        e = wallet_pm(req, &op, &p, wallet_pm_id);
+    }
     if (e == PAY_OK) {
         e = pay_intent_confirm(&op, req->params[0], &p, &obj);
     }
     json_decref(metadata);
-    return pay_api_defer_call(req, &call, answer(req, &op, e, obj), answer);
+    e = pay_api_momo_defer(req, &call, answer(req, &op, e, obj), answer);
+    return pay_api_defer_call(req, &call, e, answer);
 }
 
 static enum pay_err intent_capture(struct pay_request *req)

@@ -100,6 +100,16 @@ void pay_cli_stripe_stop(struct pay_cli_stripe *s);
 /* Stop, wipe the key, free. NULL is fine. */
 void pay_cli_stripe_free(struct pay_cli_stripe *s);
 
+/* payd serve's mobile money poller (momo_poller.c): every @interval_ms (0:
+ * none, *out NULL) pay_momo_poll over @store; @server_key and @public_url are
+ * borrowed for its life. False (message printed) when it cannot start. */
+struct pay_cli_momo_poller;
+bool pay_cli_momo_poller_start(struct pay_store *store, const char *server_key,
+                               const char *public_url, long interval_ms,
+                               struct pay_cli_momo_poller **out);
+/* Stop and free (NULL is fine). */
+void pay_cli_momo_poller_stop(struct pay_cli_momo_poller *p);
+
 /* True when @argv[1..argc) asks for help ("--help", "-h", "help" first). */
 bool pay_cli_wants_help(int argc, char **argv);
 

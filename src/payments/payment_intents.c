@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mobile_money.h"
 #include "payments_int.h"
 
 /* "assets:processor:" + a connector name. */
@@ -978,6 +979,24 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
     return e == PAY_OK ? emit(op, "payment_intent.succeeded", row->obj) : e;
 }
 
+enum pay_err pay_intent_money_received(struct pay_op *op, struct pay_intent_row *row)
+{
+    json_object_set_new(row->obj, "next_action", json_null());
+    json_object_set_new(row->obj, "last_payment_error", json_null());
+    enum pay_err e = post_capture(op, row, pay_json_int(row->obj, "amount", 0));
+    if (e == PAY_OK) {
+        e = pay_intent_row_save(op, row);
+    }
+    return e == PAY_OK ? emit(op, "payment_intent.succeeded", row->obj) : e;
+}
+
+enum pay_err pay_intent_attempt_failed(struct pay_op *op, struct pay_intent_row *row,
+                                       const char *code, const char *decline_code,
+                                       const char *message)
+{
+    return record_failure(op, row, "card_error", code, decline_code, message);
+}
+
 /*
  * Apply the fields of @p to @row's object (create and update). @pm_out gets
  * the resolved payment method when @p names one (pm_out->id[0] otherwise
@@ -1464,6 +1483,14 @@ enum pay_err pay_intent_cancel(struct pay_op *op, const char *id, const char *re
     }
     if (str_eq(st, "requires_verification")) {
         e = pay_verification_cancel_for_intent(op, id);
+        if (e != PAY_OK) {
+            pay_intent_row_release(&row);
+            return e;
+        }
+    }
+    if (str_eq(row.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
+        /* A late answer of the wallet must not book a canceled intent. */
+        e = pay_momo_cancel_for_intent(op, id);
         if (e != PAY_OK) {
             pay_intent_row_release(&row);
             return e;

@@ -411,6 +411,9 @@ struct pay_provider_call {
     char attempt_id[PAY_ID_LEN_MAX + 1]; /* "" = no call to make */
     char operation[16];                  /* confirm, retrieve, capture, cancel, refund */
     struct pay_stripe_req req;           /* owned */
+    /* Mobile money (mobile_money.h): the request-to-pay to send after the
+     * commit ("" = none). */
+    char momo_reference[40];
 };
 void pay_provider_call_release(struct pay_provider_call *c);
 /* Send @c (blocking, no database). @res as pay_stripe_send. */

@@ -103,9 +103,6 @@ bool pay_route_unreachable(const struct pay_route_choice *c);
  * type as payment_method_types unless the request lists them.
  */
 enum pay_err pay_route_pin(struct pay_op *op, struct pay_intent_row *row, const char *name) PAY_WUR;
-/* Refunds of @row: PAY_ERR_PARAM_INVALID naming "payment_intent" when its
- * provider is configured with supports_refunds=false. */
-enum pay_err pay_route_refund_check(struct pay_op *op, const struct pay_intent_row *row) PAY_WUR;
 /* Most providers one attempt falls back through. */
 #define PAY_ROUTE_FALLBACK_MAX 8
 /*
@@ -174,6 +171,22 @@ enum pay_err pay_verification_cancel_for_intent(struct pay_op *op, const char *i
  */
 enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row,
                                  const char *kind) PAY_WUR;
+
+/*
+ * (payment_intents.c, for momo_intents.c) The money of @row (locked,
+ * waiting in requires_action) arrived: capture entry with the provider's
+ * fee, succeeded, payment_intent.succeeded.
+ */
+enum pay_err pay_intent_money_received(struct pay_op *op, struct pay_intent_row *row) PAY_WUR;
+/*
+ * (payment_intents.c) An attempt of @row failed at its provider: back to
+ * requires_payment_method with last_payment_error {type card_error, @code,
+ * @decline_code, @message}, payment_intent.payment_failed, committed
+ * anyway; returns PAY_ERR_CARD_DECLINED.
+ */
+enum pay_err pay_intent_attempt_failed(struct pay_op *op, struct pay_intent_row *row,
+                                       const char *code, const char *decline_code,
+                                       const char *message) PAY_WUR;
 
 /* ---- Provider attempts (provider.c), used by payment_intents.c, refunds.c */
 

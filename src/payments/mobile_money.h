@@ -1,0 +1,151 @@
+/*
+ * mobile_money.h - payment intents paid by mobile money (momo_intents.c,
+ * issue 6): the payer's wallet as a payment method, the request-to-pay
+ * recorded before it is sent, and its outcome applied exactly once however
+ * payd learns it (the request's own answer, the provider's callback, the
+ * poller, the OTP step).
+ *
+ * Life of one attempt (an intent whose payment method is a mobile_wallet,
+ * routed by pay_route_pick to a provider on the mobile_money connector):
+ *   1. in the request's transaction (pay_momo_begin): a momo_requests row
+ *      under a fresh UUIDv4 reference, status `sending`, with the provider's
+ *      config and the payer's number sealed; the intent goes to
+ *      requires_action with next_action.mobile_money_request (reference,
+ *      provider, instructions, QR code, expiry); op->call->momo_reference
+ *      names the request to send;
+ *   2. after the commit (the API's continuation, or the poller for a
+ *      request whose sending was interrupted): pay_momo_job_load (a read),
+ *      pay_momo_job_send (network only), pay_momo_apply (a write);
+ *   3. the outcome, from whichever source comes first, through
+ *      pay_momo_apply: successful -> intent succeeded (capture entry with
+ *      the provider's fee), failed -> requires_payment_method with
+ *      last_payment_error (decline code from the reason, momo.h), provider
+ *      down before accepting -> the next provider (fallback) or a decline.
+ * The row's conditional UPDATE (WHERE status IN ('sending','pending')),
+ * made under the intent's row lock, is what makes the outcome apply once.
+ *
+ * Threading: the pay_op functions run in the caller's transaction;
+ * pay_momo_job_send/_status/_otp block on the network and must run outside
+ * any; pay_momo_poll runs its own transactions.
+ */
+#ifndef PAY_MOBILE_MONEY_H
+#define PAY_MOBILE_MONEY_H
+
+#include "../connectors/momo.h"
+#include "payments.h"
+
+#define PAY_MOMO_SEAL_LABEL "payd momo request v1"
+/* A request not settled this long after it was made is failed as EXPIRED
+ * by payd itself (connector_config[expires_in_s] overrides, 60..86400). */
+#define PAY_MOMO_EXPIRES_IN_S_DEFAULT 600
+/* How long after its last look the poller asks about a request again. */
+#define PAY_MOMO_POLL_EVERY_S 2
+/* A request still `sending` this long after it was recorded (payd stopped
+ * between the commit and the send, or the send timed out) is asked about,
+ * and sent again under the same reference when the provider does not know
+ * it. */
+#define PAY_MOMO_RESEND_AFTER_S 3
+/* Fallback: at most this many providers tried for one attempt. */
+#define PAY_MOMO_FALLBACKS_MAX 8
+
+/*
+ * Create an unattached payment method of type mobile_wallet for @phone
+ * (spaces, dashes, dots and parentheses and one leading '+' are dropped;
+ * then PAY_MOMO_MSISDN_LEN_MIN..MAX digits, else PAY_ERR_PARAM_INVALID
+ * naming @param). The object shows mobile_wallet.phone_last4 only; the
+ * number is the method's token, never shown or logged. Event
+ * payment_method.created is not sent (Stripe sends none for
+ * payment_method_data either). *pm_id_out gets the id.
+ */
+enum pay_err pay_momo_pm_create(struct pay_op *op, const char *phone, const char *param,
+                                char pm_id_out[PAY_ID_LEN_MAX + 1]) PAY_WUR;
+
+/* One request, as the network steps need it (owned; release it). */
+struct pay_momo_job {
+    char reference[PAY_MOMO_REF_LEN];
+    char intent[PAY_ID_LEN_MAX + 1];
+    char provider[64];
+    char status[16]; /* sending | pending | succeeded | failed | canceled */
+    bool otp;
+    int64_t amount_minor;
+    char currency[4];
+    int64_t created, expires_at;
+    json_t *config; /* connector config + credentials + payer (unsealed; wiped on release) */
+    char callback_url[1024];
+};
+void pay_momo_job_release(struct pay_momo_job *j);
+
+/*
+ * Load request @reference (no customer scope) and unseal its config with
+ * op->fingerprint_key; the callback URL is built from op->public_url.
+ * PAY_ERR_NOT_FOUND (param "reference") when absent.
+ */
+enum pay_err pay_momo_job_load(struct pay_op *op, const char *reference,
+                               struct pay_momo_job *out) PAY_WUR;
+/* Send the request-to-pay (again), ask its status, or submit an OTP:
+ * network only, @res as momo.h. PAY_ERR_PROVIDER when the stored config is
+ * unusable (res->state REFUSED then). */
+enum pay_err pay_momo_job_send(const struct pay_momo_job *j, struct pay_momo_result *res) PAY_WUR;
+enum pay_err pay_momo_job_status(const struct pay_momo_job *j, struct pay_momo_result *res) PAY_WUR;
+enum pay_err pay_momo_job_otp(const struct pay_momo_job *j, const char *otp,
+                              struct pay_momo_result *res) PAY_WUR;
+
+/*
+ * Apply what @source ("request", "callback", "poll", "otp") learnt about
+ * request @reference (op's customer scope ignored). Exactly once: a request
+ * already settled, or whose intent no longer waits for it, changes nothing.
+ * *intent_out (may be NULL) gets the intent; @next_reference (may be NULL)
+ * gets the reference of a new request to send when the provider was down
+ * and the next one took over (else ""). A decline recorded on the intent
+ * returns PAY_ERR_CARD_DECLINED (committed anyway).
+ */
+enum pay_err pay_momo_apply(struct pay_op *op, const char *reference, const char *source,
+                            const struct pay_momo_result *res,
+                            char next_reference[PAY_MOMO_REF_LEN], json_t **intent_out) PAY_WUR;
+
+/*
+ * An inbound callback for @reference with signature @sig (the hex
+ * HMAC-SHA256 payd put in the callback URL, under the provider's
+ * credentials[callback_secret] or else the server key) and the provider's
+ * @body: verified, parsed with the request's profile, checked against the
+ * request (external id, amount, currency when present), then applied as
+ * source "callback". A bad signature or unknown reference is
+ * PAY_ERR_NOT_FOUND; a body that contradicts the request
+ * PAY_ERR_PARAM_INVALID.
+ */
+enum pay_err pay_momo_callback(struct pay_op *op, const char *reference, const char *sig,
+                               const char *body, size_t len) PAY_WUR;
+
+/*
+ * The open request of intent @intent_id (in op's scope) that waits for an
+ * OTP: PAY_ERR_NOT_FOUND (param "intent"), PAY_ERR_UNEXPECTED_STATE when
+ * the intent is not in requires_action with a mobile money request, or its
+ * wallet confirms on the handset (param "otp").
+ */
+enum pay_err pay_momo_otp_request(struct pay_op *op, const char *intent_id,
+                                  char reference_out[PAY_MOMO_REF_LEN]) PAY_WUR;
+
+/*
+ * The requests of intent @intent_id (in op's scope, else PAY_ERR_NOT_FOUND
+ * naming "payment_intent"), newest first, as mobile_money_request objects
+ * (reference as id, provider, wallet, amount, status, failure_reason,
+ * financial_transaction_id, settled_by, ...; never the payer's number).
+ * *data_out gets the array (caller owns).
+ */
+enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id,
+                                   json_t **data_out) PAY_WUR;
+
+/* Intent @intent is canceled: its open requests become canceled. */
+enum pay_err pay_momo_cancel_for_intent(struct pay_op *op, const char *intent) PAY_WUR;
+
+/*
+ * The poller: up to @batch_max open requests whose next look is due: ask
+ * the provider (a `sending` one not known to it is sent again), fail those
+ * past their expiry, apply what is learnt. @server_key and @public_url as
+ * the server's. *settled_out gets how many were settled. Runs its own
+ * transactions.
+ */
+enum pay_err pay_momo_poll(struct pay_store *s, const char *server_key, const char *public_url,
+                           int batch_max, int *settled_out) PAY_WUR;
+
+#endif
