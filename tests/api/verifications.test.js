@@ -77,6 +77,23 @@ async function sdgBalance() {
   return x ? x.amount : 0;
 }
 
+/* A POST announcing @length bytes of @type, of which only the headers are sent. */
+function headersOnly(urlPath, type, length) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: payd.port, method: 'POST', path: urlPath,
+      headers: { authorization: `Bearer ${staff.alice}`, 'content-type': type, 'content-length': String(length) },
+    });
+    req.on('response', (res) => {
+      let t = '';
+      res.on('data', (c) => { t += c; });
+      res.on('end', () => { resolve({ status: res.statusCode, body: JSON.parse(t), text: t }); req.destroy(); });
+    });
+    req.on('error', reject);
+    req.flushHeaders();
+  });
+}
+
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
 
 test('each manual tender: requires_verification, evidence, approval by another staff member, ledger, events', async () => {
@@ -201,6 +218,30 @@ test('reject: reason required, intent back to requires_payment_method with last_
   assert.equal(await sdgBalance(), before + 7000);
 });
 
+test('concurrent decisions: one wins, the payment is booked once', async () => {
+  const before = await sdgBalance();
+  const pi = await recorded('cash', { amount: 4321 });
+  const ver = await pendingOf(pi.id);
+  const tokens = await Promise.all(Array.from({ length: 6 }, (_, i) => payd.mintToken({ sub: `staff_c${i}`, role: 'staff' })));
+  const results = await Promise.all(tokens.map((t, i) => (i % 2 === 0
+    ? decide(ver.id, 'approve', t)
+    : decide(ver.id, 'reject', t, { reason: 'race' }))));
+  const wins = results.filter((r) => r.status === 200);
+  assert.equal(wins.length, 1, results.map((r) => `${r.status} ${r.text}`).join('\n'));
+  for (const r of results.filter((x) => x.status !== 200)) {
+    expectError(r, 400, { code: 'payment_intent_unexpected_state' });
+  }
+  const after = ok(await getIntent(payd, pi.id));
+  if (wins[0].body.status === 'approved') {
+    assert.equal(after.status, 'succeeded');
+    assert.equal(await sdgBalance(), before + 4321);
+  } else {
+    assert.equal(after.status, 'requires_payment_method');
+    assert.equal(await sdgBalance(), before);
+  }
+  assert.equal(ok(await payd.api('GET', `/v1/balance_transactions?source=${pi.id}`)).data.length, after.status === 'succeeded' ? 1 : 0);
+});
+
 test('canceling a waiting intent cancels its verification', async () => {
   const pi = await recorded('bank_draft');
   const ver = await pendingOf(pi.id);
@@ -268,24 +309,37 @@ test('evidence size limit: --evidence-max-bytes for the file, 413 before reading
   assert.equal(ev.size, EVIDENCE_MAX);
   const over = Buffer.concat([atLimit, Buffer.from([0])]);
   expectError(await upload(pi.id, { bytes: over, token: staff.alice }), 413, { code: 'body_too_large', param: 'file' });
-  /* A body far above the limit is refused from its Content-Length alone. */
-  const big = await new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1', port: payd.port, method: 'POST', path: `/v1/payment_intents/${pi.id}/evidence`,
-      headers: { authorization: `Bearer ${staff.alice}`, 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(10 * 1024 * 1024) },
-    });
-    req.on('response', (res) => {
-      let t = '';
-      res.on('data', (c) => { t += c; });
-      res.on('end', () => { resolve({ status: res.statusCode, body: JSON.parse(t), text: t }); req.destroy(); });
-    });
-    req.on('error', reject);
-    req.flushHeaders();
-  });
-  expectError(big, 413, { code: 'body_too_large' });
-  /* Other routes keep the general 1 MiB body limit: a 2 MiB form is refused. */
-  expectError(await payd.api('POST', '/v1/customers', { form: { description: 'x'.repeat(2 * 1024 * 1024) } }), 413);
+  /* A body far above the limit is refused from its Content-Length alone
+   * (payd answers at once and closes: send the headers only). */
+  expectError(await headersOnly(`/v1/payment_intents/${pi.id}/evidence`, 'multipart/form-data; boundary=x', 10 * 1024 * 1024), 413, { code: 'body_too_large' });
+  /* Other routes keep the general 1 MiB body limit. */
+  expectError(await headersOnly('/v1/customers', 'application/x-www-form-urlencoded', 2 * 1024 * 1024), 413, { code: 'body_too_large' });
   assert.deepEqual(ok(await payd.api('GET', `/v1/verifications/${(await pendingOf(pi.id)).id}`)).evidence, [ev.id]);
+});
+
+test('evidence default limit: 5 MiB, above the 1 MiB of other bodies', async () => {
+  const p2 = await startPayd();
+  try {
+    const pi = ok(await p2.api('POST', '/v1/payment_intents', {
+      form: { amount: 100, currency: 'usd', payment_method_types: ['cheque'], confirm: true },
+    }));
+    const send = (bytes) => {
+      const form = new FormData();
+      form.append('kind', 'cheque_image');
+      form.append('file', new Blob([bytes], { type: 'image/jpeg' }), 'cheque.jpg');
+      return p2.api('POST', `/v1/payment_intents/${pi.id}/evidence`, { raw: form });
+    };
+    const twoMiB = Buffer.concat([JPEG.subarray(0, 4), crypto.randomBytes(2 * 1024 * 1024)]);
+    const ev = ok(await send(twoMiB));
+    assert.equal(ev.size, twoMiB.length);
+    assert.equal(ev.sha256, sha256(twoMiB));
+    const raw = await fetch(`${p2.url}${ev.url}`, { headers: { authorization: `Bearer ${p2.adminKey}` } });
+    assert.equal(sha256(Buffer.from(await raw.arrayBuffer())), ev.sha256);
+    const tooBig = Buffer.concat([JPEG.subarray(0, 4), crypto.randomBytes(5 * 1024 * 1024 - 3)]);
+    expectError(await send(tooBig), 413, { code: 'body_too_large', param: 'file' });
+  } finally {
+    await p2.stop();
+  }
 });
 
 test('evidence access: staff, admin and auditors read; patients upload for their own intents only and never read', async () => {
