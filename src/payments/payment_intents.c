@@ -1605,6 +1605,16 @@ enum pay_err pay_intent_3ds_finish(struct pay_op *op, const char *id, const char
                            "provide a new PaymentMethod to attempt to fulfill this "
                            "PaymentIntent again.");
     }
+    if (e == PAY_OK || e == PAY_ERR_CARD_DECLINED || (!passed && e == PAY_ERR_UNEXPECTED_STATE)) {
+        /* The attempt the risk check logged before the challenge learns how
+         * it ended (recent declines and daily limits count it). */
+        enum pay_err oe = pay_risk_challenge_outcome(&unscoped, id,
+                                                     e == PAY_OK ? status_of(row.obj) : "declined");
+        if (oe != PAY_OK) {
+            pay_intent_row_release(&row);
+            return oe;
+        }
+    }
     if (e == PAY_ERR_CARD_DECLINED || (!passed && e == PAY_ERR_UNEXPECTED_STATE)) {
         /* The outcome is shown on the page or in the redirect, not as an
          * error of this request; the attempt is committed either way. */

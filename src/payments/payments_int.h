@@ -135,6 +135,10 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
 /* Record the outcome of attempt @attempt_id ("succeeded", "declined", ...); "" id: no-op. */
 enum pay_err pay_risk_outcome(struct pay_op *op, const char *attempt_id,
                               const char *outcome) PAY_WUR;
+/* After a 3-D Secure challenge: @outcome on intent @intent_id's latest attempt,
+ * when that attempt still waits for it ("requires_action"). */
+enum pay_err pay_risk_challenge_outcome(struct pay_op *op, const char *intent_id,
+                                        const char *outcome) PAY_WUR;
 
 /*
  * Mobile money (momo_intents.c): start a request to pay for @row through

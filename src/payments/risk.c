@@ -409,6 +409,20 @@ enum pay_err pay_risk_outcome(struct pay_op *op, const char *attempt_id, const c
                                 2, NULL));
 }
 
+enum pay_err pay_risk_challenge_outcome(struct pay_op *op, const char *intent_id,
+                                        const char *outcome)
+{
+    if (intent_id == NULL || outcome == NULL || outcome[0] == '\0') {
+        return PAY_OK;
+    }
+    const struct pay_param p[] = {PAY_PTEXT(intent_id), PAY_PTEXT(outcome)};
+    return fail(op, pay_tx_exec(op->tx,
+                                "UPDATE payment_attempts SET outcome = $2 WHERE id = (SELECT id "
+                                "FROM payment_attempts WHERE payment_intent = $1 ORDER BY seq "
+                                "DESC LIMIT 1) AND outcome = 'requires_action'",
+                                p, 2, NULL));
+}
+
 /* ---- Blocklist ------------------------------------------------------------------ */
 
 static const char *const blocklist_types[] = {"card_fingerprint", "email", "client_address", NULL};

@@ -20,7 +20,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { startPayd, runPayd, freshDatabase } = require('./lib/payd');
-const { expectError, ok, newCustomer, createIntent, getIntent } = require('./lib/intents');
+const { expectError, ok, newCustomer, createIntent, getIntent, walk3ds } = require('./lib/intents');
 
 /* Every scoring rule off; a test turns on what it checks. */
 const QUIET = {
@@ -125,6 +125,24 @@ test('a quiet payment: approved, score 0, no reasons; the attempt records who, w
     ok(await payd.api('GET', `/v1/payment_attempts/${a.id}`));
     assert.equal((await attemptsOf(payd, { customer: c.id })).length, 1);
     assert.equal((await attemptsOf(payd, { customer: 'cus_nobody' })).length, 0);
+  } finally {
+    await payd.stop();
+  }
+});
+
+test('3-D Secure: the attempt waits in requires_action, then records how the challenge ended', async () => {
+  const payd = await startPayd();
+  try {
+    for (const [action, outcome, status] of [['complete', 'succeeded', 'succeeded'], ['fail', 'declined', 'requires_payment_method']]) {
+      const c = await newCustomer(payd);
+      const pi = ok(await pay(payd, { customer: c.id, payment_method: 'pm_card_threeDSecure2Required', return_url: 'https://example.com/back' }));
+      assert.equal(pi.status, 'requires_action');
+      assert.equal((await attemptOf(payd, pi.id)).outcome, 'requires_action');
+      await walk3ds(payd, pi, action);
+      assert.equal(ok(await getIntent(payd, pi.id)).status, status);
+      const a = await attemptOf(payd, pi.id);
+      assert.equal(a.outcome, outcome, `after ${action}`);
+    }
   } finally {
     await payd.stop();
   }
