@@ -186,8 +186,8 @@ enum pay_err pay_fee_compute(int64_t amount_minor, int64_t fee_bps, int64_t fee_
  * is damaged, was sealed under another key, label or @aad.
  */
 struct pay_buf;
-enum pay_err pay_seal(const char *server_key, const char *label, const char *aad,
-                      const char *plain, size_t len, struct pay_buf *out) PAY_WUR;
+enum pay_err pay_seal(const char *server_key, const char *label, const char *aad, const char *plain,
+                      size_t len, struct pay_buf *out) PAY_WUR;
 enum pay_err pay_unseal(const char *server_key, const char *label, const char *aad,
                         const char *sealed, struct pay_buf *out) PAY_WUR;
 

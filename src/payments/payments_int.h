@@ -72,7 +72,7 @@ struct pay_route_choice {
     char tender[16];          /* card | mobile_wallet | cash | ... */
     int64_t fee_minor;        /* the fee for the intent's amount */
     int64_t fee_bps;          /* the provider's rates (0 for the built-in defaults) */
-    int64_t fee_fixed_minor;
+    int64_t fee_fixed_minor;  /* (minor units of the intent's currency) */
     bool manual_verification; /* requires_manual_verification */
     json_t *config;           /* connector config incl. decrypted credentials (owned; may be NULL) */
 };
