@@ -94,7 +94,7 @@ struct conn_state {
     char *scratch; /* path parameters point into it */
     size_t scratch_len;
     char client_addr[INET6_ADDRSTRLEN];
-    char allow[64]; /* Allow header of a 405 */
+    char allow[64];        /* Allow header of a 405 */
     int64_t retry_after_s; /* Retry-After of a 429 */
 
     bool has_idem;
@@ -437,8 +437,8 @@ static enum pay_err multipart_file(struct multipart *m, const char *key, const c
 
 static enum MHD_Result multipart_iter(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *filename, const char *content_type,
-                                      const char *transfer_encoding, const char *data,
-                                      uint64_t off, size_t size)
+                                      const char *transfer_encoding, const char *data, uint64_t off,
+                                      size_t size)
 {
     (void)kind;
     (void)transfer_encoding;
@@ -466,8 +466,8 @@ static enum pay_err decode_multipart(struct conn_state *cs)
         return pay_error_set(&req->err, PAY_ERR_NOMEM, NULL, NULL);
     }
     struct multipart m = {.cs = cs, .rc = PAY_OK};
-    struct MHD_PostProcessor *pp = MHD_create_post_processor(req->conn, 16 * 1024,
-                                                             multipart_iter, &m);
+    struct MHD_PostProcessor *pp =
+        MHD_create_post_processor(req->conn, 16 * 1024, multipart_iter, &m);
     if (pp == NULL) {
         return pay_error_set(&req->err, PAY_ERR_BODY_INVALID, NULL,
                              "The multipart/form-data body has no boundary.");
@@ -508,10 +508,11 @@ static enum pay_err decode_body(struct conn_state *cs)
     if (media_type_is(ct, CONTENT_TYPE_JSON)) {
         return pay_json_decode(cs->body.data, cs->body.len, &req->body, &req->err);
     }
-    return pay_error_set(&req->err, PAY_ERR_BODY_INVALID, NULL,
-                         "Unsupported Content-Type '%.64s': send application/json or "
-                         "application/x-www-form-urlencoded%s.",
-                         ct, (req->route->flags & PAY_ROUTE_MULTIPART) ? " or multipart/form-data" : "");
+    return pay_error_set(
+        &req->err, PAY_ERR_BODY_INVALID, NULL,
+        "Unsupported Content-Type '%.64s': send application/json or "
+        "application/x-www-form-urlencoded%s.",
+        ct, (req->route->flags & PAY_ROUTE_MULTIPART) ? " or multipart/form-data" : "");
 }
 
 /* ---- Running the handler ------------------------------------------------- */
@@ -1006,11 +1007,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (cs->body_rc != PAY_OK) {
         enum pay_err rc = cs->body_rc;
-        render(cs,
-               rc == PAY_ERR_BODY_TOO_LARGE
-                   ? pay_error_set(&cs->req.err, rc, NULL,
-                                   "The request body is larger than %zu bytes.", cs->body_max)
-                   : pay_error_set(&cs->req.err, rc, NULL, NULL));
+        render(cs, rc == PAY_ERR_BODY_TOO_LARGE
+                       ? pay_error_set(&cs->req.err, rc, NULL,
+                                       "The request body is larger than %zu bytes.", cs->body_max)
+                       : pay_error_set(&cs->req.err, rc, NULL, NULL));
     } else {
         dispatch(cs);
     }
