@@ -1,0 +1,434 @@
+'use strict';
+/*
+ * mobile_money.test.js - mobile money payments end to end (issue 6, item 2)
+ * against `payd sim momo`, which the test starts itself on a free loopback
+ * port: providers on the mobile_money connector (MTN MoMo, Zain Cash with
+ * OTP) configured through /v1/providers; the intent's requires_action with
+ * next_action.mobile_money_request and a QR code that zbarimg decodes to the
+ * reference; success by callback; each failure reason mapped to its decline
+ * code; a request-to-pay that times out then succeeds through the poller;
+ * callbacks racing the poller (one ledger posting); forged and contradicting
+ * callbacks; the simulator's 409/400/401; the OTP flow; fallback to the next
+ * provider when one is down; the payer's number never in the logs.
+ *
+ * The fraud rules are off here (--risk-config {"enabled": false}): every
+ * attempt comes from one address, which is what the rules are for.
+ */
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { startPayd, PAYD } = require('./lib/payd');
+const { expectError, ok, eventsFor, auditVerify } = require('./lib/intents');
+
+const SIM_USER = 'payd-sandbox-user';
+const SIM_KEY = 'payd-sandbox-key';
+const SIM_SUB = 'payd-sandbox-subscription';
+const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+let sim;
+let payd;
+let tmp;
+
+/* Start `payd sim momo` on 127.0.0.1:0; resolves {url, proc, lines}. */
+function startSim(args) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(PAYD, ['sim', 'momo', '--listen', '127.0.0.1:0', ...args],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines = [];
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`sim did not start:\n${lines.join('\n')}`)), 15000);
+    const onData = (chunk) => {
+      buf += chunk.toString('utf8');
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        lines.push(line);
+        const m = line.match(/^payd sim momo listening on (http:\/\/\S+)$/);
+        if (m) {
+          clearTimeout(timer);
+          resolve({ url: m[1], proc, lines });
+        }
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('exit', (code) => reject(new Error(`sim exited ${code}:\n${lines.join('\n')}`)));
+  });
+}
+
+/* A loopback port nobody listens on. */
+function closedPort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function provider(form) {
+  return ok(await payd.api('POST', '/v1/providers', {
+    form: {
+      type: 'mobile_wallet', connector: 'mobile_money', fee_bps: 100,
+      credentials: { api_user: SIM_USER, api_key: SIM_KEY, subscription_key: SIM_SUB },
+      ...form,
+    },
+  }), `create provider ${form.name}`);
+}
+
+test.before(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'payd-momo-'));
+  const riskConfig = path.join(tmp, 'risk.json');
+  fs.writeFileSync(riskConfig, JSON.stringify({ enabled: false }));
+  sim = await startSim(['--pending-ms', '1500', '--expire-ms', '1500', '--slow-ms', '2500']);
+  payd = await startPayd({ args: ['--momo-poll-interval-ms', '300', '--risk-config', riskConfig] });
+  const down = await closedPort();
+  await provider({ name: 'mtn', currencies: ['sdg'], priority: 1, connector_config: { base_url: sim.url, wallet: 'mtn_momo' } });
+  await provider({
+    name: 'mtn-poll', currencies: ['sdg'], priority: 50,
+    connector_config: { base_url: sim.url, wallet: 'mtn_momo', callbacks: false, timeout_ms: 700 },
+  });
+  await provider({ name: 'zain', currencies: ['sdg'], priority: 60, connector_config: { base_url: sim.url, wallet: 'zain_cash' } });
+  await provider({ name: 'eur-down', currencies: ['eur'], priority: 1, connector_config: { base_url: `http://127.0.0.1:${down}`, wallet: 'mtn_momo' } });
+  await provider({ name: 'eur-up', currencies: ['eur'], priority: 2, fee_bps: 200, connector_config: { base_url: sim.url, wallet: 'sudani_cash' } });
+});
+
+test.after(async () => {
+  if (payd) await payd.stop();
+  if (sim) sim.proc.kill('SIGTERM');
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function pay(phone, params = {}) {
+  return payd.api('POST', '/v1/payment_intents', {
+    form: {
+      amount: 1500, currency: 'sdg', confirm: true,
+      payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone } },
+      ...params,
+    },
+  });
+}
+
+async function until(fn, what, ms = 20000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function intentWhen(id, statuses) {
+  return until(async () => {
+    const pi = ok(await payd.api('GET', `/v1/payment_intents/${id}`));
+    return statuses.includes(pi.status) ? pi : null;
+  }, `${id} to become ${statuses.join('|')}`);
+}
+
+async function simRequest(reference) {
+  const r = await fetch(`${sim.url}/sim/requests/${reference}`);
+  assert.equal(r.status, 200, `sim knows ${reference}`);
+  return r.json();
+}
+
+async function charges(pi) {
+  return ok(await payd.api('GET', `/v1/balance_transactions?source=${pi}&type=charge`)).data;
+}
+
+async function requests(pi) {
+  return ok(await payd.api('GET', `/v1/mobile_money_requests?payment_intent=${pi}`)).data;
+}
+
+test('a wallet payment: requires_action with reference, instructions and QR, then succeeded by the callback', async () => {
+  const r = await pay('+46 733 999 999', { expand: ['payment_method'] });
+  const pi = ok(r, 'create');
+  assert.equal(pi.status, 'requires_action');
+  assert.equal(pi.provider, 'mtn');
+  assert.equal(pi.fee_amount, 15);
+  const na = pi.next_action;
+  assert.equal(na.type, 'mobile_money_request');
+  const m = na.mobile_money_request;
+  assert.match(m.reference, UUID4);
+  assert.equal(m.provider, 'mtn');
+  assert.equal(m.wallet, 'mtn_momo');
+  assert.equal(m.payer_phone_last4, '9999');
+  assert.equal(m.amount, '15.00');
+  assert.equal(m.currency, 'SDG');
+  assert.equal(m.otp_required, false);
+  assert.match(m.instructions, /PIN/);
+  assert.match(m.qr_code.png, /^data:image\/png;base64,/);
+  assert.match(m.qr_code.svg, /^<svg /);
+  assert.ok(m.expires_at > pi.created);
+  /* The payment method: a mobile wallet, shown by its last four digits only. */
+  assert.equal(pi.payment_method.type, 'mobile_wallet');
+  assert.equal(pi.payment_method.mobile_wallet.phone_last4, '9999');
+  assert.ok(!r.text.includes('46733999999'), 'the full number is not in the intent');
+
+  /* What payd sent: the amount as a decimal string of the currency, its own reference and id. */
+  const sent = await simRequest(m.reference);
+  assert.equal(sent.request.amount, '15.00');
+  assert.equal(sent.request.currency, 'SDG');
+  assert.equal(sent.request.externalId, pi.id);
+  assert.deepEqual(sent.request.payer, { partyIdType: 'MSISDN', partyId: '46733999999' });
+  assert.equal(sent.environment, 'sandbox');
+  assert.ok(sent.callback_url.startsWith(`${payd.url}/v1/mobile_money/callbacks/${m.reference}?sig=`));
+
+  const done = await intentWhen(pi.id, ['succeeded']);
+  assert.equal(done.amount_received, 1500);
+  assert.equal(done.next_action, null);
+  assert.equal((await charges(pi.id)).length, 1);
+  const reqs = await requests(pi.id);
+  assert.equal(reqs.length, 1);
+  assert.equal(reqs[0].id, m.reference);
+  assert.equal(reqs[0].status, 'succeeded');
+  assert.equal(reqs[0].payer_phone_last4, '9999');
+  assert.ok(reqs[0].financial_transaction_id);
+  assert.equal((await eventsFor(payd, 'payment_intent.succeeded', pi.id)).length, 1);
+});
+
+test('the QR code decodes (zbarimg) to a payload carrying the reference', async () => {
+  const pi = ok(await pay('46733123454'), 'create');
+  const m = pi.next_action.mobile_money_request;
+  const png = Buffer.from(m.qr_code.png.replace(/^data:image\/png;base64,/, ''), 'base64');
+  const file = path.join(tmp, 'qr.png');
+  fs.writeFileSync(file, png);
+  const decoded = execFileSync('zbarimg', ['--quiet', '--raw', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  assert.equal(decoded, m.qr_code.payload);
+  assert.ok(decoded.includes(`reference=${m.reference}`), decoded);
+  assert.ok(decoded.includes('amount=15.00'), decoded);
+  ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/cancel`), 'cancel');
+});
+
+test('each failure reason declines with its decline code, no money moves', async () => {
+  const cases = [
+    ['46733123450', 'INTERNAL_PROCESSING_ERROR', 'processing_error'],
+    ['46733123451', 'APPROVAL_REJECTED', 'do_not_honor'],
+    ['46733123452', 'EXPIRED', 'expired_request'],
+    ['46733123455', 'PAYER_NOT_FOUND', 'invalid_account'],
+    ['46733123456', 'NOT_ENOUGH_FUNDS', 'insufficient_funds'],
+    ['46733123457', 'PAYER_LIMIT_REACHED', 'card_velocity_exceeded'],
+    ['46733123458', 'SERVICE_UNAVAILABLE', 'issuer_not_available'],
+  ];
+  const created = [];
+  for (const [phone, reason, decline] of cases) {
+    const pi = ok(await pay(phone), `create ${phone}`);
+    assert.equal(pi.status, 'requires_action');
+    created.push([pi.id, reason, decline]);
+  }
+  for (const [id, reason, decline] of created) {
+    const pi = await intentWhen(id, ['requires_payment_method']);
+    assert.equal(pi.last_payment_error.code, 'payment_method_provider_decline', reason);
+    assert.equal(pi.last_payment_error.decline_code, decline, reason);
+    assert.equal(pi.last_payment_error.type, 'card_error');
+    assert.equal(pi.amount_received, 0);
+    assert.equal((await charges(id)).length, 0);
+    const reqs = await requests(id);
+    assert.equal(reqs[0].status, 'failed');
+    assert.equal(reqs[0].failure_reason, reason);
+    assert.equal((await eventsFor(payd, 'payment_intent.payment_failed', id)).length, 1);
+  }
+});
+
+test('a request-to-pay that times out is settled by the poller: succeeded once', async () => {
+  /* mtn-poll: 700 ms timeout, no callbacks; 46733123460: the simulator answers after 2.5 s. */
+  const r = await pay('46733123460', { provider: 'mtn-poll' });
+  const pi = ok(r, 'create');
+  assert.equal(pi.status, 'requires_action', 'an ambiguous send leaves the intent waiting');
+  const m = pi.next_action.mobile_money_request;
+  const sent = await simRequest(m.reference);
+  assert.equal(sent.callback_url, null);
+  const done = await intentWhen(pi.id, ['succeeded']);
+  assert.equal(done.amount_received, 1500);
+  const reqs = await requests(pi.id);
+  assert.equal(reqs.length, 1, 'the same reference, never a second request');
+  assert.equal(reqs[0].status, 'succeeded');
+  assert.equal(reqs[0].settled_by, 'poll');
+  assert.equal((await charges(pi.id)).length, 1);
+});
+
+test('callbacks racing the poller: one posting', async () => {
+  const before = ok(await payd.api('GET', '/v1/balance')).available.find((x) => x.currency === 'sdg');
+  /* 46733123453: pending 1.5 s, then successful; the poller looks every 300 ms. */
+  const pi = ok(await pay('46733123453', { amount: 2500 }), 'create');
+  const ref = pi.next_action.mobile_money_request.reference;
+  const s = await until(async () => {
+    const x = await simRequest(ref);
+    return x.state === 'successful' ? x : null;
+  }, 'the payer to approve');
+  /* Eight copies of the callback at once, beside the simulator's own and the poller. */
+  const hits = await Promise.all(Array.from({ length: 8 }, () => fetch(s.callback_url, {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(s.status),
+  })));
+  for (const h of hits) assert.equal(h.status, 200, await h.text());
+  const resent = await fetch(`${sim.url}/sim/requests/${ref}/callback`, { method: 'POST' });
+  assert.equal((await resent.json()).http_status, 200);
+  const done = await intentWhen(pi.id, ['succeeded']);
+  assert.equal(done.amount_received, 2500);
+  await new Promise((r) => setTimeout(r, 800)); /* let the poller look again */
+  assert.equal((await charges(pi.id)).length, 1, 'exactly one ledger posting');
+  assert.equal((await eventsFor(payd, 'payment_intent.succeeded', pi.id)).length, 1);
+  const after = ok(await payd.api('GET', '/v1/balance')).available.find((x) => x.currency === 'sdg');
+  const was = before ? before.amount : 0;
+  const fee = 25; /* 1 % of 25.00 */
+  assert.ok(after.amount - was >= 2500 - fee, 'the payment is on the balance');
+  const v = await auditVerify(payd);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+});
+
+test('forged and contradicting callbacks are refused and change nothing', async () => {
+  const pi = ok(await pay('46733123454'), 'create');
+  const ref = pi.next_action.mobile_money_request.reference;
+  const sent = await simRequest(ref);
+  const good = new URL(sent.callback_url);
+  const body = { externalId: pi.id, amount: '15.00', currency: 'SDG', status: 'SUCCESSFUL', financialTransactionId: '1' };
+  const forged = `${payd.url}${good.pathname}?sig=${'0'.repeat(64)}`;
+  const r1 = await fetch(forged, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal(r1.status, 404);
+  const r2 = await fetch(`${payd.url}/v1/mobile_money/callbacks/${crypto.randomUUID()}${good.search}`,
+    { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal(r2.status, 404);
+  const r3 = await fetch(good, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, amount: '1.00' }) });
+  assert.equal(r3.status, 400);
+  const r4 = await fetch(good, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'not json' });
+  assert.equal(r4.status, 400);
+  const still = ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`));
+  assert.equal(still.status, 'requires_action');
+  assert.equal((await charges(pi.id)).length, 0);
+  /* 46733123454 stays pending: cancel; a late success must not book it. */
+  ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/cancel`), 'cancel');
+  const late = await fetch(good, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal(late.status, 200);
+  const canceled = ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`));
+  assert.equal(canceled.status, 'canceled');
+  assert.equal((await charges(pi.id)).length, 0);
+  assert.equal((await requests(pi.id))[0].status, 'canceled');
+});
+
+test('the provider refuses a reused reference (409), a non-UUIDv4 one (400), and no token (401)', async () => {
+  const pi = ok(await pay('46733123454'), 'create');
+  const ref = pi.next_action.mobile_money_request.reference;
+  const tok = await fetch(`${sim.url}/collection/token/`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${SIM_USER}:${SIM_KEY}`).toString('base64')}`, 'ocp-apim-subscription-key': SIM_SUB },
+  });
+  assert.equal(tok.status, 200);
+  const { access_token: token } = await tok.json();
+  const send = (reference, auth = `Bearer ${token}`) => fetch(`${sim.url}/collection/v1_0/requesttopay`, {
+    method: 'POST',
+    headers: {
+      authorization: auth, 'ocp-apim-subscription-key': SIM_SUB, 'x-reference-id': reference,
+      'x-target-environment': 'sandbox', 'content-type': 'application/json',
+    },
+    body: JSON.stringify({ amount: '15.00', currency: 'SDG', externalId: 'x', payer: { partyIdType: 'MSISDN', partyId: '46733999999' }, payerMessage: '', payeeNote: '' }),
+  });
+  const dup = await send(ref);
+  assert.equal(dup.status, 409);
+  assert.equal((await dup.json()).code, 'RESOURCE_ALREADY_EXIST');
+  assert.equal((await send('1b4e28ba-2fa1-11d2-883f-0016d3cca427')).status, 400);
+  assert.equal((await send(crypto.randomUUID(), 'Bearer nope')).status, 401);
+  const other = ok(await pay('46733123454'), 'create another');
+  assert.notEqual(other.next_action.mobile_money_request.reference, ref, 'a fresh reference per request');
+  ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/cancel`));
+  ok(await payd.api('POST', `/v1/payment_intents/${other.id}/cancel`));
+});
+
+test('OTP wallet: a wrong code is refused, the right one pays', async () => {
+  const pi = ok(await pay('249912345678', { provider: 'zain' }), 'create');
+  assert.equal(pi.status, 'requires_action');
+  const m = pi.next_action.mobile_money_request;
+  assert.equal(m.wallet, 'zain_cash');
+  assert.equal(m.otp_required, true);
+  assert.match(m.instructions, /code/);
+  const sent = await simRequest(m.reference);
+  assert.equal(sent.request.orderId, pi.id);
+  assert.equal(sent.request.msisdn, '249912345678');
+  assert.match(sent.otp, /^[0-9]{6}$/);
+  const wrong = String((Number(sent.otp) + 1) % 1000000).padStart(6, '0');
+  expectError(await payd.api('POST', `/v1/payment_intents/${pi.id}/verify_otp`, { form: { otp: wrong } }),
+    400, { param: 'otp', code: 'incorrect_otp' });
+  expectError(await payd.api('POST', `/v1/payment_intents/${pi.id}/verify_otp`, { form: { otp: '12' } }),
+    400, { param: 'otp' });
+  assert.equal(ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`)).status, 'requires_action');
+  const r = await payd.api('POST', `/v1/payment_intents/${pi.id}/verify_otp`, { form: { otp: sent.otp } });
+  const done = ok(r, 'verify_otp');
+  assert.equal(done.status, 'succeeded');
+  assert.equal(done.amount_received, 1500);
+  assert.equal((await charges(pi.id)).length, 1);
+  assert.equal((await requests(pi.id))[0].settled_by, 'otp');
+  /* Not an OTP wallet, or not waiting: refused. */
+  const mtn = ok(await pay('46733123454'), 'create mtn');
+  expectError(await payd.api('POST', `/v1/payment_intents/${mtn.id}/verify_otp`, { form: { otp: '123456' } }), 400, { param: 'otp' });
+  expectError(await payd.api('POST', `/v1/payment_intents/${pi.id}/verify_otp`, { form: { otp: '123456' } }), 400);
+  ok(await payd.api('POST', `/v1/payment_intents/${mtn.id}/cancel`));
+});
+
+test('fallback: a provider down before accepting hands the payment to the next one', async () => {
+  const pi = ok(await pay('249911112222', { currency: 'eur', amount: 1000 }), 'create');
+  assert.equal(pi.status, 'requires_action');
+  assert.equal(pi.provider, 'eur-up');
+  assert.equal(pi.fee_amount, 20);
+  const m = pi.next_action.mobile_money_request;
+  assert.equal(m.provider, 'eur-up');
+  assert.equal(m.wallet, 'sudani_cash');
+  const sent = await simRequest(m.reference);
+  assert.equal(sent.request.amount, '10.00');
+  assert.equal(sent.request.merchantReference, pi.id);
+  const reqs = await requests(pi.id);
+  assert.deepEqual(reqs.map((x) => [x.provider, x.status]).reverse(),
+    [['eur-down', 'failed'], ['eur-up', reqs[0].status]]);
+  assert.equal(reqs[1].failure_reason, 'SERVICE_UNAVAILABLE');
+  const done = await intentWhen(pi.id, ['succeeded']);
+  assert.equal(done.fee_amount, 20);
+  assert.equal((await charges(pi.id)).length, 1);
+
+  /* Every provider down (the second answers 500): declined, issuer_not_available. */
+  const r = await pay('46733123459', { currency: 'eur', amount: 1000 });
+  const err = expectError(r, 402, { decline_code: 'issuer_not_available' });
+  assert.equal(err.payment_intent.status, 'requires_payment_method');
+  const all = await requests(err.payment_intent.id);
+  assert.equal(all.length, 2);
+  assert.ok(all.every((x) => x.status === 'failed'));
+});
+
+test('bad wallet input is a 400 naming the parameter', async () => {
+  expectError(await pay('12ab'), 400, { param: 'payment_method_data[mobile_wallet][phone]' });
+  expectError(await pay('123'), 400, { param: 'payment_method_data[mobile_wallet][phone]' });
+  expectError(await payd.api('POST', '/v1/payment_intents', {
+    form: { amount: 100, currency: 'sdg', payment_method_data: { type: 'card_present', mobile_wallet: { phone: '46733999999' } } },
+  }), 400, { param: 'payment_method_data[type]' });
+  expectError(await payd.api('POST', '/v1/payment_intents', {
+    form: { amount: 100, currency: 'sdg', payment_method_data: { type: 'mobile_wallet' } },
+  }), 400, { param: 'payment_method_data[mobile_wallet][phone]' });
+  expectError(await payd.api('POST', '/v1/payment_intents', {
+    form: { amount: 100, currency: 'sdg', payment_method: 'pm_card_visa', payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone: '46733999999' } } },
+  }), 400, { param: 'payment_method_data' });
+  /* No wallet provider takes USD. */
+  expectError(await pay('46733999999', { currency: 'usd' }), 400, { param: 'currency' });
+});
+
+test('confirm with payment_method_data on an existing intent', async () => {
+  const pi = ok(await payd.api('POST', '/v1/payment_intents', { form: { amount: 700, currency: 'sdg' } }));
+  const r = await payd.api('POST', `/v1/payment_intents/${pi.id}/confirm`, {
+    form: { payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone: '46733888888' } } },
+  });
+  const c = ok(r, 'confirm');
+  assert.equal(c.status, 'requires_action');
+  assert.equal(c.next_action.mobile_money_request.amount, '7.00');
+  await intentWhen(pi.id, ['succeeded']);
+});
+
+test('the payer\'s number never reaches the logs', async () => {
+  const log = fs.readFileSync(payd.logFile, 'utf8');
+  for (const n of ['46733999999', '249912345678', '46733888888', '249911112222']) {
+    assert.ok(!log.includes(n), `${n} is in payd's log`);
+  }
+  assert.ok(log.includes('****9999'), 'logged as its last four digits');
+});
