@@ -351,9 +351,17 @@ static enum pay_err on_succeeded(struct pay_op *op, struct pay_intent_row *row, 
     char account[ACCOUNT_LEN_MAX];
     snprintf(account, sizeof(account), "assets:processor:%s", processor_of(row));
     const char *id = pay_json_str(row->obj, "id");
-    const struct pay_ledger_line lines[2] = {
+    /* The routed provider's fee, booked as post_capture books it (issue 6). */
+    int64_t fee = 0;
+    enum pay_err e = pay_route_fee(row, received, &fee);
+    if (e != PAY_OK) {
+        return pay_error_set(op->err, e, NULL, "The fee on %lld overflows.", (long long)received);
+    }
+    const struct pay_ledger_line lines[4] = {
         {.account = account, .amount_minor = received},
         {.account = PAY_ACCOUNT_MERCHANT_BALANCE, .amount_minor = -received},
+        {.account = PAY_ACCOUNT_MERCHANT_BALANCE, .amount_minor = fee},
+        {.account = account, .amount_minor = -fee},
     };
     const struct pay_ledger_entry entry = {
         .kind = "capture",
@@ -361,13 +369,14 @@ static enum pay_err on_succeeded(struct pay_op *op, struct pay_intent_row *row, 
         .source_id = id,
         .description = "Payment intent captured (provider webhook)",
         .lines = lines,
-        .n_lines = 2,
-        .bt = {.type = "charge", .amount_minor = received, .fee_minor = 0},
+        .n_lines = fee > 0 ? 4 : 2,
+        .bt = {.type = "charge", .amount_minor = received, .fee_minor = fee},
     };
-    enum pay_err e = fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
+    e = fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
     if (e != PAY_OK) {
         return e;
     }
+    pay_json_set_int(row->obj, "fee_amount", fee);
     pay_json_set_int(row->obj, "amount_received", received);
     pay_json_set_int(row->obj, "amount_capturable", 0);
     pay_json_set_str(row->obj, "status", "succeeded");

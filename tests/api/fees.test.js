@@ -165,3 +165,35 @@ test('the halfEven reference agrees with payd over many amounts at one rate', as
     assert.equal((await chargeBt(pi.id)).net, amount - halfEven(amount, 175, 3), `${amount}`);
   }
 });
+
+test('a card provider on the stripe connector: the fee is booked on Stripe-routed payments too', async () => {
+  const { startFakeStripe } = require('../fakes/stripe');
+  const fake = await startFakeStripe();
+  const s = await startPayd({
+    env: { PAYD_STRIPE_SECRET_KEY: fake.secretKey },
+    args: ['--stripe-base-url', fake.url, '--stripe-retries', '0'],
+  });
+  try {
+    ok(await s.api('POST', '/v1/providers', {
+      form: { name: 'stripe-cards', type: 'card', connector: 'stripe', currencies: ['usd'], fee_bps: 290, fee_fixed: 30 },
+    }));
+    /* Sandbox cards find no sandbox provider: the built-in default takes them, with no fee. */
+    const sandbox = ok(await s.api('POST', '/v1/payment_intents', { form: { amount: 1000, currency: 'usd', payment_method: 'pm_card_visa', confirm: true } }));
+    assert.equal(sandbox.provider, null);
+    assert.equal(sandbox.fee_amount, 0);
+    const pi = ok(await s.api('POST', '/v1/payment_intents', {
+      form: { amount: 2500, currency: 'usd', provider: 'stripe', payment_method: 'pm_card_visa', confirm: true },
+    }));
+    assert.equal(pi.status, 'succeeded', JSON.stringify(pi));
+    assert.equal(pi.provider, 'stripe-cards');
+    assert.equal(pi.fee_amount, 102, '72.5 -> 72 (even), + 30');
+    const bt = ok(await s.api('GET', `/v1/balance_transactions?source=${pi.id}&type=charge`)).data[0];
+    assert.equal(bt.fee, 102);
+    assert.equal(bt.net, 2398);
+    const v = await auditVerify(s);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+  } finally {
+    await s.stop();
+    await fake.close();
+  }
+});
