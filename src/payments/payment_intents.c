@@ -8,7 +8,8 @@
  *   requests on one intent (a capture and a cancel, two confirms) serialise
  *   on PostgreSQL as they do on SQLite's single writer;
  * - amount_received only ever grows through post_capture(), which posts the
- *   ledger entry in the same transaction, so amount_received always equals
+ *   ledger entry in the same transaction, so amount_received less the
+ *   provider's fee (fee_amount, booked in the same entry) always equals
  *   minus the intent's capture entries on the merchant balance
  *   (pay_payments_verify checks it);
  * - the stored `data` column is the object as the API shows it; the other

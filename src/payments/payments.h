@@ -237,8 +237,11 @@ enum pay_err pay_payment_method_list(struct pay_op *op, const char *customer, co
  *
  * Money: a capture posts ledger entry kind "capture" (Dr
  * assets:processor:<connector> / Cr merchant balance, balance transaction
- * "charge"); a refund posts kind "refund" (the reverse, balance transaction
- * "refund"), in the same transaction as the state change.
+ * "charge"), with the routed provider's fee as two more lines (Dr merchant
+ * balance / Cr assets:processor:<connector>) and as the charge's fee
+ * (issue 6, providers.c); a refund posts kind "refund" (the reverse of the
+ * amount, no fee returned, balance transaction "refund"), in the same
+ * transaction as the state change.
  *
  * The sandbox connector answers in-process, so authorizations run inside
  * the request's transaction (a real provider will need the call outside it,
