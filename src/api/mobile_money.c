@@ -204,6 +204,10 @@ static enum pay_err verify_otp(struct pay_request *req)
 {
     static const char *const allowed[] = {"otp", NULL};
     PAY_TRY(pay_args_allow(req, req->body, allowed));
+    /* Whose intent it is comes first: another's is a 404 whatever was sent. */
+    struct pay_op op = pay_api_op(req);
+    char ref[PAY_MOMO_REF_LEN];
+    PAY_TRY(pay_momo_otp_request(&op, req->params[0], ref));
     const char *otp = NULL;
     PAY_TRY(pay_arg_str(req, req->body, "otp", true, PAY_MOMO_OTP_LEN_MAX, &otp, NULL));
     size_t n = strlen(otp);
@@ -212,9 +216,6 @@ static enum pay_err verify_otp(struct pay_request *req)
                              "Invalid otp: the %d to %d digits the wallet sent to the payer.",
                              PAY_MOMO_OTP_LEN_MIN, PAY_MOMO_OTP_LEN_MAX);
     }
-    struct pay_op op = pay_api_op(req);
-    char ref[PAY_MOMO_REF_LEN];
-    PAY_TRY(pay_momo_otp_request(&op, req->params[0], ref));
     json_t *obj = NULL;
     PAY_TRY(pay_intent_get(&op, req->params[0], &obj));
     pay_resp_json(req, 200, obj);
