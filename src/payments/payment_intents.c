@@ -968,9 +968,9 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
         return e;
     }
     if (str_eq(kind, "fraud_review") && is_stripe(row)) {
-        return pay_error_set(op->err, PAY_ERR_PROVIDER, NULL,
-                             "A Stripe payment held for review cannot be approved through the "
-                             "queue yet; reject it and confirm again.");
+        /* Stripe is asked after the commit (op->call): the intent shows
+         * `processing` until its answer is applied. */
+        return stripe_confirm(op, row, false);
     }
     /* A manual tender: the money was received by hand. */
     enum pay_err e = post_capture(op, row, pay_json_int(row->obj, "amount", 0));
