@@ -68,6 +68,24 @@ static enum pay_err verification_get(struct pay_request *req)
     return answer(req, e, obj);
 }
 
+/*
+ * After the provider call an approval made (a card on Stripe held for fraud
+ * review is charged once the review is approved): answer with the
+ * verification, whatever the card did (the intent shows that).
+ */
+static enum pay_err answer_after_call(struct pay_request *req, struct pay_op *op, enum pay_err e,
+                                      json_t *intent)
+{
+    json_decref(intent);
+    if (e != PAY_OK && e != PAY_ERR_CARD_DECLINED) {
+        return e;
+    }
+    pay_error_clear(&req->err);
+    json_t *obj = NULL;
+    e = pay_verification_get(op, req->params[0], &obj);
+    return answer(req, e, obj);
+}
+
 static enum pay_err verification_decide(struct pay_request *req, bool approve)
 {
     static const char *const allowed[] = {"reason", NULL};
@@ -76,10 +94,13 @@ static enum pay_err verification_decide(struct pay_request *req, bool approve)
     PAY_TRY(pay_arg_str(req, req->body, "reason", !approve, PAY_VERIFICATION_REASON_LEN_MAX,
                         &reason, NULL));
     struct pay_op op = pay_api_op(req);
+    struct pay_provider_call call;
+    memset(&call, 0, sizeof(call));
+    op.call = &call;
     json_t *obj = NULL;
     enum pay_err e = approve ? pay_verification_approve(&op, req->params[0], reason, &obj)
                              : pay_verification_reject(&op, req->params[0], reason, &obj);
-    return answer(req, e, obj);
+    return pay_api_defer_call(req, &call, answer(req, e, obj), answer_after_call);
 }
 
 static enum pay_err verification_approve(struct pay_request *req)

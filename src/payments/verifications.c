@@ -116,7 +116,7 @@ static enum pay_err verification_insert(struct pay_op *op, const json_t *v)
     if (data == NULL) {
         return fail(op, PAY_ERR_NOMEM);
     }
-    struct pay_param p[14] = {
+    struct pay_param p[13] = {
         PAY_PTEXT(pay_json_str(v, "id")),
         PAY_PINT(pay_json_int(v, "created", 0)),
         PAY_PTEXT(pay_json_str(v, "kind")),
@@ -130,14 +130,13 @@ static enum pay_err verification_insert(struct pay_op *op, const json_t *v)
         PAY_PTEXT(pay_json_str(v, "currency")),
         PAY_PTEXT(pay_json_str(v, "recorded_by")),
         PAY_PTEXT(data),
-        PAY_PNULL,
     };
     enum pay_err e = pay_tx_exec(op->tx,
                                  "INSERT INTO verifications (id, created, kind, status, "
                                  "payment_intent, refund, customer, tender, facility, amount, "
                                  "currency, recorded_by, data) VALUES ($1, $2, $3, $4, $5, $6, $7, "
                                  "$8, $9, $10, $11, $12, $13)",
-                                 p, 13, NULL);
+                                 p, PAY_NPARAMS(p), NULL);
     free(data);
     if (e == PAY_ERR_DB_UNIQUE) {
         return pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,

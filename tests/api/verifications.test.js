@@ -17,6 +17,7 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { startPayd } = require('./lib/payd');
+const { startFakeStripe } = require('../fakes/stripe');
 const {
   expectError, ok, newCustomer, intent, getIntent, eventsFor, auditVerify, listAll,
 } = require('./lib/intents');
@@ -553,6 +554,38 @@ test('fraud reviews share the queue: a held card is authorized when approved, de
     assert.equal(check.code, 0, check.stdout + check.stderr);
   } finally {
     await p2.stop();
+  }
+
+  /* On Stripe: the card is sent to Stripe only once the review is approved. */
+  const fake = await startFakeStripe();
+  const p3 = await startPayd({
+    env: { PAYD_STRIPE_SECRET_KEY: fake.secretKey },
+    args: ['--risk-config', config, '--stripe-base-url', fake.url, '--stripe-retries', '0'],
+  });
+  try {
+    const alice = await p3.mintToken({ sub: 'staff_alice', role: 'staff' });
+    const bob = await p3.mintToken({ sub: 'staff_bob', role: 'staff' });
+    for (const [pm, want] of [['pm_card_visa', 'succeeded'], ['pm_card_chargeDeclined', 'requires_payment_method']]) {
+      const pi = ok(await p3.api('POST', '/v1/payment_intents', {
+        token: alice, form: { amount: 6000, currency: 'usd', provider: 'stripe', payment_method: pm, confirm: true },
+      }));
+      assert.equal(pi.status, 'requires_verification');
+      assert.equal(fake.charges.filter((c) => c.payd_intent === pi.id).length, 0, 'nothing sent to Stripe while held');
+      const ver = ok(await p3.api('GET', `/v1/verifications?payment_intent=${pi.id}`)).data[0];
+      assert.equal(ver.kind, 'fraud_review');
+      const done = ok(await p3.api('POST', `/v1/verifications/${ver.id}/approve`, { token: bob }));
+      assert.equal(done.id, ver.id);
+      assert.equal(done.status, 'approved');
+      const after = ok(await p3.api('GET', `/v1/payment_intents/${pi.id}`));
+      assert.equal(after.status, want, JSON.stringify(after));
+      assert.equal(after.amount_received, want === 'succeeded' ? 6000 : 0);
+      assert.equal(fake.charges.filter((c) => c.payd_intent === pi.id).length, want === 'succeeded' ? 1 : 0);
+    }
+    const check = await auditVerify(p3);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+  } finally {
+    await p3.stop();
+    await fake.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
