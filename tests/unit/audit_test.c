@@ -2,8 +2,9 @@
  * audit_test.c - src/audit/audit.c on a SQLite file: appends chain,
  * the summary holds names only, list filters, verify passes on a sound chain
  * and fails on an edited, a deleted and a cut-off row (triggers dropped
- * first: with them the table refuses UPDATE and DELETE), and a rolled-back
- * append leaves the chain as it was.
+ * first: with them the table refuses UPDATE and DELETE), a rolled-back
+ * append leaves the chain as it was, and the stored text and hash are
+ * jansson's canonical dump whatever the strings hold.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -73,6 +74,11 @@ static enum pay_err append_tx(struct pay_tx *tx, void *arg)
         return PAY_ERR_PARAM_INVALID;
     }
     return rc;
+}
+
+static enum pay_err append_rec_tx(struct pay_tx *tx, void *arg)
+{
+    return pay_audit_append(tx, arg, NULL);
 }
 
 static void append(const char *object)
@@ -186,9 +192,109 @@ Test(audit, deleted_row_fails)
     tamper("DELETE FROM audit_events WHERE seq = 2", "FAIL audit chain links");
 }
 
+Test(audit, inserted_row_fails)
+{
+    /* A copy of the first row slipped in before it: the links break. */
+    tamper(
+        "INSERT INTO audit_events (seq, id, created, actor, role, action, object, summary,"
+        " client_addr, request_id, status, prev_hash, hash, data) SELECT 0,"
+        " 'aud_forged000000000000000000', created, actor, role, action, object, summary,"
+        " client_addr, request_id, status, prev_hash, hash, data FROM audit_events WHERE seq = 1",
+        "FAIL audit chain links");
+}
+
 Test(audit, cut_off_tail_fails)
 {
     tamper("DELETE FROM audit_events WHERE seq = 4", "FAIL audit chain head");
+}
+
+struct raw_row {
+    int64_t seq;
+    char *data; /* the stored data column */
+    char hash[65];
+};
+
+static enum pay_err raw_row_tx(struct pay_tx *tx, void *arg)
+{
+    struct raw_row *rr = arg;
+    struct pay_param p[] = {PAY_PINT(rr->seq)};
+    struct pay_rows *rows = NULL;
+    enum pay_err rc =
+        pay_tx_query(tx, "SELECT data, hash FROM audit_events WHERE seq = $1", p, 1, &rows);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    if (pay_rows_next(rows)) {
+        rr->data = strdup(pay_rows_text(rows, 0));
+        snprintf(rr->hash, sizeof(rr->hash), "%s", pay_rows_text(rows, 1));
+    }
+    return pay_rows_close(rows);
+}
+
+/* The stored text of a row is exactly what jansson dumps of the same object
+ * (compact, in order, ASCII-escaped), and its hash is the SHA-256 of that
+ * dump without "hash": the documented format a client recomputes, although
+ * payd writes it without jansson. Strings with every kind of escape. */
+Test(audit, canonical_text_is_janssons_dump)
+{
+    static const char *const tricky[] = {
+        "plain",
+        "quote \" backslash \\ slash / tab \t nl \n cr \r bs \b ff \f",
+        "\x01\x02\x1f del \x7f",
+        "caf\xc3\xa9 \xe2\x82\xac \xef\xbf\xbf",    /* e-acute, euro, U+FFFF */
+        "astral \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf", /* U+1F600, U+10FFFF */
+        "bad \xc3(",                                /* not UTF-8: stored as null */
+        "overlong \xc0\xaf",
+        "surrogate \xed\xa0\x80",
+        "",
+    };
+    size_t n = sizeof(tricky) / sizeof(tricky[0]);
+    for (size_t i = 0; i < n; i++) {
+        struct pay_audit_record rec = {
+            .created = 1700000000 + (int64_t)i,
+            .actor = tricky[i],
+            .role = i % 2 ? NULL : "admin",
+            .action = "POST /v1/customers",
+            .object = tricky[(i + 1) % n],
+            .summary = tricky[(i + 2) % n],
+            .client_addr = tricky[(i + 3) % n],
+            .request_id = i % 3 ? tricky[(i + 4) % n] : NULL,
+            .status = (int)(200 + i),
+        };
+        cr_assert_eq(pay_store_write(store, append_rec_tx, &rec), PAY_OK);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct raw_row rr = {.seq = (int64_t)i + 1};
+        cr_assert_eq(pay_store_read(store, raw_row_tx, &rr), PAY_OK);
+        cr_assert_not_null(rr.data);
+        json_error_t jerr;
+        json_t *o = json_loads(rr.data, 0, &jerr);
+        cr_assert_not_null(o, "row %zu: %s", i, jerr.text);
+        cr_assert_eq(json_object_size(o), 13);
+        char *dump = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+        cr_assert_str_eq(rr.data, dump, "row %zu", i);
+        free(dump);
+        cr_assert_str_eq(pay_json_str(o, "hash"), rr.hash);
+        cr_assert_eq(json_object_del(o, "hash"), 0);
+        dump = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+        char want[65];
+        pay_sha256_hex(dump, strlen(dump), want);
+        cr_assert_str_eq(rr.hash, want, "row %zu: %s", i, dump);
+        /* What the columns held, as jansson stores it: null for non-UTF-8. */
+        json_t *v = json_object_get(o, "actor");
+        if (strstr(tricky[i], "bad") || strstr(tricky[i], "overlong") ||
+            strstr(tricky[i], "surrogate")) {
+            cr_assert(json_is_null(v), "row %zu", i);
+        } else {
+            cr_assert_str_eq(json_string_value(v), tricky[i], "row %zu", i);
+        }
+        free(dump);
+        json_decref(o);
+        free(rr.data);
+    }
+    char *report = NULL;
+    cr_assert_eq(verify(&report), 0, "%s", report);
+    free(report);
 }
 
 Test(audit, summary_names_only)
