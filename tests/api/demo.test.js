@@ -4,11 +4,13 @@
  * network (facilities, the providers of every tender with the seed's fees
  * in SDG, an admin key it prints once), running it again creates nothing,
  * and payments on the loaded database route to the seed's providers with
- * their fees.
+ * their fees: cards, manual tenders, and a wallet through `payd sim momo`
+ * (the README's demo, end to end).
  */
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { startPayd } = require('./lib/payd');
+const { spawn } = require('node:child_process');
+const { startPayd, PAYD } = require('./lib/payd');
 const { ok, listAll } = require('./lib/intents');
 
 const MOMO_URL = 'http://127.0.0.1:18090';
@@ -117,4 +119,64 @@ test('payd demo refuses a bad --momo-url', async () => {
   const r = await payd.cli(['demo', '--db', payd.dbUrl, '--momo-url', 'ftp://example']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /momo-url/);
+});
+
+/* `payd sim momo` on a free loopback port: resolves {url, proc}. */
+function startSim() {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(PAYD, ['sim', 'momo', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`sim did not start:\n${out}`)), 15000);
+    const onData = (chunk) => {
+      out += chunk.toString('utf8');
+      const m = out.match(/payd sim momo listening on (http:\/\/\S+)\n/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ url: m[1], proc });
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('exit', (code) => reject(new Error(`sim exited ${code}:\n${out}`)));
+  });
+}
+
+test('the demo with payd sim momo: a wallet payment shows its QR code and succeeds with the wallet\'s fee', async () => {
+  const sim = await startSim();
+  const p = await startPayd({ args: ['--momo-poll-interval-ms', '300'] });
+  try {
+    const d = await p.cli(['demo', '--db', p.dbUrl, '--momo-url', sim.url]);
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    const before = ok(await p.api('GET', '/v1/balance')).available.find((b) => b.currency === 'sdg');
+    /* MTN Mobile Money, 1 %; 46733123453 is the sandbox payer who approves after a while. */
+    const pi = ok(await p.api('POST', '/v1/payment_intents', {
+      form: {
+        amount: 150000, currency: 'sdg', confirm: true, provider: 'mtn_momo',
+        payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone: '46733123453' } },
+      },
+    }));
+    assert.equal(pi.provider, 'mtn_momo');
+    assert.equal(pi.fee_amount, 1500);
+    assert.equal(pi.status, 'requires_action', JSON.stringify(pi));
+    const m = pi.next_action.mobile_money_request;
+    assert.equal(m.provider, 'mtn_momo');
+    assert.match(m.qr_code.svg, /^<svg /);
+    let done = null;
+    for (let i = 0; i < 300 && !done; i++) {
+      const cur = ok(await p.api('GET', `/v1/payment_intents/${pi.id}`));
+      if (cur.status !== 'requires_action') done = cur;
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(done, 'the wallet payment settled');
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.equal(done.fee_amount, 1500);
+    const bt = ok(await p.api('GET', `/v1/balance_transactions?source=${pi.id}&type=charge`)).data[0];
+    assert.equal(bt.fee, 1500);
+    assert.equal(bt.net, 148500);
+    const after = ok(await p.api('GET', '/v1/balance')).available.find((b) => b.currency === 'sdg');
+    assert.equal(after.amount - (before ? before.amount : 0), 148500);
+  } finally {
+    await p.stop();
+    sim.proc.kill('SIGTERM');
+  }
 });
