@@ -103,6 +103,9 @@ bool pay_route_unreachable(const struct pay_route_choice *c);
  * type as payment_method_types unless the request lists them.
  */
 enum pay_err pay_route_pin(struct pay_op *op, struct pay_intent_row *row, const char *name) PAY_WUR;
+/* Refunds of @row: PAY_ERR_PARAM_INVALID naming "payment_intent" when its
+ * provider is configured with supports_refunds=false. */
+enum pay_err pay_route_refund_check(struct pay_op *op, const struct pay_intent_row *row) PAY_WUR;
 /* Most providers one attempt falls back through. */
 #define PAY_ROUTE_FALLBACK_MAX 8
 /*
