@@ -56,6 +56,22 @@ static const char *status_of(const json_t *obj)
     return s ? s : "";
 }
 
+/*
+ * An attempt that waited (for a review, a wallet, Stripe) has ended with @e:
+ * its risk log row learns the outcome (risk.c), so recent declines and the
+ * daily limits count it. Returns @e, or the error of that update.
+ */
+static enum pay_err risk_settled(struct pay_op *op, const struct pay_intent_row *row,
+                                 enum pay_err e)
+{
+    if (e != PAY_OK && e != PAY_ERR_CARD_DECLINED) {
+        return e;
+    }
+    enum pay_err oe = pay_risk_challenge_outcome(op, pay_json_str(row->obj, "id"),
+                                                 e == PAY_OK ? status_of(row->obj) : "declined");
+    return oe != PAY_OK ? oe : e;
+}
+
 void pay_metadata_merge(json_t *obj, const json_t *update)
 {
     json_t *md = json_object_get(obj, "metadata");
@@ -668,6 +684,7 @@ enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attem
             e = record_decline(op, &row, res);
             break;
         }
+        e = risk_settled(op, &row, e);
         if (e != PAY_OK && e != PAY_ERR_CARD_DECLINED) {
             pay_intent_row_release(&row);
             return e;
@@ -957,7 +974,7 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
         struct pay_pm_charge pm;
         enum pay_err e = resolve_pm(op, pm_id, &pm);
         if (e == PAY_OK) {
-            e = card_authorize(op, row, &pm, false, false);
+            e = risk_settled(op, row, card_authorize(op, row, &pm, false, false));
         }
         if (e == PAY_ERR_CARD_DECLINED) {
             /* Recorded on the intent (last_payment_error): the review
@@ -977,7 +994,7 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
     if (e == PAY_OK) {
         e = pay_intent_row_save(op, row);
     }
-    return e == PAY_OK ? emit(op, "payment_intent.succeeded", row->obj) : e;
+    return risk_settled(op, row, e == PAY_OK ? emit(op, "payment_intent.succeeded", row->obj) : e);
 }
 
 enum pay_err pay_intent_money_received(struct pay_op *op, struct pay_intent_row *row)
@@ -988,14 +1005,15 @@ enum pay_err pay_intent_money_received(struct pay_op *op, struct pay_intent_row 
     if (e == PAY_OK) {
         e = pay_intent_row_save(op, row);
     }
-    return e == PAY_OK ? emit(op, "payment_intent.succeeded", row->obj) : e;
+    return risk_settled(op, row, e == PAY_OK ? emit(op, "payment_intent.succeeded", row->obj) : e);
 }
 
 enum pay_err pay_intent_attempt_failed(struct pay_op *op, struct pay_intent_row *row,
                                        const char *code, const char *decline_code,
                                        const char *message)
 {
-    return record_failure(op, row, "card_error", code, decline_code, message);
+    return risk_settled(op, row,
+                        record_failure(op, row, "card_error", code, decline_code, message));
 }
 
 /*

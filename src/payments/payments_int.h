@@ -138,8 +138,9 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
 /* Record the outcome of attempt @attempt_id ("succeeded", "declined", ...); "" id: no-op. */
 enum pay_err pay_risk_outcome(struct pay_op *op, const char *attempt_id,
                               const char *outcome) PAY_WUR;
-/* After a 3-D Secure challenge: @outcome on intent @intent_id's latest attempt,
- * when that attempt still waits for it ("requires_action"). */
+/* After an attempt waited (3-D Secure, a review, a wallet, Stripe): @outcome
+ * on intent @intent_id's latest attempt, when that one still waits for it
+ * (pending, requires_action, processing, requires_verification). */
 enum pay_err pay_risk_challenge_outcome(struct pay_op *op, const char *intent_id,
                                         const char *outcome) PAY_WUR;
 

@@ -419,7 +419,8 @@ enum pay_err pay_risk_challenge_outcome(struct pay_op *op, const char *intent_id
     return fail(op, pay_tx_exec(op->tx,
                                 "UPDATE payment_attempts SET outcome = $2 WHERE id = (SELECT id "
                                 "FROM payment_attempts WHERE payment_intent = $1 ORDER BY seq "
-                                "DESC LIMIT 1) AND outcome = 'requires_action'",
+                                "DESC LIMIT 1) AND outcome IN ('pending', 'requires_action', "
+                                "'processing', 'requires_verification')",
                                 p, 2, NULL));
 }
 

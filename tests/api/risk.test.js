@@ -163,6 +163,14 @@ test('amount: below the threshold approved, at it held for review in requires_ve
     assert.deepEqual(a.reasons, [{ rule: 'amount', points: 40, detail: 'amount 5000 usd is at or above 5000' }]);
     const other = ok(await pay(payd, { customer: c.id, amount: 5000, currency: 'eur' }));
     assert.equal(other.status, 'succeeded', 'no threshold in eur');
+    /* A second person approves the review: the card is charged now and the
+     * attempt records how it ended. */
+    const ver = ok(await payd.api('GET', `/v1/verifications?payment_intent=${high.id}`)).data[0];
+    assert.equal(ver.kind, 'fraud_review');
+    const bob = await payd.mintToken({ sub: 'staff_bob', role: 'staff' });
+    ok(await payd.api('POST', `/v1/verifications/${ver.id}/approve`, { token: bob }));
+    assert.equal(ok(await getIntent(payd, high.id)).status, 'succeeded');
+    assert.equal((await attemptOf(payd, high.id)).outcome, 'succeeded');
   } finally {
     await payd.stop();
   }
