@@ -386,8 +386,12 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
         e = stripe_refund_begin(op, p, &row, amount, out);
         goto out_release;
     }
-    if (str_eq(row.connector, PAY_CONNECTOR_MANUAL)) {
-        /* Cash, cheques, transfers: a refund request a second person approves. */
+    if (str_eq(row.connector, PAY_CONNECTOR_MANUAL) ||
+        str_eq(row.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
+        /* Cash, cheques, transfers: a refund request a second person approves.
+         * Mobile money too: a wallet's collection API cannot refund; staff
+         * send the money back (the wallet's disbursement) and a second
+         * person approves. */
         e = pay_verification_refund_request(op, &row, p, amount, out);
         goto out_release;
     }

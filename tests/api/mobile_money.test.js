@@ -425,6 +425,23 @@ test('confirm with payment_method_data on an existing intent', async () => {
   await intentWhen(pi.id, ['succeeded']);
 });
 
+test('a refund of a wallet payment is a request a second person approves', async () => {
+  const pi = ok(await pay('46733777777', { amount: 4000 }), 'create');
+  await intentWhen(pi.id, ['succeeded']);
+  const alice = await payd.mintToken({ sub: 'staff_alice', role: 'staff' });
+  const bob = await payd.mintToken({ sub: 'staff_bob', role: 'staff' });
+  const re = ok(await payd.api('POST', '/v1/refunds', { token: alice, form: { payment_intent: pi.id, amount: 1000 } }), 'refund');
+  assert.equal(re.status, 'pending');
+  const ver = ok(await payd.api('GET', `/v1/verifications?payment_intent=${pi.id}&kind=refund`)).data[0];
+  assert.ok(ver, 'a refund verification is queued');
+  expectError(await payd.api('POST', `/v1/verifications/${ver.id}/approve`, { token: alice }), 403, { code: 'maker_checker_violation' });
+  ok(await payd.api('POST', `/v1/verifications/${ver.id}/approve`, { token: bob }), 'approve');
+  assert.equal(ok(await payd.api('GET', `/v1/refunds/${re.id}`)).status, 'succeeded');
+  assert.equal(ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`)).amount_refunded, 1000);
+  const v = await auditVerify(payd);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+});
+
 test('the payer\'s number never reaches the logs', async () => {
   const log = fs.readFileSync(payd.logFile, 'utf8');
   for (const n of ['46733999999', '249912345678', '46733888888', '249911112222']) {
