@@ -57,6 +57,21 @@ enum pay_err pay_keys_create(struct pay_store *s, const char *name, enum pay_rol
                              char *secret_out, char *id_out, struct pay_error *err) PAY_WUR;
 /* Revoke key @id; PAY_ERR_NOT_FOUND when no such active key. */
 enum pay_err pay_keys_revoke(struct pay_store *s, const char *id, struct pay_error *err) PAY_WUR;
+
+/*
+ * Run inside the transaction of a key change, right after it, with the
+ * key's id: what must commit with the change, or not at all (the audit
+ * record). An error rolls the change back and is returned as is.
+ */
+typedef enum pay_err (*pay_keys_hook_fn)(struct pay_tx *tx, const char *key_id, void *arg);
+/* pay_keys_create with @hook (may be NULL) in the key's transaction. */
+enum pay_err pay_keys_create_with(struct pay_store *s, const char *name, enum pay_role role,
+                                  pay_keys_hook_fn hook, void *hook_arg, char *secret_out,
+                                  char *id_out, struct pay_error *err) PAY_WUR;
+/* pay_keys_revoke with @hook (may be NULL), run only when the key was
+ * active and is revoked now. */
+enum pay_err pay_keys_revoke_with(struct pay_store *s, const char *id, pay_keys_hook_fn hook,
+                                  void *hook_arg, struct pay_error *err) PAY_WUR;
 /* A JSON array of {id, name, role, prefix, created, revoked_at}; caller owns it. */
 enum pay_err pay_keys_list(struct pay_store *s, json_t **out) PAY_WUR;
 

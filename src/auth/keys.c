@@ -110,6 +110,8 @@ struct create_arg {
     const char *hash;
     const char *prefix;
     int64_t created;
+    pay_keys_hook_fn hook;
+    void *hook_arg;
 };
 
 static enum pay_err create_tx(struct pay_tx *tx, void *arg)
@@ -119,10 +121,12 @@ static enum pay_err create_tx(struct pay_tx *tx, void *arg)
         PAY_PTEXT(a->id),   PAY_PTEXT(a->name),   PAY_PTEXT(a->role),
         PAY_PTEXT(a->hash), PAY_PTEXT(a->prefix), PAY_PINT(a->created),
     };
-    return pay_tx_exec(tx,
-                       "INSERT INTO api_keys (id, name, role, secret_hash, prefix, created) "
-                       "VALUES ($1, $2, $3, $4, $5, $6)",
-                       p, PAY_NPARAMS(p), NULL);
+    enum pay_err e = pay_tx_exec(tx,
+                                 "INSERT INTO api_keys (id, name, role, secret_hash, prefix, "
+                                 "created) VALUES ($1, $2, $3, $4, $5, $6)",
+                                 p, PAY_NPARAMS(p), NULL);
+    /* The hook (the audit record) commits with the key or not at all. */
+    return e == PAY_OK && a->hook ? a->hook(tx, a->id, a->hook_arg) : e;
 }
 
 static enum pay_err new_secret(char *out)
@@ -154,6 +158,13 @@ static enum pay_err new_secret(char *out)
 enum pay_err pay_keys_create(struct pay_store *s, const char *name, enum pay_role role,
                              char *secret_out, char *id_out, struct pay_error *err)
 {
+    return pay_keys_create_with(s, name, role, NULL, NULL, secret_out, id_out, err);
+}
+
+enum pay_err pay_keys_create_with(struct pay_store *s, const char *name, enum pay_role role,
+                                  pay_keys_hook_fn hook, void *hook_arg, char *secret_out,
+                                  char *id_out, struct pay_error *err)
+{
     secret_out[0] = '\0';
     id_out[0] = '\0';
     if (!name || !name[0] || strlen(name) > KEY_NAME_LEN_MAX) {
@@ -184,7 +195,7 @@ enum pay_err pay_keys_create(struct pay_store *s, const char *name, enum pay_rol
     char id[PAY_ID_LEN_MAX + 1];
     pay_id_new("key", id);
 
-    struct create_arg a = {id, name, role_name, hash, prefix, pay_now()};
+    struct create_arg a = {id, name, role_name, hash, prefix, pay_now(), hook, hook_arg};
     e = pay_store_write(s, create_tx, &a);
     if (e != PAY_OK) {
         explicit_bzero(secret, sizeof(secret));
@@ -202,23 +213,33 @@ struct revoke_arg {
     const char *id;
     int64_t now;
     int64_t changed;
+    pay_keys_hook_fn hook;
+    void *hook_arg;
 };
 
 static enum pay_err revoke_tx(struct pay_tx *tx, void *arg)
 {
     struct revoke_arg *a = arg;
     struct pay_param p[] = {PAY_PINT(a->now), PAY_PTEXT(a->id)};
-    return pay_tx_exec(tx,
-                       "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                       p, PAY_NPARAMS(p), &a->changed);
+    enum pay_err e =
+        pay_tx_exec(tx, "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    p, PAY_NPARAMS(p), &a->changed);
+    /* Only a revocation that happened is recorded, in its transaction. */
+    return e == PAY_OK && a->changed == 1 && a->hook ? a->hook(tx, a->id, a->hook_arg) : e;
 }
 
 enum pay_err pay_keys_revoke(struct pay_store *s, const char *id, struct pay_error *err)
 {
+    return pay_keys_revoke_with(s, id, NULL, NULL, err);
+}
+
+enum pay_err pay_keys_revoke_with(struct pay_store *s, const char *id, pay_keys_hook_fn hook,
+                                  void *hook_arg, struct pay_error *err)
+{
     if (!id || !pay_id_valid(id, "key")) {
         return pay_error_set(err, PAY_ERR_NOT_FOUND, "id", "No such API key: %s", id ? id : "");
     }
-    struct revoke_arg a = {id, pay_now(), 0};
+    struct revoke_arg a = {id, pay_now(), 0, hook, hook_arg};
     enum pay_err e = pay_store_write(s, revoke_tx, &a);
     if (e != PAY_OK) {
         return pay_error_set(err, e, NULL, "Could not revoke the key.");

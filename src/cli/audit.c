@@ -56,7 +56,27 @@ static enum pay_err verify_tx(struct pay_tx *tx, void *arg)
 
 struct audit_append {
     struct pay_audit_record rec;
+    char actor[128];
 };
+
+/* The CLI's record of @action on @object: actor "cli:<login>", role "cli". */
+static void cli_record(struct audit_append *a, const char *action, const char *object,
+                       const char *summary)
+{
+    const struct passwd *pw = getpwuid(geteuid());
+    snprintf(a->actor, sizeof(a->actor), "cli:%s", pw && pw->pw_name ? pw->pw_name : "unknown");
+    a->rec = (struct pay_audit_record){
+        .created = pay_now(),
+        .actor = a->actor,
+        .role = "cli",
+        .action = action,
+        .object = object,
+        .summary = summary,
+        .client_addr = "local",
+        .request_id = NULL,
+        .status = 0,
+    };
+}
 
 static enum pay_err audit_append_tx(struct pay_tx *tx, void *arg)
 {
@@ -64,26 +84,19 @@ static enum pay_err audit_append_tx(struct pay_tx *tx, void *arg)
     return pay_audit_append(tx, &a->rec, NULL);
 }
 
+enum pay_err pay_cli_audit_hook(struct pay_tx *tx, const char *key_id, void *arg)
+{
+    const struct pay_cli_audit_what *w = arg;
+    struct audit_append a;
+    cli_record(&a, w->action, key_id, w->summary);
+    return pay_audit_append(tx, &a.rec, NULL);
+}
+
 bool pay_cli_audit_record(struct pay_store *s, const char *action, const char *object,
                           const char *summary)
 {
-    char actor[128];
-    const struct passwd *pw = getpwuid(geteuid());
-    snprintf(actor, sizeof(actor), "cli:%s", pw && pw->pw_name ? pw->pw_name : "unknown");
-    struct audit_append a = {
-        .rec =
-            {
-                .created = pay_now(),
-                .actor = actor,
-                .role = "cli",
-                .action = action,
-                .object = object,
-                .summary = summary,
-                .client_addr = "local",
-                .request_id = NULL,
-                .status = 0,
-            },
-    };
+    struct audit_append a;
+    cli_record(&a, action, object, summary);
     enum pay_err e = pay_store_write(s, audit_append_tx, &a);
     if (e != PAY_OK) {
         pay_cli_print_error("cannot write the audit record", NULL, e);

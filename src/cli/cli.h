@@ -156,4 +156,16 @@ void pay_cli_print_error(const char *what, const struct pay_error *err, enum pay
 bool pay_cli_audit_record(struct pay_store *s, const char *action, const char *object,
                           const char *summary);
 
+/* What pay_cli_audit_hook records. */
+struct pay_cli_audit_what {
+    const char *action;  /* "payd keys create" */
+    const char *summary; /* may be NULL */
+};
+/*
+ * A pay_keys_hook_fn (@arg a struct pay_cli_audit_what): appends the CLI
+ * action's audit record, object @key_id, inside the key change's own
+ * transaction, so the change and its record commit together or not at all.
+ */
+enum pay_err pay_cli_audit_hook(struct pay_tx *tx, const char *key_id, void *arg);
+
 #endif

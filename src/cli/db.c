@@ -105,7 +105,10 @@ static int keys_create(int argc, char **argv)
     char id[PAY_ID_LEN_MAX + 1];
     struct pay_error err;
     pay_error_clear(&err);
-    enum pay_err e = pay_keys_create(s, name, role, secret, id, &err);
+    /* The audit record is written in the key's transaction: no key without it. */
+    struct pay_cli_audit_what what = {"payd keys create", "name, role"};
+    enum pay_err e =
+        pay_keys_create_with(s, name, role, pay_cli_audit_hook, &what, secret, id, &err);
     if (e != PAY_OK) {
         pay_cli_print_error("cannot create the key", &err, e);
     } else {
@@ -113,9 +116,6 @@ static int keys_create(int argc, char **argv)
         printf("The secret is shown only this once; keep it now:\n");
         printf("%s\n", secret);
         rc = fflush(stdout) == 0 ? 0 : 1;
-        if (!pay_cli_audit_record(s, "payd keys create", id, "name, role")) {
-            rc = 1;
-        }
     }
     explicit_bzero(secret, sizeof(secret));
     pay_store_close(s);
@@ -192,12 +192,13 @@ static int keys_revoke(int argc, char **argv)
     }
     struct pay_error err;
     pay_error_clear(&err);
-    enum pay_err e = pay_keys_revoke(s, id, &err);
+    struct pay_cli_audit_what what = {"payd keys revoke", ""};
+    enum pay_err e = pay_keys_revoke_with(s, id, pay_cli_audit_hook, &what, &err);
     if (e != PAY_OK) {
         pay_cli_print_error(id, &err, e);
     } else {
         printf("Revoked API key %s.\n", id);
-        rc = pay_cli_audit_record(s, "payd keys revoke", id, "") ? 0 : 1;
+        rc = fflush(stdout) == 0 ? 0 : 1;
     }
     pay_store_close(s);
 out:

@@ -3,7 +3,8 @@
  * audit.test.js - the hash-chained audit log: every committed write (and a
  * decline committed anyway, and CLI key actions) leaves one audit event
  * with who/what/where and parameter names only; rolled-back requests leave
- * none; GET /v1/audit_events for admins and auditors only, with filters and
+ * none; a CLI key change and its record commit together or not at all;
+ * GET /v1/audit_events for admins and auditors only, with filters and
  * cursor pagination; concurrent writes still chain; and `payd audit
  * verify` detects an edited, an inserted, a deleted and a cut-off row in a
  * tampered copy of the SQLite database (triggers dropped first: with them
@@ -15,7 +16,7 @@ const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { startPayd, runPayd } = require('./lib/payd');
+const { startPayd, runPayd, runPaydOk, freshDatabase } = require('./lib/payd');
 const { expectError, ok, newCustomer, intent, auditVerify, listAll } = require('./lib/intents');
 
 let payd;
@@ -112,6 +113,40 @@ test('CLI and API key actions are recorded', async () => {
   assert.deepEqual(apiEvs.map((e) => e.action), ['DELETE /v1/keys/:id', 'POST /v1/keys']);
   assert.equal(apiEvs[1].actor, payd.adminKeyId);
   assert.ok(!JSON.stringify(apiEvs).includes('sk_test_'));
+});
+
+/* The CLI writes a key change and its audit record in one transaction: when
+ * the record cannot be written (here: the chain head removed, triggers
+ * dropped), the key change is rolled back with it, as a crash between the
+ * two would otherwise leave a key nobody recorded. */
+test('payd keys create|revoke: no key change without its audit record', async () => {
+  const db = await freshDatabase(payd.kind);
+  try {
+    const cli = (...args) => runPayd([...args, '--db', db.url]);
+    const list = async () => JSON.parse((await runPaydOk(['keys', 'list', '--db', db.url])).stdout);
+    const made = await cli('keys', 'create', '--name', 'kept', '--role', 'staff');
+    assert.equal(made.code, 0, made.stderr);
+    const kept = (await list()).find((k) => k.name === 'kept');
+    assert.ok(kept && kept.revoked_at === null);
+    const sql = db.kind === 'sqlite'
+      ? (s) => execFileSync('sqlite3', [db.url.replace(/^sqlite:/, ''), s], { encoding: 'utf8' })
+      : (s) => execFileSync('psql', [db.url, '-v', 'ON_ERROR_STOP=1', '-qAtc', s], { encoding: 'utf8' });
+    assert.equal(sql('SELECT COUNT(*) FROM audit_events').trim(), '1');
+    sql('DROP TRIGGER audit_head_no_delete' + (db.kind === 'sqlite' ? '' : ' ON audit_head'));
+    sql('DELETE FROM audit_head');
+
+    const refused = await cli('keys', 'create', '--name', 'unrecorded', '--role', 'admin');
+    assert.notEqual(refused.code, 0, refused.stdout);
+    assert.doesNotMatch(refused.stdout, /sk_test_/, 'no secret is handed out');
+    assert.equal((await list()).find((k) => k.name === 'unrecorded'), undefined, 'no key without its record');
+
+    const notRevoked = await cli('keys', 'revoke', kept.id);
+    assert.notEqual(notRevoked.code, 0, notRevoked.stdout);
+    assert.equal((await list()).find((k) => k.id === kept.id).revoked_at, null, 'still active');
+    assert.equal(sql('SELECT COUNT(*) FROM audit_events').trim(), '1');
+  } finally {
+    await db.drop();
+  }
 });
 
 test('admins and auditors read the log; staff and patients may not; no writes', async () => {
