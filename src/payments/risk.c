@@ -103,15 +103,18 @@ static enum pay_err card_fingerprint(struct pay_op *op, const struct pay_pm_char
 }
 
 /*
- * The e-mail an attempt is known by: receipt_email, else the customer's.
- * The customer's row is locked (SELECT ... FOR UPDATE) for the rest of the
+ * The e-mail an attempt is known by (receipt_email, else the customer's)
+ * and the customer's facility (@facility, "" when none), for an intent that
+ * names none. The customer's row is locked (SELECT ... FOR UPDATE) for the rest of the
  * transaction, so on PostgreSQL two attempts of one customer are assessed
  * one after the other and the per-customer counts (velocity, card testing,
  * daily limits) cannot both miss the other (SQLite serialises writes anyway).
  */
-static enum pay_err attempt_email(struct pay_op *op, const json_t *intent, char *out, size_t n)
+static enum pay_err customer_facts(struct pay_op *op, const json_t *intent, char *out, size_t n,
+                                   char *facility, size_t facility_n)
 {
     out[0] = '\0';
+    facility[0] = '\0';
     const char *customer = pay_json_str(intent, "customer");
     json_t *c = NULL;
     if (customer != NULL) {
@@ -125,6 +128,7 @@ static enum pay_err attempt_email(struct pay_op *op, const json_t *intent, char 
     }
     const char *receipt = pay_json_str(intent, "receipt_email");
     copy_str(out, n, receipt != NULL && receipt[0] != '\0' ? receipt : pay_json_str(c, "email"));
+    copy_str(facility, facility_n, pay_json_str(c, "facility"));
     json_decref(c);
     lower_in_place(out);
     return PAY_OK;
@@ -281,14 +285,26 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
     const char *intent = pay_json_str(o, "id");
     const char *customer = or_null(pay_json_str(o, "customer"));
     const char *currency = pay_json_str(o, "currency");
-    const char *facility = or_null(pay_json_str(o, "facility"));
     int64_t amount = pay_json_int(o, "amount", 0);
     int64_t now = pay_now();
+
+    char email[PAY_CUSTOMER_EMAIL_LEN_MAX + 1];
+    char customer_facility[PAY_FACILITY_LEN_MAX + 1];
+    enum pay_err e =
+        customer_facts(op, o, email, sizeof(email), customer_facility, sizeof(customer_facility));
+    if (e != PAY_OK) {
+        return fail(op, e);
+    }
+    /* The intent's facility, else its customer's. */
+    const char *facility = or_null(pay_json_str(o, "facility"));
+    if (facility == NULL) {
+        facility = or_null(customer_facility);
+    }
 
     /* The facility's time zone, else the configured one; a zone payd cannot
      * read falls back to UTC rather than failing the payment. */
     char zone[PAY_TZ_NAME_LEN_MAX + 1];
-    enum pay_err e = facility_zone(op, facility, zone, sizeof(zone));
+    e = facility_zone(op, facility, zone, sizeof(zone));
     if (e != PAY_OK) {
         return e;
     }
@@ -302,12 +318,6 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
     }
     struct pay_tz_local local;
     pay_tz_local(now, offset, &local);
-
-    char email[PAY_CUSTOMER_EMAIL_LEN_MAX + 1];
-    e = attempt_email(op, o, email, sizeof(email));
-    if (e != PAY_OK) {
-        return fail(op, e);
-    }
 
     /* Limits first: an attempt past them is refused, not scored. */
     if (customer != NULL && (c->limits.daily_count > 0 || c->limits.daily_amount.n > 0)) {

@@ -246,6 +246,13 @@ test('time of day is read in the facility\'s time zone', async () => {
     const utc = ok(await pay(payd, { customer: c.id }));
     assert.equal(utc.status, 'succeeded', '23:30 UTC is outside 05:00-06:00');
     assert.equal((await attemptOf(payd, utc.id)).timezone, 'UTC');
+    /* An intent without a facility takes its customer's. */
+    const local = await newCustomer(payd, { facility: fac.id });
+    const inherited = ok(await pay(payd, { customer: local.id }));
+    assert.equal(inherited.status, 'requires_verification');
+    const b = await attemptOf(payd, inherited.id);
+    assert.equal(b.facility, fac.id);
+    assert.equal(b.timezone, 'Asia/Kathmandu');
   } finally {
     await payd.stop();
   }
