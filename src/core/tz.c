@@ -485,21 +485,23 @@ enum pay_err pay_tz_offset(const char *dir, const char *name, int64_t t, int32_t
                 break;
             }
         }
+        bool kept = false;
         if (found == NULL && cache_n < PAY_TZ_CACHE_MAX) {
             memcpy(cache[cache_n].name, name, strlen(name) + 1);
             cache[cache_n].zone = z;
             cache_n++;
-            found = z;
-            z = NULL;
+            kept = true;
         }
         pthread_mutex_unlock(&cache_lock);
         if (found == NULL) {
-            /* Cache full: answer from this copy and drop it. */
+            /* Kept for later, or (cache full) answered from this copy. */
             *offset_out = pay_tz_offset_at(z, t);
-            pay_tz_free(z);
+            if (!kept) {
+                pay_tz_free(z);
+            }
             return PAY_OK;
         }
-        pay_tz_free(z);
+        pay_tz_free(z); /* another thread's copy is the cached one */
     }
     *offset_out = pay_tz_offset_at(found, t);
     return PAY_OK;
