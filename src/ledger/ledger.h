@@ -10,8 +10,11 @@
  * Chart of accounts (codes; type from the first segment):
  *   assets:processor:<connector>    funds the processor holds for us (debit-normal)
  *   liabilities:merchant:balance    what payd owes the merchant (credit-normal)
- *   expenses:processor_fees:<connector>   fees (later issues)
- * A capture of X: Dr assets:processor:sandbox X / Cr liabilities:merchant:balance X.
+ * A capture of X: Dr assets:processor:sandbox X / Cr liabilities:merchant:balance X;
+ * with a provider's fee F (issue 6) the same entry adds Dr
+ * liabilities:merchant:balance F / Cr assets:processor:sandbox F (the
+ * processor withholds the fee; it is the merchant's cost, not payd's), and
+ * its balance transaction is a charge of X with fee F, net X - F.
  * A refund of Y:  Dr liabilities:merchant:balance Y / Cr assets:processor:sandbox Y.
  *
  * Threading: functions take the caller's transaction; no state of their own.
