@@ -41,9 +41,9 @@
 /* How long after its last look the poller asks about a request again. */
 #define PAY_MOMO_POLL_EVERY_S 2
 /* A request still `sending` this long after it was recorded (payd stopped
- * between the commit and the send, or the send timed out) is asked about,
- * and sent again under the same reference when the provider does not know
- * it. */
+ * between the commit and the send, the send timed out, or the request was
+ * made where no call could follow) is sent again under the same reference:
+ * a wallet that has it answers 409, and it is then asked about. */
 #define PAY_MOMO_RESEND_AFTER_S 3
 /* Fallback: at most this many providers tried for one attempt. */
 #define PAY_MOMO_FALLBACKS_MAX 8

@@ -1102,7 +1102,6 @@ static bool poll_one(struct pay_store *s, const char *server_key, const char *pu
     char ref[PAY_MOMO_REF_LEN];
     copy_str(ref, sizeof(ref), reference);
     bool settled = false;
-    bool resend_only = false;
     for (int hop = 0; hop < PAY_MOMO_FALLBACKS_MAX && ref[0] != '\0'; hop++) {
         struct pay_momo_job job;
         memset(&job, 0, sizeof(job));
@@ -1115,13 +1114,15 @@ static bool poll_one(struct pay_store *s, const char *server_key, const char *pu
         struct pay_momo_result res;
         memset(&res, 0, sizeof(res));
         const char *source = "poll";
-        enum pay_err je = resend_only ? PAY_OK : pay_momo_job_status(&job, &res);
-        if (je == PAY_OK &&
-            (resend_only || (res.state == PAY_MOMO_NOT_FOUND && str_eq(job.status, ST_SENDING) &&
-                             pay_now() < job.expires_at))) {
-            /* Never received: send it (again) under the same reference. */
+        enum pay_err je;
+        if (str_eq(job.status, ST_SENDING) && pay_now() < job.expires_at) {
+            /* Not known to be received: send it (again) under its reference.
+             * A wallet that has it answers 409 (then it is asked about); one
+             * that is down is what fallback is for. */
             je = pay_momo_job_send(&job, &res);
             source = "request";
+        } else {
+            je = pay_momo_job_status(&job, &res);
         }
         pay_momo_job_release(&job);
         if (je != PAY_OK) {
@@ -1139,7 +1140,6 @@ static bool poll_one(struct pay_store *s, const char *server_key, const char *pu
                   e == PAY_ERR_CARD_DECLINED;
         /* A fallback began another request: send it now. */
         copy_str(ref, sizeof(ref), a.next);
-        resend_only = true;
     }
     return settled;
 }

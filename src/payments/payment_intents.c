@@ -968,6 +968,20 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
 {
     json_object_set_new(row->obj, "next_action", json_null());
     const char *pm_id = pay_json_str(row->obj, "payment_method");
+    if (str_eq(kind, "fraud_review") && str_eq(row->connector, PAY_CONNECTOR_MOBILE_MONEY)) {
+        /* A wallet payment held before its request was sent: route it again
+         * and send it now (the poller sends it: no call follows a decision). */
+        struct pay_route_choice route;
+        enum pay_err e = pay_route_pick(op, row, PAY_TENDER_MOBILE_WALLET, NULL, &route);
+        if (e == PAY_OK) {
+            e = pay_route_apply(op, row, &route);
+        }
+        if (e == PAY_OK) {
+            e = pay_momo_begin(op, row, &route);
+        }
+        pay_route_choice_release(&route);
+        return e;
+    }
     if (str_eq(kind, "fraud_review") && pm_id != NULL && !is_stripe(row) &&
         !str_eq(row->connector, PAY_CONNECTOR_MANUAL)) {
         /* A card held before any connector was called: authorize it now. */

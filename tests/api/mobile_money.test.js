@@ -11,8 +11,9 @@
  * callbacks; the simulator's 409/400/401; the OTP flow; fallback to the next
  * provider when one is down; the payer's number never in the logs.
  *
- * The fraud rules are off here (--risk-config {"enabled": false}): every
- * attempt comes from one address, which is what the rules are for.
+ * The fraud rules run with one change (--risk-config): EUR payments from
+ * 5,000.00 score 40, over a review threshold of 35, so a wallet payment can
+ * be held for review and then approved.
  */
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -86,7 +87,7 @@ async function provider(form) {
 test.before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'payd-momo-'));
   const riskConfig = path.join(tmp, 'risk.json');
-  fs.writeFileSync(riskConfig, JSON.stringify({ enabled: false }));
+  fs.writeFileSync(riskConfig, JSON.stringify({ review_score: 35, rules: { amount: { points: 40, from: { eur: 500000 } } } }));
   sim = await startSim(['--pending-ms', '1500', '--expire-ms', '1500', '--slow-ms', '2500']);
   payd = await startPayd({ args: ['--momo-poll-interval-ms', '300', '--risk-config', riskConfig] });
   const down = await closedPort();
@@ -396,6 +397,24 @@ test('fallback: a provider down before accepting hands the payment to the next o
   const all = await requests(err.payment_intent.id);
   assert.equal(all.length, 2);
   assert.ok(all.every((x) => x.status === 'failed'));
+});
+
+test('a wallet payment held for fraud review is sent once approved', async () => {
+  const pi = ok(await pay('46733555555', { currency: 'eur', amount: 600000 }), 'create');
+  assert.equal(pi.status, 'requires_verification');
+  assert.equal((await requests(pi.id)).length, 0, 'nothing is asked of the payer before the review');
+  const ver = ok(await payd.api('GET', `/v1/verifications?payment_intent=${pi.id}&kind=fraud_review`)).data[0];
+  assert.ok(ver, 'a fraud review is queued');
+  const bob = await payd.mintToken({ sub: 'staff_bob', role: 'staff' });
+  ok(await payd.api('POST', `/v1/verifications/${ver.id}/approve`, { token: bob }), 'approve');
+  const waiting = ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`));
+  assert.equal(waiting.status, 'requires_action');
+  assert.equal(waiting.next_action.type, 'mobile_money_request');
+  /* The poller sends it; eur-down is down, eur-up takes it. */
+  const done = await intentWhen(pi.id, ['succeeded']);
+  assert.equal(done.provider, 'eur-up');
+  assert.equal(done.amount_received, 600000);
+  assert.equal((await charges(pi.id)).length, 1);
 });
 
 test('bad wallet input is a 400 naming the parameter', async () => {
