@@ -1351,6 +1351,13 @@ enum pay_err pay_intent_update(struct pay_op *op, const char *id, const struct p
             json_object_set_new(row.obj, "next_action", json_null());
             pay_json_set_str(row.obj, "status", has_pm ? ST_RC : ST_RPM);
         }
+        st = status_of(row.obj);
+        if ((auth_relevant || p->facility != NULL || p->payment_method_types != NULL) &&
+            (str_eq(st, ST_RPM) || str_eq(st, ST_RC))) {
+            /* The route and its fee were for the old payment: the next
+             * attempt routes again. */
+            pay_route_forget(&row);
+        }
         e = pay_intent_row_save(op, &row);
     }
     free(currency_before);

@@ -106,6 +106,10 @@ enum pay_err pay_route_pin(struct pay_op *op, struct pay_intent_row *row, const 
 /* Refunds of @row: PAY_ERR_PARAM_INVALID naming "payment_intent" when its
  * provider is configured with supports_refunds=false. */
 enum pay_err pay_route_refund_check(struct pay_op *op, const struct pay_intent_row *row) PAY_WUR;
+/* The payment changed before an attempt (amount, currency, facility,
+ * method): drop the last route's provider, rates and fee_amount (a provider
+ * named at create stays). */
+void pay_route_forget(struct pay_intent_row *row);
 /* Most providers one attempt falls back through. */
 #define PAY_ROUTE_FALLBACK_MAX 8
 /*

@@ -510,3 +510,15 @@ enum pay_err pay_route_refund_check(struct pay_op *op, const struct pay_intent_r
     }
     return PAY_OK;
 }
+
+void pay_route_forget(struct pay_intent_row *row)
+{
+    const char *pin = row->provider_pin[0] && !str_eq(row->provider_pin, PAY_CONNECTOR_STRIPE)
+                          ? row->provider_pin
+                          : NULL;
+    pay_json_set_str(row->obj, "provider", pin);
+    pay_json_set_int(row->obj, "fee_amount", 0);
+    row->tender[0] = '\0';
+    row->fee_bps = 0;
+    row->fee_fixed_minor = 0;
+}

@@ -458,3 +458,25 @@ test('a provider with supports_refunds=false: its payments cannot be refunded th
   assert.equal(re.amount, 10000);
   await deactivateAll('card');
 });
+
+test('changing the amount after a declined attempt drops the old route; the next attempt prices the new amount', async () => {
+  await deactivateAll('card');
+  const p = await provider({ name: uniq('reprice'), fee_bps: 200 });
+  const declined = await pay({ amount: 10000, payment_method: 'pm_card_chargeDeclined' });
+  assert.equal(declined.status, 402, declined.text);
+  const id = declined.body.error.payment_intent ? declined.body.error.payment_intent.id : null;
+  const pi = id ? ok(await payd.api('GET', `/v1/payment_intents/${id}`))
+    : (await listAll(payd, '/v1/payment_intents')).find((x) => x.amount === 10000 && x.provider === p.name);
+  assert.ok(pi, declined.text);
+  assert.equal(pi.status, 'requires_payment_method');
+  assert.equal(pi.provider, p.name);
+  assert.equal(pi.fee_amount, 200);
+  const upd = ok(await payd.api('POST', `/v1/payment_intents/${pi.id}`, { form: { amount: 20000 } }));
+  assert.equal(upd.provider, null);
+  assert.equal(upd.fee_amount, 0);
+  const done = ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/confirm`, { form: { payment_method: 'pm_card_visa' } }));
+  assert.equal(done.status, 'succeeded');
+  assert.equal(done.provider, p.name);
+  assert.equal(done.fee_amount, 400);
+  await deactivateAll('card');
+});
