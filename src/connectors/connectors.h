@@ -219,6 +219,16 @@ enum pay_err pay_stripe_build_retrieve(const char *stripe_pi, struct pay_stripe_
 enum pay_err pay_stripe_send(const struct pay_stripe_config *cfg, const struct pay_stripe_req *r,
                              struct pay_conn_result *res) PAY_WUR;
 
+/*
+ * The mapping pay_stripe_send applies to one complete HTTP answer: @http
+ * and the @len bytes of @body (any bytes, not NUL-terminated; NULL = none)
+ * into @res as described above (sets http_status; writes status,
+ * provider_ref, code, decline_code, message, redirect_url as the answer
+ * says). Returns false, having set only http_status, for an answer to
+ * retry (409, 429, 5xx). Pure: no I/O, no logging (fuzz/stripe_answer.c).
+ */
+bool pay_stripe_parse_answer(long http, const char *body, size_t len, struct pay_conn_result *res);
+
 /* The connector named @name, or NULL. */
 const struct pay_connector *pay_connector_find(const char *name);
 

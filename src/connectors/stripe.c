@@ -315,7 +315,7 @@ static void map_refund(const json_t *o, struct pay_conn_result *res)
 }
 
 /* Map one complete HTTP answer; false when it is one to retry. */
-static bool map_answer(long http, const char *body, size_t len, struct pay_conn_result *res)
+bool pay_stripe_parse_answer(long http, const char *body, size_t len, struct pay_conn_result *res)
 {
     res->http_status = (int)http;
     if (http == 409 || http == 429 || http >= 500) {
@@ -460,7 +460,7 @@ enum pay_err pay_stripe_send(const struct pay_stripe_config *cfg, const struct p
         CURLcode cc = exchange(cfg, r, &resp, &http);
         res->attempts = i + 1;
         if (cc == CURLE_OK) {
-            bool final = map_answer(http, resp.data, resp.len, res);
+            bool final = pay_stripe_parse_answer(http, resp.data, resp.len, res);
             pay_buf_release(&resp);
             if (final) {
                 return PAY_OK;
