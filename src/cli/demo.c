@@ -11,13 +11,18 @@
  *
  * Idempotent: everything is found by name first; what exists is left as
  * it is (and reported), so running it twice creates nothing the second
- * time. The wallet credentials are the simulator's public sandbox values
- * (src/sim/sim.h); they are stored as given, which any server key opens
- * (credentials set through the API are sealed under payd serve's key).
+ * time. The wallet credentials are the simulator's sandbox values
+ * (src/sim/sim.h), sealed as the API seals credentials, under payd serve's
+ * server key: --fingerprint-key / PAYD_FINGERPRINT_KEY, else the key file
+ * payd serve keeps (fingerprint.key beside the SQLite file, or
+ * ./var/fingerprint.key with PostgreSQL) when it exists. Without either
+ * (demo before the first serve) they are stored as given, which opens under
+ * any key later.
  *
  * Threading: main thread only.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../auth/auth.h"
@@ -32,6 +37,10 @@ static const struct pay_option demo_opts[] = {
     PAY_CLI_OPT_DB,
     {"momo-url", "PAYD_DEMO_MOMO_URL", "http://127.0.0.1:8090",
      "base URL of the mobile money API the wallet providers use (payd sim momo)", false},
+    {"fingerprint-key", "PAYD_FINGERPRINT_KEY", NULL,
+     "payd serve's server key, which seals the wallet credentials (default: payd serve's "
+     "fingerprint.key file when it exists)",
+     false},
     PAY_CLI_OPT_LOG_LEVEL("warn"),
 };
 #define N_DEMO_OPTS (sizeof(demo_opts) / sizeof(demo_opts[0]))
@@ -76,6 +85,7 @@ static const struct demo_provider providers[] = {
 
 struct demo_run {
     const char *momo_url;
+    const char *server_key; /* NULL: credentials stored as given */
     struct pay_error err;
     struct pay_buf out; /* what was done, printed after the commit */
     int created, existing;
@@ -187,12 +197,51 @@ static enum pay_err demo_tx(struct pay_tx *tx, void *arg)
         .actor = "cli:demo",
         .actor_role = "cli",
         .client_addr = "local",
+        .fingerprint_key = run->server_key,
     };
     enum pay_err e = load_facilities(&op, run);
     if (e == PAY_OK) {
         e = load_providers(&op, run);
     }
     return e;
+}
+
+/*
+ * payd serve's server key for @db_url: the key file serve creates on its
+ * first start (src/cli/serve.c: beside the SQLite file, or
+ * ./var/fingerprint.key), when it exists. NULL otherwise (malloc'd).
+ */
+static char *server_key_file(const char *db_url)
+{
+    char path[4096];
+    if (strncmp(db_url, "sqlite:", 7) == 0) {
+        const char *file = db_url + 7;
+        const char *slash = strrchr(file, '/');
+        if (strcmp(file, ":memory:") == 0 || file[0] == '\0') {
+            return NULL;
+        }
+        if (slash == NULL) {
+            snprintf(path, sizeof(path), "fingerprint.key");
+        } else {
+            snprintf(path, sizeof(path), "%.*s/fingerprint.key", (int)(slash - file), file);
+        }
+    } else {
+        snprintf(path, sizeof(path), "var/fingerprint.key");
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return NULL;
+    }
+    char buf[512];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
+        buf[--n] = '\0';
+    }
+    char *key = n >= 32 ? strdup(buf) : NULL;
+    explicit_bzero(buf, sizeof(buf));
+    return key;
 }
 
 /* The demo admin key: created once (secret printed), found afterwards. */
@@ -265,7 +314,10 @@ int pay_cli_demo(int argc, char **argv)
     if (!pay_cli_open_store(&cfg, &s, NULL)) {
         goto out;
     }
-    struct demo_run run = {.momo_url = momo_url};
+    const char *key_opt = pay_config_get(&cfg, "fingerprint-key");
+    char *key = key_opt != NULL && key_opt[0] != '\0' ? strdup(key_opt)
+                                                      : server_key_file(pay_config_get(&cfg, "db"));
+    struct demo_run run = {.momo_url = momo_url, .server_key = key};
     pay_buf_init(&run.out, 64 * 1024);
     enum pay_err e = pay_store_write(s, demo_tx, &run);
     if (e != PAY_OK) {
@@ -274,6 +326,12 @@ int pay_cli_demo(int argc, char **argv)
         printf("NileCare demo network in %s (%d created, %d already there):\n%s",
                pay_config_get(&cfg, "db"), run.created, run.existing,
                run.out.data != NULL ? run.out.data : "");
+        if (run.created > 0) {
+            printf("Wallet credentials: %s\n",
+                   key != NULL ? "sealed under payd serve's server key"
+                               : "stored as given (no server key yet: give --fingerprint-key, or "
+                                 "run payd serve once first, to have them sealed)");
+        }
         bool ok =
             run.created == 0 || pay_cli_audit_record(s, "payd demo", NULL, "facilities, providers");
         if (ok && demo_key(s)) {
@@ -287,6 +345,10 @@ int pay_cli_demo(int argc, char **argv)
         }
     }
     pay_buf_release(&run.out);
+    if (key != NULL) {
+        explicit_bzero(key, strlen(key));
+        free(key);
+    }
     pay_store_close(s);
 out:
     pay_config_release(&cfg);

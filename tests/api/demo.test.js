@@ -10,6 +10,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
+const fs = require('node:fs');
 const { startPayd, PAYD } = require('./lib/payd');
 const { ok, listAll } = require('./lib/intents');
 
@@ -53,6 +54,14 @@ test('payd demo loads the NileCare network once; a second run creates nothing', 
   const secret = (first.stdout.match(/\bsk_test_[0-9A-Za-z]+/) || [])[0];
   assert.ok(secret, `an admin key is printed:\n${first.stdout}`);
   for (const name of Object.keys(SEED)) assert.match(first.stdout, new RegExp(`provider ${name} `));
+  /* payd serve ran first, so its server key exists and seals the wallet credentials. */
+  assert.match(first.stdout, /Wallet credentials: sealed under payd serve's server key/);
+  if (payd.kind === 'sqlite') {
+    const file = payd.dbUrl.replace(/^sqlite:/, '');
+    const dump = [file, `${file}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f).toString('latin1')).join('');
+    assert.ok(dump.includes('zain_cash'), 'read the database');
+    assert.ok(!dump.includes('payd-sandbox-key'), 'the credentials are not stored in clear');
+  }
 
   /* The printed key is an admin key of this database. */
   const providers = await listAll(payd, '/v1/providers', { key: secret });
