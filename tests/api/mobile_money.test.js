@@ -140,6 +140,20 @@ async function simRequest(reference) {
   return r.json();
 }
 
+/*
+ * The mobile_money_request an intent waited with, from its
+ * payment_intent.requires_action event: the answer to the create or confirm
+ * may already show the outcome (a callback can be applied before the
+ * request's own answer is).
+ */
+async function waitedWith(id) {
+  const evs = await eventsFor(payd, 'payment_intent.requires_action', id);
+  assert.ok(evs.length >= 1, `no requires_action event for ${id}`);
+  const na = evs[0].data.object.next_action;
+  assert.equal(na.type, 'mobile_money_request');
+  return na.mobile_money_request;
+}
+
 async function charges(pi) {
   return ok(await payd.api('GET', `/v1/balance_transactions?source=${pi}&type=charge`)).data;
 }
@@ -151,12 +165,10 @@ async function requests(pi) {
 test('a wallet payment: requires_action with reference, instructions and QR, then succeeded by the callback', async () => {
   const r = await pay('+46 733 999 999', { expand: ['payment_method'] });
   const pi = ok(r, 'create');
-  assert.equal(pi.status, 'requires_action');
+  assert.ok(['requires_action', 'succeeded'].includes(pi.status), pi.status);
   assert.equal(pi.provider, 'mtn');
   assert.equal(pi.fee_amount, 15);
-  const na = pi.next_action;
-  assert.equal(na.type, 'mobile_money_request');
-  const m = na.mobile_money_request;
+  const m = await waitedWith(pi.id);
   assert.match(m.reference, UUID4);
   assert.equal(m.provider, 'mtn');
   assert.equal(m.wallet, 'mtn_momo');
@@ -221,7 +233,7 @@ test('each failure reason declines with its decline code, no money moves', async
   const created = [];
   for (const [phone, reason, decline] of cases) {
     const pi = ok(await pay(phone), `create ${phone}`);
-    assert.equal(pi.status, 'requires_action');
+    assert.ok(['requires_action', 'requires_payment_method'].includes(pi.status), pi.status);
     created.push([pi.id, reason, decline]);
   }
   for (const [id, reason, decline] of created) {
@@ -242,8 +254,7 @@ test('a request-to-pay that times out is settled by the poller: succeeded once',
   /* mtn-poll: 700 ms timeout, no callbacks; 46733123460: the simulator answers after 2.5 s. */
   const r = await pay('46733123460', { provider: 'mtn-poll' });
   const pi = ok(r, 'create');
-  assert.equal(pi.status, 'requires_action', 'an ambiguous send leaves the intent waiting');
-  const m = pi.next_action.mobile_money_request;
+  const m = await waitedWith(pi.id);
   const sent = await simRequest(m.reference);
   assert.equal(sent.callback_url, null);
   const done = await intentWhen(pi.id, ['succeeded']);
@@ -259,7 +270,7 @@ test('callbacks racing the poller: one posting', async () => {
   const before = ok(await payd.api('GET', '/v1/balance')).available.find((x) => x.currency === 'sdg');
   /* 46733123453: pending 1.5 s, then successful; the poller looks every 300 ms. */
   const pi = ok(await pay('46733123453', { amount: 2500 }), 'create');
-  const ref = pi.next_action.mobile_money_request.reference;
+  const ref = (await waitedWith(pi.id)).reference;
   const s = await until(async () => {
     const x = await simRequest(ref);
     return x.state === 'successful' ? x : null;
@@ -373,10 +384,10 @@ test('OTP wallet: a wrong code is refused, the right one pays', async () => {
 
 test('fallback: a provider down before accepting hands the payment to the next one', async () => {
   const pi = ok(await pay('249911112222', { currency: 'eur', amount: 1000 }), 'create');
-  assert.equal(pi.status, 'requires_action');
+  assert.ok(['requires_action', 'succeeded'].includes(pi.status), pi.status);
   assert.equal(pi.provider, 'eur-up');
   assert.equal(pi.fee_amount, 20);
-  const m = pi.next_action.mobile_money_request;
+  const m = await waitedWith(pi.id);
   assert.equal(m.provider, 'eur-up');
   assert.equal(m.wallet, 'sudani_cash');
   const sent = await simRequest(m.reference);
@@ -407,9 +418,7 @@ test('a wallet payment held for fraud review is sent once approved', async () =>
   assert.ok(ver, 'a fraud review is queued');
   const bob = await payd.mintToken({ sub: 'staff_bob', role: 'staff' });
   ok(await payd.api('POST', `/v1/verifications/${ver.id}/approve`, { token: bob }), 'approve');
-  const waiting = ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`));
-  assert.equal(waiting.status, 'requires_action');
-  assert.equal(waiting.next_action.type, 'mobile_money_request');
+  assert.match((await waitedWith(pi.id)).reference, UUID4);
   /* The poller sends it; eur-down is down, eur-up takes it. */
   const done = await intentWhen(pi.id, ['succeeded']);
   assert.equal(done.provider, 'eur-up');
@@ -439,8 +448,8 @@ test('confirm with payment_method_data on an existing intent', async () => {
     form: { payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone: '46733888888' } } },
   });
   const c = ok(r, 'confirm');
-  assert.equal(c.status, 'requires_action');
-  assert.equal(c.next_action.mobile_money_request.amount, '7.00');
+  assert.ok(['requires_action', 'succeeded'].includes(c.status), c.status);
+  assert.equal((await waitedWith(pi.id)).amount, '7.00');
   await intentWhen(pi.id, ['succeeded']);
 });
 
