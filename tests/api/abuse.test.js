@@ -363,7 +363,7 @@ test('BOLA matrix: every {id} route x every role on patient A\'s objects', async
   const lists = ['/v1/payment_intents?limit=100', `/v1/payment_methods?customer=${fx.cusB.id}&limit=100`,
     '/v1/refunds?limit=100', '/v1/events?limit=100', `/v1/customers/${fx.cusA.id}/payment_methods`,
     `/v1/payment_methods?customer=${fx.cusA.id}`, `/v1/payment_intents?customer=${fx.cusA.id}`,
-    `/v1/refunds?payment_intent=${fx.piA.id}`];
+    `/v1/refunds?payment_intent=${fx.piA.id}`, `/v1/mobile_money_requests?payment_intent=${fx.piA.id}`];
   for (const list of lists) {
     const r = await payd.api('GET', list, { token: fx.tokens.patientB });
     assert.ok([200, 400, 403, 404].includes(r.status), `patient B GET ${list}: ${r.status} ${r.text}`);
