@@ -510,6 +510,10 @@ static enum pay_err decide_payment(struct pay_op *op, json_t *v, struct pay_inte
     if (e == PAY_OK) {
         e = emit(op, "payment_intent.payment_failed", row->obj, customer);
     }
+    if (e == PAY_OK) {
+        /* A rejection counts as a decline for the customer's risk rules. */
+        e = pay_risk_challenge_outcome(op, pay_json_str(row->obj, "id"), "declined");
+    }
     return e;
 }
 

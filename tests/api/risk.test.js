@@ -278,6 +278,25 @@ test('recent declines of the customer: after two declines the next attempt is de
   }
 });
 
+test('recent declines: a manual tender rejected at verification counts as a decline', async () => {
+  const payd = await startRisk({ rules: { recent_declines: { points: 60, max: 1 } } });
+  try {
+    const c = await newCustomer(payd);
+    const checker = await payd.mintToken({ sub: 'checker_1', role: 'staff' });
+    const r = await createIntent(payd, { customer: c.id, amount: 5000, currency: 'sdg', payment_method_types: ['cash'], confirm: 'true' });
+    const pi = ok(r, 'cash recorded');
+    assert.equal(pi.status, 'requires_verification');
+    const ver = pi.next_action.manual_verification.verification;
+    ok(await payd.api('POST', `/v1/verifications/${ver}/reject`, { form: { reason: 'counted short' }, token: checker }), 'reject');
+    const a = await attemptOf(payd, pi.id);
+    assert.equal(a.outcome, 'declined', 'the rejected attempt is recorded as declined');
+    const next = await expectFraudDecline(payd, await pay(payd, { customer: c.id }));
+    assert.deepEqual(rules(next), ['recent_declines']);
+  } finally {
+    await payd.stop();
+  }
+});
+
 test('disputes: a customer with a disputed payment is held for review', async () => {
   const secret = 'whsec_payd_risk_test_0123456789';
   const payd = await startRisk({ rules: { disputes: { points: 40 } } },
