@@ -1,8 +1,10 @@
 -- POST /v1/payment_intents with confirm=true and the sandbox card pm_card_visa:
 -- a durable create+confirm (intent, charge, ledger entry, events, idempotency).
 local C = dofile(os.getenv("BENCH_DIR") .. "/common.lua")
-local counter, tid, seed = 0, 0, 0
-function setup(thread) tid = tid + 1; thread:set("tid", tid) end
+local counter, seed, nthreads = 0, 0, 0
+-- tid is a global of the thread's Lua state, set by setup() in the main
+-- state (a local here would shadow it and stay 0 in every thread).
+function setup(thread) nthreads = nthreads + 1; thread:set("tid", nthreads) end
 function init(args) seed = math.floor(os.time() % 1000000) * 1000 + math.random(0, 999) end
 local customer = os.getenv("BENCH_CUSTOMER") or ""
 if customer ~= "" then customer = "&customer=" .. customer end

@@ -3,9 +3,11 @@
 -- BENCH_IDS3: large intents to refund from.
 local C = dofile(os.getenv("BENCH_DIR") .. "/common.lua")
 local intents, customers, big = {}, {}, {}
-local counter, tid, seed, hdrs = 0, 0, 0, nil
+local counter, seed, nthreads, hdrs = 0, 0, 0, nil
 local customer = os.getenv("BENCH_CUSTOMER") or ""
-function setup(thread) tid = tid + 1; thread:set("tid", tid) end
+-- tid is a global of the thread's Lua state, set by setup() in the main
+-- state (a local here would shadow it and stay 0 in every thread).
+function setup(thread) nthreads = nthreads + 1; thread:set("tid", nthreads) end
 function init(args)
   intents = C.read_ids(os.getenv("BENCH_IDS"))
   customers = C.read_ids(os.getenv("BENCH_IDS2"))

@@ -2,8 +2,10 @@
 -- succeeded intents in BENCH_IDS, so concurrent refunds rarely queue on one
 -- intent's row lock.
 local C = dofile(os.getenv("BENCH_DIR") .. "/common.lua")
-local ids, counter, tid, seed = {}, 0, 0, 0
-function setup(thread) tid = tid + 1; thread:set("tid", tid) end
+local ids, counter, seed, nthreads = {}, 0, 0, 0
+-- tid is a global of the thread's Lua state, set by setup() in the main
+-- state (a local here would shadow it and stay 0 in every thread).
+function setup(thread) nthreads = nthreads + 1; thread:set("tid", nthreads) end
 function init(args)
   ids = C.read_ids(os.getenv("BENCH_IDS"))
   seed = math.floor(os.time() % 1000000) * 1000 + math.random(0, 999)
