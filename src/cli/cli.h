@@ -45,6 +45,24 @@ int pay_cli_bench(int argc, char **argv);
 int pay_cli_sim(int argc, char **argv);
 int pay_cli_demo(int argc, char **argv);
 
+/* ---- server_key.c: the key of a database's card fingerprints and sealed secrets */
+
+/* Read the whole file @path (at most 64 KiB) into a new string (caller frees). */
+enum pay_err pay_cli_read_file(const char *path, char **out) PAY_WUR;
+/*
+ * Where payd keeps the server key of @db_url when --fingerprint-key is
+ * unset: fingerprint.key beside the SQLite file (the key travels with the
+ * data it keys), else ./var/fingerprint.key. NULL for an in-memory database.
+ * Caller frees.
+ */
+char *pay_cli_server_key_path(const char *db_url);
+/*
+ * Read the key in @path; when the file is missing and @create, make it with
+ * a new random key (two processes racing on O_EXCL: the loser reads the
+ * winner's). PAY_ERR_NOT_FOUND when missing and !@create.
+ */
+enum pay_err pay_cli_server_key_load(const char *path, bool create, char **out) PAY_WUR;
+
 /* The options every database command shares, for building option tables. */
 #define PAY_CLI_OPT_CONFIG                                                                         \
     {                                                                                              \

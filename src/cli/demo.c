@@ -15,9 +15,8 @@
  * (src/sim/sim.h), sealed as the API seals credentials, under payd serve's
  * server key: --fingerprint-key / PAYD_FINGERPRINT_KEY, else the key file
  * payd serve keeps (fingerprint.key beside the SQLite file, or
- * ./var/fingerprint.key with PostgreSQL) when it exists. Without either
- * (demo before the first serve) they are stored as given, which opens under
- * any key later.
+ * ./var/fingerprint.key with PostgreSQL), created here when serve has not
+ * run yet, so the credentials are never stored in clear.
  *
  * Threading: main thread only.
  */
@@ -206,44 +205,6 @@ static enum pay_err demo_tx(struct pay_tx *tx, void *arg)
     return e;
 }
 
-/*
- * payd serve's server key for @db_url: the key file serve creates on its
- * first start (src/cli/serve.c: beside the SQLite file, or
- * ./var/fingerprint.key), when it exists. NULL otherwise (malloc'd).
- */
-static char *server_key_file(const char *db_url)
-{
-    char path[4096];
-    if (strncmp(db_url, "sqlite:", 7) == 0) {
-        const char *file = db_url + 7;
-        const char *slash = strrchr(file, '/');
-        if (strcmp(file, ":memory:") == 0 || file[0] == '\0') {
-            return NULL;
-        }
-        if (slash == NULL) {
-            snprintf(path, sizeof(path), "fingerprint.key");
-        } else {
-            snprintf(path, sizeof(path), "%.*s/fingerprint.key", (int)(slash - file), file);
-        }
-    } else {
-        snprintf(path, sizeof(path), "var/fingerprint.key");
-    }
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return NULL;
-    }
-    char buf[512];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
-        buf[--n] = '\0';
-    }
-    char *key = n >= 32 ? strdup(buf) : NULL;
-    explicit_bzero(buf, sizeof(buf));
-    return key;
-}
-
 /* The demo admin key: created once (secret printed), found afterwards. */
 static bool demo_key(struct pay_store *s)
 {
@@ -315,8 +276,20 @@ int pay_cli_demo(int argc, char **argv)
         goto out;
     }
     const char *key_opt = pay_config_get(&cfg, "fingerprint-key");
-    char *key = key_opt != NULL && key_opt[0] != '\0' ? strdup(key_opt)
-                                                      : server_key_file(pay_config_get(&cfg, "db"));
+    char *key = NULL;
+    if (key_opt != NULL && key_opt[0] != '\0') {
+        key = strdup(key_opt);
+    } else {
+        /* payd serve's key file, made now when serve has not run yet. */
+        char *path = pay_cli_server_key_path(pay_config_get(&cfg, "db"));
+        if (path != NULL && pay_cli_server_key_load(path, true, &key) != PAY_OK) {
+            fprintf(stderr, "payd demo: cannot read or create the server key file %s\n", path);
+            free(path);
+            pay_store_close(s);
+            goto out;
+        }
+        free(path);
+    }
     struct demo_run run = {.momo_url = momo_url, .server_key = key};
     pay_buf_init(&run.out, 64 * 1024);
     enum pay_err e = pay_store_write(s, demo_tx, &run);
@@ -329,8 +302,7 @@ int pay_cli_demo(int argc, char **argv)
         if (run.created > 0) {
             printf("Wallet credentials: %s\n",
                    key != NULL ? "sealed under payd serve's server key"
-                               : "stored as given (no server key yet: give --fingerprint-key, or "
-                                 "run payd serve once first, to have them sealed)");
+                               : "stored as given (an in-memory database has no key file)");
         }
         bool ok =
             run.created == 0 || pay_cli_audit_record(s, "payd demo", NULL, "facilities, providers");

@@ -33,8 +33,6 @@
  * mmapped: see the mallopt calls in pay_cli_serve. */
 #define SERVE_MALLOC_TRIM_BYTES (32 * 1024 * 1024)
 #define SERVE_MALLOC_MMAP_BYTES (1024 * 1024)
-/* A PEM public key or fingerprint key file larger than this is a mistake. */
-#define KEY_FILE_BYTES_MAX (64 * 1024)
 /* Random bytes of a generated fingerprint key (hex-encoded in its file). */
 #define FINGERPRINT_KEY_BYTES 32
 
@@ -111,61 +109,6 @@ static const struct pay_option serve_opts[] = {
 };
 #define N_SERVE_OPTS (sizeof(serve_opts) / sizeof(serve_opts[0]))
 
-/* Read the whole file @path (at most KEY_FILE_BYTES_MAX) into a new string. */
-static enum pay_err read_small_file(const char *path, char **out)
-{
-    enum pay_err e = PAY_ERR_IO;
-    struct pay_buf b;
-    pay_buf_init(&b, KEY_FILE_BYTES_MAX);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        goto out;
-    }
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        e = pay_buf_add(&b, chunk, n);
-        if (e != PAY_OK) {
-            goto out_close;
-        }
-    }
-    if (ferror(f)) {
-        e = PAY_ERR_IO;
-        goto out_close;
-    }
-    e = pay_buf_adds(&b, "");
-    if (e == PAY_OK) {
-        *out = pay_buf_detach(&b, NULL);
-    }
-out_close:
-    fclose(f);
-out:
-    pay_buf_release(&b);
-    return e;
-}
-
-/*
- * The fingerprint key file's path when --fingerprint-key is unset: beside
- * the SQLite database (so the key travels with the data it keys), else
- * ./var/fingerprint.key. NULL for an in-memory database.
- */
-static char *fingerprint_key_path(const char *db_url)
-{
-    char path[PATH_MAX];
-    if (strncmp(db_url, "sqlite:", 7) == 0) {
-        const char *file = db_url + 7;
-        if (strcmp(file, ":memory:") == 0 || file[0] == '\0') {
-            return NULL;
-        }
-        const char *slash = strrchr(file, '/');
-        int n = slash == NULL ? snprintf(path, sizeof(path), "fingerprint.key")
-                              : snprintf(path, sizeof(path), "%.*s/fingerprint.key",
-                                         (int)(slash - file), file);
-        return n > 0 && (size_t)n < sizeof(path) ? strdup(path) : NULL;
-    }
-    return strdup("var/fingerprint.key");
-}
-
 /* Trim trailing whitespace of @s in place. */
 static void rtrim(char *s)
 {
@@ -173,63 +116,6 @@ static void rtrim(char *s)
     while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t')) {
         s[--n] = '\0';
     }
-}
-
-/*
- * Read the key in @path, or create the file with a new random key. Two
- * processes starting at once race on O_EXCL; the loser reads the winner's.
- */
-static enum pay_err load_or_create_key(const char *path, char **out)
-{
-    for (int attempt = 0; attempt < 3; attempt++) {
-        char *key = NULL;
-        if (read_small_file(path, &key) == PAY_OK) {
-            rtrim(key);
-            if (strlen(key) >= 32) {
-                *out = key;
-                return PAY_OK;
-            }
-            /* Empty or short: another process is writing it right now. */
-            free(key);
-            usleep(100 * 1000);
-            continue;
-        }
-        if (strchr(path, '/') != NULL) {
-            char dir[PATH_MAX];
-            snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
-            (void)mkdir(dir, 0700); /* exists already in the usual case */
-        }
-        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            if (errno == EEXIST) {
-                continue;
-            }
-            return PAY_ERR_IO;
-        }
-        unsigned char raw[FINGERPRINT_KEY_BYTES];
-        char hex[2 * FINGERPRINT_KEY_BYTES + 2];
-        enum pay_err e = pay_random_bytes(raw, sizeof(raw));
-        if (e != PAY_OK) {
-            close(fd);
-            unlink(path);
-            return e;
-        }
-        pay_hex_encode(raw, sizeof(raw), hex);
-        explicit_bzero(raw, sizeof(raw));
-        size_t len = strlen(hex);
-        hex[len] = '\n';
-        bool ok = write(fd, hex, len + 1) == (ssize_t)(len + 1) && fsync(fd) == 0;
-        close(fd);
-        hex[len] = '\0';
-        if (!ok) {
-            unlink(path);
-            return PAY_ERR_IO;
-        }
-        *out = strdup(hex);
-        explicit_bzero(hex, sizeof(hex));
-        return *out != NULL ? PAY_OK : PAY_ERR_NOMEM;
-    }
-    return PAY_ERR_IO;
 }
 
 /* The fingerprint key from the option, its file, or (in-memory db) a fresh one. */
@@ -241,7 +127,7 @@ static bool resolve_fingerprint_key(const struct pay_config *cfg, char **out)
         return *out != NULL;
     }
     const char *db = pay_config_get(cfg, "db");
-    char *path = fingerprint_key_path(db);
+    char *path = pay_cli_server_key_path(db);
     if (path == NULL) {
         unsigned char raw[FINGERPRINT_KEY_BYTES];
         char hex[2 * FINGERPRINT_KEY_BYTES + 1];
@@ -258,7 +144,7 @@ static bool resolve_fingerprint_key(const struct pay_config *cfg, char **out)
                  "database the same PAYD_FINGERPRINT_KEY",
                  path);
     }
-    enum pay_err e = load_or_create_key(path, out);
+    enum pay_err e = pay_cli_server_key_load(path, true, out);
     if (e != PAY_OK) {
         fprintf(stderr, "payd serve: cannot read or create the fingerprint key file %s: %s\n", path,
                 strerror(errno));
@@ -276,7 +162,7 @@ static bool load_risk_config(const struct pay_config *cfg)
     const char *path = pay_config_get(cfg, "risk-config");
     if (path != NULL && path[0] != '\0') {
         char *text = NULL;
-        if (read_small_file(path, &text) != PAY_OK) {
+        if (pay_cli_read_file(path, &text) != PAY_OK) {
             fprintf(stderr, "payd serve: cannot read --risk-config %s: %s\n", path,
                     strerror(errno));
             return false;
@@ -326,7 +212,7 @@ static bool load_auth_config(const struct pay_config *cfg, struct pay_auth_confi
     }
     v = pay_config_get(cfg, "jwt-public-key");
     if (v != NULL && v[0] != '\0') {
-        if (read_small_file(v, &auth->jwt_public_key) != PAY_OK) {
+        if (pay_cli_read_file(v, &auth->jwt_public_key) != PAY_OK) {
             fprintf(stderr, "payd serve: cannot read --jwt-public-key %s: %s\n", v,
                     strerror(errno));
             return false;
@@ -520,7 +406,8 @@ int pay_cli_serve(int argc, char **argv)
     }
     const char *evidence_s = pay_config_get(&cfg, "evidence-max-bytes");
     errno = 0;
-    unsigned long long evidence_max = strtoull(evidence_s != NULL ? evidence_s : "5242880", &end, 10);
+    unsigned long long evidence_max =
+        strtoull(evidence_s != NULL ? evidence_s : "5242880", &end, 10);
     if (errno != 0 || end == NULL || *end != '\0' || evidence_max < 1 ||
         evidence_max > PAY_UPLOAD_BYTES_MAX) {
         fprintf(stderr, "payd serve: --evidence-max-bytes must be 1..%d\n", PAY_UPLOAD_BYTES_MAX);

@@ -11,7 +11,9 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const { startPayd, PAYD } = require('./lib/payd');
+const os = require('node:os');
+const path = require('node:path');
+const { startPayd, runPayd, PAYD } = require('./lib/payd');
 const { ok, listAll } = require('./lib/intents');
 
 const MOMO_URL = 'http://127.0.0.1:18090';
@@ -46,6 +48,23 @@ test.after(async () => {
 function demo() {
   return payd.cli(['demo', '--db', payd.dbUrl, '--momo-url', MOMO_URL]);
 }
+
+test('payd demo before payd ever served: it makes the server key file and never stores credentials in clear', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payd-demo-'));
+  try {
+    const file = path.join(dir, 'demo.db');
+    const r = await runPayd(['demo', '--db', `sqlite:${file}`, '--momo-url', MOMO_URL]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Wallet credentials: sealed under payd serve's server key/);
+    const key = fs.readFileSync(path.join(dir, 'fingerprint.key'), 'utf8').trim();
+    assert.match(key, /^[0-9a-f]{64}$/, 'the key file payd serve reads next');
+    const dump = [file, `${file}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f).toString('latin1')).join('');
+    assert.ok(dump.includes('zain_cash'), 'read the database');
+    assert.ok(!dump.includes('payd-sandbox-key'), 'the credentials are not stored in clear');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('payd demo loads the NileCare network once; a second run creates nothing', async () => {
   const first = await demo();
