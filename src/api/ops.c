@@ -189,10 +189,16 @@ static json_t *key_object(struct pay_request *req, const char *id)
     return found;
 }
 
+/* The audit record of a key change, in the key's own transaction. */
+static enum pay_err key_audit(struct pay_tx *tx, const char *key_id, void *arg)
+{
+    return pay_request_audit(tx, arg, key_id, 200);
+}
+
 /*
  * POST /v1/keys {name, role}: the API twin of `payd keys create`. The key
- * is created in its own transaction by the auth module (hence NO_TX); the
- * secret is in this one response only.
+ * is created in its own transaction by the auth module (hence NO_TX), with
+ * its audit record; the secret is in this one response only.
  */
 static enum pay_err keys_create(struct pay_request *req)
 {
@@ -206,7 +212,8 @@ static enum pay_err keys_create(struct pay_request *req)
 
     char secret[64];
     char id[PAY_ID_LEN_MAX + 1];
-    PAY_TRY(pay_keys_create(req->app->store, name, pay_role_parse(role), secret, id, &req->err));
+    PAY_TRY(pay_keys_create_with(req->app->store, name, pay_role_parse(role), key_audit, req,
+                                 secret, id, &req->err));
     json_t *obj = key_object(req, id);
     if (obj == NULL) {
         obj = json_object();
@@ -228,7 +235,7 @@ static enum pay_err keys_revoke(struct pay_request *req)
     if (!pay_id_valid(id, "key")) {
         return pay_error_set(&req->err, PAY_ERR_NOT_FOUND, "id", "No such API key: '%.40s'.", id);
     }
-    PAY_TRY(pay_keys_revoke(req->app->store, id, &req->err));
+    PAY_TRY(pay_keys_revoke_with(req->app->store, id, key_audit, req, &req->err));
     json_t *obj = key_object(req, id);
     if (obj == NULL) {
         obj = json_object();

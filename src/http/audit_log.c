@@ -15,19 +15,13 @@
 #include "../audit/audit.h"
 #include "http_int.h"
 
-enum pay_err pay_http_audit(struct pay_tx *tx, const struct pay_request *req, int status)
+static enum pay_err audit_object(struct pay_tx *tx, const struct pay_request *req,
+                                 const char *object, int status)
 {
     char action[PAY_AUDIT_ACTION_LEN_MAX + 1];
     char summary[PAY_AUDIT_SUMMARY_LEN_MAX + 1];
-    if (!req->route) {
-        return PAY_OK;
-    }
     snprintf(action, sizeof(action), "%s %s", req->route->method, req->route->pattern);
     pay_audit_summary(req->body, summary, sizeof(summary));
-    const char *object = req->params[0];
-    if (!object && json_is_object(req->resp)) {
-        object = pay_json_str(req->resp, "id");
-    }
     bool anonymous = req->who.kind == PAY_PRINCIPAL_NONE;
     struct pay_audit_record rec = {
         .created = pay_now(),
@@ -41,4 +35,29 @@ enum pay_err pay_http_audit(struct pay_tx *tx, const struct pay_request *req, in
         .status = status,
     };
     return pay_audit_append(tx, &rec, NULL);
+}
+
+enum pay_err pay_http_audit(struct pay_tx *tx, const struct pay_request *req, int status)
+{
+    if (!req->route) {
+        return PAY_OK;
+    }
+    const char *object = req->params[0];
+    if (!object && json_is_object(req->resp)) {
+        object = pay_json_str(req->resp, "id");
+    }
+    return audit_object(tx, req, object, status);
+}
+
+enum pay_err pay_request_audit(struct pay_tx *tx, struct pay_request *req, const char *object,
+                               int status)
+{
+    if (!req->route) {
+        return PAY_OK;
+    }
+    enum pay_err e = audit_object(tx, req, object, status);
+    if (e == PAY_OK) {
+        req->audited = true;
+    }
+    return e;
 }

@@ -148,7 +148,19 @@ struct pay_request {
      */
     pay_handler_fn deferred;
     void *deferred_arg;
+    /* Set by pay_request_audit: the audit record is written already. */
+    bool audited;
 };
+
+/*
+ * Write @req's audit record (object @object, response status @status) in
+ * @tx, the transaction of the change it records: for PAY_ROUTE_NO_TX routes
+ * that change state in a transaction of their own (API keys), so the change
+ * and its record commit together or not at all. The server then writes no
+ * record of its own for @req.
+ */
+enum pay_err pay_request_audit(struct pay_tx *tx, struct pay_request *req, const char *object,
+                               int status) PAY_WUR;
 
 /* A request header's value or NULL (case-insensitive name). */
 const char *pay_req_header(struct pay_request *req, const char *name);

@@ -600,8 +600,9 @@ static enum pay_err write_cb(struct pay_tx *tx, void *arg)
     return cs->cb_rc = rc;
 }
 
-/* PAY_ROUTE_NO_TX routes that change state (POST/DELETE: API keys) commit
- * on their own; their audit record follows in a transaction of its own. */
+/* PAY_ROUTE_NO_TX routes that change state commit on their own; unless
+ * they wrote their audit record in that transaction (pay_request_audit, as
+ * the API key routes do), it follows in a transaction of its own. */
 static enum pay_err audit_cb(struct pay_tx *tx, void *arg)
 {
     struct conn_state *cs = arg;
@@ -650,7 +651,7 @@ static enum pay_err run_handler(struct conn_state *cs)
     if (flags & PAY_ROUTE_NO_TX) {
         rc = req->route->handler(req);
         render(cs, rc);
-        if (rc == PAY_OK && strcmp(req->route->method, "GET") != 0 &&
+        if (rc == PAY_OK && strcmp(req->route->method, "GET") != 0 && !req->audited &&
             pay_store_write(store, audit_cb, cs) != PAY_OK) {
             pay_logf(PAY_LOG_ERROR, req->request_id, "audit: cannot record %s %s", req->method,
                      req->route->pattern);

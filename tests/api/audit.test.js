@@ -149,6 +149,36 @@ test('payd keys create|revoke: no key change without its audit record', async ()
   }
 });
 
+test('POST /v1/keys and DELETE /v1/keys/:id: no key change without its audit record', async () => {
+  const own = await startPayd();
+  try {
+    const made = ok(await own.api('POST', '/v1/keys', { form: { name: 'kept', role: 'staff' } }), 'create');
+    const records = async () => (await listAll(own, '/v1/audit_events')).filter((a) => /\/v1\/keys/.test(a.action));
+    const before = await records();
+    assert.deepEqual(before.map((a) => [a.action, a.object_id]), [['POST /v1/keys', made.id]], 'the create is recorded with its key');
+    const sql = own.kind === 'sqlite'
+      ? (q) => execFileSync('sqlite3', [own.dbUrl.replace(/^sqlite:/, ''), q], { encoding: 'utf8' })
+      : (q) => execFileSync('psql', [own.dbUrl, '-v', 'ON_ERROR_STOP=1', '-qAtc', q], { encoding: 'utf8' });
+    const events = sql('SELECT COUNT(*) FROM audit_events').trim();
+    sql('DROP TRIGGER audit_head_no_delete' + (own.kind === 'sqlite' ? '' : ' ON audit_head'));
+    sql('DELETE FROM audit_head');
+
+    const refused = await own.api('POST', '/v1/keys', { form: { name: 'unrecorded', role: 'admin' } });
+    assert.ok(refused.status >= 500, `refused: ${refused.status} ${refused.text}`);
+    assert.doesNotMatch(refused.text, /sk_test_/, 'no secret is handed out');
+    const keys = ok(await own.api('GET', '/v1/keys')).data;
+    assert.equal(keys.find((k) => k.name === 'unrecorded'), undefined, 'no key without its record');
+
+    const notRevoked = await own.api('DELETE', `/v1/keys/${made.id}`);
+    assert.ok(notRevoked.status >= 500, `not revoked: ${notRevoked.status} ${notRevoked.text}`);
+    const still = ok(await own.api('GET', '/v1/keys')).data.find((k) => k.id === made.id);
+    assert.equal(still.revoked_at, null, 'still active');
+    assert.equal(sql('SELECT COUNT(*) FROM audit_events').trim(), events, 'nothing was recorded either');
+  } finally {
+    await own.stop();
+  }
+});
+
 test('admins and auditors read the log; staff and patients may not; no writes', async () => {
   const auditor = await payd.createKey('auditor');
   const staff = await payd.createKey('staff');
