@@ -73,6 +73,10 @@ function patterns(cards) {
    * webhook endpoint to sign with it; the SQLite check below allows it in
    * that table alone and finds it anywhere else. */
   out.push({ name: 'webhook secret', re: /whsec_[0-9A-Za-z+/=]{16,}/, logsOnly: true });
+  /* Wallet provider credentials the tests configure (payd sim momo's
+   * sandbox values, tests/api/mobile_money.test.js, providers.test.js):
+   * sealed in the database, never logged, never in audit summaries. */
+  out.push({ name: 'provider credential', re: /payd-sandbox-(key|subscription)|momo-api-key-[0-9a-z]{6,}/ });
   out.push({ name: 'JWT', re: /eyJ[0-9A-Za-z_-]{8,}\.eyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]{16,}/ });
   /* Patient data tests/api/audit.test.js sends: stored (in the database), never logged. */
   out.push({ name: 'patient data', re: /Secretname|amira\.secret@|249912345678|MRN-77/, logsOnly: true });
