@@ -46,6 +46,10 @@ enum pay_err pay_api_defer_call(struct pay_request *req, struct pay_provider_cal
 /* Answer with Stripe's list envelope {"object":"list","url":@url,
  * "has_more":..,"data":@data}; @data is stolen. */
 void pay_api_list(struct pay_request *req, const char *url, json_t *data, bool has_more);
+/* The same envelope around @items, the objects' JSON texts comma-separated
+ * (pay_tx_list_text), copied into the answer as they are. */
+enum pay_err pay_api_list_text(struct pay_request *req, const char *url,
+                               const struct pay_buf *items, bool has_more) PAY_WUR;
 
 /* Return the error of an expression that can fail, from a handler. */
 #define PAY_TRY(expr)                                                                              \

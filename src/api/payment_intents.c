@@ -421,6 +421,18 @@ static enum pay_err intent_list(struct pay_request *req)
     struct pay_op op = pay_api_op(req);
     json_t *data = NULL;
     bool has_more = false;
+    if (!pay_arg_expands(req, "data.customer") && !pay_arg_expands(req, "data.payment_method")) {
+        /* Nothing to expand: the stored objects are the answer, spliced as
+         * they are (pay_api_list_text) rather than parsed and dumped again. */
+        struct pay_buf items;
+        pay_buf_init(&items, PAY_LIST_TEXT_MAX);
+        enum pay_err e = pay_intent_list_text(&op, customer, status, &args, &items, &has_more);
+        if (e == PAY_OK) {
+            e = pay_api_list_text(req, "/v1/payment_intents", &items, has_more);
+        }
+        pay_buf_release(&items);
+        return e;
+    }
     PAY_TRY(pay_intent_list(&op, customer, status, &args, &data, &has_more));
     size_t i;
     json_t *item;

@@ -35,6 +35,8 @@
 /* List endpoints: Stripe's 1..100, default 10. */
 #define PAY_LIST_LIMIT_MAX 100
 #define PAY_LIST_LIMIT_DEFAULT 10
+/* The objects of one list page as stored text, answered without parsing them. */
+#define PAY_LIST_TEXT_MAX (16 * 1024 * 1024)
 /* Stripe's metadata rules: 50 keys, 40-character keys, 500-character values. */
 #define PAY_METADATA_KEYS_MAX 50
 #define PAY_METADATA_KEY_LEN_MAX 40

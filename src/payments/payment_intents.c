@@ -1552,14 +1552,22 @@ enum pay_err pay_intent_cancel(struct pay_op *op, const char *id, const char *re
     return finish(&row, e, out);
 }
 
-enum pay_err pay_intent_list(struct pay_op *op, const char *customer, const char *status,
-                             const struct pay_list_args *args, json_t **data_out, bool *has_more)
+/* pay_intent_list and pay_intent_list_text: the page as objects (@data_out)
+ * or as the stored texts appended to @text_out. */
+static enum pay_err intent_list_page(struct pay_op *op, const char *customer, const char *status,
+                                     const struct pay_list_args *args, json_t **data_out,
+                                     struct pay_buf *text_out, bool *has_more)
 {
-    *data_out = NULL;
+    if (data_out != NULL) {
+        *data_out = NULL;
+    }
     *has_more = false;
     if (op->customer_scope != NULL) {
         if (customer != NULL && strcmp(customer, op->customer_scope) != 0) {
             /* Another customer's intents do not exist for a patient. */
+            if (data_out == NULL) {
+                return PAY_OK;
+            }
             *data_out = json_array();
             return *data_out ? PAY_OK : fail(op, PAY_ERR_NOMEM);
         }
@@ -1579,8 +1587,25 @@ enum pay_err pay_intent_list(struct pay_op *op, const char *customer, const char
         where = "status = $1";
         p[n++] = PAY_PTEXT(status);
     }
+    if (data_out == NULL) {
+        return fail(op, pay_tx_list_text(op->tx, "payment_intents", where, n ? p : NULL, n, args,
+                                         text_out, has_more, op->err));
+    }
     return fail(op, pay_tx_list(op->tx, "payment_intents", where, n ? p : NULL, n, args, data_out,
                                 has_more, op->err));
+}
+
+enum pay_err pay_intent_list(struct pay_op *op, const char *customer, const char *status,
+                             const struct pay_list_args *args, json_t **data_out, bool *has_more)
+{
+    return intent_list_page(op, customer, status, args, data_out, NULL, has_more);
+}
+
+enum pay_err pay_intent_list_text(struct pay_op *op, const char *customer, const char *status,
+                                  const struct pay_list_args *args, struct pay_buf *out,
+                                  bool *has_more)
+{
+    return intent_list_page(op, customer, status, args, NULL, out, has_more);
 }
 
 /* Load @id for the 3-D Secure page: no customer scope, the secret decides. */

@@ -338,6 +338,11 @@ enum pay_err pay_intent_cancel(struct pay_op *op, const char *id, const char *re
 enum pay_err pay_intent_list(struct pay_op *op, const char *customer, const char *status,
                              const struct pay_list_args *args, json_t **data_out,
                              bool *has_more) PAY_WUR;
+/* The same page as the stored JSON texts, comma-separated, appended to @out
+ * (pay_tx_list_text): for a list answered without expanding anything. */
+enum pay_err pay_intent_list_text(struct pay_op *op, const char *customer, const char *status,
+                                  const struct pay_list_args *args, struct pay_buf *out,
+                                  bool *has_more) PAY_WUR;
 /*
  * The sandbox's 3-D Secure page: the intent @id when @client_secret is its
  * secret (compared in constant time), else PAY_ERR_NOT_FOUND. Ignores the

@@ -376,11 +376,22 @@ static enum pay_err cursor_seq(struct pay_tx *tx, const char *table, const char 
 /* Extra bound values appended after the caller's: cursor + four created bounds + limit. */
 #define LIST_EXTRA_PARAMS 6
 
-enum pay_err pay_tx_list(struct pay_tx *tx, const char *table, const char *where,
-                         const struct pay_param *p, size_t n, const struct pay_list_args *args,
-                         json_t **data_out, bool *has_more, struct pay_error *err)
+/* A row's stored text, kept while an ascending page is read (it is sent reversed). */
+struct list_text {
+    char *text;
+    size_t len;
+};
+
+/* pay_tx_list's body: with @data_out, parses each row into a new array;
+ * with @text_out, appends the rows' texts, comma-separated, instead. */
+static enum pay_err list_page(struct pay_tx *tx, const char *table, const char *where,
+                              const struct pay_param *p, size_t n, const struct pay_list_args *args,
+                              json_t **data_out, struct pay_buf *text_out, bool *has_more,
+                              struct pay_error *err)
 {
-    *data_out = NULL;
+    if (data_out != NULL) {
+        *data_out = NULL;
+    }
     *has_more = false;
     if (!identifier_ok(table)) {
         pay_logf(PAY_LOG_ERROR, NULL, "store: pay_tx_list on a bad table name");
@@ -408,6 +419,7 @@ enum pay_err pay_tx_list(struct pay_tx *tx, const char *table, const char *where
     struct pay_buf sql;
     pay_buf_init(&sql, 64 * 1024);
     json_t *arr = NULL;
+    struct list_text *held = NULL;
     struct pay_rows *r = NULL;
     enum pay_err rc = pay_buf_addf(&sql, "SELECT data FROM %s WHERE (%s)", table,
                                    where != NULL && where[0] != '\0' ? where : "1 = 1");
@@ -455,10 +467,18 @@ enum pay_err pay_tx_list(struct pay_tx *tx, const char *table, const char *where
         goto out;
     }
 
-    arr = json_array();
-    if (arr == NULL) {
-        rc = PAY_ERR_NOMEM;
-        goto out;
+    if (data_out != NULL) {
+        arr = json_array();
+        if (arr == NULL) {
+            rc = PAY_ERR_NOMEM;
+            goto out;
+        }
+    } else if (ascending) {
+        held = calloc((size_t)args->limit, sizeof(*held));
+        if (held == NULL) {
+            rc = PAY_ERR_NOMEM;
+            goto out;
+        }
     }
     rc = pay_tx_query(tx, sql.data, all, np, &r);
     if (rc != PAY_OK) {
@@ -471,6 +491,34 @@ enum pay_err pay_tx_list(struct pay_tx *tx, const char *table, const char *where
             break;
         }
         const char *text = pay_rows_text(r, 0);
+        if (text_out != NULL) {
+            /* The stored text as it is: no parse, no tree, no second dump. */
+            size_t len = pay_rows_len(r, 0);
+            if (text == NULL) {
+                pay_logf(PAY_LOG_ERROR, NULL, "store: unreadable data column in table %s", table);
+                rc = PAY_ERR_DB;
+                goto out;
+            }
+            if (held != NULL) {
+                held[count].text = malloc(len + 1);
+                if (held[count].text == NULL) {
+                    rc = PAY_ERR_NOMEM;
+                    goto out;
+                }
+                memcpy(held[count].text, text, len);
+                held[count].len = len;
+            } else {
+                rc = count > 0 ? pay_buf_add(text_out, ",", 1) : PAY_OK;
+                if (rc == PAY_OK) {
+                    rc = pay_buf_add(text_out, text, len);
+                }
+                if (rc != PAY_OK) {
+                    goto out;
+                }
+            }
+            count++;
+            continue;
+        }
         json_error_t jerr;
         json_t *obj = text != NULL ? json_loadb(text, pay_rows_len(r, 0), 0, &jerr) : NULL;
         if (obj == NULL) {
@@ -490,7 +538,14 @@ enum pay_err pay_tx_list(struct pay_tx *tx, const char *table, const char *where
     }
     rc = pay_rows_close(r);
     r = NULL;
-    if (rc == PAY_OK) {
+    /* An ascending page (ending_before) is answered newest first too. */
+    for (int64_t i = count - 1; rc == PAY_OK && held != NULL && i >= 0; i--) {
+        rc = i < count - 1 ? pay_buf_add(text_out, ",", 1) : PAY_OK;
+        if (rc == PAY_OK) {
+            rc = pay_buf_add(text_out, held[i].text, held[i].len);
+        }
+    }
+    if (rc == PAY_OK && data_out != NULL) {
         *data_out = arr;
         arr = NULL;
     }
@@ -499,6 +554,12 @@ out:
         enum pay_err e2 = pay_rows_close(r);
         (void)e2;
     }
+    if (held != NULL) {
+        for (int64_t i = 0; i < args->limit; i++) {
+            free(held[i].text);
+        }
+        free(held);
+    }
     json_decref(arr);
     pay_buf_release(&sql);
     free(all);
@@ -506,4 +567,18 @@ out:
         *has_more = false;
     }
     return rc;
+}
+
+enum pay_err pay_tx_list(struct pay_tx *tx, const char *table, const char *where,
+                         const struct pay_param *p, size_t n, const struct pay_list_args *args,
+                         json_t **data_out, bool *has_more, struct pay_error *err)
+{
+    return list_page(tx, table, where, p, n, args, data_out, NULL, has_more, err);
+}
+
+enum pay_err pay_tx_list_text(struct pay_tx *tx, const char *table, const char *where,
+                              const struct pay_param *p, size_t n, const struct pay_list_args *args,
+                              struct pay_buf *out, bool *has_more, struct pay_error *err)
+{
+    return list_page(tx, table, where, p, n, args, NULL, out, has_more, err);
 }

@@ -147,6 +147,16 @@ enum pay_err pay_tx_query_text(struct pay_tx *tx, const char *sql, const struct 
 enum pay_err pay_tx_list(struct pay_tx *tx, const char *table, const char *where,
                          const struct pay_param *p, size_t n, const struct pay_list_args *args,
                          json_t **data_out, bool *has_more, struct pay_error *err) PAY_WUR;
+/*
+ * pay_tx_list_text: the same page, but the rows' stored JSON texts are
+ * appended to @out as they are, comma-separated (the inside of the list's
+ * "data" array), without parsing them: for a list answered unchanged (no
+ * expand), it saves building and dumping every object again.
+ */
+enum pay_err pay_tx_list_text(struct pay_tx *tx, const char *table, const char *where,
+                              const struct pay_param *p, size_t n,
+                              const struct pay_list_args *args, struct pay_buf *out,
+                              bool *has_more, struct pay_error *err) PAY_WUR;
 
 /*
  * Failed statements (both back ends alike): once a statement inside a
