@@ -23,19 +23,6 @@
 
 #include "payments_int.h"
 
-static enum pay_err fail(struct pay_op *op, enum pay_err e)
-{
-    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
-        pay_error_set(op->err, e, NULL, NULL);
-    }
-    return e;
-}
-
-static bool str_eq(const char *a, const char *b)
-{
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
 static enum pay_err not_found(struct pay_op *op, const char *param, const char *id)
 {
     return pay_error_set(op->err, PAY_ERR_NOT_FOUND, param, "No such customer: '%s'", id ? id : "");
@@ -50,7 +37,7 @@ enum pay_err pay_customer_row_load(struct pay_op *op, const char *id, bool for_u
     if (id == NULL || !pay_id_valid(id, "cus")) {
         return not_found(op, param, id);
     }
-    if (op->customer_scope != NULL && !str_eq(op->customer_scope, id)) {
+    if (op->customer_scope != NULL && !pay_str_eq(op->customer_scope, id)) {
         return not_found(op, param, id);
     }
     const char *sql = for_update
@@ -60,7 +47,7 @@ enum pay_err pay_customer_row_load(struct pay_op *op, const char *id, bool for_u
     struct pay_rows *r = NULL;
     enum pay_err e = pay_tx_query(op->tx, sql, p, PAY_NPARAMS(p), &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     bool found = false;
     json_t *obj = NULL;
@@ -73,7 +60,7 @@ enum pay_err pay_customer_row_load(struct pay_op *op, const char *id, bool for_u
     e = pay_rows_close(r);
     if (e != PAY_OK) {
         json_decref(obj);
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     if (!found) {
         return not_found(op, param, id);
@@ -90,7 +77,7 @@ enum pay_err pay_customer_row_save(struct pay_op *op, const json_t *obj)
 {
     char *data = pay_json_dump(obj);
     if (data == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param p[] = {
         PAY_PTEXT(pay_json_str(obj, "id")),
@@ -109,14 +96,14 @@ enum pay_err pay_customer_row_save(struct pay_op *op, const json_t *obj)
         e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Customer %s vanished.",
                           pay_json_str(obj, "id"));
     }
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 static enum pay_err row_insert(struct pay_op *op, const json_t *obj)
 {
     char *data = pay_json_dump(obj);
     if (data == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param p[] = {
         PAY_PTEXT(pay_json_str(obj, "id")),       PAY_PINT(pay_json_int(obj, "created", 0)),
@@ -128,13 +115,13 @@ static enum pay_err row_insert(struct pay_op *op, const json_t *obj)
                                  "facility, deleted, data) VALUES ($1, $2, $3, $4, $5, 0, $6)",
                                  p, PAY_NPARAMS(p), NULL);
     free(data);
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 static enum pay_err emit(struct pay_op *op, const char *type, const json_t *obj)
 {
-    return fail(op, pay_event_append(op->tx, type, obj, pay_json_str(obj, "id"), op->request_id,
-                                     NULL, op->err));
+    return pay_op_fail(op, pay_event_append(op->tx, type, obj, pay_json_str(obj, "id"),
+                                            op->request_id, NULL, op->err));
 }
 
 /* ---- Objects ------------------------------------------------------------ */
@@ -261,7 +248,7 @@ static enum pay_err apply_fields(struct pay_op *op, json_t *o, const struct pay_
         }
         json_t *a = unset ? json_null() : pay_address_object(NULL, p->address);
         if (a == NULL) {
-            return fail(op, PAY_ERR_NOMEM);
+            return pay_op_fail(op, PAY_ERR_NOMEM);
         }
         json_object_set_new(o, "address", a);
     }
@@ -295,7 +282,7 @@ static enum pay_err apply_default_pm(struct pay_op *op, json_t *o, const char *p
     bool attached = false;
     enum pay_err e = pay_pm_attached_to(op, pm, pay_json_str(o, "id"), &attached);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     if (!attached) {
         return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, param,
@@ -329,7 +316,7 @@ enum pay_err pay_customer_create(struct pay_op *op, const struct pay_customer_pa
     }
     json_t *o = customer_new();
     if (o == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     enum pay_err e = apply_fields(op, o, p);
     if (e == PAY_OK) {
@@ -347,7 +334,7 @@ enum pay_err pay_customer_create(struct pay_op *op, const struct pay_customer_pa
                           &pm);
         /* A test name (pm_card_visa) became a new payment method: the
          * default may name it as the client did. */
-        if (e == PAY_OK && str_eq(dflt, p->payment_method)) {
+        if (e == PAY_OK && pay_str_eq(dflt, p->payment_method)) {
             dflt = pay_json_str(pm, "id");
         }
     }
@@ -363,7 +350,7 @@ enum pay_err pay_customer_create(struct pay_op *op, const struct pay_customer_pa
     json_decref(pm);
     if (e != PAY_OK) {
         json_decref(o);
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     *out = o;
     return PAY_OK;
@@ -407,7 +394,7 @@ out:
     json_decref(before);
     if (e != PAY_OK) {
         json_decref(o);
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     *out = o;
     return PAY_OK;
@@ -442,11 +429,11 @@ enum pay_err pay_customer_delete(struct pay_op *op, const char *id, json_t **out
     }
     json_decref(o);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     json_t *d = json_object();
     if (d == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     pay_json_set_str(d, "id", id);
     pay_json_set_str(d, "object", "customer");
@@ -477,6 +464,6 @@ enum pay_err pay_customer_list(struct pay_op *op, const char *email, const char 
         size_t used = strlen(where);
         snprintf(where + used, sizeof(where) - used, " AND %s = $%zu", filters[i].column, n);
     }
-    return fail(op,
-                pay_tx_list(op->tx, "customers", where, p, n, args, data_out, has_more, op->err));
+    return pay_op_fail(
+        op, pay_tx_list(op->tx, "customers", where, p, n, args, data_out, has_more, op->err));
 }

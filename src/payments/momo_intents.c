@@ -34,24 +34,6 @@
 static const char *const ST_SENDING = "sending";
 static const char *const ST_PENDING = "pending";
 
-static enum pay_err fail(struct pay_op *op, enum pay_err e)
-{
-    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
-        pay_error_set(op->err, e, NULL, NULL);
-    }
-    return e;
-}
-
-static bool str_eq(const char *a, const char *b)
-{
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-static void copy_str(char *dst, size_t n, const char *src)
-{
-    snprintf(dst, n, "%s", src ? src : "");
-}
-
 /* ---- The payer's wallet as a payment method ---------------------------------- */
 
 enum pay_err pay_momo_pm_create(struct pay_op *op, const char *phone, const char *param,
@@ -111,7 +93,7 @@ enum pay_err pay_momo_pm_create(struct pay_op *op, const char *phone, const char
     json_decref(o);
     if (data == NULL) {
         explicit_bzero(digits, sizeof(digits));
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param p[] = {
         PAY_PTEXT(id),
@@ -129,9 +111,9 @@ enum pay_err pay_momo_pm_create(struct pay_op *op, const char *phone, const char
     free(data);
     explicit_bzero(digits, sizeof(digits));
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
-    copy_str(pm_id_out, PAY_ID_LEN_MAX + 1, id);
+    pay_copy_str(pm_id_out, PAY_ID_LEN_MAX + 1, id);
     return PAY_OK;
 }
 
@@ -237,16 +219,16 @@ static enum pay_err req_load(struct pay_op *op, const char *reference, struct re
                                   "WHERE reference = $1",
                                   p, 1, &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     bool found = false;
     if (pay_rows_next(r)) {
         found = true;
-        copy_str(out->intent, sizeof(out->intent), pay_rows_text(r, 0));
-        copy_str(out->provider, sizeof(out->provider), pay_rows_text(r, 1));
-        copy_str(out->profile, sizeof(out->profile), pay_rows_text(r, 2));
-        copy_str(out->status, sizeof(out->status), pay_rows_text(r, 3));
-        copy_str(out->currency, sizeof(out->currency), pay_rows_text(r, 4));
+        pay_copy_str(out->intent, sizeof(out->intent), pay_rows_text(r, 0));
+        pay_copy_str(out->provider, sizeof(out->provider), pay_rows_text(r, 1));
+        pay_copy_str(out->profile, sizeof(out->profile), pay_rows_text(r, 2));
+        pay_copy_str(out->status, sizeof(out->status), pay_rows_text(r, 3));
+        pay_copy_str(out->currency, sizeof(out->currency), pay_rows_text(r, 4));
         out->amount_minor = pay_rows_int(r, 5);
         out->created = pay_rows_int(r, 6);
         out->expires_at = pay_rows_int(r, 7);
@@ -261,7 +243,7 @@ static enum pay_err req_load(struct pay_op *op, const char *reference, struct re
     e = e != PAY_OK ? e : ce;
     if (e != PAY_OK) {
         req_row_release(out);
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     if (!found) {
         return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "reference",
@@ -272,7 +254,7 @@ static enum pay_err req_load(struct pay_op *op, const char *reference, struct re
 
 static bool open_status(const char *s)
 {
-    return str_eq(s, ST_SENDING) || str_eq(s, ST_PENDING);
+    return pay_str_eq(s, ST_SENDING) || pay_str_eq(s, ST_PENDING);
 }
 
 /* Unseal @sealed (the request's config) into a new object, or NULL. */
@@ -320,7 +302,7 @@ static enum pay_err settle_row(struct pay_op *op, const char *reference, const c
                                  "WHERE reference = $1 AND status IN ('sending', 'pending')",
                                  p, PAY_NPARAMS(p), &changes);
     *changed = e == PAY_OK && changes == 1;
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 /* Still open: note the look and when to look again. */
@@ -335,13 +317,14 @@ static enum pay_err reschedule(struct pay_op *op, const char *reference, bool ac
         PAY_PINT(pay_now() +
                  (was_send && !accepted ? PAY_MOMO_RESEND_AFTER_S : PAY_MOMO_POLL_EVERY_S)),
     };
-    return fail(op, pay_tx_exec(op->tx,
-                                "UPDATE momo_requests SET "
-                                "status = CASE WHEN $2 = 1 THEN 'pending' ELSE status END, "
-                                "sends = sends + $3, polls = polls + 1 - $3, http_status = $4, "
-                                "next_poll_at = $5 "
-                                "WHERE reference = $1 AND status IN ('sending', 'pending')",
-                                p, PAY_NPARAMS(p), NULL));
+    return pay_op_fail(op,
+                       pay_tx_exec(op->tx,
+                                   "UPDATE momo_requests SET "
+                                   "status = CASE WHEN $2 = 1 THEN 'pending' ELSE status END, "
+                                   "sends = sends + $3, polls = polls + 1 - $3, http_status = $4, "
+                                   "next_poll_at = $5 "
+                                   "WHERE reference = $1 AND status IN ('sending', 'pending')",
+                                   p, PAY_NPARAMS(p), NULL));
 }
 
 /* ---- Beginning a request -------------------------------------------------------- */
@@ -398,11 +381,12 @@ static json_t *next_action(struct pay_op *op, const struct pay_momo_profile *pro
 static enum pay_err close_open(struct pay_op *op, const char *intent, const char *why)
 {
     struct pay_param p[] = {PAY_PTEXT(intent), PAY_PINT(pay_now()), PAY_PTEXT(why)};
-    return fail(op, pay_tx_exec(op->tx,
-                                "UPDATE momo_requests SET status = 'canceled', settled_at = $2, "
-                                "settled_by = $3, config = NULL "
-                                "WHERE intent = $1 AND status IN ('sending', 'pending')",
-                                p, PAY_NPARAMS(p), NULL));
+    return pay_op_fail(op,
+                       pay_tx_exec(op->tx,
+                                   "UPDATE momo_requests SET status = 'canceled', settled_at = $2, "
+                                   "settled_by = $3, config = NULL "
+                                   "WHERE intent = $1 AND status IN ('sending', 'pending')",
+                                   p, PAY_NPARAMS(p), NULL));
 }
 
 static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
@@ -423,7 +407,7 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
     if (e != PAY_OK) {
         return e;
     }
-    if (!str_eq(pm.type, PAY_TENDER_MOBILE_WALLET) || !pay_momo_msisdn_valid(pm.token)) {
+    if (!pay_str_eq(pm.type, PAY_TENDER_MOBILE_WALLET) || !pay_momo_msisdn_valid(pm.token)) {
         return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "payment_method",
                              "The payment method is not a mobile wallet.");
     }
@@ -468,7 +452,7 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
     /* The provider as chosen now, and the payer, sealed for the later steps. */
     json_t *sealed_cfg = json_deep_copy(cfg != NULL ? cfg : json_object());
     if (sealed_cfg == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     pay_json_set_str(sealed_cfg, "payer", pm.token);
     pay_json_set_str(sealed_cfg, "provider_name", route->provider);
@@ -485,7 +469,7 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
     }
     char last4[5];
     size_t tl = strlen(pm.token);
-    copy_str(last4, sizeof(last4), pm.token + tl - 4);
+    pay_copy_str(last4, sizeof(last4), pm.token + tl - 4);
     explicit_bzero(pm.token, sizeof(pm.token));
     if (e != PAY_OK) {
         pay_buf_release(&sealed);
@@ -513,7 +497,7 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
                     p, PAY_NPARAMS(p), NULL);
     pay_buf_release(&sealed);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     json_t *na = next_action(op, profile, route->provider, reference, last4, amount_s, currency_up,
                              expires_at);
@@ -526,14 +510,14 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
     row->provider_ref[0] = '\0';
     e = pay_intent_row_save(op, row);
     if (e == PAY_OK) {
-        e = fail(op, pay_event_append(op->tx, "payment_intent.requires_action", row->obj,
-                                      pay_json_str(row->obj, "customer"), op->request_id, NULL,
-                                      op->err));
+        e = pay_op_fail(op, pay_event_append(op->tx, "payment_intent.requires_action", row->obj,
+                                             pay_json_str(row->obj, "customer"), op->request_id,
+                                             NULL, op->err));
     }
     if (e != PAY_OK) {
         return e;
     }
-    copy_str(ref_out, PAY_MOMO_REF_LEN, reference);
+    pay_copy_str(ref_out, PAY_MOMO_REF_LEN, reference);
     pay_logf(PAY_LOG_INFO, op->request_id, "momo request %s for %s via %s (%s), payer ****%s",
              reference, intent, route->provider, profile->name, last4);
     return PAY_OK;
@@ -546,7 +530,7 @@ enum pay_err pay_momo_begin(struct pay_op *op, struct pay_intent_row *row,
     enum pay_err e = begin(op, row, route, ref);
     if (e == PAY_OK && op->call != NULL) {
         /* Sent after the commit; without a continuation the poller sends it. */
-        copy_str(op->call->momo_reference, sizeof(op->call->momo_reference), ref);
+        pay_copy_str(op->call->momo_reference, sizeof(op->call->momo_reference), ref);
     }
     return e;
 }
@@ -583,11 +567,11 @@ enum pay_err pay_momo_job_load(struct pay_op *op, const char *reference, struct 
     if (e != PAY_OK) {
         return e;
     }
-    copy_str(out->reference, sizeof(out->reference), reference);
-    copy_str(out->intent, sizeof(out->intent), r.intent);
-    copy_str(out->provider, sizeof(out->provider), r.provider);
-    copy_str(out->status, sizeof(out->status), r.status);
-    copy_str(out->currency, sizeof(out->currency), r.currency);
+    pay_copy_str(out->reference, sizeof(out->reference), reference);
+    pay_copy_str(out->intent, sizeof(out->intent), r.intent);
+    pay_copy_str(out->provider, sizeof(out->provider), r.provider);
+    pay_copy_str(out->status, sizeof(out->status), r.status);
+    pay_copy_str(out->currency, sizeof(out->currency), r.currency);
     out->otp = r.otp;
     out->amount_minor = r.amount_minor;
     out->created = r.created;
@@ -603,9 +587,9 @@ enum pay_err pay_momo_job_load(struct pay_op *op, const char *reference, struct 
         }
         /* connector_config[callbacks]=false: no callback URL, the poller only. */
         const json_t *cb = json_object_get(out->config, "callbacks");
-        bool callbacks =
-            !json_is_false(cb) && !(json_is_string(cb) && (str_eq(json_string_value(cb), "false") ||
-                                                           str_eq(json_string_value(cb), "0")));
+        bool callbacks = !json_is_false(cb) &&
+                         !(json_is_string(cb) && (pay_str_eq(json_string_value(cb), "false") ||
+                                                  pay_str_eq(json_string_value(cb), "0")));
         const char *base = op->public_url;
         if (callbacks && base != NULL && base[0] != '\0') {
             size_t blen = strlen(base);
@@ -628,12 +612,12 @@ static enum pay_err job_config(const struct pay_momo_job *j, struct pay_momo_con
     memset(res, 0, sizeof(*res));
     res->state = PAY_MOMO_REFUSED;
     if (j->config == NULL) {
-        copy_str(res->message, sizeof(res->message), "The request is settled.");
+        pay_copy_str(res->message, sizeof(res->message), "The request is settled.");
         return PAY_ERR_PROVIDER;
     }
     momo_config(j->config, c);
     if (c->profile == NULL) {
-        copy_str(res->message, sizeof(res->message), "Unknown wallet profile.");
+        pay_copy_str(res->message, sizeof(res->message), "Unknown wallet profile.");
         return PAY_ERR_PROVIDER;
     }
     return PAY_OK;
@@ -660,8 +644,8 @@ enum pay_err pay_momo_job_send(const struct pay_momo_job *j, struct pay_momo_res
     e = pay_momo_request_to_pay(&c, &rtp, j->reference, res, &err);
     if (e != PAY_OK) {
         res->state = PAY_MOMO_REFUSED;
-        copy_str(res->reason, sizeof(res->reason), "BAD_REQUEST");
-        copy_str(res->message, sizeof(res->message), err.message);
+        pay_copy_str(res->reason, sizeof(res->reason), "BAD_REQUEST");
+        pay_copy_str(res->message, sizeof(res->message), err.message);
         return PAY_OK;
     }
     return PAY_OK;
@@ -678,7 +662,7 @@ enum pay_err pay_momo_job_status(const struct pay_momo_job *j, struct pay_momo_r
     e = pay_momo_status(&c, j->reference, res, &err);
     if (e != PAY_OK) {
         res->state = PAY_MOMO_UNKNOWN;
-        copy_str(res->message, sizeof(res->message), err.message);
+        pay_copy_str(res->message, sizeof(res->message), err.message);
     }
     return PAY_OK;
 }
@@ -695,8 +679,8 @@ enum pay_err pay_momo_job_otp(const struct pay_momo_job *j, const char *otp,
     e = pay_momo_submit_otp(&c, j->reference, otp, res, &err);
     if (e != PAY_OK) {
         res->state = PAY_MOMO_REFUSED;
-        copy_str(res->reason, sizeof(res->reason), "OTP_INVALID");
-        copy_str(res->message, sizeof(res->message), err.message);
+        pay_copy_str(res->reason, sizeof(res->reason), "OTP_INVALID");
+        pay_copy_str(res->message, sizeof(res->message), err.message);
     }
     return PAY_OK;
 }
@@ -716,8 +700,8 @@ static enum pay_err finish(struct pay_intent_row *row, enum pay_err e, json_t **
 static const char *waited_reference(const json_t *obj)
 {
     const json_t *na = json_object_get(obj, "next_action");
-    if (!str_eq(pay_json_str(na, "type"), "mobile_money_request") ||
-        !str_eq(pay_json_str(obj, "status"), "requires_action")) {
+    if (!pay_str_eq(pay_json_str(na, "type"), "mobile_money_request") ||
+        !pay_str_eq(pay_json_str(obj, "status"), "requires_action")) {
         return NULL;
     }
     return pay_json_str(json_object_get(na, "mobile_money_request"), "reference");
@@ -728,7 +712,7 @@ static enum pay_err decline(struct pay_op *op, struct pay_intent_row *row, const
 {
     const char *dc = pay_momo_decline_code(reason);
     const char *msg = pay_momo_decline_message(reason);
-    if (str_eq(dc, "generic_decline") && message != NULL && message[0] != '\0') {
+    if (pay_str_eq(dc, "generic_decline") && message != NULL && message[0] != '\0') {
         msg = message;
     }
     return pay_intent_attempt_failed(op, row, "payment_method_provider_decline", dc, msg);
@@ -755,7 +739,7 @@ static enum pay_err fall_back(struct pay_op *op, struct pay_intent_row *row, con
     }
     pay_route_choice_release(&route);
     if (e == PAY_OK && next_reference != NULL) {
-        copy_str(next_reference, PAY_MOMO_REF_LEN, ref);
+        pay_copy_str(next_reference, PAY_MOMO_REF_LEN, ref);
     }
     return e;
 }
@@ -779,7 +763,7 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
         return e;
     }
     char intent[PAY_ID_LEN_MAX + 1];
-    copy_str(intent, sizeof(intent), rq.intent);
+    pay_copy_str(intent, sizeof(intent), rq.intent);
     req_row_release(&rq);
     /* The intent's lock first, then the request's state under it. */
     struct pay_intent_row row;
@@ -795,13 +779,13 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
     bool was_open = open_status(rq.status);
     int64_t expires_at = rq.expires_at;
     char provider[64];
-    copy_str(provider, sizeof(provider), rq.provider);
+    pay_copy_str(provider, sizeof(provider), rq.provider);
     req_row_release(&rq);
     if (!was_open) {
         return finish(&row, PAY_OK, intent_out);
     }
     bool changed = false;
-    if (!str_eq(waited_reference(row.obj), reference)) {
+    if (!pay_str_eq(waited_reference(row.obj), reference)) {
         /* The intent moved on (updated, canceled, paid another way). */
         e = settle_row(op, reference, "canceled", NULL, NULL, res->http_status, source, &changed);
         if (res->state == PAY_MOMO_SUCCESSFUL) {
@@ -812,7 +796,7 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
         }
         return finish(&row, e, intent_out);
     }
-    bool from_request = str_eq(source, "request");
+    bool from_request = pay_str_eq(source, "request");
     bool expired = pay_now() >= expires_at;
     struct pay_momo_result r = *res;
     if (expired && !from_request &&
@@ -820,9 +804,9 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
          r.state == PAY_MOMO_NOT_FOUND || r.state == PAY_MOMO_UNAVAILABLE)) {
         /* Nobody approved in time: payd gives up on it as the provider would. */
         r.state = PAY_MOMO_FAILED;
-        copy_str(r.reason, sizeof(r.reason), "EXPIRED");
+        pay_copy_str(r.reason, sizeof(r.reason), "EXPIRED");
     }
-    if (r.state == PAY_MOMO_REFUSED && str_eq(r.reason, "RESOURCE_ALREADY_EXIST")) {
+    if (r.state == PAY_MOMO_REFUSED && pay_str_eq(r.reason, "RESOURCE_ALREADY_EXIST")) {
         r.state = PAY_MOMO_PENDING; /* it was received before: ask its status */
     }
     switch (r.state) {
@@ -924,9 +908,9 @@ enum pay_err pay_momo_callback(struct pay_op *op_in, const char *reference, cons
     if (cur != NULL) {
         pay_amount_format(rq.amount_minor, cur, amount, sizeof(amount));
     }
-    if ((res.external_id[0] && !str_eq(res.external_id, rq.intent)) ||
+    if ((res.external_id[0] && !pay_str_eq(res.external_id, rq.intent)) ||
         (res.currency[0] && strcasecmp(res.currency, rq.currency) != 0) ||
-        (res.amount[0] && !str_eq(res.amount, amount))) {
+        (res.amount[0] && !pay_str_eq(res.amount, amount))) {
         return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "body",
                              "The callback does not match the request (externalId, amount or "
                              "currency).");
@@ -964,7 +948,7 @@ enum pay_err pay_momo_otp_request(struct pay_op *op, const char *intent_id,
         e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "otp",
                           "This wallet confirms payments on the payer's phone, not with a code.");
     } else {
-        copy_str(reference_out, PAY_MOMO_REF_LEN, ref);
+        pay_copy_str(reference_out, PAY_MOMO_REF_LEN, ref);
     }
     pay_intent_row_release(&row);
     return e;
@@ -987,7 +971,7 @@ enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, jso
                      "polls FROM momo_requests WHERE intent = $1 ORDER BY seq DESC",
                      p, 1, &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     json_t *list = json_array();
     while (list != NULL && pay_rows_next(r)) {
@@ -1018,7 +1002,7 @@ enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, jso
     e = pay_rows_close(r);
     if (e != PAY_OK || list == NULL) {
         json_decref(list);
-        return fail(op, e != PAY_OK ? e : PAY_ERR_NOMEM);
+        return pay_op_fail(op, e != PAY_OK ? e : PAY_ERR_NOMEM);
     }
     *data_out = list;
     return PAY_OK;
@@ -1053,7 +1037,7 @@ static enum pay_err due_read(struct pay_tx *tx, void *arg)
         return e;
     }
     while (l->n < l->limit && pay_rows_next(r)) {
-        copy_str(l->refs[l->n], PAY_MOMO_REF_LEN, pay_rows_text(r, 0));
+        pay_copy_str(l->refs[l->n], PAY_MOMO_REF_LEN, pay_rows_text(r, 0));
         l->n++;
     }
     return pay_rows_close(r);
@@ -1100,7 +1084,7 @@ static bool poll_one(struct pay_store *s, const char *server_key, const char *pu
                      const char *reference)
 {
     char ref[PAY_MOMO_REF_LEN];
-    copy_str(ref, sizeof(ref), reference);
+    pay_copy_str(ref, sizeof(ref), reference);
     bool settled = false;
     for (int hop = 0; hop < PAY_MOMO_FALLBACKS_MAX && ref[0] != '\0'; hop++) {
         struct pay_momo_job job;
@@ -1115,7 +1099,7 @@ static bool poll_one(struct pay_store *s, const char *server_key, const char *pu
         memset(&res, 0, sizeof(res));
         const char *source = "poll";
         enum pay_err je;
-        if (str_eq(job.status, ST_SENDING) && pay_now() < job.expires_at) {
+        if (pay_str_eq(job.status, ST_SENDING) && pay_now() < job.expires_at) {
             /* Not known to be received: send it (again) under its reference.
              * A wallet that has it answers 409 (then it is asked about); one
              * that is down is what fallback is for. */
@@ -1139,7 +1123,7 @@ static bool poll_one(struct pay_store *s, const char *server_key, const char *pu
         settled = settled || res.state == PAY_MOMO_SUCCESSFUL || res.state == PAY_MOMO_FAILED ||
                   e == PAY_ERR_CARD_DECLINED;
         /* A fallback began another request: send it now. */
-        copy_str(ref, sizeof(ref), a.next);
+        pay_copy_str(ref, sizeof(ref), a.next);
     }
     return settled;
 }

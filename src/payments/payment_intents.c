@@ -36,20 +36,6 @@ static const char *const ST_RCAP = "requires_capture";
 static const char *const ST_SUCCEEDED = "succeeded";
 static const char *const ST_CANCELED = "canceled";
 
-/* Record @e on op->err unless a more precise detail for it is already there. */
-static enum pay_err fail(struct pay_op *op, enum pay_err e)
-{
-    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
-        pay_error_set(op->err, e, NULL, NULL);
-    }
-    return e;
-}
-
-static bool str_eq(const char *a, const char *b)
-{
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
 static const char *status_of(const json_t *obj)
 {
     const char *s = pay_json_str(obj, "status");
@@ -96,20 +82,6 @@ void pay_metadata_merge(json_t *obj, const json_t *update)
 
 /* ---- Rows ------------------------------------------------------------- */
 
-static void copy_str(char *dst, size_t n, const char *src)
-{
-    if (src == NULL) {
-        dst[0] = '\0';
-        return;
-    }
-    size_t len = strlen(src);
-    if (len >= n) {
-        len = n - 1;
-    }
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-}
-
 void pay_intent_row_release(struct pay_intent_row *row)
 {
     json_decref(row->obj);
@@ -144,7 +116,7 @@ enum pay_err pay_intent_row_load(struct pay_op *op, const char *id, bool for_upd
     struct pay_rows *r = NULL;
     enum pay_err e = pay_tx_query(op->tx, sqls[scoped][for_update], p, scoped ? 2 : 1, &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     bool found = false;
     bool corrupt = false;
@@ -154,10 +126,10 @@ enum pay_err pay_intent_row_load(struct pay_op *op, const char *id, bool for_upd
         json_error_t jerr;
         row->obj = data ? json_loadb(data, pay_rows_len(r, 0), 0, &jerr) : NULL;
         corrupt = !json_is_object(row->obj);
-        copy_str(row->provider_ref, sizeof(row->provider_ref), pay_rows_text(r, 1));
-        copy_str(row->connector, sizeof(row->connector), pay_rows_text(r, 2));
-        copy_str(row->provider_pin, sizeof(row->provider_pin), pay_rows_text(r, 4));
-        copy_str(row->tender, sizeof(row->tender), pay_rows_text(r, 5));
+        pay_copy_str(row->provider_ref, sizeof(row->provider_ref), pay_rows_text(r, 1));
+        pay_copy_str(row->connector, sizeof(row->connector), pay_rows_text(r, 2));
+        pay_copy_str(row->provider_pin, sizeof(row->provider_pin), pay_rows_text(r, 4));
+        pay_copy_str(row->tender, sizeof(row->tender), pay_rows_text(r, 5));
         row->fee_bps = pay_rows_int(r, 6);
         row->fee_fixed_minor = pay_rows_int(r, 7);
         const char *ru = pay_rows_text(r, 3);
@@ -176,7 +148,7 @@ enum pay_err pay_intent_row_load(struct pay_op *op, const char *id, bool for_upd
     }
     if (e != PAY_OK) {
         pay_intent_row_release(row);
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     if (!found) {
         pay_intent_row_release(row);
@@ -232,7 +204,7 @@ static enum pay_err row_insert(struct pay_op *op, const struct pay_intent_row *r
     struct row_cols c;
     enum pay_err e = row_cols_fill(row, &c);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     e = pay_tx_exec(op->tx,
                     "INSERT INTO payment_intents (id, created, customer, status, currency, amount, "
@@ -242,7 +214,7 @@ static enum pay_err row_insert(struct pay_op *op, const struct pay_intent_row *r
                     "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
                     c.p, PAY_NPARAMS(c.p), NULL);
     free(c.data);
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 enum pay_err pay_intent_row_save(struct pay_op *op, const struct pay_intent_row *row)
@@ -250,7 +222,7 @@ enum pay_err pay_intent_row_save(struct pay_op *op, const struct pay_intent_row 
     struct row_cols c;
     enum pay_err e = row_cols_fill(row, &c);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     int64_t changes = 0;
     /* created never changes; $2 is bound but unused so both statements share
@@ -268,15 +240,15 @@ enum pay_err pay_intent_row_save(struct pay_op *op, const struct pay_intent_row 
         e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Payment intent %s vanished.",
                           pay_json_str(row->obj, "id"));
     }
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 /* ---- Pieces of the status machine -------------------------------------- */
 
 static enum pay_err emit(struct pay_op *op, const char *type, const json_t *obj)
 {
-    return fail(op, pay_event_append(op->tx, type, obj, pay_json_str(obj, "customer"),
-                                     op->request_id, NULL, op->err));
+    return pay_op_fail(op, pay_event_append(op->tx, type, obj, pay_json_str(obj, "customer"),
+                                            op->request_id, NULL, op->err));
 }
 
 static enum pay_err unexpected(struct pay_op *op, const json_t *obj, const char *action,
@@ -286,10 +258,10 @@ static enum pay_err unexpected(struct pay_op *op, const json_t *obj, const char 
                          "You cannot %s this PaymentIntent because it has a status of %s. "
                          "Only a PaymentIntent with one of the following statuses may be %s: %s.",
                          action, status_of(obj),
-                         str_eq(action, "confirm")   ? "confirmed"
-                         : str_eq(action, "capture") ? "captured"
-                         : str_eq(action, "cancel")  ? "canceled"
-                                                     : "updated",
+                         pay_str_eq(action, "confirm")   ? "confirmed"
+                         : pay_str_eq(action, "capture") ? "captured"
+                         : pay_str_eq(action, "cancel")  ? "canceled"
+                                                         : "updated",
                          allowed);
 }
 
@@ -318,14 +290,14 @@ static enum pay_err resolve_pm(struct pay_op *op, const char *pm, struct pay_pm_
     if (e == PAY_ERR_NOT_FOUND && op->err != NULL && op->err->param[0] == '\0') {
         pay_error_set(op->err, e, "payment_method", "No such PaymentMethod: '%s'", pm);
     }
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 /* A payment method attached to a customer may only pay that customer's intents. */
 static enum pay_err check_pm_customer(struct pay_op *op, const struct pay_pm_charge *pm,
                                       const char *customer)
 {
-    if (pm->customer[0] == '\0' || str_eq(pm->customer, customer)) {
+    if (pm->customer[0] == '\0' || pay_str_eq(pm->customer, customer)) {
         return PAY_OK;
     }
     if (customer == NULL) {
@@ -374,7 +346,7 @@ static enum pay_err post_capture(struct pay_op *op, struct pay_intent_row *row, 
     };
     e = pay_ledger_post(op->tx, &entry, NULL, op->err);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     pay_json_set_int(row->obj, "fee_amount", fee);
     pay_json_set_int(row->obj, "amount_received", amount);
@@ -392,7 +364,7 @@ static enum pay_err maybe_attach(struct pay_op *op, const struct pay_intent_row 
     if (sfu == NULL || customer == NULL || pm == NULL) {
         return PAY_OK;
     }
-    return fail(op, pay_payment_method_attach(op, pm, customer));
+    return pay_op_fail(op, pay_payment_method_attach(op, pm, customer));
 }
 
 /*
@@ -444,11 +416,11 @@ static enum pay_err record_failure(struct pay_op *op, struct pay_intent_row *row
     }
     pay_tx_commit_anyway(op->tx);
     enum pay_err result =
-        str_eq(type, "card_error") ? PAY_ERR_CARD_DECLINED : PAY_ERR_UNEXPECTED_STATE;
+        pay_str_eq(type, "card_error") ? PAY_ERR_CARD_DECLINED : PAY_ERR_UNEXPECTED_STATE;
     pay_error_set(op->err, result, "payment_method", "%s",
                   message && message[0] ? message : "Your card was declined.");
     if (decline_code != NULL && op->err != NULL) {
-        copy_str(op->err->decline_code, sizeof(op->err->decline_code), decline_code);
+        pay_copy_str(op->err->decline_code, sizeof(op->err->decline_code), decline_code);
     }
     return result;
 }
@@ -495,7 +467,7 @@ static json_t *redirect_action(struct pay_op *op, const json_t *obj, const char 
 
 static bool is_stripe(const struct pay_intent_row *row)
 {
-    return str_eq(row->connector, PAY_CONNECTOR_STRIPE);
+    return pay_str_eq(row->connector, PAY_CONNECTOR_STRIPE);
 }
 
 /* A Stripe PaymentMethod id as the client got it from Stripe: pm_[A-Za-z0-9_]+. */
@@ -530,19 +502,19 @@ static enum pay_err stripe_begin(struct pay_op *op, struct pay_intent_row *row,
 static enum pay_err stripe_confirm(struct pay_op *op, struct pay_intent_row *row, bool off_session)
 {
     char prior[32];
-    copy_str(prior, sizeof(prior), status_of(row->obj));
+    pay_copy_str(prior, sizeof(prior), status_of(row->obj));
     json_object_set_new(row->obj, "last_payment_error", json_null());
     json_object_set_new(row->obj, "next_action", json_null());
     const struct pay_stripe_intent_params cp = {
         .amount_minor = pay_json_int(row->obj, "amount", 0),
         .currency = pay_json_str(row->obj, "currency"),
         .payment_method = pay_json_str(row->obj, "payment_method"),
-        .capture_manual = str_eq(pay_json_str(row->obj, "capture_method"), "manual"),
+        .capture_manual = pay_str_eq(pay_json_str(row->obj, "capture_method"), "manual"),
         .reference = pay_json_str(row->obj, "id"),
         .return_url = row->return_url,
         .off_session = off_session,
     };
-    bool retrieve = row->provider_ref[0] != '\0' && str_eq(prior, ST_RA);
+    bool retrieve = row->provider_ref[0] != '\0' && pay_str_eq(prior, ST_RA);
     const struct pay_attempt_spec spec = {
         .intent = pay_json_str(row->obj, "id"),
         .operation = retrieve ? "retrieve" : "confirm",
@@ -608,17 +580,17 @@ enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attem
     if (e != PAY_OK || !cur.pending || res->status == PAY_CONN_UNKNOWN) {
         return finish(&row, e, out);
     }
-    if (!str_eq(status_of(row.obj), ST_PROCESSING)) {
+    if (!pay_str_eq(status_of(row.obj), ST_PROCESSING)) {
         /* Settled meanwhile by another path (an inbound webhook applied
          * Stripe's event): the money is booked; only close the attempt. */
         e = pay_attempt_finish(op, a->id, res);
         return finish(&row, e, out);
     }
     if (res->provider_ref[0] != '\0' && strncmp(res->provider_ref, "pi_", 3) == 0) {
-        copy_str(row.provider_ref, sizeof(row.provider_ref), res->provider_ref);
+        pay_copy_str(row.provider_ref, sizeof(row.provider_ref), res->provider_ref);
     }
-    if (res->status == PAY_CONN_PROCESSING && !str_eq(cur.operation, "capture") &&
-        !str_eq(cur.operation, "cancel")) {
+    if (res->status == PAY_CONN_PROCESSING && !pay_str_eq(cur.operation, "capture") &&
+        !pay_str_eq(cur.operation, "cancel")) {
         /* Stripe works on it asynchronously: the attempt stays pending and
          * the settler asks Stripe again by the intent's id. */
         e = pay_intent_row_save(op, &row);
@@ -630,7 +602,7 @@ enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attem
     }
     int64_t amount = pay_json_int(row.obj, "amount", 0);
     const char *opn = cur.operation;
-    if (str_eq(opn, "confirm") || str_eq(opn, "retrieve")) {
+    if (pay_str_eq(opn, "confirm") || pay_str_eq(opn, "retrieve")) {
         switch (res->status) {
         case PAY_CONN_SUCCEEDED:
             e = post_capture(op, &row, amount);
@@ -671,8 +643,8 @@ enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attem
                  * method it does not know): not a decline of the card. */
                 row.provider_ref[0] = '\0';
                 e = stripe_refused(op, &row, &cur, res);
-                if (op->err != NULL && str_eq(res->code, "resource_missing")) {
-                    copy_str(op->err->param, sizeof(op->err->param), "payment_method");
+                if (op->err != NULL && pay_str_eq(res->code, "resource_missing")) {
+                    pay_copy_str(op->err->param, sizeof(op->err->param), "payment_method");
                 }
                 break;
             }
@@ -691,7 +663,7 @@ enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attem
         }
         return finish(&row, e, out);
     }
-    if (str_eq(opn, "capture")) {
+    if (pay_str_eq(opn, "capture")) {
         if (res->status == PAY_CONN_SUCCEEDED) {
             e = post_capture(op, &row, a->amount_minor);
             if (e == PAY_OK) {
@@ -706,7 +678,7 @@ enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attem
         } else {
             e = stripe_refused(op, &row, &cur, res);
         }
-    } else if (str_eq(opn, "cancel")) {
+    } else if (pay_str_eq(opn, "cancel")) {
         if (res->status == PAY_CONN_CANCELED || res->status == PAY_CONN_SUCCEEDED) {
             mark_canceled(row.obj, NULL);
             e = pay_intent_row_save(op, &row);
@@ -742,7 +714,7 @@ static enum pay_err card_authorize(struct pay_op *op, struct pay_intent_row *row
         return pay_error_set(op->err, PAY_ERR_PROVIDER, "payment_method",
                              "No connector '%s' for this payment method.", pm->connector);
     }
-    copy_str(row->connector, sizeof(row->connector), conn->name);
+    pay_copy_str(row->connector, sizeof(row->connector), conn->name);
     json_object_set_new(row->obj, "last_payment_error", json_null());
     json_object_set_new(row->obj, "next_action", json_null());
 
@@ -765,8 +737,8 @@ static enum pay_err card_authorize(struct pay_op *op, struct pay_intent_row *row
 
     switch (res.status) {
     case PAY_CONN_SUCCEEDED:
-        copy_str(row->provider_ref, sizeof(row->provider_ref), res.provider_ref);
-        if (str_eq(pay_json_str(row->obj, "capture_method"), "manual")) {
+        pay_copy_str(row->provider_ref, sizeof(row->provider_ref), res.provider_ref);
+        if (pay_str_eq(pay_json_str(row->obj, "capture_method"), "manual")) {
             pay_json_set_int(row->obj, "amount_capturable", amount);
             pay_json_set_str(row->obj, "status", ST_RCAP);
             e = maybe_attach(op, row);
@@ -799,15 +771,15 @@ static enum pay_err card_authorize(struct pay_op *op, struct pay_intent_row *row
             /* Stripe: an off-session payment cannot ask the customer for
              * authentication, so it fails with authentication_required. */
             struct pay_conn_result ar = {.status = PAY_CONN_DECLINED};
-            copy_str(ar.code, sizeof(ar.code), "authentication_required");
-            copy_str(ar.decline_code, sizeof(ar.decline_code), "authentication_required");
-            copy_str(ar.message, sizeof(ar.message),
-                     "Your card was declined. This transaction requires authentication.");
+            pay_copy_str(ar.code, sizeof(ar.code), "authentication_required");
+            pay_copy_str(ar.decline_code, sizeof(ar.decline_code), "authentication_required");
+            pay_copy_str(ar.message, sizeof(ar.message),
+                         "Your card was declined. This transaction requires authentication.");
             return record_decline(op, row, &ar);
         } else {
             json_t *na = redirect_action(op, row->obj, row->return_url);
             if (na == NULL) {
-                return fail(op, PAY_ERR_NOMEM);
+                return pay_op_fail(op, PAY_ERR_NOMEM);
             }
             json_object_set_new(row->obj, "next_action", na);
             pay_json_set_str(row->obj, "status", ST_RA);
@@ -815,7 +787,7 @@ static enum pay_err card_authorize(struct pay_op *op, struct pay_intent_row *row
             return e == PAY_OK ? emit(op, "payment_intent.requires_action", row->obj) : e;
         }
     case PAY_CONN_PROCESSING:
-        copy_str(row->provider_ref, sizeof(row->provider_ref), res.provider_ref);
+        pay_copy_str(row->provider_ref, sizeof(row->provider_ref), res.provider_ref);
         pay_json_set_str(row->obj, "status", ST_PROCESSING);
         e = pay_intent_row_save(op, row);
         return e == PAY_OK ? emit(op, "payment_intent.processing", row->obj) : e;
@@ -840,7 +812,7 @@ static const char *sole_tender(const json_t *obj)
         return NULL;
     }
     const char *t = json_string_value(json_array_get(types, 0));
-    return t != NULL && pay_tender_valid(t) && !str_eq(t, PAY_TENDER_CARD) ? t : NULL;
+    return t != NULL && pay_tender_valid(t) && !pay_str_eq(t, PAY_TENDER_CARD) ? t : NULL;
 }
 
 /*
@@ -868,7 +840,7 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
         }
     } else if (!is_stripe(row)) {
         pm = pm_given;
-        if (pm == NULL || !str_eq(pm->id, pm_id)) {
+        if (pm == NULL || !pay_str_eq(pm->id, pm_id)) {
             e = resolve_pm(op, pm_id, &pm_buf);
             if (e != PAY_OK) {
                 return e;
@@ -897,7 +869,8 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
         e = pay_route_apply(op, row, &route);
     }
     if (e == PAY_OK) {
-        e = pay_risk_assess(op, row, str_eq(tender, PAY_TENDER_CARD) ? pm : NULL, &route, &verdict);
+        e = pay_risk_assess(op, row, pay_str_eq(tender, PAY_TENDER_CARD) ? pm : NULL, &route,
+                            &verdict);
     }
     if (e == PAY_OK) {
         switch (verdict.decision) {
@@ -915,9 +888,9 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
              * charged: PAY_ERR_UNAVAILABLE) hands the attempt to the next
              * provider routing offers. */
             for (int hop = 1;; hop++) {
-                if (str_eq(route.connector, PAY_CONNECTOR_MANUAL)) {
+                if (pay_str_eq(route.connector, PAY_CONNECTOR_MANUAL)) {
                     e = pay_verification_open(op, row, "payment", &route);
-                } else if (str_eq(route.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
+                } else if (pay_str_eq(route.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
                     e = pay_momo_begin(op, row, &route);
                 } else if (is_stripe(row)) {
                     e = stripe_confirm(op, row, off_session);
@@ -968,7 +941,8 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
 {
     json_object_set_new(row->obj, "next_action", json_null());
     const char *pm_id = pay_json_str(row->obj, "payment_method");
-    if (str_eq(kind, "fraud_review") && str_eq(row->connector, PAY_CONNECTOR_MOBILE_MONEY)) {
+    if (pay_str_eq(kind, "fraud_review") &&
+        pay_str_eq(row->connector, PAY_CONNECTOR_MOBILE_MONEY)) {
         /* A wallet payment held before its request was sent: route it again
          * and send it now (the poller sends it: no call follows a decision). */
         struct pay_route_choice route;
@@ -982,8 +956,8 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
         pay_route_choice_release(&route);
         return e;
     }
-    if (str_eq(kind, "fraud_review") && pm_id != NULL && !is_stripe(row) &&
-        !str_eq(row->connector, PAY_CONNECTOR_MANUAL)) {
+    if (pay_str_eq(kind, "fraud_review") && pm_id != NULL && !is_stripe(row) &&
+        !pay_str_eq(row->connector, PAY_CONNECTOR_MANUAL)) {
         /* A card held before any connector was called: authorize it now. */
         struct pay_pm_charge pm;
         enum pay_err e = resolve_pm(op, pm_id, &pm);
@@ -998,7 +972,7 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
         }
         return e;
     }
-    if (str_eq(kind, "fraud_review") && is_stripe(row)) {
+    if (pay_str_eq(kind, "fraud_review") && is_stripe(row)) {
         /* Stripe is asked after the commit (op->call): the intent shows
          * `processing` until its answer is applied. */
         return stripe_confirm(op, row, false);
@@ -1060,9 +1034,9 @@ static enum pay_err apply_params(struct pay_op *op, struct pay_intent_row *row,
             return pay_error_set(op->err, e, "customer", "No such customer: '%s'", p->customer);
         }
         if (e != PAY_OK) {
-            return fail(op, e);
+            return pay_op_fail(op, e);
         }
-        customer_changed = !str_eq(pay_json_str(o, "customer"), p->customer);
+        customer_changed = !pay_str_eq(pay_json_str(o, "customer"), p->customer);
         pay_json_set_str(o, "customer", p->customer);
     }
     if (p->payment_method != NULL && is_stripe(row)) {
@@ -1099,7 +1073,7 @@ static enum pay_err apply_params(struct pay_op *op, struct pay_intent_row *row,
     if (p->payment_method_types != NULL) {
         json_t *types = json_deep_copy(p->payment_method_types);
         if (types == NULL) {
-            return fail(op, PAY_ERR_NOMEM);
+            return pay_op_fail(op, PAY_ERR_NOMEM);
         }
         json_object_set_new(o, "payment_method_types", types);
     }
@@ -1142,7 +1116,7 @@ static enum pay_err set_return_url(struct pay_op *op, struct pay_intent_row *row
     }
     char *copy = strdup(return_url);
     if (copy == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     free(row->return_url);
     row->return_url = copy;
@@ -1251,18 +1225,18 @@ enum pay_err pay_intent_create(struct pay_op *op, const struct pay_intent_params
     memset(&row, 0, sizeof(row));
     row.obj = new_intent_object(id, secret, pay_now());
     if (row.obj == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     enum pay_err e = PAY_OK;
-    if (q.provider != NULL && str_eq(q.provider, PAY_CONNECTOR_STRIPE)) {
+    if (q.provider != NULL && pay_str_eq(q.provider, PAY_CONNECTOR_STRIPE)) {
         if (op->stripe == NULL || op->stripe->secret_key == NULL) {
             e = pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "provider",
                               "Invalid provider: 'stripe' is not configured on this payd "
                               "(payd serve --stripe-secret-key).");
         }
-        copy_str(row.connector, sizeof(row.connector), PAY_CONNECTOR_STRIPE);
-        copy_str(row.provider_pin, sizeof(row.provider_pin), PAY_CONNECTOR_STRIPE);
-    } else if (q.provider != NULL && !str_eq(q.provider, "sandbox")) {
+        pay_copy_str(row.connector, sizeof(row.connector), PAY_CONNECTOR_STRIPE);
+        pay_copy_str(row.provider_pin, sizeof(row.provider_pin), PAY_CONNECTOR_STRIPE);
+    } else if (q.provider != NULL && !pay_str_eq(q.provider, "sandbox")) {
         /* A configured provider by name (issue 6): routing takes only it. */
         e = pay_route_pin(op, &row, q.provider);
     }
@@ -1334,26 +1308,26 @@ enum pay_err pay_intent_update(struct pay_op *op, const char *id, const struct p
         strdup(pay_json_str(row.obj, "currency") ? pay_json_str(row.obj, "currency") : "");
     if (currency_before == NULL) {
         pay_intent_row_release(&row);
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_pm_charge pm;
     e = apply_params(op, &row, p, &pm);
     if (e == PAY_OK) {
         bool auth_relevant = pay_json_int(row.obj, "amount", 0) != amount_before ||
-                             !str_eq(pay_json_str(row.obj, "currency"), currency_before) ||
+                             !pay_str_eq(pay_json_str(row.obj, "currency"), currency_before) ||
                              p->payment_method != NULL;
         const char *st = status_of(row.obj);
         bool has_pm = pay_json_str(row.obj, "payment_method") != NULL;
-        if (str_eq(st, ST_RPM) && has_pm) {
+        if (pay_str_eq(st, ST_RPM) && has_pm) {
             pay_json_set_str(row.obj, "status", ST_RC);
-        } else if (str_eq(st, ST_RA) && auth_relevant) {
+        } else if (pay_str_eq(st, ST_RA) && auth_relevant) {
             /* The pending challenge was for the old amount or card. */
             json_object_set_new(row.obj, "next_action", json_null());
             pay_json_set_str(row.obj, "status", has_pm ? ST_RC : ST_RPM);
         }
         st = status_of(row.obj);
         if ((auth_relevant || p->facility != NULL || p->payment_method_types != NULL) &&
-            (str_eq(st, ST_RPM) || str_eq(st, ST_RC))) {
+            (pay_str_eq(st, ST_RPM) || pay_str_eq(st, ST_RC))) {
             /* The route and its fee were for the old payment: the next
              * attempt routes again. */
             pay_route_forget(&row);
@@ -1411,7 +1385,7 @@ enum pay_err pay_intent_capture(struct pay_op *op, const char *id, bool has_amou
     }
     int64_t capturable = pay_json_int(row.obj, "amount_capturable", 0);
     int64_t amount = has_amount ? amount_minor : capturable;
-    if (!str_eq(status_of(row.obj), ST_RCAP)) {
+    if (!pay_str_eq(status_of(row.obj), ST_RCAP)) {
         e = unexpected(op, row.obj, "capture", "requires_capture");
     } else if (amount < 1 || !pay_amount_valid(amount)) {
         e = pay_error_set(op->err, PAY_ERR_AMOUNT_INVALID, "amount_to_capture",
@@ -1467,7 +1441,7 @@ enum pay_err pay_intent_cancel(struct pay_op *op, const char *id, const char *re
         return e;
     }
     const char *st = status_of(row.obj);
-    if (str_eq(st, ST_SUCCEEDED) || str_eq(st, ST_CANCELED)) {
+    if (pay_str_eq(st, ST_SUCCEEDED) || pay_str_eq(st, ST_CANCELED)) {
         e = unexpected(op, row.obj, "cancel",
                        "requires_payment_method, requires_capture, requires_confirmation, "
                        "requires_action, processing");
@@ -1484,10 +1458,10 @@ enum pay_err pay_intent_cancel(struct pay_op *op, const char *id, const char *re
                               id);
         }
         if (e == PAY_OK && row.provider_ref[0] != '\0' &&
-            (str_eq(st, ST_RCAP) || str_eq(st, ST_RA) || str_eq(st, ST_PROCESSING))) {
+            (pay_str_eq(st, ST_RCAP) || pay_str_eq(st, ST_RA) || pay_str_eq(st, ST_PROCESSING))) {
             /* Stripe holds an authorization (or waits for the customer): release it there. */
             char prior[32];
-            copy_str(prior, sizeof(prior), st);
+            pay_copy_str(prior, sizeof(prior), st);
             if (reason != NULL) {
                 pay_json_set_str(row.obj, "cancellation_reason", reason);
             }
@@ -1508,7 +1482,8 @@ enum pay_err pay_intent_cancel(struct pay_op *op, const char *id, const char *re
             pay_intent_row_release(&row);
             return e;
         }
-    } else if (row.provider_ref[0] != '\0' && (str_eq(st, ST_RCAP) || str_eq(st, ST_PROCESSING))) {
+    } else if (row.provider_ref[0] != '\0' &&
+               (pay_str_eq(st, ST_RCAP) || pay_str_eq(st, ST_PROCESSING))) {
         /* Release the hold on the customer's funds. */
         const struct pay_connector *conn = pay_connector_find(row.connector);
         struct pay_conn_result res;
@@ -1521,14 +1496,14 @@ enum pay_err pay_intent_cancel(struct pay_op *op, const char *id, const char *re
             return e;
         }
     }
-    if (str_eq(st, "requires_verification")) {
+    if (pay_str_eq(st, "requires_verification")) {
         e = pay_verification_cancel_for_intent(op, id);
         if (e != PAY_OK) {
             pay_intent_row_release(&row);
             return e;
         }
     }
-    if (str_eq(row.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
+    if (pay_str_eq(row.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
         /* A late answer of the wallet must not book a canceled intent. */
         e = pay_momo_cancel_for_intent(op, id);
         if (e != PAY_OK) {
@@ -1569,7 +1544,7 @@ static enum pay_err intent_list_page(struct pay_op *op, const char *customer, co
                 return PAY_OK;
             }
             *data_out = json_array();
-            return *data_out ? PAY_OK : fail(op, PAY_ERR_NOMEM);
+            return *data_out ? PAY_OK : pay_op_fail(op, PAY_ERR_NOMEM);
         }
         customer = op->customer_scope;
     }
@@ -1588,11 +1563,11 @@ static enum pay_err intent_list_page(struct pay_op *op, const char *customer, co
         p[n++] = PAY_PTEXT(status);
     }
     if (data_out == NULL) {
-        return fail(op, pay_tx_list_text(op->tx, "payment_intents", where, n ? p : NULL, n, args,
-                                         text_out, has_more, op->err));
+        return pay_op_fail(op, pay_tx_list_text(op->tx, "payment_intents", where, n ? p : NULL, n,
+                                                args, text_out, has_more, op->err));
     }
-    return fail(op, pay_tx_list(op->tx, "payment_intents", where, n ? p : NULL, n, args, data_out,
-                                has_more, op->err));
+    return pay_op_fail(op, pay_tx_list(op->tx, "payment_intents", where, n ? p : NULL, n, args,
+                                       data_out, has_more, op->err));
 }
 
 enum pay_err pay_intent_list(struct pay_op *op, const char *customer, const char *status,
@@ -1651,7 +1626,7 @@ enum pay_err pay_intent_3ds_finish(struct pay_op *op, const char *id, const char
     if (e != PAY_OK) {
         return e;
     }
-    if (!str_eq(status_of(row.obj), ST_RA)) {
+    if (!pay_str_eq(status_of(row.obj), ST_RA)) {
         e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
                           "This PaymentIntent has a status of %s and no longer waits for "
                           "3-D Secure authentication.",
@@ -1689,7 +1664,7 @@ enum pay_err pay_intent_3ds_finish(struct pay_op *op, const char *id, const char
     if (e == PAY_OK && row.return_url != NULL) {
         *return_url_out = strdup(row.return_url);
         if (*return_url_out == NULL) {
-            e = fail(op, PAY_ERR_NOMEM);
+            e = pay_op_fail(op, PAY_ERR_NOMEM);
         }
     }
     if (e != PAY_OK) {

@@ -24,24 +24,6 @@
 
 #include "payments_int.h"
 
-static enum pay_err fail(struct pay_op *op, enum pay_err e)
-{
-    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
-        pay_error_set(op->err, e, NULL, NULL);
-    }
-    return e;
-}
-
-static bool str_eq(const char *a, const char *b)
-{
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-static void copy_str(char *dst, size_t n, const char *src)
-{
-    snprintf(dst, n, "%s", src ? src : "");
-}
-
 static enum pay_err not_found(struct pay_op *op, const char *param, const char *id)
 {
     return pay_error_set(op->err, PAY_ERR_NOT_FOUND, param, "No such PaymentMethod: '%s'",
@@ -83,7 +65,7 @@ static enum pay_err pm_load(struct pay_op *op, const char *id, bool for_update, 
     struct pay_rows *r = NULL;
     enum pay_err e = pay_tx_query(op->tx, sql, p, PAY_NPARAMS(p), &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     bool found = false;
     if (pay_rows_next(r)) {
@@ -91,15 +73,15 @@ static enum pay_err pm_load(struct pay_op *op, const char *id, bool for_update, 
         const char *data = pay_rows_text(r, 0);
         json_error_t jerr;
         row->obj = data ? json_loadb(data, pay_rows_len(r, 0), 0, &jerr) : NULL;
-        copy_str(row->customer, sizeof(row->customer), pay_rows_text(r, 1));
-        copy_str(row->type, sizeof(row->type), pay_rows_text(r, 2));
-        copy_str(row->connector, sizeof(row->connector), pay_rows_text(r, 3));
-        copy_str(row->token, sizeof(row->token), pay_rows_text(r, 4));
+        pay_copy_str(row->customer, sizeof(row->customer), pay_rows_text(r, 1));
+        pay_copy_str(row->type, sizeof(row->type), pay_rows_text(r, 2));
+        pay_copy_str(row->connector, sizeof(row->connector), pay_rows_text(r, 3));
+        pay_copy_str(row->token, sizeof(row->token), pay_rows_text(r, 4));
     }
     e = pay_rows_close(r);
     if (e != PAY_OK) {
         pm_row_release(row);
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     if (!found) {
         return not_found(op, param, id);
@@ -110,7 +92,7 @@ static enum pay_err pm_load(struct pay_op *op, const char *id, bool for_update, 
                              "Stored payment method %s is corrupt.", id);
     }
     if (op->customer_scope != NULL) {
-        bool own = str_eq(row->customer, op->customer_scope);
+        bool own = pay_str_eq(row->customer, op->customer_scope);
         bool loose = row->customer[0] == '\0' && reach == REACH_CHARGE;
         if (!own && !loose) {
             pm_row_release(row);
@@ -125,7 +107,7 @@ static enum pay_err pm_save(struct pay_op *op, const struct pm_row *row)
 {
     char *data = pay_json_dump(row->obj);
     if (data == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param p[] = {
         PAY_PTEXT(pay_json_str(row->obj, "id")),
@@ -142,14 +124,14 @@ static enum pay_err pm_save(struct pay_op *op, const struct pm_row *row)
         e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Payment method %s vanished.",
                           pay_json_str(row->obj, "id"));
     }
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 static enum pay_err pm_insert(struct pay_op *op, const struct pm_row *row)
 {
     char *data = pay_json_dump(row->obj);
     if (data == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param p[] = {
         PAY_PTEXT(pay_json_str(row->obj, "id")),
@@ -165,13 +147,14 @@ static enum pay_err pm_insert(struct pay_op *op, const struct pm_row *row)
                                  "connector, token, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                                  p, PAY_NPARAMS(p), NULL);
     free(data);
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 static enum pay_err emit(struct pay_op *op, const char *type, const json_t *obj,
                          const char *customer)
 {
-    return fail(op, pay_event_append(op->tx, type, obj, customer, op->request_id, NULL, op->err));
+    return pay_op_fail(
+        op, pay_event_append(op->tx, type, obj, customer, op->request_id, NULL, op->err));
 }
 
 /* ---- Objects ------------------------------------------------------------ */
@@ -277,11 +260,11 @@ static enum pay_err pm_create_row(struct pay_op *op, const struct pay_card_info 
     memset(row, 0, sizeof(*row));
     row->obj = pm_object_new(ci);
     if (row->obj == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
-    copy_str(row->type, sizeof(row->type), "card");
-    copy_str(row->connector, sizeof(row->connector), "sandbox");
-    copy_str(row->token, sizeof(row->token), token);
+    pay_copy_str(row->type, sizeof(row->type), "card");
+    pay_copy_str(row->connector, sizeof(row->connector), "sandbox");
+    pay_copy_str(row->token, sizeof(row->token), token);
     enum pay_err e = pm_insert(op, row);
     if (e != PAY_OK) {
         pm_row_release(row);
@@ -332,7 +315,7 @@ static enum pay_err apply_billing(struct pay_op *op, json_t *o, const json_t *gi
     if (!json_is_object(bd)) {
         bd = billing_details_empty();
         if (bd == NULL) {
-            return fail(op, PAY_ERR_NOMEM);
+            return pay_op_fail(op, PAY_ERR_NOMEM);
         }
         json_object_set_new(o, "billing_details", bd);
     }
@@ -340,7 +323,7 @@ static enum pay_err apply_billing(struct pay_op *op, json_t *o, const json_t *gi
         /* billing_details="": unset everything. */
         json_t *empty = billing_details_empty();
         if (empty == NULL) {
-            return fail(op, PAY_ERR_NOMEM);
+            return pay_op_fail(op, PAY_ERR_NOMEM);
         }
         json_object_set_new(o, "billing_details", empty);
         return PAY_OK;
@@ -366,7 +349,7 @@ static enum pay_err apply_billing(struct pay_op *op, json_t *o, const json_t *gi
         json_t *a =
             pay_address_object(unset ? NULL : json_object_get(bd, "address"), unset ? NULL : addr);
         if (a == NULL) {
-            return fail(op, PAY_ERR_NOMEM);
+            return pay_op_fail(op, PAY_ERR_NOMEM);
         }
         json_object_set_new(bd, "address", a);
     }
@@ -392,11 +375,11 @@ static enum pay_err apply_metadata(struct pay_op *op, json_t *o, const struct pa
 static void fill_charge(const struct pm_row *row, struct pay_pm_charge *out)
 {
     memset(out, 0, sizeof(*out));
-    copy_str(out->id, sizeof(out->id), pay_json_str(row->obj, "id"));
-    copy_str(out->customer, sizeof(out->customer), row->customer);
-    copy_str(out->type, sizeof(out->type), row->type);
-    copy_str(out->connector, sizeof(out->connector), row->connector);
-    copy_str(out->token, sizeof(out->token), row->token);
+    pay_copy_str(out->id, sizeof(out->id), pay_json_str(row->obj, "id"));
+    pay_copy_str(out->customer, sizeof(out->customer), row->customer);
+    pay_copy_str(out->type, sizeof(out->type), row->type);
+    pay_copy_str(out->connector, sizeof(out->connector), row->connector);
+    pay_copy_str(out->token, sizeof(out->token), row->token);
 }
 
 /* ---- For payment intents ---------------------------------------------------- */
@@ -439,7 +422,7 @@ enum pay_err pay_pm_attached_to(struct pay_op *op, const char *pm_id, const char
                                       "customer = $2",
                                       p, PAY_NPARAMS(p), &one, &found);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     *out = found;
     return PAY_OK;
@@ -465,8 +448,8 @@ static enum pay_err verify_card(struct pay_op *op, const struct pm_row *row)
     if (res.status == PAY_CONN_DECLINED) {
         pay_error_set(op->err, PAY_ERR_CARD_DECLINED, NULL, "%s", res.message);
         if (op->err != NULL) {
-            copy_str(op->err->decline_code, sizeof(op->err->decline_code), res.decline_code);
-            copy_str(op->err->code_str, sizeof(op->err->code_str), res.code);
+            pay_copy_str(op->err->decline_code, sizeof(op->err->decline_code), res.decline_code);
+            pay_copy_str(op->err->code_str, sizeof(op->err->code_str), res.code);
         }
         return PAY_ERR_CARD_DECLINED;
     }
@@ -493,7 +476,7 @@ enum pay_err pay_pm_attach(struct pay_op *op, const char *pm_id, const char *pm_
     if (e != PAY_OK) {
         return e;
     }
-    if (str_eq(row.customer, customer_id)) {
+    if (pay_str_eq(row.customer, customer_id)) {
         goto out; /* already there: nothing changes, no event */
     }
     if (row.customer[0] != '\0') {
@@ -508,7 +491,7 @@ enum pay_err pay_pm_attach(struct pay_op *op, const char *pm_id, const char *pm_
             goto out;
         }
     }
-    copy_str(row.customer, sizeof(row.customer), customer_id);
+    pay_copy_str(row.customer, sizeof(row.customer), customer_id);
     pay_json_set_str(row.obj, "customer", customer_id);
     e = pm_save(op, &row);
     if (e == PAY_OK) {
@@ -545,7 +528,7 @@ enum pay_err pay_payment_method_save(struct pay_op *op, const char *pm_id, const
 static enum pay_err detach_row(struct pay_op *op, struct pm_row *row)
 {
     char former[PAY_ID_LEN_MAX + 1];
-    copy_str(former, sizeof(former), row->customer);
+    pay_copy_str(former, sizeof(former), row->customer);
     row->customer[0] = '\0';
     json_object_set_new(row->obj, "customer", json_null());
     enum pay_err e = pm_save(op, row);
@@ -568,7 +551,7 @@ static enum pay_err detach_row(struct pay_op *op, struct pm_row *row)
         return e;
     }
     json_t *inv = json_object_get(cus, "invoice_settings");
-    if (str_eq(pay_json_str(inv, "default_payment_method"), pay_json_str(row->obj, "id"))) {
+    if (pay_str_eq(pay_json_str(inv, "default_payment_method"), pay_json_str(row->obj, "id"))) {
         json_object_set_new(inv, "default_payment_method", json_null());
         e = pay_customer_row_save(op, cus);
         if (e == PAY_OK) {
@@ -630,7 +613,7 @@ enum pay_err pay_pm_detach_all(struct pay_op *op, const char *customer_id)
                                   "ORDER BY seq",
                                   p, PAY_NPARAMS(p), &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     json_t *ids = json_array();
     while (ids != NULL && pay_rows_next(r)) {
@@ -658,7 +641,7 @@ enum pay_err pay_pm_detach_all(struct pay_op *op, const char *customer_id)
         }
     }
     json_decref(ids);
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 /* ---- The API's operations ------------------------------------------------------ */
@@ -713,11 +696,11 @@ enum pay_err pay_payment_method_create(struct pay_op *op, const struct pay_pm_pa
     memset(&row, 0, sizeof(row));
     row.obj = pm_object_new(&ci);
     if (row.obj == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
-    copy_str(row.type, sizeof(row.type), "card");
-    copy_str(row.connector, sizeof(row.connector), "sandbox");
-    copy_str(row.token, sizeof(row.token), token);
+    pay_copy_str(row.type, sizeof(row.type), "card");
+    pay_copy_str(row.connector, sizeof(row.connector), "sandbox");
+    pay_copy_str(row.token, sizeof(row.token), token);
     e = apply_billing(op, row.obj, p->billing_details);
     if (e == PAY_OK) {
         e = apply_metadata(op, row.obj, p);
@@ -771,7 +754,7 @@ enum pay_err pay_payment_method_update(struct pay_op *op, const char *id,
     }
     before = json_deep_copy(row.obj);
     if (before == NULL) {
-        e = fail(op, PAY_ERR_NOMEM);
+        e = pay_op_fail(op, PAY_ERR_NOMEM);
         goto out;
     }
     if (p->has_exp_month || p->has_exp_year) {
@@ -825,6 +808,6 @@ enum pay_err pay_payment_method_list(struct pay_op *op, const char *customer, co
     json_decref(cus);
     struct pay_param p[] = {PAY_PTEXT(customer), PAY_PTEXT(type)};
     const char *where = type != NULL ? "customer = $1 AND type = $2" : "customer = $1";
-    return fail(op, pay_tx_list(op->tx, "payment_methods", where, p, type != NULL ? 2 : 1, args,
-                                data_out, has_more, op->err));
+    return pay_op_fail(op, pay_tx_list(op->tx, "payment_methods", where, p, type != NULL ? 2 : 1,
+                                       args, data_out, has_more, op->err));
 }

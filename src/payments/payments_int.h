@@ -5,7 +5,40 @@
 #ifndef PAY_PAYMENTS_INT_H
 #define PAY_PAYMENTS_INT_H
 
+#include <string.h>
+
 #include "payments.h"
+
+/* ---- Small helpers of every file here ---------------------------------- */
+
+/* Record @e on op->err unless a more precise detail for it is already
+ * there; returns @e. */
+static inline enum pay_err pay_op_fail(struct pay_op *op, enum pay_err e)
+{
+    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
+        pay_error_set(op->err, e, NULL, NULL);
+    }
+    return e;
+}
+
+/* Both strings given and equal. */
+static inline bool pay_str_eq(const char *a, const char *b)
+{
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* Copy @src (NULL: "") into @dst of @n bytes, cut to fit, always terminated. */
+static inline void pay_copy_str(char *dst, size_t n, const char *src)
+{
+    size_t len = src != NULL ? strlen(src) : 0;
+    if (len >= n) {
+        len = n - 1;
+    }
+    if (len > 0) {
+        memcpy(dst, src, len);
+    }
+    dst[len] = '\0';
+}
 
 /* ---- Payment intent rows (payment_intents.c), used by refunds.c ------- */
 
@@ -74,7 +107,7 @@ struct pay_route_choice {
     int64_t fee_bps;          /* the provider's rates (0 for the built-in defaults) */
     int64_t fee_fixed_minor;  /* (minor units of the intent's currency) */
     bool manual_verification; /* requires_manual_verification */
-    json_t *config;           /* connector config incl. decrypted credentials (owned; may be NULL) */
+    json_t *config; /* connector config incl. decrypted credentials (owned; may be NULL) */
 };
 void pay_route_choice_release(struct pay_route_choice *c);
 
@@ -160,8 +193,8 @@ enum pay_err pay_momo_begin(struct pay_op *op, struct pay_intent_row *row,
  * requires_verification and open a queue item of @kind ("payment" |
  * "fraud_review") recorded by op->actor.
  */
-enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row,
-                                   const char *kind, const struct pay_route_choice *route) PAY_WUR;
+enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row, const char *kind,
+                                   const struct pay_route_choice *route) PAY_WUR;
 /*
  * A refund of manual-tender intent @row (locked; @amount checked against
  * what is left): a `pending` refund whose amount is reserved on the intent

@@ -23,19 +23,6 @@
 
 #include "payments_int.h"
 
-static enum pay_err fail(struct pay_op *op, enum pay_err e)
-{
-    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
-        pay_error_set(op->err, e, NULL, NULL);
-    }
-    return e;
-}
-
-static void copy_str(char *dst, size_t n, const char *src)
-{
-    snprintf(dst, n, "%s", src ? src : "");
-}
-
 const char *pay_conn_status_name(enum pay_conn_status s)
 {
     switch (s) {
@@ -80,7 +67,7 @@ enum pay_err pay_attempt_any_pending(struct pay_op *op, const char *intent, bool
         op->tx, "SELECT COUNT(*) FROM provider_attempts WHERE intent = $1 AND status = 'pending'",
         p, 1, &n, &found);
     *out = e == PAY_OK && found && n > 0;
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 enum pay_err pay_attempt_begin(struct pay_op *op, const struct pay_attempt_spec *s)
@@ -109,7 +96,7 @@ enum pay_err pay_attempt_begin(struct pay_op *op, const struct pay_attempt_spec 
     char key[PAY_STRIPE_IDEM_KEY_LEN_MAX];
     pay_id_new("pat", c->attempt_id);
     snprintf(key, sizeof(key), "payd_%s", c->attempt_id);
-    copy_str(c->operation, sizeof(c->operation), s->operation);
+    pay_copy_str(c->operation, sizeof(c->operation), s->operation);
     const char *op_name = s->operation;
     if (strcmp(op_name, "confirm") == 0) {
         e = s->create ? pay_stripe_build_create(s->create, key, &c->req) : PAY_ERR_INTERNAL;
@@ -157,7 +144,7 @@ enum pay_err pay_attempt_begin(struct pay_op *op, const struct pay_attempt_spec 
     }
     if (e != PAY_OK) {
         pay_provider_call_release(c);
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     return PAY_OK;
 }
@@ -172,26 +159,26 @@ enum pay_err pay_attempt_load(struct pay_op *op, const char *id, struct pay_atte
                                   "FROM provider_attempts WHERE id = $1",
                                   p, 1, &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     bool found = false;
     if (pay_rows_next(r)) {
         found = true;
-        copy_str(out->id, sizeof(out->id), id);
-        copy_str(out->intent, sizeof(out->intent), pay_rows_text(r, 0));
-        copy_str(out->refund, sizeof(out->refund), pay_rows_text(r, 1));
-        copy_str(out->operation, sizeof(out->operation), pay_rows_text(r, 2));
+        pay_copy_str(out->id, sizeof(out->id), id);
+        pay_copy_str(out->intent, sizeof(out->intent), pay_rows_text(r, 0));
+        pay_copy_str(out->refund, sizeof(out->refund), pay_rows_text(r, 1));
+        pay_copy_str(out->operation, sizeof(out->operation), pay_rows_text(r, 2));
         const char *st = pay_rows_text(r, 5);
         out->pending = st != NULL && strcmp(st, "pending") == 0;
         /* While pending, `outcome` holds the intent's status before the call. */
         if (out->pending) {
-            copy_str(out->prior_status, sizeof(out->prior_status), pay_rows_text(r, 3));
+            pay_copy_str(out->prior_status, sizeof(out->prior_status), pay_rows_text(r, 3));
         }
         out->amount_minor = pay_rows_int(r, 4);
     }
     e = pay_rows_close(r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     if (!found) {
         return pay_error_set(op->err, PAY_ERR_NOT_FOUND, NULL, "No such provider attempt: %s", id);
@@ -209,11 +196,12 @@ enum pay_err pay_attempt_finish(struct pay_op *op, const char *id,
         PAY_PINT(res->http_status),
         PAY_PINT(pay_now()),
     };
-    return fail(op, pay_tx_exec(op->tx,
-                                "UPDATE provider_attempts SET status = 'done', outcome = $2, "
-                                "provider_ref = $3, http_status = $4, settled_at = $5 "
-                                "WHERE id = $1",
-                                p, PAY_NPARAMS(p), NULL));
+    return pay_op_fail(op,
+                       pay_tx_exec(op->tx,
+                                   "UPDATE provider_attempts SET status = 'done', outcome = $2, "
+                                   "provider_ref = $3, http_status = $4, settled_at = $5 "
+                                   "WHERE id = $1",
+                                   p, PAY_NPARAMS(p), NULL));
 }
 
 enum pay_err pay_provider_apply(struct pay_op *op, const char *attempt_id,
@@ -268,15 +256,15 @@ static enum pay_err due_read(struct pay_tx *tx, void *arg)
     while (l->n < l->limit && pay_rows_next(r)) {
         struct due *d = &l->items[l->n];
         memset(d, 0, sizeof(*d));
-        copy_str(d->id, sizeof(d->id), pay_rows_text(r, 0));
-        copy_str(d->operation, sizeof(d->operation), pay_rows_text(r, 1));
-        copy_str(d->intent_ref, sizeof(d->intent_ref), pay_rows_text(r, 2));
-        copy_str(d->req.method, sizeof(d->req.method), pay_rows_text(r, 3));
+        pay_copy_str(d->id, sizeof(d->id), pay_rows_text(r, 0));
+        pay_copy_str(d->operation, sizeof(d->operation), pay_rows_text(r, 1));
+        pay_copy_str(d->intent_ref, sizeof(d->intent_ref), pay_rows_text(r, 2));
+        pay_copy_str(d->req.method, sizeof(d->req.method), pay_rows_text(r, 3));
         const char *path = pay_rows_text(r, 4);
         const char *body = pay_rows_text(r, 5);
         d->req.path = strdup(path ? path : "");
         d->req.body = strdup(body ? body : "");
-        copy_str(d->req.idempotency_key, sizeof(d->req.idempotency_key), pay_rows_text(r, 6));
+        pay_copy_str(d->req.idempotency_key, sizeof(d->req.idempotency_key), pay_rows_text(r, 6));
         l->n++;
         if (d->req.path == NULL || d->req.body == NULL) {
             e = PAY_ERR_NOMEM;

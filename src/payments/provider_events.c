@@ -41,24 +41,6 @@
 /* Longest string copied from a provider's last_payment_error field. */
 #define LPE_FIELD_LEN_MAX 500
 
-static enum pay_err fail(struct pay_op *op, enum pay_err e)
-{
-    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
-        pay_error_set(op->err, e, NULL, NULL);
-    }
-    return e;
-}
-
-static bool str_eq(const char *a, const char *b)
-{
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-static void copy_str(char *dst, size_t n, const char *src)
-{
-    snprintf(dst, n, "%s", src ? src : "");
-}
-
 /* A provider id we are willing to store and look up: [A-Za-z0-9_-], bounded. */
 static bool id_ok(const char *s, size_t max)
 {
@@ -101,7 +83,7 @@ static enum pay_err row_insert(struct pay_op *op, const char *event_id, const ch
 {
     char *data = pay_json_dump(event);
     if (data == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param p[5] = {PAY_PTEXT(PROVIDER), PAY_PTEXT(event_id), PAY_PTEXT(type),
                              PAY_PINT(pay_now()), PAY_PTEXT(data)};
@@ -114,7 +96,7 @@ static enum pay_err row_insert(struct pay_op *op, const char *event_id, const ch
                     p, PAY_NPARAMS(p), &changes);
     free(data);
     *inserted = changes == 1;
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 static enum pay_err row_finish(struct pay_op *op, const char *event_id,
@@ -131,7 +113,7 @@ static enum pay_err row_finish(struct pay_op *op, const char *event_id,
     if (e == PAY_OK && changes != 1) {
         e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Provider event %s vanished.", event_id);
     }
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 /* A duplicate: report what the first delivery stored. */
@@ -145,14 +127,14 @@ static enum pay_err row_read(struct pay_op *op, const char *event_id,
                                   "WHERE provider = $1 AND event_id = $2",
                                   p, PAY_NPARAMS(p), &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     if (pay_rows_next(r)) {
-        copy_str(out->status, sizeof(out->status), pay_rows_text(r, 0));
-        copy_str(out->payment_intent, sizeof(out->payment_intent), pay_rows_text(r, 1));
-        copy_str(out->note, sizeof(out->note), pay_rows_text(r, 2));
+        pay_copy_str(out->status, sizeof(out->status), pay_rows_text(r, 0));
+        pay_copy_str(out->payment_intent, sizeof(out->payment_intent), pay_rows_text(r, 1));
+        pay_copy_str(out->note, sizeof(out->note), pay_rows_text(r, 2));
     }
-    return fail(op, pay_rows_close(r));
+    return pay_op_fail(op, pay_rows_close(r));
 }
 
 /* ---- Finding the intent ---------------------------------------------------- */
@@ -170,10 +152,10 @@ static enum pay_err intent_by_ref(struct pay_op *op, const char *ref, char *id, 
         op->tx, "SELECT id FROM payment_intents WHERE provider_ref = $1 ORDER BY seq LIMIT 1", p, 1,
         &found);
     if (e == PAY_OK && found != NULL) {
-        copy_str(id, n, found);
+        pay_copy_str(id, n, found);
     }
     free(found);
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 static enum pay_err intent_exists(struct pay_op *op, const char *pi, bool *exists)
@@ -184,8 +166,8 @@ static enum pay_err intent_exists(struct pay_op *op, const char *pi, bool *exist
     }
     int64_t one = 0;
     struct pay_param p[1] = {PAY_PTEXT(pi)};
-    return fail(op, pay_tx_query_int(op->tx, "SELECT 1 FROM payment_intents WHERE id = $1", p, 1,
-                                     &one, exists));
+    return pay_op_fail(op, pay_tx_query_int(op->tx, "SELECT 1 FROM payment_intents WHERE id = $1",
+                                            p, 1, &one, exists));
 }
 
 /*
@@ -206,7 +188,7 @@ static enum pay_err match_intent(struct pay_op *op, const json_t *obj, const cha
         e = intent_exists(op, md, &exists);
     }
     if (e == PAY_OK && exists) {
-        copy_str(id, n, md);
+        pay_copy_str(id, n, md);
     }
     return e;
 }
@@ -219,7 +201,7 @@ static void set_outcome(struct pay_provider_event_outcome *out, const char *stat
 static void set_outcome(struct pay_provider_event_outcome *out, const char *status, const char *fmt,
                         ...)
 {
-    copy_str(out->status, sizeof(out->status), status);
+    pay_copy_str(out->status, sizeof(out->status), status);
     out->note[0] = '\0';
     if (fmt != NULL) {
         va_list ap;
@@ -256,8 +238,8 @@ static enum pay_err mismatch(struct pay_op *op, const struct pay_intent_row *row
     enum pay_err e =
         pay_event_append(op->tx, "payd.provider_mismatch", m, NULL, op->request_id, NULL, op->err);
     json_decref(m);
-    copy_str(out->status, sizeof(out->status), "mismatch");
-    return fail(op, e);
+    pay_copy_str(out->status, sizeof(out->status), "mismatch");
+    return pay_op_fail(op, e);
 }
 
 static bool currency_agrees(const struct pay_intent_row *row, const json_t *obj,
@@ -301,8 +283,8 @@ static bool currency_agrees(const struct pay_intent_row *row, const json_t *obj,
 static bool ref_conflicts(const struct pay_intent_row *row, const char *provider_pi,
                           struct pay_provider_event_outcome *out)
 {
-    if (str_eq(row->connector, PROVIDER) && row->provider_ref[0] != '\0' && provider_pi != NULL &&
-        !str_eq(row->provider_ref, provider_pi)) {
+    if (pay_str_eq(row->connector, PROVIDER) && row->provider_ref[0] != '\0' &&
+        provider_pi != NULL && !pay_str_eq(row->provider_ref, provider_pi)) {
         set_outcome(out, "mismatch", "Stripe PaymentIntent %.64s is not payd's %s", provider_pi,
                     row->provider_ref);
         return true;
@@ -312,8 +294,8 @@ static bool ref_conflicts(const struct pay_intent_row *row, const char *provider
 
 static enum pay_err emit(struct pay_op *op, const char *type, const json_t *obj)
 {
-    return fail(op, pay_event_append(op->tx, type, obj, pay_json_str(obj, "customer"),
-                                     op->request_id, NULL, op->err));
+    return pay_op_fail(op, pay_event_append(op->tx, type, obj, pay_json_str(obj, "customer"),
+                                            op->request_id, NULL, op->err));
 }
 
 static const char *processor_of(const struct pay_intent_row *row)
@@ -334,7 +316,7 @@ static enum pay_err on_succeeded(struct pay_op *op, struct pay_intent_row *row, 
                     (long long)received, (long long)amount);
         return PAY_OK;
     }
-    if (str_eq(st, "succeeded")) {
+    if (pay_str_eq(st, "succeeded")) {
         int64_t mine = pay_json_int(row->obj, "amount_received", 0);
         if (mine != received) {
             set_outcome(out, "mismatch", "amount_received %lld differs from payd's %lld",
@@ -344,7 +326,7 @@ static enum pay_err on_succeeded(struct pay_op *op, struct pay_intent_row *row, 
         }
         return PAY_OK;
     }
-    if (str_eq(st, "canceled")) {
+    if (pay_str_eq(st, "canceled")) {
         set_outcome(out, "mismatch", "the provider reports success for an intent payd canceled");
         return PAY_OK;
     }
@@ -372,7 +354,7 @@ static enum pay_err on_succeeded(struct pay_op *op, struct pay_intent_row *row, 
         .n_lines = fee > 0 ? 4 : 2,
         .bt = {.type = "charge", .amount_minor = received, .fee_minor = fee},
     };
-    e = fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
+    e = pay_op_fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
     if (e != PAY_OK) {
         return e;
     }
@@ -419,11 +401,11 @@ static enum pay_err on_failed(struct pay_op *op, struct pay_intent_row *row, con
                               struct pay_provider_event_outcome *out)
 {
     const char *st = pay_json_str(row->obj, "status");
-    if (str_eq(st, "succeeded") || str_eq(st, "canceled")) {
+    if (pay_str_eq(st, "succeeded") || pay_str_eq(st, "canceled")) {
         set_outcome(out, "ignored", "intent already %s", st);
         return PAY_OK;
     }
-    if (str_eq(st, "requires_payment_method")) {
+    if (pay_str_eq(st, "requires_payment_method")) {
         set_outcome(out, "ignored", "failure already recorded");
         return PAY_OK;
     }
@@ -448,11 +430,11 @@ static enum pay_err on_canceled(struct pay_op *op, struct pay_intent_row *row, c
                                           "failed_invoice", "fraudulent", "requested_by_customer",
                                           "void_invoice",   NULL};
     const char *st = pay_json_str(row->obj, "status");
-    if (str_eq(st, "canceled")) {
+    if (pay_str_eq(st, "canceled")) {
         set_outcome(out, "ignored", "already canceled");
         return PAY_OK;
     }
-    if (str_eq(st, "succeeded")) {
+    if (pay_str_eq(st, "succeeded")) {
         set_outcome(out, "mismatch",
                     "the provider reports a cancel of an intent payd has "
                     "recorded as succeeded");
@@ -509,7 +491,7 @@ static enum pay_err record_refund(struct pay_op *op, struct pay_intent_row *row,
         .n_lines = 2,
         .bt = {.type = "refund", .amount_minor = -amount, .fee_minor = 0},
     };
-    enum pay_err e = fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
+    enum pay_err e = pay_op_fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
     if (e != PAY_OK) {
         return e;
     }
@@ -521,7 +503,7 @@ static enum pay_err record_refund(struct pay_op *op, struct pay_intent_row *row,
     bool more = false;
     e = pay_ledger_bt_list(op->tx, "refund", id, &args, &bts, &more, op->err);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     const char *bt = pay_json_str(json_array_get(bts, 0), "id");
 
@@ -545,29 +527,30 @@ static enum pay_err record_refund(struct pay_op *op, struct pay_intent_row *row,
     char *data = pay_json_dump(refund);
     if (data == NULL) {
         json_decref(refund);
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param ins[8] = {
         PAY_PTEXT(id),          PAY_PINT(now),    PAY_PTEXT(pi),       PAY_PTEXT(customer),
         PAY_PTEXT("succeeded"), PAY_PINT(amount), PAY_PTEXT(currency), PAY_PTEXT(data),
     };
-    e = fail(op, pay_tx_exec(op->tx,
-                             "INSERT INTO refunds (id, created, payment_intent, customer, status, "
-                             "amount, currency, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                             ins, PAY_NPARAMS(ins), NULL));
+    e = pay_op_fail(
+        op, pay_tx_exec(op->tx,
+                        "INSERT INTO refunds (id, created, payment_intent, customer, status, "
+                        "amount, currency, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        ins, PAY_NPARAMS(ins), NULL));
     free(data);
     int64_t refunded = 0;
     if (e == PAY_OK &&
         !pay_money_add(pay_json_int(row->obj, "amount_refunded", 0), amount, &refunded)) {
-        e = fail(op, PAY_ERR_OVERFLOW);
+        e = pay_op_fail(op, PAY_ERR_OVERFLOW);
     }
     if (e == PAY_OK) {
         pay_json_set_int(row->obj, "amount_refunded", refunded);
         e = pay_intent_row_save(op, row);
     }
     if (e == PAY_OK) {
-        e = fail(op, pay_event_append(op->tx, "refund.created", refund, customer, op->request_id,
-                                      NULL, op->err));
+        e = pay_op_fail(op, pay_event_append(op->tx, "refund.created", refund, customer,
+                                             op->request_id, NULL, op->err));
     }
     json_decref(refund);
     return e;
@@ -577,11 +560,11 @@ static enum pay_err on_refunded(struct pay_op *op, struct pay_intent_row *row, c
                                 struct pay_provider_event_outcome *out)
 {
     const char *st = pay_json_str(row->obj, "status");
-    if (str_eq(st, "canceled")) {
+    if (pay_str_eq(st, "canceled")) {
         set_outcome(out, "mismatch", "the provider reports a refund of an intent payd canceled");
         return PAY_OK;
     }
-    if (!str_eq(st, "succeeded")) {
+    if (!pay_str_eq(st, "succeeded")) {
         /* Out of order: the success is still on its way. Nothing is stored,
          * so the provider's retry applies this once it has arrived. */
         return pay_error_set(op->err, PAY_ERR_CONFLICT, NULL,
@@ -650,8 +633,8 @@ static enum pay_err on_dispute(struct pay_op *op, struct pay_intent_row *row, co
     int64_t created = 0;
     pay_json_set_int(d, "created", int_of(obj, "created", &created) ? created : pay_now());
     /* The merchant's matter, not the patient's: no customer on the event. */
-    e = fail(op, pay_event_append(op->tx, "payd.dispute_created", d, NULL, op->request_id, NULL,
-                                  op->err));
+    e = pay_op_fail(op, pay_event_append(op->tx, "payd.dispute_created", d, NULL, op->request_id,
+                                         NULL, op->err));
     json_decref(d);
     set_outcome(out, "applied", NULL);
     return e;
@@ -765,7 +748,7 @@ enum pay_err pay_provider_event_stripe(struct pay_op *op, const json_t *event,
             break;
         }
         /* A transition that found the numbers wrong flags, never applies. */
-        if (e == PAY_OK && str_eq(out->status, "mismatch")) {
+        if (e == PAY_OK && pay_str_eq(out->status, "mismatch")) {
             e = mismatch(op, &row, event_id, type, obj, out);
         }
     }

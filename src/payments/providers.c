@@ -47,11 +47,6 @@ bool pay_tender_manual(const char *s)
            strcmp(s, PAY_TENDER_MOBILE_WALLET) != 0;
 }
 
-static bool str_eq(const char *a, const char *b)
-{
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
 void pay_route_choice_release(struct pay_route_choice *c)
 {
     json_decref(c->config);
@@ -62,8 +57,8 @@ bool pay_route_unreachable(const struct pay_route_choice *c)
 {
     /* A form sends the flag as the string "true". */
     const json_t *v = json_object_get(c->config, "outage");
-    return str_eq(c->connector, "sandbox") &&
-           (json_is_true(v) || str_eq(json_string_value(v), "true"));
+    return pay_str_eq(c->connector, "sandbox") &&
+           (json_is_true(v) || pay_str_eq(json_string_value(v), "true"));
 }
 
 enum pay_err pay_route_fee(const struct pay_intent_row *row, int64_t amount_minor, int64_t *fee_out)
@@ -79,7 +74,7 @@ static bool has_str(const json_t *arr, const char *s)
     const json_t *v;
     json_array_foreach(arr, i, v)
     {
-        if (json_is_string(v) && str_eq(json_string_value(v), s)) {
+        if (json_is_string(v) && pay_str_eq(json_string_value(v), s)) {
             return true;
         }
     }
@@ -89,8 +84,8 @@ static bool has_str(const json_t *arr, const char *s)
 /* An intent created with provider=stripe pays its card on Stripe. */
 static bool stripe_intent(const struct pay_intent_row *row)
 {
-    return str_eq(row->provider_pin, PAY_CONNECTOR_STRIPE) ||
-           (row->provider_pin[0] == '\0' && str_eq(row->connector, PAY_CONNECTOR_STRIPE));
+    return pay_str_eq(row->provider_pin, PAY_CONNECTOR_STRIPE) ||
+           (row->provider_pin[0] == '\0' && pay_str_eq(row->connector, PAY_CONNECTOR_STRIPE));
 }
 
 /* The brand of the intent's card ("" when unknown). */
@@ -176,7 +171,7 @@ static enum misfit fit(const json_t *p, const char *connector, const char *brand
     if (!json_is_true(json_object_get(p, "active"))) {
         return MIS_INACTIVE;
     }
-    if (connector != NULL && !str_eq(pay_json_str(p, "connector"), connector)) {
+    if (connector != NULL && !pay_str_eq(pay_json_str(p, "connector"), connector)) {
         return MIS_CONNECTOR;
     }
     const json_t *brands = json_object_get(p, "card_brands");
@@ -298,7 +293,7 @@ static enum pay_err builtin(struct pay_op *op, const struct pay_intent_row *row,
                             struct pay_route_choice *out)
 {
     snprintf(out->tender, sizeof(out->tender), "%s", tender);
-    if (str_eq(tender, PAY_TENDER_CARD)) {
+    if (pay_str_eq(tender, PAY_TENDER_CARD)) {
         snprintf(out->connector, sizeof(out->connector), "%s",
                  stripe_intent(row) ? PAY_CONNECTOR_STRIPE : "sandbox");
         return PAY_OK;
@@ -317,7 +312,7 @@ enum pay_err pay_route_pick(struct pay_op *op, struct pay_intent_row *row, const
                             const char *after_provider, struct pay_route_choice *out)
 {
     memset(out, 0, sizeof(*out));
-    const char *pin = row->provider_pin[0] && !str_eq(row->provider_pin, PAY_CONNECTOR_STRIPE)
+    const char *pin = row->provider_pin[0] && !pay_str_eq(row->provider_pin, PAY_CONNECTOR_STRIPE)
                           ? row->provider_pin
                           : NULL;
     const char *currency = pay_json_str(row->obj, "currency");
@@ -333,7 +328,7 @@ enum pay_err pay_route_pick(struct pay_op *op, struct pay_intent_row *row, const
         /* Only the pinned provider; it must still exist with this type. */
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
-            if (str_eq(pay_json_str(c[i].obj, "name"), pin)) {
+            if (pay_str_eq(pay_json_str(c[i].obj, "name"), pin)) {
                 struct cand t = c[k];
                 c[k] = c[i];
                 c[i] = t;
@@ -363,14 +358,14 @@ enum pay_err pay_route_pick(struct pay_op *op, struct pay_intent_row *row, const
     }
     char brand[32] = "";
     const char *connector = NULL;
-    if (str_eq(tender, PAY_TENDER_CARD)) {
+    if (pay_str_eq(tender, PAY_TENDER_CARD)) {
         connector = stripe_intent(row) ? PAY_CONNECTOR_STRIPE : "sandbox";
         card_brand(op, row->obj, brand, sizeof(brand));
         /* Card providers of the other connector do not stand in the way:
          * with none on this one, the built-in default takes the card. */
         bool any = pin != NULL;
         for (size_t i = 0; i < n && !any; i++) {
-            any = str_eq(pay_json_str(c[i].obj, "connector"), connector);
+            any = pay_str_eq(pay_json_str(c[i].obj, "connector"), connector);
         }
         if (!any) {
             cands_free(c, n);
@@ -388,7 +383,7 @@ enum pay_err pay_route_pick(struct pay_op *op, struct pay_intent_row *row, const
             continue;
         }
         if (!after_seen) {
-            after_seen = str_eq(pay_json_str(c[i].obj, "name"), after_provider);
+            after_seen = pay_str_eq(pay_json_str(c[i].obj, "name"), after_provider);
             continue;
         }
         pick = i;
@@ -475,7 +470,7 @@ enum pay_err pay_route_pin(struct pay_op *op, struct pay_intent_row *row, const 
     snprintf(row->provider_pin, sizeof(row->provider_pin), "%s", name);
     pay_json_set_str(row->obj, "provider", name);
     const char *type = pay_json_str(p, "type");
-    if (type != NULL && !str_eq(type, PAY_TENDER_CARD)) {
+    if (type != NULL && !pay_str_eq(type, PAY_TENDER_CARD)) {
         json_t *types = json_array();
         json_array_append_new(types, json_string(type));
         json_object_set_new(row->obj, "payment_method_types", types);
@@ -513,7 +508,7 @@ enum pay_err pay_route_refund_check(struct pay_op *op, const struct pay_intent_r
 
 void pay_route_forget(struct pay_intent_row *row)
 {
-    const char *pin = row->provider_pin[0] && !str_eq(row->provider_pin, PAY_CONNECTOR_STRIPE)
+    const char *pin = row->provider_pin[0] && !pay_str_eq(row->provider_pin, PAY_CONNECTOR_STRIPE)
                           ? row->provider_pin
                           : NULL;
     pay_json_set_str(row->obj, "provider", pin);

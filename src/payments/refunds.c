@@ -28,19 +28,6 @@
 /* Example ids named on one FAIL line of the verify report. */
 #define VERIFY_EXAMPLES_MAX 3
 
-static enum pay_err fail(struct pay_op *op, enum pay_err e)
-{
-    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
-        pay_error_set(op->err, e, NULL, NULL);
-    }
-    return e;
-}
-
-static bool str_eq(const char *a, const char *b)
-{
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
 static enum pay_err not_found(struct pay_op *op, const char *id)
 {
     return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "id", "No such refund: '%s'", id ? id : "");
@@ -64,7 +51,7 @@ static enum pay_err refund_load(struct pay_op *op, const char *id, bool for_upda
     struct pay_rows *r = NULL;
     enum pay_err e = pay_tx_query(op->tx, sqls[scoped][for_update], p, scoped ? 2 : 1, &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     bool found = false;
     if (pay_rows_next(r)) {
@@ -80,7 +67,7 @@ static enum pay_err refund_load(struct pay_op *op, const char *id, bool for_upda
     if (e != PAY_OK || !found) {
         json_decref(*out);
         *out = NULL;
-        return e != PAY_OK ? fail(op, e) : not_found(op, id);
+        return e != PAY_OK ? pay_op_fail(op, e) : not_found(op, id);
     }
     return PAY_OK;
 }
@@ -89,7 +76,7 @@ static enum pay_err refund_save(struct pay_op *op, const json_t *obj)
 {
     char *data = pay_json_dump(obj);
     if (data == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param p[3] = {PAY_PTEXT(pay_json_str(obj, "id")),
                              PAY_PTEXT(pay_json_str(obj, "status")), PAY_PTEXT(data)};
@@ -101,7 +88,7 @@ static enum pay_err refund_save(struct pay_op *op, const json_t *obj)
         e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Refund %s vanished.",
                           pay_json_str(obj, "id"));
     }
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 /*
@@ -128,7 +115,7 @@ static enum pay_err post_refund(struct pay_op *op, const char *refund_id, const 
                .amount_minor = -sign * amount,
                .fee_minor = 0},
     };
-    return fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
+    return pay_op_fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
 }
 
 /* The id of the balance transaction the ledger wrote for @source (or NULL). */
@@ -158,7 +145,7 @@ static void money_text(int64_t amount, const char *currency, char *buf, size_t n
     if (cur == NULL || pay_amount_format(amount, cur, num, sizeof(num)) == 0) {
         snprintf(num, sizeof(num), "%lld", (long long)amount);
     }
-    if (str_eq(currency, "usd")) {
+    if (pay_str_eq(currency, "usd")) {
         snprintf(buf, n, "$%s", num);
     } else {
         snprintf(buf, n, "%s %s", num, currency ? currency : "");
@@ -211,7 +198,7 @@ static enum pay_err stripe_refund_begin(struct pay_op *op, const struct pay_refu
     int64_t refunded = 0;
     if (!pay_money_add(pay_json_int(row->obj, "amount_refunded", 0), amount, &refunded)) {
         json_decref(refund);
-        return fail(op, PAY_ERR_OVERFLOW);
+        return pay_op_fail(op, PAY_ERR_OVERFLOW);
     }
     e = post_refund(op, id, row->connector, currency, amount, 1);
     if (e == PAY_OK) {
@@ -226,7 +213,7 @@ static enum pay_err stripe_refund_begin(struct pay_op *op, const struct pay_refu
     char *data = pay_json_dump(refund);
     if (data == NULL) {
         json_decref(refund);
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param ins[8] = {
         PAY_PTEXT(id),        PAY_PINT(now),    PAY_PTEXT(p->payment_intent), PAY_PTEXT(customer),
@@ -243,7 +230,7 @@ static enum pay_err stripe_refund_begin(struct pay_op *op, const struct pay_refu
     }
     if (e != PAY_OK) {
         json_decref(refund);
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     *out = refund;
     return PAY_OK;
@@ -273,7 +260,7 @@ enum pay_err pay_refund_provider_apply(struct pay_op *op, const struct pay_attem
     }
     const char *customer = pay_json_str(row.obj, "customer");
     int64_t amount = pay_json_int(refund, "amount", 0);
-    if (!str_eq(pay_json_str(refund, "status"), "pending")) {
+    if (!pay_str_eq(pay_json_str(refund, "status"), "pending")) {
         goto out; /* settled meanwhile by another path */
     }
     if (res->status == PAY_CONN_SUCCEEDED) {
@@ -304,8 +291,8 @@ enum pay_err pay_refund_provider_apply(struct pay_op *op, const struct pay_attem
         e = refund_save(op, refund);
     }
     if (e == PAY_OK) {
-        e = fail(op, pay_event_append(op->tx, "refund.updated", refund, customer, op->request_id,
-                                      NULL, op->err));
+        e = pay_op_fail(op, pay_event_append(op->tx, "refund.updated", refund, customer,
+                                             op->request_id, NULL, op->err));
     }
     if (e == PAY_OK && res->http_status >= 400) {
         /* Stripe refused the request itself: keep the failed refund, answer an error. */
@@ -343,7 +330,7 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
     int64_t received = pay_json_int(row.obj, "amount_received", 0);
     int64_t refunded = pay_json_int(row.obj, "amount_refunded", 0);
     int64_t remaining = 0;
-    if (!str_eq(status, "succeeded")) {
+    if (!pay_str_eq(status, "succeeded")) {
         e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "payment_intent",
                           "This PaymentIntent has a status of %s; only a succeeded "
                           "PaymentIntent can be refunded.",
@@ -382,12 +369,12 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
         goto out_release;
     }
 
-    if (str_eq(row.connector, PAY_CONNECTOR_STRIPE)) {
+    if (pay_str_eq(row.connector, PAY_CONNECTOR_STRIPE)) {
         e = stripe_refund_begin(op, p, &row, amount, out);
         goto out_release;
     }
-    if (str_eq(row.connector, PAY_CONNECTOR_MANUAL) ||
-        str_eq(row.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
+    if (pay_str_eq(row.connector, PAY_CONNECTOR_MANUAL) ||
+        pay_str_eq(row.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
         /* Cash, cheques, transfers: a refund request a second person approves.
          * Mobile money too: a wallet's collection API cannot refund; staff
          * send the money back (the wallet's disbursement) and a second
@@ -435,7 +422,7 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
     json_object_set_new(refund, "balance_transaction", balance_transaction_of(op, id, "refund"));
     char *data = pay_json_dump(refund);
     if (data == NULL) {
-        e = fail(op, PAY_ERR_NOMEM);
+        e = pay_op_fail(op, PAY_ERR_NOMEM);
         goto out_release;
     }
     struct pay_param ins[8] = {
@@ -454,19 +441,19 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
                     ins, PAY_NPARAMS(ins), NULL);
     free(data);
     if (e != PAY_OK) {
-        e = fail(op, e);
+        e = pay_op_fail(op, e);
         goto out_release;
     }
     int64_t refunded_now = 0;
     if (!pay_money_add(refunded, amount, &refunded_now)) {
-        e = fail(op, PAY_ERR_OVERFLOW);
+        e = pay_op_fail(op, PAY_ERR_OVERFLOW);
         goto out_release;
     }
     pay_json_set_int(row.obj, "amount_refunded", refunded_now);
     e = pay_intent_row_save(op, &row);
     if (e == PAY_OK) {
-        e = fail(op, pay_event_append(op->tx, "refund.created", refund, customer, op->request_id,
-                                      NULL, op->err));
+        e = pay_op_fail(op, pay_event_append(op->tx, "refund.created", refund, customer,
+                                             op->request_id, NULL, op->err));
     }
     if (e == PAY_OK) {
         *out = json_incref(refund);
@@ -504,8 +491,8 @@ enum pay_err pay_refund_update(struct pay_op *op, const char *id, const json_t *
         }
         e = refund_save(op, obj);
         if (e == PAY_OK) {
-            e = fail(op, pay_event_append(op->tx, "refund.updated", obj, NULL, op->request_id, NULL,
-                                          op->err));
+            e = pay_op_fail(op, pay_event_append(op->tx, "refund.updated", obj, NULL,
+                                                 op->request_id, NULL, op->err));
         }
     }
     if (e == PAY_OK) {
@@ -527,7 +514,7 @@ enum pay_err pay_refund_cancel(struct pay_op *op, const char *id, json_t **out)
     struct pay_intent_row row;
     memset(&row, 0, sizeof(row));
     const char *status = pay_json_str(obj, "status");
-    if (!str_eq(status, "pending")) {
+    if (!pay_str_eq(status, "pending")) {
         e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
                           "Refund %s has a status of %s; only a pending refund can be canceled.",
                           id, status ? status : "unknown");
@@ -538,13 +525,13 @@ enum pay_err pay_refund_cancel(struct pay_op *op, const char *id, json_t **out)
     if (e != PAY_OK) {
         goto out;
     }
-    if (str_eq(row.connector, PAY_CONNECTOR_STRIPE)) {
+    if (pay_str_eq(row.connector, PAY_CONNECTOR_STRIPE)) {
         /* Stripe decides a pending card refund itself; payd cannot take it back. */
         e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
                           "Refund %s is with Stripe and cannot be canceled through payd.", id);
         goto out;
     }
-    if (str_eq(row.connector, PAY_CONNECTOR_MANUAL)) {
+    if (pay_str_eq(row.connector, PAY_CONNECTOR_MANUAL)) {
         e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
                           "Refund %s waits for verification: reject it in the verification "
                           "queue (POST /v1/verifications/:id/reject).",
@@ -569,9 +556,9 @@ enum pay_err pay_refund_cancel(struct pay_op *op, const char *id, json_t **out)
         e = refund_save(op, obj);
     }
     if (e == PAY_OK) {
-        e = fail(op,
-                 pay_event_append(op->tx, "refund.updated", obj, pay_json_str(row.obj, "customer"),
-                                  op->request_id, NULL, op->err));
+        e = pay_op_fail(op, pay_event_append(op->tx, "refund.updated", obj,
+                                             pay_json_str(row.obj, "customer"), op->request_id,
+                                             NULL, op->err));
     }
 out:
     pay_intent_row_release(&row);
@@ -602,8 +589,8 @@ enum pay_err pay_refund_list(struct pay_op *op, const char *payment_intent,
         where = "customer = $1";
         p[n++] = PAY_PTEXT(op->customer_scope);
     }
-    return fail(op, pay_tx_list(op->tx, "refunds", where, n ? p : NULL, n, args, data_out, has_more,
-                                op->err));
+    return pay_op_fail(op, pay_tx_list(op->tx, "refunds", where, n ? p : NULL, n, args, data_out,
+                                       has_more, op->err));
 }
 
 /* ---- pay_payments_verify ------------------------------------------------- */
@@ -698,9 +685,9 @@ static enum pay_err collect(struct pay_tx *tx, const char *sql, bool intents,
                              pay_json_int(obj, "fee_amount", 0) == v->fee;
         } else {
             const char *status = pay_rows_text(r, 2);
-            v->b = str_eq(status, "succeeded") || str_eq(status, "pending");
+            v->b = pay_str_eq(status, "succeeded") || pay_str_eq(status, "pending");
             v->data_agrees = json_is_object(obj) && pay_json_int(obj, "amount", -1) == v->a &&
-                             str_eq(pay_json_str(obj, "status"), status);
+                             pay_str_eq(pay_json_str(obj, "status"), status);
         }
         json_decref(obj);
     }

@@ -29,26 +29,6 @@
 /* Outcomes that no longer hold money for the customer's day. */
 #define OUTCOMES_RELEASED "('declined', 'canceled', 'requires_payment_method')"
 
-static enum pay_err fail(struct pay_op *op, enum pay_err e)
-{
-    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
-        pay_error_set(op->err, e, NULL, NULL);
-    }
-    return e;
-}
-
-static void copy_str(char *dst, size_t n, const char *src)
-{
-    size_t len = src ? strlen(src) : 0;
-    if (len >= n) {
-        len = n - 1;
-    }
-    if (len > 0) {
-        memcpy(dst, src, len);
-    }
-    dst[len] = '\0';
-}
-
 static void lower_in_place(char *s)
 {
     for (; *s; s++) {
@@ -62,7 +42,7 @@ static enum pay_err count_of(struct pay_op *op, const char *sql, const struct pa
 {
     bool found = false;
     *out = 0;
-    return fail(op, pay_tx_query_int(op->tx, sql, p, n, out, &found));
+    return pay_op_fail(op, pay_tx_query_int(op->tx, sql, p, n, out, &found));
 }
 
 /* The IANA zone of facility @facility (its id or name), or "" when none. */
@@ -79,10 +59,10 @@ static enum pay_err facility_zone(struct pay_op *op, const char *facility, char 
                                        "ORDER BY deleted, seq DESC LIMIT 1",
                                        p, 1, &tz);
     if (e == PAY_OK && tz != NULL) {
-        copy_str(out, n, tz);
+        pay_copy_str(out, n, tz);
     }
     free(tz);
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 /* The card fingerprint of payment method @pm ("" when it has none). */
@@ -96,7 +76,7 @@ static enum pay_err card_fingerprint(struct pay_op *op, const struct pay_pm_char
     json_t *obj = NULL;
     enum pay_err e = pay_payment_method_get(op, pm->id, &obj);
     if (e == PAY_OK) {
-        copy_str(out, n, pay_json_str(json_object_get(obj, "card"), "fingerprint"));
+        pay_copy_str(out, n, pay_json_str(json_object_get(obj, "card"), "fingerprint"));
     }
     json_decref(obj);
     return e;
@@ -127,8 +107,9 @@ static enum pay_err customer_facts(struct pay_op *op, const json_t *intent, char
         }
     }
     const char *receipt = pay_json_str(intent, "receipt_email");
-    copy_str(out, n, receipt != NULL && receipt[0] != '\0' ? receipt : pay_json_str(c, "email"));
-    copy_str(facility, facility_n, pay_json_str(c, "facility"));
+    pay_copy_str(out, n,
+                 receipt != NULL && receipt[0] != '\0' ? receipt : pay_json_str(c, "email"));
+    pay_copy_str(facility, facility_n, pay_json_str(c, "facility"));
     json_decref(c);
     lower_in_place(out);
     return PAY_OK;
@@ -149,13 +130,13 @@ static enum pay_err day_totals(struct pay_op *op, const char *customer, int64_t 
         "IN " OUTCOMES_RELEASED,
         p, PAY_NPARAMS(p), &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     if (pay_rows_next(r)) {
         *count = pay_rows_int(r, 0);
         *amount = pay_rows_int(r, 1);
     }
-    return fail(op, pay_rows_close(r));
+    return pay_op_fail(op, pay_rows_close(r));
 }
 
 /* Earlier attempts where @column = @value since @since. */
@@ -175,7 +156,7 @@ static enum pay_err attempts_by(struct pay_op *op, const char *column, const cha
             return count_of(op, sqls[i][1], p, 2, out);
         }
     }
-    return fail(op, PAY_ERR_INTERNAL);
+    return pay_op_fail(op, PAY_ERR_INTERNAL);
 }
 
 /* Distinct cards where @column = @value since @since, counting @card once more
@@ -293,7 +274,7 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
     enum pay_err e =
         customer_facts(op, o, email, sizeof(email), customer_facility, sizeof(customer_facility));
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     /* The intent's facility, else its customer's. */
     const char *facility = or_null(pay_json_str(o, "facility"));
@@ -310,9 +291,9 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
     }
     int32_t offset = 0;
     if (zone[0] == '\0' || pay_tz_offset(c->zoneinfo_dir, zone, now, &offset) != PAY_OK) {
-        copy_str(zone, sizeof(zone), c->timezone);
+        pay_copy_str(zone, sizeof(zone), c->timezone);
         if (pay_tz_offset(c->zoneinfo_dir, zone, now, &offset) != PAY_OK) {
-            copy_str(zone, sizeof(zone), "UTC");
+            pay_copy_str(zone, sizeof(zone), "UTC");
             offset = 0;
         }
     }
@@ -337,7 +318,7 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
     const char *addr = or_null(op->client_addr);
     e = card_fingerprint(op, pm, card, sizeof(card));
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     struct pay_risk_facts f = {
         .amount_minor = amount,
@@ -358,12 +339,12 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
     struct pay_risk_result r;
     e = pay_risk_score(c, &f, &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     char *reasons = pay_json_dump(r.reasons);
     json_decref(r.reasons);
     if (reasons == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     pay_id_new("pa", out->attempt_id);
     const char *tender = route != NULL && route->tender[0] ? route->tender : PAY_TENDER_CARD;
@@ -390,14 +371,14 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
     free(reasons);
     if (e != PAY_OK) {
         out->attempt_id[0] = '\0';
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     out->decision = r.decision;
     out->score = r.score;
     if (r.decision == PAY_RISK_DECLINE) {
-        copy_str(out->code, sizeof(out->code), "card_declined");
-        copy_str(out->decline_code, sizeof(out->decline_code), r.decline_code);
-        copy_str(out->message, sizeof(out->message), r.message);
+        pay_copy_str(out->code, sizeof(out->code), "card_declined");
+        pay_copy_str(out->decline_code, sizeof(out->decline_code), r.decline_code);
+        pay_copy_str(out->message, sizeof(out->message), r.message);
     }
     if (r.decision != PAY_RISK_APPROVE) {
         json_t *fields =
@@ -415,8 +396,9 @@ enum pay_err pay_risk_outcome(struct pay_op *op, const char *attempt_id, const c
         return PAY_OK;
     }
     const struct pay_param p[] = {PAY_PTEXT(attempt_id), PAY_PTEXT(outcome)};
-    return fail(op, pay_tx_exec(op->tx, "UPDATE payment_attempts SET outcome = $2 WHERE id = $1", p,
-                                2, NULL));
+    return pay_op_fail(
+        op,
+        pay_tx_exec(op->tx, "UPDATE payment_attempts SET outcome = $2 WHERE id = $1", p, 2, NULL));
 }
 
 enum pay_err pay_risk_challenge_outcome(struct pay_op *op, const char *intent_id,
@@ -426,12 +408,13 @@ enum pay_err pay_risk_challenge_outcome(struct pay_op *op, const char *intent_id
         return PAY_OK;
     }
     const struct pay_param p[] = {PAY_PTEXT(intent_id), PAY_PTEXT(outcome)};
-    return fail(op, pay_tx_exec(op->tx,
-                                "UPDATE payment_attempts SET outcome = $2 WHERE id = (SELECT id "
-                                "FROM payment_attempts WHERE payment_intent = $1 ORDER BY seq "
-                                "DESC LIMIT 1) AND outcome IN ('pending', 'requires_action', "
-                                "'processing', 'requires_verification')",
-                                p, 2, NULL));
+    return pay_op_fail(op,
+                       pay_tx_exec(op->tx,
+                                   "UPDATE payment_attempts SET outcome = $2 WHERE id = (SELECT id "
+                                   "FROM payment_attempts WHERE payment_intent = $1 ORDER BY seq "
+                                   "DESC LIMIT 1) AND outcome IN ('pending', 'requires_action', "
+                                   "'processing', 'requires_verification')",
+                                   p, 2, NULL));
 }
 
 /* ---- Blocklist ------------------------------------------------------------------ */
@@ -496,14 +479,14 @@ static enum pay_err entry_load(struct pay_op *op, const char *id, json_t **out)
     enum pay_err e =
         pay_tx_query_text(op->tx, "SELECT data FROM blocklist_entries WHERE id = $1", p, 1, &data);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     if (data == NULL) {
         return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "id", "No such blocklist entry: '%s'", id);
     }
     *out = json_loads(data, 0, NULL);
     free(data);
-    return *out != NULL ? PAY_OK : fail(op, PAY_ERR_INTERNAL);
+    return *out != NULL ? PAY_OK : pay_op_fail(op, PAY_ERR_INTERNAL);
 }
 
 enum pay_err pay_blocklist_create(struct pay_op *op, const char *type, const char *value,
@@ -536,7 +519,7 @@ enum pay_err pay_blocklist_create(struct pay_op *op, const char *type, const cha
     char *data = o ? pay_json_dump(o) : NULL;
     if (data == NULL) {
         json_decref(o);
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     const struct pay_param p[] = {PAY_PTEXT(id), PAY_PINT(now), PAY_PTEXT(type), PAY_PTEXT(norm),
                                   PAY_PTEXT(data)};
@@ -552,7 +535,7 @@ enum pay_err pay_blocklist_create(struct pay_op *op, const char *type, const cha
     }
     if (e != PAY_OK) {
         json_decref(o);
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     *out = o;
     return PAY_OK;
@@ -582,10 +565,10 @@ enum pay_err pay_blocklist_delete(struct pay_op *op, const char *id, json_t **ou
     const struct pay_param p[] = {PAY_PTEXT(id)};
     e = pay_tx_exec(op->tx, "DELETE FROM blocklist_entries WHERE id = $1", p, 1, NULL);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     *out = json_pack("{s:s, s:s, s:b}", "id", id, "object", "blocklist_entry", "deleted", 1);
-    return *out ? PAY_OK : fail(op, PAY_ERR_NOMEM);
+    return *out ? PAY_OK : pay_op_fail(op, PAY_ERR_NOMEM);
 }
 
 enum pay_err pay_blocklist_list(struct pay_op *op, const char *type,
@@ -597,8 +580,9 @@ enum pay_err pay_blocklist_list(struct pay_op *op, const char *type,
         return pay_error_set(op->err, PAY_ERR_FORBIDDEN, NULL, NULL);
     }
     const struct pay_param p[] = {PAY_PTEXT(type)};
-    return fail(op, pay_tx_list(op->tx, "blocklist_entries", type ? "type = $1" : NULL,
-                                type ? p : NULL, type ? 1 : 0, args, data_out, has_more, op->err));
+    return pay_op_fail(op, pay_tx_list(op->tx, "blocklist_entries", type ? "type = $1" : NULL,
+                                       type ? p : NULL, type ? 1 : 0, args, data_out, has_more,
+                                       op->err));
 }
 
 /* ---- The attempt log --------------------------------------------------------------- */
@@ -626,8 +610,8 @@ enum pay_err pay_risk_attempt_list(struct pay_op *op, const char *payment_intent
         where = "customer = $1";
         p[n++] = PAY_PTEXT(customer);
     }
-    return fail(op, pay_tx_list(op->tx, "payment_attempt_objects", where, n ? p : NULL, n, args,
-                                data_out, has_more, op->err));
+    return pay_op_fail(op, pay_tx_list(op->tx, "payment_attempt_objects", where, n ? p : NULL, n,
+                                       args, data_out, has_more, op->err));
 }
 
 enum pay_err pay_risk_attempt_get(struct pay_op *op, const char *id, json_t **out)
@@ -645,12 +629,12 @@ enum pay_err pay_risk_attempt_get(struct pay_op *op, const char *id, json_t **ou
     enum pay_err e = pay_tx_query_text(
         op->tx, "SELECT data FROM payment_attempt_objects WHERE id = $1", p, 1, &data);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     if (data == NULL) {
         return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "id", "No such payment attempt: '%s'", id);
     }
     *out = json_loads(data, 0, NULL);
     free(data);
-    return *out != NULL ? PAY_OK : fail(op, PAY_ERR_INTERNAL);
+    return *out != NULL ? PAY_OK : pay_op_fail(op, PAY_ERR_INTERNAL);
 }

@@ -36,19 +36,6 @@ static const char *const ST_REJECTED = "rejected";
 static const char *const ST_CANCELED = "canceled";
 static const char *const INTENT_RV = "requires_verification";
 
-static enum pay_err fail(struct pay_op *op, enum pay_err e)
-{
-    if (e != PAY_OK && op->err != NULL && op->err->code != e) {
-        pay_error_set(op->err, e, NULL, NULL);
-    }
-    return e;
-}
-
-static bool str_eq(const char *a, const char *b)
-{
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
 static const char *actor_of(const struct pay_op *op)
 {
     return op->actor != NULL ? op->actor : "";
@@ -65,7 +52,7 @@ static enum pay_err load_data(struct pay_op *op, const char *sql, const char *id
     struct pay_rows *r = NULL;
     enum pay_err e = pay_tx_query(op->tx, sql, p, 1, &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     if (pay_rows_next(r)) {
         const char *data = pay_rows_text(r, 0);
@@ -83,7 +70,7 @@ static enum pay_err load_data(struct pay_op *op, const char *sql, const char *id
         *out = NULL;
         e = ce;
     }
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 static enum pay_err verification_not_found(struct pay_op *op, const char *id)
@@ -114,7 +101,7 @@ static enum pay_err verification_insert(struct pay_op *op, const json_t *v)
 {
     char *data = pay_json_dump(v);
     if (data == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param p[13] = {
         PAY_PTEXT(pay_json_str(v, "id")),
@@ -143,14 +130,14 @@ static enum pay_err verification_insert(struct pay_op *op, const json_t *v)
                              "A verification of this kind is already pending for %s.",
                              pay_json_str(v, "payment_intent"));
     }
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 static enum pay_err verification_save(struct pay_op *op, const json_t *v)
 {
     char *data = pay_json_dump(v);
     if (data == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     const char *decided_by = pay_json_str(v, "decided_by");
     json_t *da = json_object_get(v, "decided_at");
@@ -171,14 +158,15 @@ static enum pay_err verification_save(struct pay_op *op, const json_t *v)
         e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Verification %s vanished.",
                           pay_json_str(v, "id"));
     }
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 /* Staff-only events: no customer, so a patient's token never lists them. */
 static enum pay_err emit(struct pay_op *op, const char *type, const json_t *obj,
                          const char *customer)
 {
-    return fail(op, pay_event_append(op->tx, type, obj, customer, op->request_id, NULL, op->err));
+    return pay_op_fail(
+        op, pay_event_append(op->tx, type, obj, customer, op->request_id, NULL, op->err));
 }
 
 /* A new verification object (status pending). */
@@ -255,7 +243,7 @@ enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row
     json_t *v =
         verification_new(op, kind, row->obj, tender, pay_json_int(row->obj, "amount", 0), NULL);
     if (v == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     enum pay_err e = verification_insert(op, v);
     if (e == PAY_OK) {
@@ -292,7 +280,7 @@ static enum pay_err refund_save(struct pay_op *op, const json_t *obj)
 {
     char *data = pay_json_dump(obj);
     if (data == NULL) {
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param p[3] = {PAY_PTEXT(pay_json_str(obj, "id")),
                              PAY_PTEXT(pay_json_str(obj, "status")), PAY_PTEXT(data)};
@@ -304,7 +292,7 @@ static enum pay_err refund_save(struct pay_op *op, const json_t *obj)
         e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Refund %s vanished.",
                           pay_json_str(obj, "id"));
     }
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 /* The id of the balance transaction the ledger wrote for @source (or null). */
@@ -333,7 +321,7 @@ enum pay_err pay_verification_refund_request(struct pay_op *op, struct pay_inten
     *out = NULL;
     int64_t refunded = 0;
     if (!pay_money_add(pay_json_int(row->obj, "amount_refunded", 0), amount, &refunded)) {
-        return fail(op, PAY_ERR_OVERFLOW);
+        return pay_op_fail(op, PAY_ERR_OVERFLOW);
     }
     char id[PAY_ID_LEN_MAX + 1];
     pay_id_new("re", id);
@@ -359,7 +347,7 @@ enum pay_err pay_verification_refund_request(struct pay_op *op, struct pay_inten
     char *data = pay_json_dump(refund);
     if (data == NULL) {
         json_decref(refund);
-        return fail(op, PAY_ERR_NOMEM);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param ins[8] = {
         PAY_PTEXT(id),       PAY_PINT(now),        PAY_PTEXT(pay_json_str(row->obj, "id")),
@@ -384,7 +372,7 @@ enum pay_err pay_verification_refund_request(struct pay_op *op, struct pay_inten
     json_t *v = NULL;
     if (e == PAY_OK) {
         v = verification_new(op, "refund", row->obj, tender_of(row->obj), amount, id);
-        e = v != NULL ? verification_insert(op, v) : fail(op, PAY_ERR_NOMEM);
+        e = v != NULL ? verification_insert(op, v) : pay_op_fail(op, PAY_ERR_NOMEM);
     }
     if (e == PAY_OK) {
         e = emit(op, "verification.created", v, NULL);
@@ -392,7 +380,7 @@ enum pay_err pay_verification_refund_request(struct pay_op *op, struct pay_inten
     json_decref(v);
     if (e != PAY_OK) {
         json_decref(refund);
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     *out = refund;
     return PAY_OK;
@@ -409,7 +397,7 @@ static enum pay_err decide_refund(struct pay_op *op, json_t *v, struct pay_inten
     }
     const char *rid = pay_json_str(refund, "id");
     int64_t amount = pay_json_int(refund, "amount", 0);
-    if (!str_eq(pay_json_str(refund, "status"), "pending")) {
+    if (!pay_str_eq(pay_json_str(refund, "status"), "pending")) {
         e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
                           "Refund %s has a status of %s; only a pending refund can be decided.",
                           rid, pay_json_str(refund, "status"));
@@ -432,7 +420,7 @@ static enum pay_err decide_refund(struct pay_op *op, json_t *v, struct pay_inten
             .n_lines = 2,
             .bt = {.type = "refund", .amount_minor = -amount, .fee_minor = 0},
         };
-        e = fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
+        e = pay_op_fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
         if (e != PAY_OK) {
             goto out;
         }
@@ -469,7 +457,7 @@ out:
 /* last_payment_error of a rejected verification (Stripe's shape). */
 static json_t *rejection_error(const char *kind, const char *reason)
 {
-    bool fraud = str_eq(kind, "fraud_review");
+    bool fraud = pay_str_eq(kind, "fraud_review");
     json_t *lpe = json_object();
     pay_json_set_str(lpe, "type", "card_error");
     pay_json_set_str(lpe, "code", fraud ? "card_declined" : "payment_method_provider_decline");
@@ -488,7 +476,7 @@ static enum pay_err decide_payment(struct pay_op *op, json_t *v, struct pay_inte
                                    bool approve, const char *reason)
 {
     const char *status = pay_json_str(row->obj, "status");
-    if (!str_eq(status, INTENT_RV)) {
+    if (!pay_str_eq(status, INTENT_RV)) {
         return pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
                              "PaymentIntent %s has a status of %s; only a PaymentIntent in "
                              "requires_verification can be approved or rejected.",
@@ -546,7 +534,7 @@ static enum pay_err decide(struct pay_op *op, const char *id, bool approve, cons
         goto out;
     }
     const char *status = pay_json_str(v, "status");
-    if (!str_eq(status, ST_PENDING)) {
+    if (!pay_str_eq(status, ST_PENDING)) {
         e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
                           "Verification %s has a status of %s; only a pending verification can "
                           "be %s.",
@@ -554,11 +542,12 @@ static enum pay_err decide(struct pay_op *op, const char *id, bool approve, cons
         goto out;
     }
     const char *maker = pay_json_str(v, "recorded_by");
-    if (maker != NULL && maker[0] != '\0' && str_eq(maker, actor_of(op))) {
+    if (maker != NULL && maker[0] != '\0' && pay_str_eq(maker, actor_of(op))) {
         e = pay_error_set(op->err, PAY_ERR_FORBIDDEN, NULL,
                           "Maker-checker: %s recorded this %s and may not also %s it; another "
                           "staff member must decide.",
-                          maker, str_eq(pay_json_str(v, "kind"), "refund") ? "refund" : "payment",
+                          maker,
+                          pay_str_eq(pay_json_str(v, "kind"), "refund") ? "refund" : "payment",
                           approve ? "approve" : "reject");
         if (op->err != NULL) {
             snprintf(op->err->code_str, sizeof(op->err->code_str), "maker_checker_violation");
@@ -568,7 +557,7 @@ static enum pay_err decide(struct pay_op *op, const char *id, bool approve, cons
         pay_tx_commit_anyway(op->tx);
         goto out;
     }
-    if (str_eq(pay_json_str(v, "kind"), "refund")) {
+    if (pay_str_eq(pay_json_str(v, "kind"), "refund")) {
         e = decide_refund(op, v, &row, approve);
     } else {
         e = decide_payment(op, v, &row, approve, reason);
@@ -621,7 +610,7 @@ enum pay_err pay_verification_cancel_for_intent(struct pay_op *op, const char *i
                                   "status = 'pending' AND kind <> 'refund'",
                                   p, 1, &r);
     if (e != PAY_OK) {
-        return fail(op, e);
+        return pay_op_fail(op, e);
     }
     while (pay_rows_next(r)) {
         if (n < 2) {
@@ -645,14 +634,14 @@ enum pay_err pay_verification_cancel_for_intent(struct pay_op *op, const char *i
         }
         json_decref(v);
     }
-    return fail(op, e);
+    return pay_op_fail(op, e);
 }
 
 enum pay_err pay_verification_get(struct pay_op *op, const char *id, json_t **out)
 {
     enum pay_err e = verification_load(op, id, false, out);
     if (e == PAY_OK && op->customer_scope != NULL &&
-        !str_eq(pay_json_str(*out, "customer"), op->customer_scope)) {
+        !pay_str_eq(pay_json_str(*out, "customer"), op->customer_scope)) {
         json_decref(*out);
         *out = NULL;
         return verification_not_found(op, id);
@@ -685,8 +674,8 @@ enum pay_err pay_verification_list(struct pay_op *op, const struct pay_verificat
         PAY_ASSERT(w > 0 && (size_t)w < sizeof(where) - used);
         used += (size_t)w;
     }
-    return fail(op, pay_tx_list(op->tx, "verifications", n ? where : NULL, n ? p : NULL, n, args,
-                                data_out, has_more, op->err));
+    return pay_op_fail(op, pay_tx_list(op->tx, "verifications", n ? where : NULL, n ? p : NULL, n,
+                                       args, data_out, has_more, op->err));
 }
 
 /* ---- Evidence --------------------------------------------------------------- */
@@ -749,7 +738,7 @@ enum pay_err pay_evidence_create(struct pay_op *op, const struct pay_evidence_pa
     static const char *const kinds[] = {"receipt_photo", "cash_count", "cheque_image", "bank_slip"};
     bool kind_ok = false;
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        kind_ok = kind_ok || str_eq(p->kind, kinds[i]);
+        kind_ok = kind_ok || pay_str_eq(p->kind, kinds[i]);
     }
     if (!kind_ok) {
         return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "kind",
@@ -781,10 +770,11 @@ enum pay_err pay_evidence_create(struct pay_op *op, const struct pay_evidence_pa
     json_t *ev = NULL;
     char *vid = NULL;
     struct pay_param ip[1] = {PAY_PTEXT(p->payment_intent)};
-    e = fail(op, pay_tx_query_text(op->tx,
-                                   "SELECT id FROM verifications WHERE payment_intent = $1 AND "
-                                   "status = 'pending' ORDER BY seq DESC LIMIT 1",
-                                   ip, 1, &vid));
+    e = pay_op_fail(op,
+                    pay_tx_query_text(op->tx,
+                                      "SELECT id FROM verifications WHERE payment_intent = $1 AND "
+                                      "status = 'pending' ORDER BY seq DESC LIMIT 1",
+                                      ip, 1, &vid));
     if (e == PAY_OK && vid == NULL) {
         e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
                           "PaymentIntent %s has no pending verification: evidence is added while "
@@ -825,13 +815,13 @@ enum pay_err pay_evidence_create(struct pay_op *op, const struct pay_evidence_pa
     pay_buf_init(&enc, (p->len / 3 + 1) * 4 + 8);
     if (pay_base64url_encode(p->data, p->len, &enc) != 0) {
         pay_buf_release(&enc);
-        e = fail(op, PAY_ERR_NOMEM);
+        e = pay_op_fail(op, PAY_ERR_NOMEM);
         goto out;
     }
     char *data = pay_json_dump(ev);
     if (data == NULL) {
         pay_buf_release(&enc);
-        e = fail(op, PAY_ERR_NOMEM);
+        e = pay_op_fail(op, PAY_ERR_NOMEM);
         goto out;
     }
     struct pay_param ins[12] = {
@@ -848,11 +838,12 @@ enum pay_err pay_evidence_create(struct pay_op *op, const struct pay_evidence_pa
         PAY_PTEXTN(enc.data, enc.len),
         PAY_PTEXT(data),
     };
-    e = fail(op, pay_tx_exec(op->tx,
-                             "INSERT INTO evidence (id, created, payment_intent, verification, "
-                             "customer, kind, content_type, size, sha256, uploaded_by, content, "
-                             "data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                             ins, PAY_NPARAMS(ins), NULL));
+    e = pay_op_fail(op,
+                    pay_tx_exec(op->tx,
+                                "INSERT INTO evidence (id, created, payment_intent, verification, "
+                                "customer, kind, content_type, size, sha256, uploaded_by, content, "
+                                "data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                ins, PAY_NPARAMS(ins), NULL));
     free(data);
     pay_buf_release(&enc);
     if (e != PAY_OK) {
@@ -918,8 +909,8 @@ enum pay_err pay_evidence_content(struct pay_op *op, const char *id, json_t **me
     }
     char *enc = NULL;
     struct pay_param p[1] = {PAY_PTEXT(id)};
-    e = fail(op,
-             pay_tx_query_text(op->tx, "SELECT content FROM evidence WHERE id = $1", p, 1, &enc));
+    e = pay_op_fail(
+        op, pay_tx_query_text(op->tx, "SELECT content FROM evidence WHERE id = $1", p, 1, &enc));
     if (e == PAY_OK && (enc == NULL || pay_base64url_decode(enc, strlen(enc), bytes) != 0)) {
         e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Stored evidence %s is corrupt.", id);
     }
@@ -927,7 +918,7 @@ enum pay_err pay_evidence_content(struct pay_op *op, const char *id, json_t **me
     if (e == PAY_OK) {
         char sha[65];
         pay_sha256_hex(bytes->data != NULL ? bytes->data : "", bytes->len, sha);
-        if (!str_eq(sha, pay_json_str(*meta_out, "sha256"))) {
+        if (!pay_str_eq(sha, pay_json_str(*meta_out, "sha256"))) {
             e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL,
                               "Stored evidence %s no longer matches its SHA-256.", id);
         }
