@@ -66,6 +66,14 @@ function pay(payd, params, o) {
   return createIntent(payd, { payment_method: 'pm_card_visa', confirm: 'true', ...params }, o);
 }
 
+/* Create and confirm an intent as a patient paying from its own device (the
+ * client address counts only then); a new customer unless one is given. */
+async function patientPay(payd, params = {}) {
+  const customer = params.customer || (await newCustomer(payd)).id;
+  const token = await payd.mintToken({ sub: `patient_${customer}`, role: 'patient', customer });
+  return pay(payd, { ...params, customer }, { token });
+}
+
 async function attemptsOf(payd, query) {
   const r = await payd.api('GET', `/v1/payment_attempts?${new URLSearchParams(query)}`);
   return ok(r, 'list attempts').data;
@@ -114,7 +122,7 @@ test('a quiet payment: approved, score 0, no reasons; the attempt records who, w
     assert.equal(a.amount, 1000);
     assert.equal(a.currency, 'usd');
     assert.equal(a.email, 'quiet.patient@example.com');
-    assert.equal(a.client_address, '127.0.0.1');
+    assert.equal(a.client_address, null, 'an API key is the clinic, not the payer: no payer address');
     const pm = ok(await payd.api('GET', `/v1/payment_methods/${pi.payment_method}`));
     assert.equal(a.card_fingerprint, pm.card.fingerprint);
     assert.equal(a.score, 0);
@@ -125,6 +133,8 @@ test('a quiet payment: approved, score 0, no reasons; the attempt records who, w
     ok(await payd.api('GET', `/v1/payment_attempts/${a.id}`));
     assert.equal((await attemptsOf(payd, { customer: c.id })).length, 1);
     assert.equal((await attemptsOf(payd, { customer: 'cus_nobody' })).length, 0);
+    const mine = await attemptOf(payd, ok(await patientPay(payd, { customer: c.id })).id);
+    assert.equal(mine.client_address, '127.0.0.1', "a patient's own request: the payer's address");
   } finally {
     await payd.stop();
   }
@@ -213,9 +223,13 @@ test('velocity per client address: review past the maximum', async () => {
   try {
     const cards = ['pm_card_visa', 'pm_card_mastercard', 'pm_card_amex'];
     for (const pm of cards) {
-      assert.equal(ok(await pay(payd, { customer: (await newCustomer(payd)).id, payment_method: pm })).status, 'succeeded');
+      assert.equal(ok(await patientPay(payd, { payment_method: pm })).status, 'succeeded');
     }
-    const held = ok(await pay(payd, { customer: (await newCustomer(payd)).id, payment_method: 'pm_card_discover' }));
+    for (let i = 0; i < 4; i++) {
+      assert.equal(ok(await pay(payd, { customer: (await newCustomer(payd)).id })).status, 'succeeded',
+        "the clinic's own requests from the same address do not count");
+    }
+    const held = ok(await patientPay(payd, { payment_method: 'pm_card_discover' }));
     assert.equal(held.status, 'requires_verification');
     const a = await attemptOf(payd, held.id);
     assert.deepEqual(rules(a), ['velocity_address']);
@@ -357,8 +371,10 @@ test('blocklists of card fingerprints, e-mails and client addresses; removing an
     ok(await payd.api('DELETE', `/v1/blocklist_entries/${byEmail.id}`));
 
     const byAddr = ok(await payd.api('POST', '/v1/blocklist_entries', { form: { type: 'client_address', value: '127.0.0.1' } }));
-    a = await expectFraudDecline(payd, await pay(payd, { customer: (await newCustomer(payd)).id }), 'merchant_blacklist');
+    a = await expectFraudDecline(payd, await patientPay(payd), 'merchant_blacklist');
     assert.match(a.reasons[0].detail, /client address/);
+    assert.equal(ok(await pay(payd, { customer: (await newCustomer(payd)).id })).status, 'succeeded',
+      "the address of the clinic's own request is not the payer's");
     ok(await payd.api('DELETE', `/v1/blocklist_entries/${byAddr.id}`));
 
     const list = ok(await payd.api('GET', '/v1/blocklist_entries'));
@@ -442,9 +458,14 @@ test('card testing: many different cards from one client address, across custome
   const payd = await startRisk({ rules: { card_testing: { max_cards_per_address: 2 } } });
   try {
     for (const pm of ['pm_card_visa', 'pm_card_mastercard']) {
-      ok(await pay(payd, { customer: (await newCustomer(payd)).id, amount: 50, payment_method: pm }));
+      ok(await patientPay(payd, { amount: 50, payment_method: pm }));
     }
-    const a = await expectFraudDecline(payd, await pay(payd, { amount: 50, payment_method: 'pm_card_amex' }));
+    /* The clinic's front desk or server, one address for every patient:
+     * many different cards there are normal. */
+    for (const pm of ['pm_card_amex', 'pm_card_discover', 'pm_card_visa_debit']) {
+      ok(await pay(payd, { customer: (await newCustomer(payd)).id, amount: 50, payment_method: pm }), `desk ${pm}`);
+    }
+    const a = await expectFraudDecline(payd, await patientPay(payd, { amount: 50, payment_method: 'pm_card_amex' }));
     assert.match(a.reasons[0].detail, /^3 different cards from this client address/);
   } finally {
     await payd.stop();
