@@ -141,19 +141,23 @@ static enum pay_err day_totals(struct pay_op *op, const char *customer, int64_t 
 
 /* Earlier attempts where @column = @value since @since. */
 static enum pay_err attempts_by(struct pay_op *op, const char *column, const char *value,
-                                int64_t since, int64_t *out)
+                                int64_t since, int64_t max, int64_t *out)
 {
+    /* Counted up to @max only: the rule fires at @max, and reading further
+     * would make every attempt of a busy customer or card cost more than
+     * the one before. */
     static const char *const sqls[][2] = {
-        {"customer", "SELECT COUNT(*) FROM payment_attempts WHERE customer = $1 AND created >= $2"},
-        {"card_fingerprint",
-         "SELECT COUNT(*) FROM payment_attempts WHERE card_fingerprint = $1 AND created >= $2"},
-        {"client_addr",
-         "SELECT COUNT(*) FROM payment_attempts WHERE client_addr = $1 AND created >= $2"},
+        {"customer", "SELECT COUNT(*) FROM (SELECT 1 FROM payment_attempts WHERE customer = $1 "
+                     "AND created >= $2 LIMIT $3) AS a"},
+        {"card_fingerprint", "SELECT COUNT(*) FROM (SELECT 1 FROM payment_attempts WHERE "
+                             "card_fingerprint = $1 AND created >= $2 LIMIT $3) AS a"},
+        {"client_addr", "SELECT COUNT(*) FROM (SELECT 1 FROM payment_attempts WHERE client_addr = "
+                        "$1 AND created >= $2 LIMIT $3) AS a"},
     };
     for (size_t i = 0; i < sizeof(sqls) / sizeof(sqls[0]); i++) {
         if (strcmp(sqls[i][0], column) == 0) {
-            const struct pay_param p[] = {PAY_PTEXT(value), PAY_PINT(since)};
-            return count_of(op, sqls[i][1], p, 2, out);
+            const struct pay_param p[] = {PAY_PTEXT(value), PAY_PINT(since), PAY_PINT(max)};
+            return count_of(op, sqls[i][1], p, 3, out);
         }
     }
     return pay_op_fail(op, PAY_ERR_INTERNAL);
@@ -198,16 +202,16 @@ static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, i
     enum pay_err e = PAY_OK;
     if (f->has_customer && c->velocity_customer.points > 0 && c->velocity_customer.max > 0) {
         e = attempts_by(op, "customer", customer, now - c->velocity_customer.window_s,
-                        &f->customer_attempts);
+                        c->velocity_customer.max, &f->customer_attempts);
     }
     if (e == PAY_OK && f->has_card && c->velocity_card.points > 0 && c->velocity_card.max > 0) {
         e = attempts_by(op, "card_fingerprint", card, now - c->velocity_card.window_s,
-                        &f->card_attempts);
+                        c->velocity_card.max, &f->card_attempts);
     }
     if (e == PAY_OK && f->has_address && c->velocity_address.points > 0 &&
         c->velocity_address.max > 0) {
         e = attempts_by(op, "client_addr", addr, now - c->velocity_address.window_s,
-                        &f->address_attempts);
+                        c->velocity_address.max, &f->address_attempts);
     }
     if (e == PAY_OK && f->has_customer && c->recent_declines.points > 0 &&
         c->recent_declines.max > 0) {

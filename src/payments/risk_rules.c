@@ -508,22 +508,23 @@ enum pay_err pay_risk_score(const struct pay_risk_config *c, const struct pay_ri
     if (e == PAY_OK && f->has_customer &&
         velocity_fires(&c->velocity_customer, f->customer_attempts)) {
         e = add_reason(out, "velocity_customer", c->velocity_customer.points,
-                       "%lld earlier attempts by this customer within %lld s (max %lld)",
+                       "at least %lld earlier attempts by this customer within %lld s (max %lld)",
                        (long long)f->customer_attempts, (long long)c->velocity_customer.window_s,
                        (long long)c->velocity_customer.max);
     }
     if (e == PAY_OK && f->has_card && velocity_fires(&c->velocity_card, f->card_attempts)) {
         e = add_reason(out, "velocity_card", c->velocity_card.points,
-                       "%lld earlier attempts with this card within %lld s (max %lld)",
+                       "at least %lld earlier attempts with this card within %lld s (max %lld)",
                        (long long)f->card_attempts, (long long)c->velocity_card.window_s,
                        (long long)c->velocity_card.max);
     }
     if (e == PAY_OK && f->has_address &&
         velocity_fires(&c->velocity_address, f->address_attempts)) {
-        e = add_reason(out, "velocity_address", c->velocity_address.points,
-                       "%lld earlier attempts from this client address within %lld s (max %lld)",
-                       (long long)f->address_attempts, (long long)c->velocity_address.window_s,
-                       (long long)c->velocity_address.max);
+        e = add_reason(
+            out, "velocity_address", c->velocity_address.points,
+            "at least %lld earlier attempts from this client address within %lld s (max %lld)",
+            (long long)f->address_attempts, (long long)c->velocity_address.window_s,
+            (long long)c->velocity_address.max);
     }
     if (e == PAY_OK && hour_in(f->local_hour, c->time_of_day.from_hour, c->time_of_day.to_hour)) {
         e = add_reason(out, "time_of_day", c->time_of_day.points,
