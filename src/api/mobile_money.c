@@ -136,7 +136,12 @@ static enum pay_err defer(struct pay_request *req, const char *reference, const 
         return pay_error_set(&req->err, PAY_ERR_NOMEM, NULL, NULL);
     }
     d->answer = answer;
-    snprintf(d->reference, sizeof(d->reference), "%s", reference);
+    size_t ref_len = strlen(reference);
+    if (ref_len >= sizeof(d->reference)) {
+        free(d);
+        return pay_error_set(&req->err, PAY_ERR_INTERNAL, NULL, "A wallet reference is too long.");
+    }
+    memcpy(d->reference, reference, ref_len + 1);
     snprintf(d->otp, sizeof(d->otp), "%s", otp ? otp : "");
     if (req->deferred_arg != NULL) {
         free(req->deferred_arg);
