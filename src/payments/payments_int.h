@@ -77,6 +77,9 @@ void pay_intent_row_release(struct pay_intent_row *row);
 /* Merge Stripe metadata @update into @obj's "metadata": "" values unset. */
 void pay_metadata_merge(json_t *obj, const json_t *update);
 
+/* Write refund object @obj back to its row (status and data; refunds.c). */
+enum pay_err pay_refund_row_save(struct pay_op *op, const json_t *obj) PAY_WUR;
+
 /* ---- Issue 6: routing, risk, mobile money, manual tenders -------------- */
 /*
  * attempt() in payment_intents.c runs every payment attempt through these,

@@ -72,7 +72,7 @@ static enum pay_err refund_load(struct pay_op *op, const char *id, bool for_upda
     return PAY_OK;
 }
 
-static enum pay_err refund_save(struct pay_op *op, const json_t *obj)
+enum pay_err pay_refund_row_save(struct pay_op *op, const json_t *obj)
 {
     char *data = pay_json_dump(obj);
     if (data == NULL) {
@@ -288,7 +288,7 @@ enum pay_err pay_refund_provider_apply(struct pay_op *op, const struct pay_attem
                          res->decline_code[0] ? res->decline_code : "unknown");
     }
     if (e == PAY_OK) {
-        e = refund_save(op, refund);
+        e = pay_refund_row_save(op, refund);
     }
     if (e == PAY_OK) {
         e = pay_op_fail(op, pay_event_append(op->tx, "refund.updated", refund, customer,
@@ -489,7 +489,7 @@ enum pay_err pay_refund_update(struct pay_op *op, const char *id, const json_t *
                                  "Invalid metadata: at most %d keys are allowed.",
                                  PAY_METADATA_KEYS_MAX);
         }
-        e = refund_save(op, obj);
+        e = pay_refund_row_save(op, obj);
         if (e == PAY_OK) {
             e = pay_op_fail(op, pay_event_append(op->tx, "refund.updated", obj, NULL,
                                                  op->request_id, NULL, op->err));
@@ -553,7 +553,7 @@ enum pay_err pay_refund_cancel(struct pay_op *op, const char *id, json_t **out)
         e = pay_intent_row_save(op, &row);
     }
     if (e == PAY_OK) {
-        e = refund_save(op, obj);
+        e = pay_refund_row_save(op, obj);
     }
     if (e == PAY_OK) {
         e = pay_op_fail(op, pay_event_append(op->tx, "refund.updated", obj,

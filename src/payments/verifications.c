@@ -276,25 +276,6 @@ static enum pay_err refund_load(struct pay_op *op, const char *id, json_t **out)
     return e;
 }
 
-static enum pay_err refund_save(struct pay_op *op, const json_t *obj)
-{
-    char *data = pay_json_dump(obj);
-    if (data == NULL) {
-        return pay_op_fail(op, PAY_ERR_NOMEM);
-    }
-    struct pay_param p[3] = {PAY_PTEXT(pay_json_str(obj, "id")),
-                             PAY_PTEXT(pay_json_str(obj, "status")), PAY_PTEXT(data)};
-    int64_t changes = 0;
-    enum pay_err e = pay_tx_exec(op->tx, "UPDATE refunds SET status = $2, data = $3 WHERE id = $1",
-                                 p, PAY_NPARAMS(p), &changes);
-    free(data);
-    if (e == PAY_OK && changes != 1) {
-        e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Refund %s vanished.",
-                          pay_json_str(obj, "id"));
-    }
-    return pay_op_fail(op, e);
-}
-
 /* The id of the balance transaction the ledger wrote for @source (or null). */
 static json_t *balance_transaction_of(struct pay_op *op, const char *source, const char *type)
 {
@@ -443,7 +424,7 @@ static enum pay_err decide_refund(struct pay_op *op, json_t *v, struct pay_inten
         pay_json_set_str(refund, "status", "failed");
         pay_json_set_str(refund, "failure_reason", "declined");
     }
-    e = refund_save(op, refund);
+    e = pay_refund_row_save(op, refund);
     if (e == PAY_OK) {
         e = emit(op, "refund.updated", refund, pay_json_str(row->obj, "customer"));
     }
