@@ -211,7 +211,9 @@ async function startPayd(opts = {}) {
     if (ttl !== undefined) args.push('--ttl', String(ttl));
     if (issuer) args.push('--issuer', issuer);
     if (audience) args.push('--audience', audience);
-    const r = await runPaydOk(args);
+    /* Minted on payd's own clock, so a shifted payd (PAYD_CLOCK_OFFSET) accepts it. */
+    const clock = env.PAYD_CLOCK_OFFSET === undefined ? {} : { PAYD_CLOCK_OFFSET: env.PAYD_CLOCK_OFFSET };
+    const r = await runPaydOk(args, { env: clock });
     return r.stdout.trim();
   };
 
