@@ -163,21 +163,41 @@ static enum pay_err attempts_by(struct pay_op *op, const char *column, const cha
     return pay_op_fail(op, PAY_ERR_INTERNAL);
 }
 
-/* Distinct cards where @column = @value since @since, counting @card once more
- * when it is not among them. */
-static enum pay_err cards_by(struct pay_op *op, const char *column, const char *value,
+/* Distinct cards of subject @kind = @value used since @since, counting @card
+ * once more when it is not among them; read from risk_cards (one row per
+ * subject and card), so the cost is the cards in the window, not the
+ * attempts, and at most PAY_RISK_CARDS_COUNTED of them. */
+static enum pay_err cards_by(struct pay_op *op, const char *kind, const char *value,
                              const char *card, int64_t since, int64_t *out)
 {
-    const char *sql =
-        strcmp(column, "customer") == 0
-            ? "SELECT COUNT(DISTINCT card_fingerprint) FROM payment_attempts WHERE customer = $1 "
-              "AND created >= $2 AND card_fingerprint IS NOT NULL AND card_fingerprint <> $3"
-            : "SELECT COUNT(DISTINCT card_fingerprint) FROM payment_attempts WHERE client_addr = "
-              "$1 AND created >= $2 AND card_fingerprint IS NOT NULL AND card_fingerprint <> $3";
-    const struct pay_param p[] = {PAY_PTEXT(value), PAY_PINT(since), PAY_PTEXT(card)};
-    enum pay_err e = count_of(op, sql, p, PAY_NPARAMS(p), out);
+    const struct pay_param p[] = {PAY_PTEXT(kind), PAY_PTEXT(value), PAY_PINT(since),
+                                  PAY_PTEXT(card), PAY_PINT(PAY_RISK_CARDS_COUNTED - 1)};
+    enum pay_err e = count_of(op,
+                              "SELECT COUNT(*) FROM (SELECT 1 FROM risk_cards WHERE subject_kind = "
+                              "$1 AND subject = $2 AND last_seen >= $3 AND card_fingerprint <> $4 "
+                              "LIMIT $5) AS c",
+                              p, PAY_NPARAMS(p), out);
     *out += 1;
     return e;
+}
+
+/* Record that subject @kind = @value used @card at @now (for cards_by). */
+static enum pay_err card_used(struct pay_op *op, const char *kind, const char *value,
+                              const char *card, int64_t now)
+{
+    if (value == NULL || card == NULL) {
+        return PAY_OK;
+    }
+    const struct pay_param p[] = {PAY_PTEXT(kind), PAY_PTEXT(value), PAY_PTEXT(card),
+                                  PAY_PINT(now)};
+    return pay_op_fail(
+        op, pay_tx_exec(op->tx,
+                        "INSERT INTO risk_cards (subject_kind, subject, card_fingerprint, "
+                        "last_seen) VALUES ($1, $2, $3, $4) ON CONFLICT (subject_kind, subject, "
+                        "card_fingerprint) DO UPDATE SET last_seen = CASE WHEN excluded.last_seen > "
+                        "risk_cards.last_seen THEN excluded.last_seen ELSE risk_cards.last_seen "
+                        "END",
+                        p, PAY_NPARAMS(p), NULL));
 }
 
 static enum pay_err blocked(struct pay_op *op, const char *type, const char *value, bool *out)
@@ -377,6 +397,12 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
                     "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                     p, PAY_NPARAMS(p), NULL);
     free(reasons);
+    if (e == PAY_OK) {
+        e = card_used(op, "customer", customer, or_null(card), now);
+    }
+    if (e == PAY_OK) {
+        e = card_used(op, "client_addr", addr, or_null(card), now);
+    }
     if (e != PAY_OK) {
         out->attempt_id[0] = '\0';
         return pay_op_fail(op, e);

@@ -10,6 +10,10 @@
 #include "payments_int.h"
 #include "risk.h"
 
+/* The card-testing counts stop here: enough to show a burst, and a card
+ * tester's thousands of cards cost no more than this to count. */
+#define PAY_RISK_CARDS_COUNTED 1000
+
 /* What is known about one attempt when it is scored. */
 struct pay_risk_facts {
     int64_t amount_minor;
@@ -25,7 +29,8 @@ struct pay_risk_facts {
     int64_t customer_declines, customer_disputes;
     /* Blocklist matches. */
     bool blocked_card, blocked_email, blocked_address;
-    /* Distinct card fingerprints within card_testing.window_s, this card included. */
+    /* Distinct card fingerprints within card_testing.window_s, this card
+     * included, counted up to PAY_RISK_CARDS_COUNTED ("at least" there). */
     int64_t cards_of_customer, cards_of_address;
 };
 

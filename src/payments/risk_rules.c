@@ -562,7 +562,8 @@ enum pay_err pay_risk_score(const struct pay_risk_config *c, const struct pay_ri
     if (e == PAY_OK && f->has_card && f->has_customer && maxc > 0 && f->cards_of_customer > maxc) {
         card_testing = true;
         e = add_reason(out, "card_testing", c->card_testing.points,
-                       "%lld different cards from this customer within %lld s (max %lld)",
+                       "%s%lld different cards from this customer within %lld s (max %lld)",
+                       f->cards_of_customer >= PAY_RISK_CARDS_COUNTED ? "at least " : "",
                        (long long)f->cards_of_customer, (long long)c->card_testing.window_s,
                        (long long)maxc);
     }
@@ -570,7 +571,8 @@ enum pay_err pay_risk_score(const struct pay_risk_config *c, const struct pay_ri
     if (e == PAY_OK && f->has_card && f->has_address && maxa > 0 && f->cards_of_address > maxa) {
         card_testing = true;
         e = add_reason(out, "card_testing", c->card_testing.points,
-                       "%lld different cards from this client address within %lld s (max %lld)",
+                       "%s%lld different cards from this client address within %lld s (max %lld)",
+                       f->cards_of_address >= PAY_RISK_CARDS_COUNTED ? "at least " : "",
                        (long long)f->cards_of_address, (long long)c->card_testing.window_s,
                        (long long)maxa);
     }
