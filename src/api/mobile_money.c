@@ -230,13 +230,20 @@ static enum pay_err verify_otp(struct pay_request *req)
 
 static enum pay_err request_list(struct pay_request *req)
 {
-    static const char *const allowed[] = {"payment_intent", NULL};
+    static const char *const allowed[] = {"payment_intent", "status", NULL};
+    static const char *const statuses[] = {
+        "sending", "pending",  "canceling", "succeeded", "succeeded_unapplied",
+        "failed",  "canceled", NULL};
     PAY_TRY(pay_args_allow(req, req->query, allowed));
     const char *pi = NULL;
-    PAY_TRY(pay_arg_str(req, req->query, "payment_intent", true, PAY_ID_LEN_MAX, &pi, NULL));
+    const char *status = NULL;
+    PAY_TRY(pay_arg_enum(req, req->query, "status", false, statuses, &status, NULL));
+    /* Without a status (the unapplied ones staff look for), one intent's. */
+    PAY_TRY(
+        pay_arg_str(req, req->query, "payment_intent", status == NULL, PAY_ID_LEN_MAX, &pi, NULL));
     struct pay_op op = pay_api_op(req);
     json_t *data = NULL;
-    PAY_TRY(pay_momo_request_list(&op, pi, &data));
+    PAY_TRY(pay_momo_request_list(&op, pi, status, &data));
     pay_api_list(req, "/v1/mobile_money_requests", data, false);
     return PAY_OK;
 }

@@ -47,6 +47,8 @@
 #define PAY_MOMO_RESEND_AFTER_S 3
 /* Fallback: at most this many providers tried for one attempt. */
 #define PAY_MOMO_FALLBACKS_MAX 8
+/* GET /v1/mobile_money_requests answers at most this many, newest first. */
+#define PAY_MOMO_LIST_MAX 100
 
 /*
  * Create an unattached payment method of type mobile_wallet for @phone
@@ -65,7 +67,8 @@ struct pay_momo_job {
     char reference[PAY_MOMO_REF_LEN];
     char intent[PAY_ID_LEN_MAX + 1];
     char provider[64];
-    char status[16]; /* sending | pending | succeeded | failed | canceled */
+    char status[24]; /* sending | pending | canceling | succeeded | succeeded_unapplied |
+                        failed | canceled */
     bool otp;
     int64_t amount_minor;
     char currency[4];
@@ -93,7 +96,13 @@ enum pay_err pay_momo_job_otp(const struct pay_momo_job *j, const char *otp,
 /*
  * Apply what @source ("request", "callback", "poll", "otp") learnt about
  * request @reference (op's customer scope ignored). Exactly once: a request
- * already settled, or whose intent no longer waits for it, changes nothing.
+ * already settled changes nothing. One whose intent no longer waits for it
+ * (canceling) never changes the intent: paid, it becomes
+ * succeeded_unapplied with one ledger entry (Dr assets:processor:
+ * mobile_money / Cr liabilities:unapplied_receipts:mobile_money, source the
+ * reference, no balance transaction) and the event
+ * mobile_money_request.unapplied; failed or expired, canceled; else it is
+ * asked about again.
  * *intent_out (may be NULL) gets the intent; @next_reference (may be NULL)
  * gets the reference of a new request to send when the provider was down
  * and the next one took over (else ""). A decline recorded on the intent
@@ -127,15 +136,18 @@ enum pay_err pay_momo_otp_request(struct pay_op *op, const char *intent_id,
 
 /*
  * The requests of intent @intent_id (in op's scope, else PAY_ERR_NOT_FOUND
- * naming "payment_intent"), newest first, as mobile_money_request objects
- * (reference as id, provider, wallet, amount, status, failure_reason,
- * financial_transaction_id, settled_by, ...; never the payer's number).
- * *data_out gets the array (caller owns).
+ * naming "payment_intent"; NULL = every intent's, refused with
+ * PAY_ERR_PARAM_MISSING for a customer-scoped op) with status @status (NULL
+ * = any), the newest PAY_MOMO_LIST_MAX first, as mobile_money_request
+ * objects (reference as id, payment_intent, provider, wallet, amount,
+ * status, failure_reason, financial_transaction_id, settled_by, ...; never
+ * the payer's number). *data_out gets the array (caller owns).
  */
-enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id,
+enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, const char *status,
                                    json_t **data_out) PAY_WUR;
 
-/* Intent @intent is canceled: its open requests become canceled. */
+/* Intent @intent is canceled: its open requests become canceling (still
+ * asked about, never sent; see pay_momo_apply). */
 enum pay_err pay_momo_cancel_for_intent(struct pay_op *op, const char *intent) PAY_WUR;
 
 /*

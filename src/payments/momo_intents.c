@@ -8,9 +8,14 @@
  * - a request row (with its reference) is committed before the
  *   request-to-pay is sent; the network is never used inside a transaction;
  * - an outcome is applied only by the caller whose conditional UPDATE moved
- *   the row out of sending/pending, under the intent's row lock: one ledger
- *   entry per paid request, whatever races (callback, poller, the request's
- *   own answer, an OTP);
+ *   the row out of sending/pending/canceling, under the intent's row lock:
+ *   one ledger entry per paid request, whatever races (callback, poller, the
+ *   request's own answer, an OTP);
+ * - a request the intent stopped waiting for (canceled, superseded) is
+ *   `canceling`, not settled: a wallet cannot withdraw a prompt already on
+ *   the payer's phone, so it is still asked about (never sent again) until
+ *   it settles; paid anyway, it becomes `succeeded_unapplied`, booked as
+ *   money held for the payer (never to the intent) and announced;
  * - the payer's number lives only in the payment method's token and, sealed,
  *   in the request's config; logs and objects show its last four digits;
  * - the sealed config is wiped once the request is settled.
@@ -33,6 +38,13 @@
 
 static const char *const ST_SENDING = "sending";
 static const char *const ST_PENDING = "pending";
+static const char *const ST_CANCELING = "canceling";
+static const char *const ST_UNAPPLIED = "succeeded_unapplied";
+
+/* A wallet payment no intent waits for: the wallet holds it for us, and we
+ * owe it to the payer until it is refunded or applied (ledger.h's chart). */
+#define ACCOUNT_PROCESSOR "assets:processor:" PAY_CONNECTOR_MOBILE_MONEY
+#define ACCOUNT_UNAPPLIED "liabilities:unapplied_receipts:" PAY_CONNECTOR_MOBILE_MONEY
 
 /* ---- The payer's wallet as a payment method ---------------------------------- */
 
@@ -190,13 +202,15 @@ struct req_row {
     char intent[PAY_ID_LEN_MAX + 1];
     char provider[64];
     char profile[32];
-    char status[16];
+    char status[24];
     char currency[4];
     int64_t amount_minor;
     int64_t created, expires_at;
     bool otp;
     char *config; /* sealed (owned) */
 };
+
+static enum pay_err request_get(struct pay_op *op, const char *reference, json_t **out);
 
 static void req_row_release(struct req_row *r)
 {
@@ -252,9 +266,16 @@ static enum pay_err req_load(struct pay_op *op, const char *reference, struct re
     return PAY_OK;
 }
 
+/* The intent may still wait for it: sending or pending. */
 static bool open_status(const char *s)
 {
     return pay_str_eq(s, ST_SENDING) || pay_str_eq(s, ST_PENDING);
+}
+
+/* Not settled: open, or canceling (the wallet may still take the payment). */
+static bool watched_status(const char *s)
+{
+    return open_status(s) || pay_str_eq(s, ST_CANCELING);
 }
 
 /* Unseal @sealed (the request's config) into a new object, or NULL. */
@@ -280,7 +301,8 @@ static json_t *unseal_config(const char *server_key, const char *reference, cons
     return o;
 }
 
-/* Move request @reference out of sending/pending to @status; *changed tells whether it did. */
+/* Move request @reference out of sending/pending/canceling to @status; *changed tells whether
+ * it did. */
 static enum pay_err settle_row(struct pay_op *op, const char *reference, const char *status,
                                const char *reason, const char *financial_id, int http_status,
                                const char *source, bool *changed)
@@ -299,32 +321,36 @@ static enum pay_err settle_row(struct pay_op *op, const char *reference, const c
                                  "UPDATE momo_requests SET status = $2, reason = $3, "
                                  "financial_id = $4, http_status = $5, settled_at = $6, "
                                  "settled_by = $7, config = NULL "
-                                 "WHERE reference = $1 AND status IN ('sending', 'pending')",
+                                 "WHERE reference = $1 AND status IN ('sending', 'pending', "
+                                 "'canceling')",
                                  p, PAY_NPARAMS(p), &changes);
     *changed = e == PAY_OK && changes == 1;
     return pay_op_fail(op, e);
 }
 
-/* Still open: note the look and when to look again. */
+/* Not settled yet: note the look and when to look again; @canceling: the intent no longer
+ * waits for it (it is only asked about from now on). */
 static enum pay_err reschedule(struct pay_op *op, const char *reference, bool accepted,
-                               bool was_send, int http_status)
+                               bool was_send, int http_status, bool canceling)
 {
     struct pay_param p[] = {
         PAY_PTEXT(reference),
         PAY_PINT(accepted ? 1 : 0),
         PAY_PINT(was_send ? 1 : 0),
         PAY_PINT(http_status),
-        PAY_PINT(pay_now() +
-                 (was_send && !accepted ? PAY_MOMO_RESEND_AFTER_S : PAY_MOMO_POLL_EVERY_S)),
+        PAY_PINT(pay_now() + (was_send && !accepted && !canceling ? PAY_MOMO_RESEND_AFTER_S
+                                                                  : PAY_MOMO_POLL_EVERY_S)),
+        PAY_PINT(canceling ? 1 : 0),
     };
-    return pay_op_fail(op,
-                       pay_tx_exec(op->tx,
-                                   "UPDATE momo_requests SET "
-                                   "status = CASE WHEN $2 = 1 THEN 'pending' ELSE status END, "
-                                   "sends = sends + $3, polls = polls + 1 - $3, http_status = $4, "
-                                   "next_poll_at = $5 "
-                                   "WHERE reference = $1 AND status IN ('sending', 'pending')",
-                                   p, PAY_NPARAMS(p), NULL));
+    return pay_op_fail(
+        op, pay_tx_exec(op->tx,
+                        "UPDATE momo_requests SET "
+                        "status = CASE WHEN $6 = 1 THEN 'canceling' "
+                        "WHEN $2 = 1 AND status = 'sending' THEN 'pending' ELSE status END, "
+                        "sends = sends + $3, polls = polls + 1 - $3, http_status = $4, "
+                        "next_poll_at = $5 "
+                        "WHERE reference = $1 AND status IN ('sending', 'pending', 'canceling')",
+                        p, PAY_NPARAMS(p), NULL));
 }
 
 /* ---- Beginning a request -------------------------------------------------------- */
@@ -377,16 +403,21 @@ static json_t *next_action(struct pay_op *op, const struct pay_momo_profile *pro
     return na;
 }
 
-/* Mark intent @intent's open requests as superseded by a new attempt. */
-static enum pay_err close_open(struct pay_op *op, const char *intent, const char *why)
+/*
+ * Intent @intent stops waiting for its open request (canceled, or a new
+ * attempt supersedes it): `canceling`. The prompt may already be on the
+ * payer's phone and no wallet can take it back, so the row keeps its sealed
+ * config and the poller keeps asking (never sending) until the wallet
+ * settles it: canceled, or succeeded_unapplied (pay_momo_apply).
+ */
+static enum pay_err close_open(struct pay_op *op, const char *intent)
 {
-    struct pay_param p[] = {PAY_PTEXT(intent), PAY_PINT(pay_now()), PAY_PTEXT(why)};
-    return pay_op_fail(op,
-                       pay_tx_exec(op->tx,
-                                   "UPDATE momo_requests SET status = 'canceled', settled_at = $2, "
-                                   "settled_by = $3, config = NULL "
-                                   "WHERE intent = $1 AND status IN ('sending', 'pending')",
-                                   p, PAY_NPARAMS(p), NULL));
+    struct pay_param p[] = {PAY_PTEXT(intent), PAY_PINT(pay_now())};
+    return pay_op_fail(op, pay_tx_exec(op->tx,
+                                       "UPDATE momo_requests SET status = 'canceling', "
+                                       "next_poll_at = $2 "
+                                       "WHERE intent = $1 AND status IN ('sending', 'pending')",
+                                       p, PAY_NPARAMS(p), NULL));
 }
 
 static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
@@ -439,7 +470,7 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
         char c = cur->code[i];
         currency_up[i] = (char)(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
     }
-    e = close_open(op, intent, "superseded");
+    e = close_open(op, intent);
     if (e != PAY_OK) {
         return e;
     }
@@ -576,7 +607,7 @@ enum pay_err pay_momo_job_load(struct pay_op *op, const char *reference, struct 
     out->amount_minor = r.amount_minor;
     out->created = r.created;
     out->expires_at = r.expires_at;
-    if (open_status(r.status)) {
+    if (watched_status(r.status)) {
         out->config = unseal_config(op->fingerprint_key, reference, r.config);
         if (out->config == NULL) {
             req_row_release(&r);
@@ -623,10 +654,26 @@ static enum pay_err job_config(const struct pay_momo_job *j, struct pay_momo_con
     return PAY_OK;
 }
 
+/* A request the intent no longer waits for is only asked about: never sent, no OTP. */
+static enum pay_err job_waited(const struct pay_momo_job *j, struct pay_momo_result *res)
+{
+    if (open_status(j->status)) {
+        return PAY_OK;
+    }
+    memset(res, 0, sizeof(*res));
+    res->state = PAY_MOMO_REFUSED;
+    pay_copy_str(res->message, sizeof(res->message),
+                 "The payment intent no longer waits for this request.");
+    return PAY_ERR_PROVIDER;
+}
+
 enum pay_err pay_momo_job_send(const struct pay_momo_job *j, struct pay_momo_result *res)
 {
     struct pay_momo_config c;
     enum pay_err e = job_config(j, &c, res);
+    if (e == PAY_OK) {
+        e = job_waited(j, res);
+    }
     if (e != PAY_OK) {
         return e;
     }
@@ -672,6 +719,9 @@ enum pay_err pay_momo_job_otp(const struct pay_momo_job *j, const char *otp,
 {
     struct pay_momo_config c;
     enum pay_err e = job_config(j, &c, res);
+    if (e == PAY_OK) {
+        e = job_waited(j, res);
+    }
     if (e != PAY_OK) {
         return e;
     }
@@ -744,6 +794,101 @@ static enum pay_err fall_back(struct pay_op *op, struct pay_intent_row *row, con
     return e;
 }
 
+/*
+ * Request @reference was paid but no intent waits for it: book it as money
+ * the wallet holds for us and we owe the payer (Dr assets:processor:
+ * mobile_money / Cr liabilities:unapplied_receipts:mobile_money, no balance
+ * transaction: it is not the merchant's), never to the intent; then
+ * mobile_money_request.unapplied for staff to pay it back. The caller's
+ * conditional UPDATE made this caller the only one.
+ */
+static enum pay_err book_unapplied(struct pay_op *op, const char *reference,
+                                   const struct pay_intent_row *row)
+{
+    json_t *obj = NULL;
+    enum pay_err e = request_get(op, reference, &obj);
+    if (e != PAY_OK) {
+        return e;
+    }
+    int64_t amount = pay_json_int(obj, "amount", 0);
+    const struct pay_ledger_line lines[2] = {
+        {.account = ACCOUNT_PROCESSOR, .amount_minor = amount},
+        {.account = ACCOUNT_UNAPPLIED, .amount_minor = -amount},
+    };
+    const struct pay_ledger_entry entry = {
+        .kind = "unapplied_receipt",
+        .currency = pay_json_str(obj, "currency"),
+        .source_id = reference,
+        .description = "Mobile money paid after its payment intent stopped waiting",
+        .lines = lines,
+        .n_lines = 2,
+    };
+    e = pay_op_fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
+    if (e == PAY_OK) {
+        e = pay_op_fail(op, pay_event_append(op->tx, "mobile_money_request.unapplied", obj,
+                                             pay_json_str(row->obj, "customer"), op->request_id,
+                                             NULL, op->err));
+    }
+    if (e == PAY_OK) {
+        pay_logf(PAY_LOG_WARN, op->request_id,
+                 "momo request %s was paid (%lld %s) after intent %s stopped waiting for it: "
+                 "held as unapplied, to refund to the payer",
+                 reference, (long long)amount, pay_json_str(obj, "currency"),
+                 pay_json_str(row->obj, "id"));
+    }
+    json_decref(obj);
+    return e;
+}
+
+/*
+ * What @source learnt about request @reference, which intent @row no longer
+ * waits for: paid -> succeeded_unapplied (book_unapplied); failed, refused
+ * or not accepted by the wallet, or past its expiry -> canceled; otherwise
+ * canceling, asked about again later. The intent itself is left alone.
+ */
+static enum pay_err apply_unwaited(struct pay_op *op, const char *reference,
+                                   const struct pay_intent_row *row, const char *source,
+                                   const struct pay_momo_result *res, int64_t expires_at)
+{
+    bool from_request = pay_str_eq(source, "request");
+    bool changed = false;
+    enum pay_err e = PAY_OK;
+    switch (res->state) {
+    case PAY_MOMO_SUCCESSFUL:
+        e = settle_row(op, reference, ST_UNAPPLIED, NULL, res->financial_id, res->http_status,
+                       source, &changed);
+        if (e == PAY_OK && changed) {
+            e = book_unapplied(op, reference, row);
+        }
+        return e;
+    case PAY_MOMO_FAILED:
+        return settle_row(op, reference, "canceled", res->reason, NULL, res->http_status, source,
+                          &changed);
+    case PAY_MOMO_REFUSED:
+        if (pay_str_eq(res->reason, "RESOURCE_ALREADY_EXIST")) {
+            break; /* it was received before: ask its status */
+        }
+        /* fallthrough */
+    case PAY_MOMO_UNAVAILABLE:
+        if (from_request) {
+            /* The wallet did not take it: nobody can pay it. */
+            return settle_row(op, reference, "canceled", res->reason, NULL, res->http_status,
+                              source, &changed);
+        }
+        break;
+    case PAY_MOMO_PENDING:
+    case PAY_MOMO_UNKNOWN:
+    case PAY_MOMO_NOT_FOUND:
+        break;
+    }
+    if (!from_request && pay_now() >= expires_at) {
+        return settle_row(op, reference, "canceled", "EXPIRED", NULL, res->http_status, source,
+                          &changed);
+    }
+    return reschedule(op, reference, res->state == PAY_MOMO_PENDING, from_request, res->http_status,
+                      true);
+}
+
 enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const char *source,
                             const struct pay_momo_result *res,
                             char next_reference[PAY_MOMO_REF_LEN], json_t **intent_out)
@@ -776,7 +921,7 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
         pay_intent_row_release(&row);
         return e;
     }
-    bool was_open = open_status(rq.status);
+    bool was_open = watched_status(rq.status);
     int64_t expires_at = rq.expires_at;
     char provider[64];
     pay_copy_str(provider, sizeof(provider), rq.provider);
@@ -785,18 +930,12 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
         return finish(&row, PAY_OK, intent_out);
     }
     bool changed = false;
+    bool from_request = pay_str_eq(source, "request");
     if (!pay_str_eq(waited_reference(row.obj), reference)) {
-        /* The intent moved on (updated, canceled, paid another way). */
-        e = settle_row(op, reference, "canceled", NULL, NULL, res->http_status, source, &changed);
-        if (res->state == PAY_MOMO_SUCCESSFUL) {
-            pay_logf(PAY_LOG_ERROR, op->request_id,
-                     "momo request %s was paid but intent %s no longer waits for it: "
-                     "refund the payer",
-                     reference, intent);
-        }
+        /* The intent moved on (canceled, a new attempt, paid another way). */
+        e = apply_unwaited(op, reference, &row, source, res, expires_at);
         return finish(&row, e, intent_out);
     }
-    bool from_request = pay_str_eq(source, "request");
     bool expired = pay_now() >= expires_at;
     struct pay_momo_result r = *res;
     if (expired && !from_request &&
@@ -824,11 +963,11 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
         }
         break;
     case PAY_MOMO_PENDING:
-        e = reschedule(op, reference, true, from_request, r.http_status);
+        e = reschedule(op, reference, true, from_request, r.http_status, false);
         break;
     case PAY_MOMO_UNAVAILABLE:
         if (!from_request) {
-            e = reschedule(op, reference, false, false, r.http_status);
+            e = reschedule(op, reference, false, false, r.http_status, false);
             break;
         }
         e = settle_row(op, reference, "failed", "SERVICE_UNAVAILABLE", NULL, r.http_status, source,
@@ -839,7 +978,7 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
         break;
     case PAY_MOMO_REFUSED:
         if (!from_request) {
-            e = reschedule(op, reference, false, false, r.http_status);
+            e = reschedule(op, reference, false, false, r.http_status, false);
             break;
         }
         e = settle_row(op, reference, "failed", r.reason, NULL, r.http_status, source, &changed);
@@ -849,7 +988,7 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
         break;
     case PAY_MOMO_UNKNOWN:
     case PAY_MOMO_NOT_FOUND:
-        e = reschedule(op, reference, false, from_request, r.http_status);
+        e = reschedule(op, reference, false, from_request, r.http_status, false);
         break;
     }
     if (e != PAY_OK && e != PAY_ERR_CARD_DECLINED) {
@@ -878,7 +1017,7 @@ enum pay_err pay_momo_callback(struct pay_op *op_in, const char *reference, cons
     }
     /* A settled request's callback changes nothing (its config, with any
      * callback secret, is wiped): answered as taken. */
-    bool settled = !open_status(rq.status);
+    bool settled = !watched_status(rq.status);
     json_t *cfg = settled ? NULL : unseal_config(op->fingerprint_key, reference, rq.config);
     char want[65] = "";
     if (cfg != NULL) {
@@ -954,50 +1093,56 @@ enum pay_err pay_momo_otp_request(struct pay_op *op, const char *intent_id,
     return e;
 }
 
-enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, json_t **data_out)
+/* The columns req_object reads, in its order. */
+#define REQ_COLUMNS                                                                                \
+    "reference, intent, created, provider, profile, amount, currency, payer_last4, status, "       \
+    "reason, financial_id, settled_by, settled_at, expires_at, sends, polls"
+
+/* The mobile_money_request object of the current row of a query of REQ_COLUMNS. */
+static json_t *req_object(struct pay_rows *r)
+{
+    json_t *o = json_object();
+    pay_json_set_str(o, "id", pay_rows_text(r, 0));
+    pay_json_set_str(o, "object", "mobile_money_request");
+    pay_json_set_str(o, "payment_intent", pay_rows_text(r, 1));
+    pay_json_set_int(o, "created", pay_rows_int(r, 2));
+    pay_json_set_str(o, "provider", pay_rows_text(r, 3));
+    pay_json_set_str(o, "wallet", pay_rows_text(r, 4));
+    pay_json_set_int(o, "amount", pay_rows_int(r, 5));
+    pay_json_set_str(o, "currency", pay_rows_text(r, 6));
+    pay_json_set_str(o, "payer_phone_last4", pay_rows_text(r, 7));
+    pay_json_set_str(o, "status", pay_rows_text(r, 8));
+    pay_json_set_str(o, "failure_reason", pay_rows_text(r, 9));
+    pay_json_set_str(o, "financial_transaction_id", pay_rows_text(r, 10));
+    pay_json_set_str(o, "settled_by", pay_rows_text(r, 11));
+    if (pay_rows_null(r, 12)) {
+        json_object_set_new(o, "settled_at", json_null());
+    } else {
+        pay_json_set_int(o, "settled_at", pay_rows_int(r, 12));
+    }
+    pay_json_set_int(o, "expires_at", pay_rows_int(r, 13));
+    pay_json_set_int(o, "sends", pay_rows_int(r, 14));
+    pay_json_set_int(o, "polls", pay_rows_int(r, 15));
+    return o;
+}
+
+/* The objects of @sql (selecting REQ_COLUMNS) into a new array. */
+static enum pay_err req_query(struct pay_op *op, const char *sql, const struct pay_param *p,
+                              size_t n, json_t **data_out)
 {
     *data_out = NULL;
-    struct pay_intent_row row;
-    enum pay_err e = pay_intent_row_load(op, intent_id, false, "payment_intent", &row);
-    pay_intent_row_release(&row);
-    if (e != PAY_OK) {
-        return e;
-    }
-    struct pay_param p[1] = {PAY_PTEXT(intent_id)};
     struct pay_rows *r = NULL;
-    e = pay_tx_query(op->tx,
-                     "SELECT reference, created, provider, profile, amount, currency, payer_last4, "
-                     "status, reason, financial_id, settled_by, settled_at, expires_at, sends, "
-                     "polls FROM momo_requests WHERE intent = $1 ORDER BY seq DESC",
-                     p, 1, &r);
+    enum pay_err e = pay_tx_query(op->tx, sql, p, n, &r);
     if (e != PAY_OK) {
         return pay_op_fail(op, e);
     }
     json_t *list = json_array();
     while (list != NULL && pay_rows_next(r)) {
-        json_t *o = json_object();
-        pay_json_set_str(o, "id", pay_rows_text(r, 0));
-        pay_json_set_str(o, "object", "mobile_money_request");
-        pay_json_set_str(o, "payment_intent", intent_id);
-        pay_json_set_int(o, "created", pay_rows_int(r, 1));
-        pay_json_set_str(o, "provider", pay_rows_text(r, 2));
-        pay_json_set_str(o, "wallet", pay_rows_text(r, 3));
-        pay_json_set_int(o, "amount", pay_rows_int(r, 4));
-        pay_json_set_str(o, "currency", pay_rows_text(r, 5));
-        pay_json_set_str(o, "payer_phone_last4", pay_rows_text(r, 6));
-        pay_json_set_str(o, "status", pay_rows_text(r, 7));
-        pay_json_set_str(o, "failure_reason", pay_rows_text(r, 8));
-        pay_json_set_str(o, "financial_transaction_id", pay_rows_text(r, 9));
-        pay_json_set_str(o, "settled_by", pay_rows_text(r, 10));
-        if (pay_rows_null(r, 11)) {
-            json_object_set_new(o, "settled_at", json_null());
-        } else {
-            pay_json_set_int(o, "settled_at", pay_rows_int(r, 11));
+        json_t *o = req_object(r);
+        if (o == NULL || json_array_append_new(list, o) != 0) {
+            json_decref(list);
+            list = NULL;
         }
-        pay_json_set_int(o, "expires_at", pay_rows_int(r, 12));
-        pay_json_set_int(o, "sends", pay_rows_int(r, 13));
-        pay_json_set_int(o, "polls", pay_rows_int(r, 14));
-        json_array_append_new(list, o);
     }
     e = pay_rows_close(r);
     if (e != PAY_OK || list == NULL) {
@@ -1008,9 +1153,62 @@ enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, jso
     return PAY_OK;
 }
 
+static enum pay_err request_get(struct pay_op *op, const char *reference, json_t **out)
+{
+    *out = NULL;
+    struct pay_param p[1] = {PAY_PTEXT(reference)};
+    json_t *list = NULL;
+    enum pay_err e = req_query(op, "SELECT " REQ_COLUMNS " FROM momo_requests WHERE reference = $1",
+                               p, 1, &list);
+    if (e != PAY_OK) {
+        return e;
+    }
+    *out = json_incref(json_array_get(list, 0));
+    json_decref(list);
+    if (*out == NULL) {
+        return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "reference",
+                             "No such mobile money request.");
+    }
+    return PAY_OK;
+}
+
+enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, const char *status,
+                                   json_t **data_out)
+{
+    *data_out = NULL;
+    if (intent_id != NULL) {
+        struct pay_intent_row row;
+        enum pay_err e = pay_intent_row_load(op, intent_id, false, "payment_intent", &row);
+        pay_intent_row_release(&row);
+        if (e != PAY_OK) {
+            return e;
+        }
+    } else if (op->customer_scope != NULL) {
+        return pay_error_set(op->err, PAY_ERR_PARAM_MISSING, "payment_intent",
+                             "Missing required param: payment_intent.");
+    }
+    struct pay_param p[3];
+    size_t n = 0;
+    const char *where = "";
+    if (intent_id != NULL) {
+        p[n++] = PAY_PTEXT(intent_id);
+        where = status != NULL ? "WHERE intent = $1 AND status = $2 " : "WHERE intent = $1 ";
+    } else if (status != NULL) {
+        where = "WHERE status = $1 ";
+    }
+    if (status != NULL) {
+        p[n++] = PAY_PTEXT(status);
+    }
+    p[n++] = PAY_PINT(PAY_MOMO_LIST_MAX);
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT " REQ_COLUMNS " FROM momo_requests %sORDER BY seq DESC LIMIT $%zu", where, n);
+    return req_query(op, sql, p, n, data_out);
+}
+
 enum pay_err pay_momo_cancel_for_intent(struct pay_op *op, const char *intent)
 {
-    return close_open(op, intent, "cancel");
+    return close_open(op, intent);
 }
 
 /* ---- The poller ------------------------------------------------------------------------ */
@@ -1030,7 +1228,8 @@ static enum pay_err due_read(struct pay_tx *tx, void *arg)
     l->n = 0;
     enum pay_err e = pay_tx_query(tx,
                                   "SELECT reference FROM momo_requests "
-                                  "WHERE status IN ('sending', 'pending') AND next_poll_at <= $1 "
+                                  "WHERE status IN ('sending', 'pending', 'canceling') "
+                                  "AND next_poll_at <= $1 "
                                   "ORDER BY next_poll_at, seq LIMIT $2",
                                   p, 2, &r);
     if (e != PAY_OK) {
@@ -1091,7 +1290,7 @@ static bool poll_one(struct pay_store *s, const char *server_key, const char *pu
         memset(&job, 0, sizeof(job));
         struct job_arg a = {.server_key = server_key, .public_url = public_url, .reference = ref};
         a.job = &job;
-        if (pay_store_read(s, job_read, &a) != PAY_OK || !open_status(job.status)) {
+        if (pay_store_read(s, job_read, &a) != PAY_OK || !watched_status(job.status)) {
             pay_momo_job_release(&job);
             break;
         }

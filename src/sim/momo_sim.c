@@ -132,6 +132,24 @@ static void reply(struct pay_raw_response *resp, int status, const char *code, c
 
 /* ---- Outcomes -------------------------------------------------------------- */
 
+/* @r's outcome is now final (lock held): its transaction id and callback. */
+static void finalize(struct sim_req *r, int64_t now)
+{
+    if (r->state == PAY_MOMO_SUCCESSFUL) {
+        unsigned char b[6];
+        uint64_t v = 0;
+        if (pay_random_bytes(b, sizeof(b)) == PAY_OK) {
+            for (size_t i = 0; i < sizeof(b); i++) {
+                v = v << 8 | b[i];
+            }
+        }
+        snprintf(r->financial_id, sizeof(r->financial_id), "%llu",
+                 (unsigned long long)(v % 10000000000ULL));
+    }
+    r->final_ms = now;
+    r->callback_due = r->callback_url != NULL;
+}
+
 /* Move @r on to its outcome when its time has come (lock held). */
 static void settle(struct pay_momo_sim *sim, struct sim_req *r, int64_t now)
 {
@@ -173,19 +191,19 @@ static void settle(struct pay_momo_sim *sim, struct sim_req *r, int64_t now)
         }
         return;
     }
-    if (r->state == PAY_MOMO_SUCCESSFUL) {
-        unsigned char b[6];
-        uint64_t v = 0;
-        if (pay_random_bytes(b, sizeof(b)) == PAY_OK) {
-            for (size_t i = 0; i < sizeof(b); i++) {
-                v = v << 8 | b[i];
-            }
-        }
-        snprintf(r->financial_id, sizeof(r->financial_id), "%llu",
-                 (unsigned long long)(v % 10000000000ULL));
+    finalize(r, now);
+}
+
+/* The payer approves @r, pending whatever its rule (lock held): the test-only
+ * POST /sim/requests/{reference}/approve. False when it is already final. */
+static bool approve(struct sim_req *r, int64_t now)
+{
+    if (r->state != PAY_MOMO_PENDING) {
+        return false;
     }
-    r->final_ms = now;
-    r->callback_due = r->callback_url != NULL;
+    r->state = PAY_MOMO_SUCCESSFUL;
+    finalize(r, now);
+    return true;
 }
 
 /* The status document of @r in its profile's field names (lock held). */
@@ -611,11 +629,17 @@ static void on_sim(struct pay_momo_sim *sim, const struct pay_raw_request *req,
         resp->body = dumps(o);
         return;
     }
+    bool approving =
+        slash != NULL && strcmp(slash, "/approve") == 0 && strcmp(req->method, "POST") == 0;
     pthread_mutex_lock(&sim->lock);
     struct sim_req *r = find_req(sim, ref);
-    if (r != NULL && slash == NULL) {
+    if (r != NULL && (slash == NULL || approving)) {
         settle(sim, r, now_ms());
-        resp->body = dumps(inspect_doc(r));
+        if (approving && !approve(r, now_ms())) {
+            reply(resp, 409, "NOT_PENDING", "The request's outcome is already final.");
+        } else {
+            resp->body = dumps(inspect_doc(r));
+        }
     }
     pthread_mutex_unlock(&sim->lock);
     if (resp->body == NULL) {

@@ -32,7 +32,9 @@
  * Test-only endpoints (no authentication): GET /sim/health, GET
  * /sim/requests/{reference} (state, reason, otp, callback url and count,
  * the request body as received), POST /sim/requests/{reference}/callback
- * (send the callback again, now).
+ * (send the callback again, now), POST /sim/requests/{reference}/approve
+ * (the payer approves a pending request now, whatever its number's rule:
+ * SUCCESSFUL, and its callback; 409 when its outcome is already final).
  *
  * Threading: the HTTP server's threads and one callback thread share the
  * request table under one mutex; callbacks are sent without holding it.

@@ -8,8 +8,10 @@
  * reference; success by callback; each failure reason mapped to its decline
  * code; a request-to-pay that times out then succeeds through the poller;
  * callbacks racing the poller (one ledger posting); forged and contradicting
- * callbacks; the simulator's 409/400/401; the OTP flow; fallback to the next
- * provider when one is down; the payer's number never in the logs.
+ * callbacks; a payment the payer approves after its intent was canceled
+ * (booked once as unapplied money, never to the intent, by callback and by
+ * the poller); the simulator's 409/400/401; the OTP flow; fallback to the
+ * next provider when one is down; the payer's number never in the logs.
  *
  * The fraud rules run with one change (--risk-config): EUR payments from
  * 5,000.00 score 40, over a review threshold of 35, so a wallet payment can
@@ -160,6 +162,94 @@ async function charges(pi) {
 
 async function requests(pi) {
   return ok(await payd.api('GET', `/v1/mobile_money_requests?payment_intent=${pi}`)).data;
+}
+
+/* A query of payd's own database (the ledger has no HTTP listing of entries). */
+function sql(q) {
+  if (payd.kind === 'postgres') {
+    return execFileSync('psql', [payd.dbUrl, '-qAtF', '|', '-c', q], { encoding: 'utf8' });
+  }
+  return execFileSync('sqlite3', [payd.dbUrl.replace(/^sqlite:/, ''), q], { encoding: 'utf8' });
+}
+
+/* The ledger entries caused by @source: [{id, kind, currency, lines: {account: amount}}]. */
+function ledgerEntries(source) {
+  assert.match(source, /^[A-Za-z0-9_-]+$/);
+  const rows = sql(`SELECT e.id, e.kind, e.currency, l.account, l.amount_minor FROM ledger_entries e
+    JOIN ledger_lines l ON l.entry_id = e.id WHERE e.source_id = '${source}' ORDER BY e.seq, l.line_no`);
+  const byId = new Map();
+  for (const line of rows.split('\n').filter(Boolean)) {
+    const [id, kind, currency, account, amount] = line.split('|');
+    if (!byId.has(id)) byId.set(id, { id, kind, currency, lines: {} });
+    const lines = byId.get(id).lines;
+    lines[account] = (lines[account] || 0) + Number(amount);
+  }
+  return [...byId.values()];
+}
+
+/* The sandbox wallet approves request @ref now (test-only simulator endpoint). */
+async function approveInWallet(ref) {
+  const r = await fetch(`${sim.url}/sim/requests/${ref}/approve`, { method: 'POST' });
+  const text = await r.text();
+  assert.equal(r.status, 200, text);
+  return JSON.parse(text);
+}
+
+async function requestWhen(pi, statuses) {
+  return until(async () => {
+    const [r] = await requests(pi);
+    return statuses.includes(r.status) ? r : null;
+  }, `${pi}'s request to become ${statuses.join('|')}`);
+}
+
+/*
+ * What a wallet payment approved after its intent was canceled must leave:
+ * the request succeeded_unapplied with the wallet's transaction id, one
+ * balanced ledger entry (the wallet's clearing account against unapplied
+ * receipts, nothing on the merchant balance), one event, and nothing on the
+ * canceled intent.
+ */
+async function assertUnapplied(pi, ref, amount, balanceBefore) {
+  const req = await requestWhen(pi, ['succeeded_unapplied']);
+  assert.equal(req.id, ref);
+  assert.equal(req.amount, amount);
+  assert.equal(req.currency, 'sdg');
+  assert.ok(req.financial_transaction_id, 'the wallet\'s transaction id is kept');
+  await new Promise((r) => setTimeout(r, 800)); /* let the poller and any callback look again */
+  const entries = ledgerEntries(ref);
+  assert.equal(entries.length, 1, `exactly one ledger entry: ${JSON.stringify(entries)}`);
+  assert.equal(entries[0].kind, 'unapplied_receipt');
+  assert.equal(entries[0].currency, 'sdg');
+  assert.deepEqual(entries[0].lines, {
+    'assets:processor:mobile_money': amount,
+    'liabilities:unapplied_receipts:mobile_money': -amount,
+  });
+  assert.equal(Object.values(entries[0].lines).reduce((a, b) => a + b, 0), 0, 'balanced');
+  assert.equal(ledgerEntries(pi).length, 0, 'nothing booked to the canceled intent');
+  assert.equal((await charges(pi)).length, 0);
+  const intentNow = ok(await payd.api('GET', `/v1/payment_intents/${pi}`));
+  assert.equal(intentNow.status, 'canceled');
+  assert.equal(intentNow.amount_received, 0);
+  const evs = await eventsFor(payd, 'mobile_money_request.unapplied', ref);
+  assert.equal(evs.length, 1, 'one mobile_money_request.unapplied event');
+  assert.equal(evs[0].data.object.status, 'succeeded_unapplied');
+  assert.equal(evs[0].data.object.payment_intent, pi);
+  assert.equal(evs[0].data.object.amount, amount);
+  assert.equal((await eventsFor(payd, 'payment_intent.succeeded', pi)).length, 0);
+  /* Staff find it without knowing the intent. */
+  const listed = ok(await payd.api('GET', '/v1/mobile_money_requests?status=succeeded_unapplied')).data;
+  assert.ok(listed.some((x) => x.id === ref && x.amount === amount), 'listed by status');
+  /* The payer's money is not the merchant's: the balance did not move. */
+  const after = ok(await payd.api('GET', '/v1/balance')).available.find((x) => x.currency === 'sdg');
+  assert.equal(after ? after.amount : 0, balanceBefore);
+  const v = await auditVerify(payd);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  return req;
+}
+
+async function sdgBalance() {
+  const b = ok(await payd.api('GET', '/v1/balance')).available.find((x) => x.currency === 'sdg');
+  return b ? b.amount : 0;
 }
 
 test('a wallet payment: requires_action with reference, instructions and QR, then succeeded by the callback', async () => {
@@ -314,14 +404,70 @@ test('forged and contradicting callbacks are refused and change nothing', async 
   const still = ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`));
   assert.equal(still.status, 'requires_action');
   assert.equal((await charges(pi.id)).length, 0);
-  /* 46733123454 stays pending: cancel; a late success must not book it. */
+  /* 46733123454 stays pending: cancel; the request is still watched, and a
+   * contradicting callback is still refused. */
   ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/cancel`), 'cancel');
-  const late = await fetch(good, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  assert.equal(late.status, 200);
-  const canceled = ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`));
-  assert.equal(canceled.status, 'canceled');
-  assert.equal((await charges(pi.id)).length, 0);
-  assert.equal((await requests(pi.id))[0].status, 'canceled');
+  assert.equal((await requests(pi.id))[0].status, 'canceling');
+  const r5 = await fetch(good, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, currency: 'EUR' }) });
+  assert.equal(r5.status, 400);
+  assert.equal((await requests(pi.id))[0].status, 'canceling');
+  assert.equal(ledgerEntries(ref).length, 0);
+});
+
+test('paid after its intent was canceled, told by the callback: unapplied, booked once, never to the intent', async () => {
+  const before = await sdgBalance();
+  /* 46733123454: the wallet holds the request pending until the payer approves. */
+  const pi = ok(await pay('46733123454', { amount: 3300 }), 'create');
+  const ref = (await waitedWith(pi.id)).reference;
+  await until(async () => (await simRequest(ref)).state === 'pending', 'the wallet to hold the request');
+  ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/cancel`), 'cancel');
+  const held = await requests(pi.id);
+  assert.equal(held[0].status, 'canceling', 'still watched: the prompt is on the payer\'s phone');
+  /* The payer approves anyway; the wallet calls back (its own callback and
+   * eight copies at once, beside the poller). */
+  const approved = await approveInWallet(ref);
+  assert.equal(approved.state, 'successful');
+  const hits = await Promise.all(Array.from({ length: 8 }, () => fetch(approved.callback_url, {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(approved.status),
+  })));
+  for (const h of hits) assert.equal(h.status, 200, await h.text());
+  const req = await assertUnapplied(pi.id, ref, 3300, before);
+  assert.ok(['callback', 'poll'].includes(req.settled_by), req.settled_by);
+  assert.equal(req.financial_transaction_id, approved.status.financialTransactionId);
+  /* A callback after it settled changes nothing. */
+  const again = await fetch(approved.callback_url, {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(approved.status),
+  });
+  assert.equal(again.status, 200);
+  assert.equal(ledgerEntries(ref).length, 1);
+});
+
+test('paid after its intent was canceled, found by the poller: unapplied, booked once, never to the intent', async () => {
+  const before = await sdgBalance();
+  /* mtn-poll sends no callback URL: only the poller can learn the outcome. */
+  const pi = ok(await pay('46733123454', { provider: 'mtn-poll', amount: 4100 }), 'create');
+  const ref = (await waitedWith(pi.id)).reference;
+  await until(async () => (await requests(pi.id))[0].status === 'pending', 'the wallet to accept the request');
+  ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/cancel`), 'cancel');
+  assert.equal((await requests(pi.id))[0].status, 'canceling');
+  const approved = await approveInWallet(ref);
+  assert.equal(approved.callback_url, null);
+  const req = await assertUnapplied(pi.id, ref, 4100, before);
+  assert.equal(req.settled_by, 'poll');
+});
+
+test('a request the intent stopped waiting for is never sent again, and settles canceled when the wallet fails it', async () => {
+  /* 46733123452: pending, then EXPIRED at the wallet. */
+  const pi = ok(await pay('46733123452', { provider: 'mtn-poll' }), 'create');
+  const ref = (await waitedWith(pi.id)).reference;
+  ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/cancel`), 'cancel');
+  const req = await requestWhen(pi.id, ['canceled']);
+  assert.equal(req.failure_reason, 'EXPIRED');
+  assert.equal(req.settled_by, 'poll');
+  assert.equal(req.sends, 1, 'asked about, never sent again');
+  assert.equal((await simRequest(ref)).state, 'failed');
+  assert.equal(ledgerEntries(ref).length, 0);
+  assert.equal((await eventsFor(payd, 'mobile_money_request.unapplied', ref)).length, 0);
 });
 
 test('the provider refuses a reused reference (409), a non-UUIDv4 one (400), and no token (401)', async () => {
