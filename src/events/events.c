@@ -62,7 +62,8 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
     pay_json_set_str(ev, "api_version", PAY_EVENT_API_VERSION);
     pay_json_set_int(ev, "created", now);
     json_t *data = json_object();
-    json_object_set_new(data, "object", json_deep_copy(object));
+    /* Only dumped below, never changed: a reference, not a copy. */
+    json_object_set(data, "object", (json_t *)object);
     json_object_set_new(ev, "data", data);
     pay_json_set_bool(ev, "livemode", false);
     pay_json_set_int(ev, "pending_webhooks", 0);
