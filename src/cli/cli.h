@@ -120,7 +120,8 @@ void pay_cli_stripe_free(struct pay_cli_stripe *s);
 
 /* payd serve's mobile money poller (momo_poller.c): every @interval_ms (0:
  * none, *out NULL) pay_momo_poll over @store; @server_key and @public_url are
- * borrowed for its life. False (message printed) when it cannot start. */
+ * borrowed for its life. False (message printed) when it cannot start. First
+ * (also with 0) seals wallet numbers stored in clear (pay_momo_wallets_reseal). */
 struct pay_cli_momo_poller;
 bool pay_cli_momo_poller_start(struct pay_store *store, const char *server_key,
                                const char *public_url, long interval_ms,

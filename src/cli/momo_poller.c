@@ -3,7 +3,9 @@
  * wallets about open requests-to-pay (pay_momo_poll, mobile_money.h) every
  * --momo-poll-interval-ms, so an outcome whose callback never came (or came
  * to nobody) is still applied, exactly once, and requests whose sending was
- * interrupted are sent again under their reference.
+ * interrupted are sent again under their reference. Before it starts (also
+ * when it is off), the wallet numbers an older payd stored in clear are
+ * sealed (pay_momo_wallets_reseal).
  *
  * Threading: one thread; start/stop from the main thread.
  */
@@ -65,6 +67,16 @@ bool pay_cli_momo_poller_start(struct pay_store *store, const char *server_key,
                                struct pay_cli_momo_poller **out)
 {
     *out = NULL;
+    int64_t resealed = 0;
+    enum pay_err e = pay_momo_wallets_reseal(store, server_key, &resealed);
+    if (e != PAY_OK) {
+        /* Still readable as they are: tried again at the next start. */
+        pay_logf(PAY_LOG_ERROR, NULL, "momo: cannot seal the wallet numbers stored in clear: %s",
+                 pay_err_str(e));
+    } else if (resealed > 0) {
+        pay_logf(PAY_LOG_INFO, NULL, "momo: sealed %lld wallet numbers stored in clear",
+                 (long long)resealed);
+    }
     if (interval_ms <= 0) {
         return true;
     }

@@ -35,6 +35,8 @@
 #include "payments.h"
 
 #define PAY_MOMO_SEAL_LABEL "payd momo request v1"
+/* The payer's number in a mobile_wallet payment method's token. */
+#define PAY_MOMO_WALLET_SEAL_LABEL "payd wallet number v1"
 /* A request not settled this long after it was made is failed as EXPIRED
  * by payd itself (connector_config[expires_in_s] overrides, 60..86400). */
 #define PAY_MOMO_EXPIRES_IN_S_DEFAULT 600
@@ -55,12 +57,22 @@
  * (spaces, dashes, dots and parentheses and one leading '+' are dropped;
  * then PAY_MOMO_MSISDN_LEN_MIN..MAX digits, else PAY_ERR_PARAM_INVALID
  * naming @param). The object shows mobile_wallet.phone_last4 only; the
- * number is the method's token, never shown or logged. Event
- * payment_method.created is not sent (Stripe sends none for
- * payment_method_data either). *pm_id_out gets the id.
+ * number is the method's token, sealed with op->fingerprint_key (label
+ * PAY_MOMO_WALLET_SEAL_LABEL, the method's id as additional data), never
+ * shown or logged. Event payment_method.created is not sent (Stripe sends
+ * none for payment_method_data either). *pm_id_out gets the id.
  */
 enum pay_err pay_momo_pm_create(struct pay_op *op, const char *phone, const char *param,
                                 char pm_id_out[PAY_ID_LEN_MAX + 1]) PAY_WUR;
+
+/*
+ * Seal, under @server_key, the wallet numbers that an older payd stored in
+ * clear in mobile_wallet payment methods' tokens (read as they are until
+ * then), in transactions of its own; *resealed_out gets how many. Nothing
+ * without a server key. `payd serve` runs it at start.
+ */
+enum pay_err pay_momo_wallets_reseal(struct pay_store *s, const char *server_key,
+                                     int64_t *resealed_out) PAY_WUR;
 
 /* One request, as the network steps need it (owned; release it). */
 struct pay_momo_job {

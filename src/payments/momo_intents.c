@@ -16,8 +16,11 @@
  *   the payer's phone, so it is still asked about (never sent again) until
  *   it settles; paid anyway, it becomes `succeeded_unapplied`, booked as
  *   money held for the payer (never to the intent) and announced;
- * - the payer's number lives only in the payment method's token and, sealed,
- *   in the request's config; logs and objects show its last four digits;
+ * - the payer's number lives only sealed: in the payment method's token
+ *   (PAY_MOMO_WALLET_SEAL_LABEL, the method's id as additional data; a
+ *   clear one written by an older payd is read as is and resealed at
+ *   start, pay_momo_wallets_reseal) and in the request's config; logs and
+ *   objects show its last four digits;
  * - the sealed config is wiped once the request is settled.
  *
  * Threading: pay_op functions run in the caller's transaction; the job
@@ -34,6 +37,10 @@
 #define CALLBACK_PATH "/v1/mobile_money/callbacks/"
 #define CALLBACK_SIG_LABEL "payd momo callback v1:"
 #define CONFIG_BYTES_MAX (256 * 1024)
+/* A sealed wallet number: "enc1:" + hex of nonce, up to 15 digits and tag. */
+#define WALLET_SEALED_LEN_MAX 128
+/* Clear wallet numbers resealed per transaction at start. */
+#define RESEAL_BATCH_MAX 100
 #define QR_BYTES_MAX (512 * 1024)
 
 static const char *const ST_SENDING = "sending";
@@ -103,9 +110,17 @@ enum pay_err pay_momo_pm_create(struct pay_op *op, const char *phone, const char
     pay_json_set_str(o, "type", PAY_TENDER_MOBILE_WALLET);
     char *data = pay_json_dump(o);
     json_decref(o);
-    if (data == NULL) {
-        explicit_bzero(digits, sizeof(digits));
-        return pay_op_fail(op, PAY_ERR_NOMEM);
+    struct pay_buf sealed;
+    pay_buf_init(&sealed, WALLET_SEALED_LEN_MAX);
+    enum pay_err e = data != NULL ? pay_seal(op->fingerprint_key, PAY_MOMO_WALLET_SEAL_LABEL, id,
+                                             digits, n, &sealed)
+                                  : PAY_ERR_NOMEM;
+    explicit_bzero(digits, sizeof(digits));
+    if (e != PAY_OK || sealed.data == NULL) {
+        free(data);
+        pay_buf_release(&sealed);
+        return pay_error_set(op->err, e != PAY_OK ? e : PAY_ERR_NOMEM, NULL,
+                             "Cannot seal the wallet number.");
     }
     struct pay_param p[] = {
         PAY_PTEXT(id),
@@ -113,20 +128,130 @@ enum pay_err pay_momo_pm_create(struct pay_op *op, const char *phone, const char
         PAY_PNULL,
         PAY_PTEXT(PAY_TENDER_MOBILE_WALLET),
         PAY_PTEXT(PAY_CONNECTOR_MOBILE_MONEY),
-        PAY_PTEXT(digits),
+        PAY_PTEXT(sealed.data),
         PAY_PTEXT(data),
     };
-    enum pay_err e = pay_tx_exec(op->tx,
-                                 "INSERT INTO payment_methods (id, created, customer, type, "
-                                 "connector, token, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                                 p, PAY_NPARAMS(p), NULL);
+    e = pay_tx_exec(op->tx,
+                    "INSERT INTO payment_methods (id, created, customer, type, "
+                    "connector, token, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    p, PAY_NPARAMS(p), NULL);
     free(data);
-    explicit_bzero(digits, sizeof(digits));
+    pay_buf_release(&sealed);
     if (e != PAY_OK) {
         return pay_op_fail(op, e);
     }
     pay_copy_str(pm_id_out, PAY_ID_LEN_MAX + 1, id);
     return PAY_OK;
+}
+
+/*
+ * The wallet number of payment method @pm_id (a mobile_wallet) into @out:
+ * unsealed, or as stored when an older payd wrote it in clear.
+ * PAY_ERR_PARAM_INVALID naming "payment_method" when it is not a valid
+ * wallet number (or cannot be unsealed). Wipe @out after use.
+ */
+static enum pay_err wallet_number(struct pay_op *op, const char *pm_id,
+                                  char out[PAY_MOMO_MSISDN_LEN_MAX + 1])
+{
+    out[0] = '\0';
+    struct pay_param p[1] = {PAY_PTEXT(pm_id)};
+    struct pay_rows *r = NULL;
+    enum pay_err e = pay_tx_query(op->tx,
+                                  "SELECT token FROM payment_methods WHERE id = $1 AND type = "
+                                  "'" PAY_TENDER_MOBILE_WALLET "'",
+                                  p, 1, &r);
+    if (e != PAY_OK) {
+        return pay_op_fail(op, e);
+    }
+    struct pay_buf b;
+    pay_buf_init(&b, PAY_MOMO_MSISDN_LEN_MAX + 1);
+    const char *token = pay_rows_next(r) ? pay_rows_text(r, 0) : NULL;
+    if (token != NULL &&
+        pay_unseal(op->fingerprint_key, PAY_MOMO_WALLET_SEAL_LABEL, pm_id, token, &b) == PAY_OK &&
+        b.data != NULL && pay_momo_msisdn_valid(b.data)) {
+        pay_copy_str(out, PAY_MOMO_MSISDN_LEN_MAX + 1, b.data);
+    }
+    if (b.data != NULL) {
+        explicit_bzero(b.data, b.len);
+    }
+    pay_buf_release(&b);
+    e = pay_rows_close(r);
+    if (e != PAY_OK) {
+        explicit_bzero(out, PAY_MOMO_MSISDN_LEN_MAX + 1);
+        return pay_op_fail(op, e);
+    }
+    if (out[0] == '\0') {
+        return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "payment_method",
+                             "The payment method is not a mobile wallet (or its number cannot be "
+                             "read: was the server key changed?).");
+    }
+    return PAY_OK;
+}
+
+struct reseal_batch {
+    const char *server_key;
+    int64_t resealed;
+};
+
+static enum pay_err reseal_batch(struct pay_tx *tx, void *arg)
+{
+    struct reseal_batch *a = arg;
+    a->resealed = 0;
+    struct pay_param lp[1] = {PAY_PINT(RESEAL_BATCH_MAX)};
+    struct pay_rows *r = NULL;
+    enum pay_err e = pay_tx_query(tx,
+                                  "SELECT id, token FROM payment_methods WHERE type = "
+                                  "'" PAY_TENDER_MOBILE_WALLET "' AND token NOT LIKE 'enc1:%' "
+                                  "ORDER BY id LIMIT $1",
+                                  lp, 1, &r);
+    if (e != PAY_OK) {
+        return e;
+    }
+    char ids[RESEAL_BATCH_MAX][PAY_ID_LEN_MAX + 1];
+    char clear[RESEAL_BATCH_MAX][PAY_MOMO_MSISDN_LEN_MAX + 1];
+    int n = 0;
+    while (n < RESEAL_BATCH_MAX && pay_rows_next(r)) {
+        const char *token = pay_rows_text(r, 1);
+        if (token != NULL && pay_momo_msisdn_valid(token)) {
+            pay_copy_str(ids[n], sizeof(ids[n]), pay_rows_text(r, 0));
+            pay_copy_str(clear[n], sizeof(clear[n]), token);
+            n++;
+        }
+    }
+    e = pay_rows_close(r);
+    for (int i = 0; e == PAY_OK && i < n; i++) {
+        struct pay_buf sealed;
+        pay_buf_init(&sealed, WALLET_SEALED_LEN_MAX);
+        e = pay_seal(a->server_key, PAY_MOMO_WALLET_SEAL_LABEL, ids[i], clear[i], strlen(clear[i]),
+                     &sealed);
+        if (e == PAY_OK && sealed.data != NULL) {
+            int64_t changes = 0;
+            struct pay_param p[] = {PAY_PTEXT(ids[i]), PAY_PTEXT(clear[i]), PAY_PTEXT(sealed.data)};
+            e = pay_tx_exec(tx,
+                            "UPDATE payment_methods SET token = $3 WHERE id = $1 AND token = $2", p,
+                            PAY_NPARAMS(p), &changes);
+            a->resealed += changes;
+        }
+        pay_buf_release(&sealed);
+    }
+    explicit_bzero(clear, sizeof(clear));
+    return e;
+}
+
+enum pay_err pay_momo_wallets_reseal(struct pay_store *s, const char *server_key,
+                                     int64_t *resealed_out)
+{
+    *resealed_out = 0;
+    if (server_key == NULL || server_key[0] == '\0') {
+        return PAY_OK; /* nothing to seal with: pay_seal would store them as they are */
+    }
+    struct reseal_batch a = {.server_key = server_key};
+    enum pay_err e;
+    do {
+        e = pay_store_write(s, reseal_batch, &a);
+        *resealed_out += e == PAY_OK ? a.resealed : 0;
+    } while (e == PAY_OK && a.resealed > 0);
+    return e;
 }
 
 /* ---- Provider config ---------------------------------------------------------- */
@@ -438,7 +563,8 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
     if (e != PAY_OK) {
         return e;
     }
-    if (!pay_str_eq(pm.type, PAY_TENDER_MOBILE_WALLET) || !pay_momo_msisdn_valid(pm.token)) {
+    explicit_bzero(pm.token, sizeof(pm.token));
+    if (!pay_str_eq(pm.type, PAY_TENDER_MOBILE_WALLET)) {
         return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "payment_method",
                              "The payment method is not a mobile wallet.");
     }
@@ -470,8 +596,13 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
         char c = cur->code[i];
         currency_up[i] = (char)(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
     }
-    e = close_open(op, intent);
+    char payer[PAY_MOMO_MSISDN_LEN_MAX + 1];
+    e = wallet_number(op, pm.id, payer);
+    if (e == PAY_OK) {
+        e = close_open(op, intent);
+    }
     if (e != PAY_OK) {
+        explicit_bzero(payer, sizeof(payer));
         return e;
     }
 
@@ -483,9 +614,10 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
     /* The provider as chosen now, and the payer, sealed for the later steps. */
     json_t *sealed_cfg = json_deep_copy(cfg != NULL ? cfg : json_object());
     if (sealed_cfg == NULL) {
+        explicit_bzero(payer, sizeof(payer));
         return pay_op_fail(op, PAY_ERR_NOMEM);
     }
-    pay_json_set_str(sealed_cfg, "payer", pm.token);
+    pay_json_set_str(sealed_cfg, "payer", payer);
     pay_json_set_str(sealed_cfg, "provider_name", route->provider);
     char *plain = pay_json_dump(sealed_cfg);
     json_decref(sealed_cfg);
@@ -499,9 +631,8 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
         free(plain);
     }
     char last4[5];
-    size_t tl = strlen(pm.token);
-    pay_copy_str(last4, sizeof(last4), pm.token + tl - 4);
-    explicit_bzero(pm.token, sizeof(pm.token));
+    pay_copy_str(last4, sizeof(last4), payer + strlen(payer) - 4);
+    explicit_bzero(payer, sizeof(payer));
     if (e != PAY_OK) {
         pay_buf_release(&sealed);
         return pay_error_set(op->err, e, NULL, "Cannot seal the mobile money request.");

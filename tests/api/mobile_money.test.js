@@ -11,7 +11,9 @@
  * callbacks; a payment the payer approves after its intent was canceled
  * (booked once as unapplied money, never to the intent, by callback and by
  * the poller); the simulator's 409/400/401; the OTP flow; fallback to the
- * next provider when one is down; the payer's number never in the logs.
+ * next provider when one is down; the payer's number never in the logs, and
+ * sealed in the database (a number an older payd stored in clear still pays,
+ * and is sealed at the next start).
  *
  * The fraud rules run with one change (--risk-config): EUR payments from
  * 5,000.00 score 40, over a review threshold of 35, so a wallet payment can
@@ -25,7 +27,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { startPayd, PAYD } = require('./lib/payd');
+const { startPayd, freshDatabase, PAYD } = require('./lib/payd');
 const { expectError, ok, eventsFor, auditVerify } = require('./lib/intents');
 
 const SIM_USER = 'payd-sandbox-user';
@@ -622,4 +624,71 @@ test('the payer\'s number never reaches the logs', async () => {
     assert.ok(!log.includes(n), `${n} is in payd's log`);
   }
   assert.ok(log.includes('****9999'), 'logged as its last four digits');
+});
+
+/* Every wallet number this file pays from with the shared payd. */
+const WALLETS = ['46733999999', '46733888888', '46733777777', '46733555555', '249911112222',
+  '249912345678', ...Array.from({ length: 11 }, (_, i) => String(46733123450 + i))];
+
+/* The database's bytes: the SQLite file and its WAL, or every table's rows as text. */
+function databaseText(p) {
+  if (p.kind === 'sqlite') {
+    const file = p.dbUrl.replace(/^sqlite:/, '');
+    return [file, `${file}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f).toString('latin1')).join('\n');
+  }
+  const tables = execFileSync('psql', [p.dbUrl, '-qAtc',
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"]).toString().trim().split('\n');
+  return tables.map((t) => execFileSync('psql', [p.dbUrl, '-qAtc', `SELECT t::text FROM "${t}" t`]).toString()).join('\n');
+}
+
+test('the payer\'s number is sealed in the database, never stored in clear', async () => {
+  const tokens = sql("SELECT token FROM payment_methods WHERE type = 'mobile_wallet'").split('\n').filter(Boolean);
+  assert.ok(tokens.length >= 20, `the wallet payment methods: ${tokens.length}`);
+  for (const t of tokens) assert.match(t, /^enc1:[0-9a-f]+$/);
+  const dump = databaseText(payd);
+  assert.ok(dump.includes('mobile_wallet'), 'read the database');
+  for (const n of WALLETS) assert.ok(!dump.includes(n), `${n} is stored in clear`);
+});
+
+test('a wallet number an older payd stored in clear still pays, and is sealed at the next start', async () => {
+  const db = await freshDatabase(payd.kind);
+  let own = await startPayd({ database: db, args: ['--momo-poll-interval-ms', '300'] });
+  try {
+    ok(await own.api('POST', '/v1/providers', {
+      form: {
+        name: 'mtn', type: 'mobile_wallet', connector: 'mobile_money', currencies: ['sdg'],
+        credentials: { api_user: SIM_USER, api_key: SIM_KEY, subscription_key: SIM_SUB },
+        connector_config: { base_url: sim.url, wallet: 'mtn_momo' },
+      },
+    }), 'provider');
+    const first = ok(await own.api('POST', '/v1/payment_intents', {
+      form: { amount: 900, currency: 'sdg', confirm: true, payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone: '46733626262' } } },
+    }), 'create');
+    const pm = first.payment_method;
+    const q = (s) => (own.kind === 'postgres'
+      ? execFileSync('psql', [own.dbUrl, '-qAtc', s], { encoding: 'utf8' })
+      : execFileSync('sqlite3', [own.dbUrl.replace(/^sqlite:/, ''), s], { encoding: 'utf8' })).trim();
+    assert.match(q(`SELECT token FROM payment_methods WHERE id = '${pm}'`), /^enc1:/);
+    /* What an older payd wrote: the number itself. */
+    q(`UPDATE payment_methods SET token = '46733616161' WHERE id = '${pm}'`);
+    const payWith = async () => {
+      const pi = ok(await own.api('POST', '/v1/payment_intents', {
+        form: { amount: 700, currency: 'sdg', confirm: true, payment_method: pm },
+      }), 'pay with the stored method');
+      const evs = await eventsFor(own, 'payment_intent.requires_action', pi.id);
+      const ref = evs[0].data.object.next_action.mobile_money_request.reference;
+      assert.equal(evs[0].data.object.next_action.mobile_money_request.payer_phone_last4, '6161');
+      assert.equal((await simRequest(ref)).request.payer.partyId, '46733616161');
+    };
+    await payWith();
+    assert.equal(q(`SELECT token FROM payment_methods WHERE id = '${pm}'`), '46733616161', 'read as it is');
+    await own.stop();
+    own = await startPayd({ database: db, args: ['--momo-poll-interval-ms', '300'] });
+    assert.match(q(`SELECT token FROM payment_methods WHERE id = '${pm}'`), /^enc1:[0-9a-f]+$/, 'sealed at start');
+    assert.ok(fs.readFileSync(own.logFile, 'utf8').includes('sealed 1 wallet numbers stored in clear'));
+    await payWith();
+  } finally {
+    await own.stop();
+    await db.drop();
+  }
 });

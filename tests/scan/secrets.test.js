@@ -5,8 +5,8 @@
  * never be written down: card numbers (every Luhn-valid 13-19 digit number
  * the test sources use, plain, spaced and dashed), CVCs sent as card[cvc],
  * API secrets (sk_test_/sk_live_ + the full random part), webhook signing
- * secrets (whsec_...), JWTs, and (in logs only) the patient data the API
- * tests send.
+ * secrets (whsec_...), JWTs, the payers' wallet numbers of the mobile money
+ * tests, and (in logs only) the patient data the API tests send.
  *
  * Where: PAYD_SCAN_DIRS, colon-separated directories walked recursively:
  * the PAYD_TEST_KEEP_DIR that tests/api/lib/payd.js kept every payd's temp
@@ -77,6 +77,12 @@ function patterns(cards) {
    * sandbox values, tests/api/mobile_money.test.js, providers.test.js):
    * sealed in the database, never logged, never in audit summaries. */
   out.push({ name: 'provider credential', re: /payd-sandbox-(key|subscription)|momo-api-key-[0-9a-z]{6,}/ });
+  /* Payers' wallet numbers (the MTN sandbox numbers payd sim momo knows
+   * and the ones tests/api/mobile_money.test.js pays from): sealed in the
+   * payment method's token and the request's config, logged as ****1234.
+   * 249912345678 is also a customer's phone (PHI, stored): logs only, above;
+   * 46733616161 is written in clear on purpose (an older payd's row). */
+  out.push({ name: 'wallet number', re: /4673312345\d|46733(999999|888888|777777|555555|626262)|249911112222/ });
   out.push({ name: 'JWT', re: /eyJ[0-9A-Za-z_-]{8,}\.eyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]{16,}/ });
   /* Patient data tests/api/audit.test.js sends: stored (in the database), never logged. */
   out.push({ name: 'patient data', re: /Secretname|amira\.secret@|249912345678|MRN-77/, logsOnly: true });
@@ -178,12 +184,13 @@ function scanSqlite(dirs, pats) {
 test('the scanner finds what it looks for (planted in a scratch directory)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payd-scan-self-'));
   try {
-    const planted = ['4242 4242 4242 4242', 'card[cvc]=314', 'sk_test_' + 'A'.repeat(32), 'whsec_' + 'b'.repeat(32), '"name":"Amira Secretname"'];
+    const planted = ['4242 4242 4242 4242', 'card[cvc]=314', 'sk_test_' + 'A'.repeat(32), 'whsec_' + 'b'.repeat(32), '"name":"Amira Secretname"',
+      '"partyId":"46733123453"'];
     planted.forEach((s, i) => fs.writeFileSync(path.join(dir, `f${i}.log`), `x ${s} y`));
-    fs.writeFileSync(path.join(dir, 'clean.log'), 'card ************4242 key sk_test_... ok');
+    fs.writeFileSync(path.join(dir, 'clean.log'), 'card ************4242 key sk_test_... payer ****3453 ok');
     const r = scan([dir], patterns(testCardNumbers()));
-    assert.equal(r.scanned, 6);
-    assert.deepEqual(r.hits.map((h) => path.basename(h.file)).sort(), ['f0.log', 'f1.log', 'f2.log', 'f3.log', 'f4.log']);
+    assert.equal(r.scanned, 7);
+    assert.deepEqual(r.hits.map((h) => path.basename(h.file)).sort(), ['f0.log', 'f1.log', 'f2.log', 'f3.log', 'f4.log', 'f5.log']);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -191,7 +198,7 @@ test('the scanner finds what it looks for (planted in a scratch directory)', () 
 
 const dirs = (process.env.PAYD_SCAN_DIRS || '').split(':').filter(Boolean);
 
-test('no card number, CVC, API secret, webhook secret or JWT in any payd log or database file of the run',
+test('no card number, CVC, API secret, webhook secret, JWT or wallet number in any payd log or database file of the run',
   { skip: dirs.length === 0 ? 'PAYD_SCAN_DIRS is not set (scripts/test-all sets it)' : false }, () => {
     const cards = testCardNumbers();
     assert.ok(cards.includes('4242424242424242'), 'the test card list is empty');
