@@ -1,6 +1,7 @@
 /*
  * verifications.c - the verification queue of manual tenders, fraud
- * reviews and manual refund requests (/v1/verifications, approve, reject)
+ * reviews, payments held by providers that require manual verification,
+ * and manual refund requests (/v1/verifications, approve, reject)
  * and their evidence files (POST /v1/payment_intents/:id/evidence,
  * /v1/evidence/:id, /v1/evidence/:id/content). Domain code:
  * src/payments/verifications.c.
@@ -28,7 +29,7 @@ static enum pay_err answer(struct pay_request *req, enum pay_err e, json_t *obj)
 }
 
 static const char *const statuses[] = {"pending", "approved", "rejected", "canceled", NULL};
-static const char *const kinds[] = {"payment", "fraud_review", "refund", NULL};
+static const char *const kinds[] = {"payment", "fraud_review", "provider_review", "refund", NULL};
 static const char *const tenders[] = {"card",          "mobile_wallet", "cash", "cheque",
                                       "bank_transfer", "bank_draft",    NULL};
 static const char *const evidence_kinds[] = {"receipt_photo", "cash_count", "cheque_image",

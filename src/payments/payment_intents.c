@@ -816,6 +816,60 @@ static const char *sole_tender(const json_t *obj)
 }
 
 /*
+ * Hand an attempt of @row, routed to *@route (applied to the row), to the
+ * route's connector. A provider with requires_manual_verification holds an
+ * attempt not yet @approved by a person in requires_verification (a
+ * verification of kind "provider_review"; nothing is sent), as the manual
+ * connector holds every payment ("payment"). Fallback: a connector that
+ * could not be reached (nothing was charged: PAY_ERR_UNAVAILABLE) hands the
+ * attempt to the next provider routing offers, which holds it in turn when
+ * it requires verification; *@route ends as the last one tried.
+ */
+static enum pay_err send_to_route(struct pay_op *op, struct pay_intent_row *row,
+                                  const struct pay_pm_charge *pm, const char *tender,
+                                  bool off_session, bool approved, struct pay_route_choice *route)
+{
+    enum pay_err e;
+    for (int hop = 1;; hop++) {
+        if (pay_str_eq(route->connector, PAY_CONNECTOR_MANUAL)) {
+            e = pay_verification_open(op, row, "payment", route);
+        } else if (route->manual_verification && !approved) {
+            e = pay_verification_open(op, row, "provider_review", route);
+        } else if (pay_str_eq(route->connector, PAY_CONNECTOR_MOBILE_MONEY)) {
+            e = pay_momo_begin(op, row, route);
+        } else if (is_stripe(row)) {
+            e = stripe_confirm(op, row, off_session);
+        } else if (pm == NULL) {
+            e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "payment_method",
+                              "You cannot confirm this PaymentIntent because it's missing "
+                              "a payment method.");
+        } else if (pay_route_unreachable(route)) {
+            e = pay_error_set(op->err, PAY_ERR_UNAVAILABLE, NULL,
+                              "The payment provider '%s' could not be reached; nothing "
+                              "was charged.",
+                              route->provider);
+        } else {
+            e = card_authorize(op, row, pm, off_session, false);
+        }
+        if (e != PAY_ERR_UNAVAILABLE || hop >= PAY_ROUTE_FALLBACK_MAX) {
+            return e;
+        }
+        struct pay_route_choice next;
+        enum pay_err ne = pay_route_pick(op, row, tender, route->provider, &next);
+        if (ne != PAY_OK) {
+            return ne == PAY_ERR_NOT_FOUND ? e : ne; /* no next: the outage stands */
+        }
+        pay_error_clear(op->err);
+        pay_route_choice_release(route);
+        *route = next;
+        e = pay_route_apply(op, row, route);
+        if (e != PAY_OK) {
+            return e;
+        }
+    }
+}
+
+/*
  * One payment attempt (issue 6, payments_int.h): route it to a provider,
  * assess its risk, then hand it to the route's connector. A 3-D Secure
  * continuation (@three_ds_completed) finishes the attempt already routed
@@ -884,45 +938,7 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
             e = pay_verification_open(op, row, "fraud_review", &route);
             break;
         case PAY_RISK_APPROVE:
-            /* Fallback: a connector that could not be reached (nothing was
-             * charged: PAY_ERR_UNAVAILABLE) hands the attempt to the next
-             * provider routing offers. */
-            for (int hop = 1;; hop++) {
-                if (pay_str_eq(route.connector, PAY_CONNECTOR_MANUAL)) {
-                    e = pay_verification_open(op, row, "payment", &route);
-                } else if (pay_str_eq(route.connector, PAY_CONNECTOR_MOBILE_MONEY)) {
-                    e = pay_momo_begin(op, row, &route);
-                } else if (is_stripe(row)) {
-                    e = stripe_confirm(op, row, off_session);
-                } else if (pm == NULL) {
-                    e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "payment_method",
-                                      "You cannot confirm this PaymentIntent because it's missing "
-                                      "a payment method.");
-                } else if (pay_route_unreachable(&route)) {
-                    e = pay_error_set(op->err, PAY_ERR_UNAVAILABLE, NULL,
-                                      "The payment provider '%s' could not be reached; nothing "
-                                      "was charged.",
-                                      route.provider);
-                } else {
-                    e = card_authorize(op, row, pm, off_session, false);
-                }
-                if (e != PAY_ERR_UNAVAILABLE || hop >= PAY_ROUTE_FALLBACK_MAX) {
-                    break;
-                }
-                struct pay_route_choice next;
-                enum pay_err ne = pay_route_pick(op, row, tender, route.provider, &next);
-                if (ne != PAY_OK) {
-                    e = ne == PAY_ERR_NOT_FOUND ? e : ne; /* no next: the outage stands */
-                    break;
-                }
-                pay_error_clear(op->err);
-                pay_route_choice_release(&route);
-                route = next;
-                e = pay_route_apply(op, row, &route);
-                if (e != PAY_OK) {
-                    break;
-                }
-            }
+            e = send_to_route(op, row, pm, tender, off_session, false, &route);
             break;
         }
     }
@@ -933,6 +949,49 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
         if (oe != PAY_OK) {
             return oe;
         }
+    }
+    return e;
+}
+
+/*
+ * A payment its provider held for a person's approval (provider_review) was
+ * approved: route it again and send it as attempt() would have, without a
+ * second hold (a person approved it; a fallback provider that requires
+ * verification too takes it as well): a wallet request is sent, a card is
+ * authorized (and captured per capture_method) or declined on the intent,
+ * a Stripe card is sent to Stripe after the commit. A route that fails, or
+ * every provider unreachable, is the approval's error: nothing is written
+ * and the verification stays pending.
+ */
+static enum pay_err provider_review_approved(struct pay_op *op, struct pay_intent_row *row)
+{
+    const char *tender = row->tender[0] != '\0' ? row->tender : PAY_TENDER_CARD;
+    const char *pm_id = pay_json_str(row->obj, "payment_method");
+    struct pay_pm_charge pm;
+    bool has_pm = pm_id != NULL && !is_stripe(row);
+    enum pay_err e = has_pm ? resolve_pm(op, pm_id, &pm) : PAY_OK;
+    if (e != PAY_OK) {
+        return e;
+    }
+    struct pay_route_choice route;
+    e = pay_route_pick(op, row, tender, NULL, &route);
+    if (e == PAY_OK) {
+        e = pay_route_apply(op, row, &route);
+    }
+    if (e == PAY_OK) {
+        e = send_to_route(op, row, has_pm ? &pm : NULL, tender, false, true, &route);
+    }
+    bool card = !pay_str_eq(route.connector, PAY_CONNECTOR_MOBILE_MONEY) && !is_stripe(row);
+    pay_route_choice_release(&route);
+    if (!card) {
+        return e; /* the wallet's answer or Stripe's settles the risk log */
+    }
+    e = risk_settled(op, row, e);
+    if (e == PAY_ERR_CARD_DECLINED) {
+        /* Recorded on the intent (last_payment_error): the review itself
+         * was decided. */
+        pay_error_clear(op->err);
+        e = PAY_OK;
     }
     return e;
 }
@@ -976,6 +1035,9 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
         /* Stripe is asked after the commit (op->call): the intent shows
          * `processing` until its answer is applied. */
         return stripe_confirm(op, row, false);
+    }
+    if (pay_str_eq(kind, "provider_review")) {
+        return provider_review_approved(op, row);
     }
     /* A manual tender: the money was received by hand. */
     enum pay_err e = post_capture(op, row, pay_json_int(row->obj, "amount", 0));

@@ -464,13 +464,17 @@ enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report,
 /* ---- Manual tenders: the verification queue and evidence (verifications.c) */
 
 /*
- * Cash, cheque, bank transfer and bank draft payments, and card payments
- * the risk rules hold for review, wait in the verification queue until a
- * second person decides (maker-checker). A verification is kind "payment"
- * (a manual tender in requires_verification), "fraud_review" (an attempt
- * held by the risk rules) or "refund" (a refund request of a manual
- * tender, the refund `pending`); status pending -> approved | rejected, or
- * canceled when its intent is canceled first. recorded_by is the principal
+ * Cash, cheque, bank transfer and bank draft payments, card payments the
+ * risk rules hold for review, and payments through a card or wallet
+ * provider configured with requires_manual_verification wait in the
+ * verification queue until a second person decides (maker-checker). A
+ * verification is kind "payment" (a manual tender in
+ * requires_verification), "fraud_review" (an attempt held by the risk
+ * rules), "provider_review" (an attempt held, before anything was sent,
+ * because its provider requires manual verification) or "refund" (a
+ * refund request of a manual tender, the refund `pending`); status
+ * pending -> approved | rejected, or canceled when its intent is canceled
+ * first. recorded_by is the principal
  * (op->actor) who recorded the payment or asked for the refund; the one who
  * decides must be another principal (else PAY_ERR_FORBIDDEN with error code
  * "maker_checker_violation"). Decisions:
@@ -480,6 +484,10 @@ enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report,
  *                        last_payment_error (code
  *                        "payment_method_provider_decline", decline_code
  *                        "verification_rejected"), payment_intent.payment_failed;
+ *   provider_review approved -> the payment is routed again and sent (card
+ *                        authorized/captured or declined on the intent,
+ *                        wallet request, Stripe), never held a second time;
+ *   provider_review rejected -> as payment rejected, nothing was charged;
  *   refund approved   -> refund succeeded, refund ledger entry, refund.updated;
  *   refund rejected   -> refund failed, the amount released from the
  *                        intent's amount_refunded, refund.updated.

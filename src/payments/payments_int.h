@@ -89,7 +89,10 @@ enum pay_err pay_refund_row_save(struct pay_op *op, const json_t *obj) PAY_WUR;
  *   2. pay_risk_assess (risk.c): limits and fraud score, before any connector;
  *   3. by the route's connector: manual -> pay_verification_open
  *      (verifications.c), mobile_money -> pay_momo_begin (momo_intents.c),
- *      sandbox / stripe -> the card flow of payment_intents.c.
+ *      sandbox / stripe -> the card flow of payment_intents.c; but first a
+ *      provider with requires_manual_verification holds the attempt
+ *      (pay_verification_open, kind provider_review) until a person
+ *      approves it.
  */
 
 /* Tender types (= provider types = payment method types). */
@@ -192,9 +195,10 @@ enum pay_err pay_momo_begin(struct pay_op *op, struct pay_intent_row *row,
                             const struct pay_route_choice *route) PAY_WUR;
 
 /*
- * Manual tenders and fraud reviews (verifications.c): put @row in
- * requires_verification and open a queue item of @kind ("payment" |
- * "fraud_review") recorded by op->actor.
+ * Manual tenders, fraud reviews and providers that require manual
+ * verification (verifications.c): put @row in requires_verification and
+ * open a queue item of @kind ("payment" | "fraud_review" |
+ * "provider_review") recorded by op->actor.
  */
 enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row, const char *kind,
                                    const struct pay_route_choice *route) PAY_WUR;
@@ -207,15 +211,17 @@ enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row
 enum pay_err pay_verification_refund_request(struct pay_op *op, struct pay_intent_row *row,
                                              const struct pay_refund_params *p, int64_t amount,
                                              json_t **out) PAY_WUR;
-/* Intent @intent is canceled: its pending payment / fraud_review
- * verifications become canceled (event verification.canceled). */
+/* Intent @intent is canceled: its pending payment / fraud_review /
+ * provider_review verifications become canceled (event
+ * verification.canceled). */
 enum pay_err pay_verification_cancel_for_intent(struct pay_op *op, const char *intent) PAY_WUR;
 /*
  * (payment_intents.c) A verification of @row (requires_verification,
  * locked) of @kind was approved: a manual tender is booked as received
  * (capture entry, succeeded); a card held for fraud review is authorized
  * now (succeeded, requires_capture, or a decline recorded on the intent,
- * which is not an error here).
+ * which is not an error here); a payment held by its provider
+ * (provider_review) is routed again and sent without a second hold.
  */
 enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row,
                                  const char *kind) PAY_WUR;

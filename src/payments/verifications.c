@@ -1,7 +1,9 @@
 /*
  * verifications.c - manual tenders (cash, cheque, bank transfer, bank
- * draft), fraud reviews and refund requests of manual tenders wait in one
- * verification queue until a second person decides (maker-checker), with
+ * draft), fraud reviews, payments of providers configured with
+ * requires_manual_verification (provider_review) and refund requests of
+ * manual tenders wait in one verification queue until a second person
+ * decides (maker-checker), with
  * evidence files (receipt photos, cash counts, cheque images, bank slips)
  * kept beside them. The rules are payments.h's "Manual tenders".
  *

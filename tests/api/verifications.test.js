@@ -590,6 +590,145 @@ test('fraud reviews share the queue: a held card is authorized when approved, de
   }
 });
 
+test('a card provider with requires_manual_verification holds each payment for another staff member: approved, charged once; rejected, nothing charged', async () => {
+  /* A payd of its own: a card provider changes the routing of every card payment. */
+  const p2 = await startPayd();
+  try {
+    const alice = await p2.mintToken({ sub: 'staff_alice', role: 'staff' });
+    const bob = await p2.mintToken({ sub: 'staff_bob', role: 'staff' });
+    const prov = (form) => p2.api('POST', '/v1/providers', { form: { type: 'card', connector: 'sandbox', ...form } });
+    const held = ok(await prov({ name: 'card-held', currencies: ['usd'], fee_bps: 200, requires_manual_verification: true }));
+    assert.equal(held.requires_manual_verification, true);
+    const plain = ok(await prov({ name: 'card-plain', currencies: ['eur'], fee_bps: 100 }));
+    assert.equal(plain.requires_manual_verification, false);
+    const pay = async (pm, params = {}) => ok(await p2.api('POST', '/v1/payment_intents', {
+      token: alice, form: { amount: 6000, currency: 'usd', payment_method: pm, confirm: true, ...params },
+    }), `pay with ${pm}`);
+    const usd = async () => {
+      const x = ok(await p2.api('GET', '/v1/balance')).available.find((a) => a.currency === 'usd');
+      return x ? x.amount : 0;
+    };
+    const charges = async (id) => ok(await p2.api('GET', `/v1/balance_transactions?source=${id}`)).data;
+    const pendingReview = async (id) => {
+      const list = ok(await p2.api('GET', `/v1/verifications?payment_intent=${id}&kind=provider_review&status=pending`)).data;
+      assert.equal(list.length, 1, JSON.stringify(list));
+      return list[0];
+    };
+    const decideAs = (token, ver, action, form = {}) => p2.api('POST', `/v1/verifications/${ver.id}/${action}`, { token, form });
+
+    /* Held before the card is charged: the queue shows why. */
+    const before = await usd();
+    const a = await pay('pm_card_visa');
+    assert.equal(a.status, 'requires_verification');
+    assert.equal(a.provider, 'card-held');
+    assert.equal(a.amount_received, 0);
+    assert.equal(a.next_action.type, 'manual_verification');
+    assert.equal(a.next_action.manual_verification.kind, 'provider_review');
+    const va = await pendingReview(a.id);
+    assert.equal(a.next_action.manual_verification.verification, va.id);
+    assert.equal(va.kind, 'provider_review');
+    assert.equal(va.tender, 'card');
+    assert.equal(va.amount, 6000);
+    assert.equal(va.currency, 'usd');
+    assert.equal(va.recorded_by, 'staff_alice');
+    assert.ok((await listAll(p2, '/v1/verifications?kind=provider_review')).some((v) => v.id === va.id));
+    assert.equal((await charges(a.id)).length, 0, 'nothing charged while held');
+    assert.equal(await usd(), before);
+    assert.equal((await eventsFor(p2, 'payment_intent.requires_verification', a.id)).length, 1);
+    /* The one who took the payment cannot approve or reject it. */
+    expectError(await decideAs(alice, va, 'approve'), 403, { code: 'maker_checker_violation' });
+    expectError(await decideAs(alice, va, 'reject', { reason: 'mine' }), 403, { code: 'maker_checker_violation' });
+    assert.equal(ok(await getIntent(p2, a.id)).status, 'requires_verification');
+    /* Another staff member approves: the card is charged now, once, at the provider's fee. */
+    const done = ok(await decideAs(bob, va, 'approve'));
+    assert.equal(done.status, 'approved');
+    assert.equal(done.decided_by, 'staff_bob');
+    const aAfter = ok(await getIntent(p2, a.id));
+    assert.equal(aAfter.status, 'succeeded');
+    assert.equal(aAfter.amount_received, 6000);
+    assert.equal(aAfter.fee_amount, 120);
+    assert.equal(aAfter.next_action, null);
+    const ca = await charges(a.id);
+    assert.equal(ca.length, 1);
+    assert.equal(ca[0].type, 'charge');
+    assert.equal(ca[0].amount, 6000);
+    assert.equal(ca[0].fee, 120);
+    assert.equal(await usd(), before + 5880);
+    assert.equal((await eventsFor(p2, 'payment_intent.succeeded', a.id)).length, 1);
+    expectError(await decideAs(bob, va, 'approve'), 400, { code: 'payment_intent_unexpected_state' });
+    assert.equal((await charges(a.id)).length, 1, 'a second approval charges nothing');
+
+    /* capture_method=manual: approval authorizes; the capture books it. */
+    const m = await pay('pm_card_mastercard', { capture_method: 'manual', amount: 3000 });
+    assert.equal(m.status, 'requires_verification');
+    ok(await decideAs(bob, await pendingReview(m.id), 'approve'));
+    const mAuth = ok(await getIntent(p2, m.id));
+    assert.equal(mAuth.status, 'requires_capture');
+    assert.equal(mAuth.amount_capturable, 3000);
+    assert.equal((await charges(m.id)).length, 0);
+    const mDone = ok(await p2.api('POST', `/v1/payment_intents/${m.id}/capture`, { token: alice }));
+    assert.equal(mDone.status, 'succeeded');
+    assert.equal((await charges(m.id)).length, 1);
+
+    /* Approved, but the card declines: the decision stands, the decline shows on the intent. */
+    const d = await pay('pm_card_chargeDeclined');
+    const vd = ok(await decideAs(bob, await pendingReview(d.id), 'approve'));
+    assert.equal(vd.status, 'approved');
+    const dAfter = ok(await getIntent(p2, d.id));
+    assert.equal(dAfter.status, 'requires_payment_method');
+    assert.equal(dAfter.last_payment_error.code, 'card_declined');
+    assert.equal((await charges(d.id)).length, 0);
+
+    /* Rejected: fails as a manual tender does, nothing charged; a new attempt is held again. */
+    const r = await pay('pm_card_visa');
+    const vr = await pendingReview(r.id);
+    const rej = ok(await decideAs(bob, vr, 'reject', { reason: 'Card holder not present' }));
+    assert.equal(rej.status, 'rejected');
+    const rAfter = ok(await getIntent(p2, r.id));
+    assert.equal(rAfter.status, 'requires_payment_method');
+    assert.equal(rAfter.amount_received, 0);
+    assert.equal(rAfter.last_payment_error.code, 'payment_method_provider_decline');
+    assert.equal(rAfter.last_payment_error.decline_code, 'verification_rejected');
+    assert.match(rAfter.last_payment_error.message, /Card holder not present/);
+    assert.equal((await charges(r.id)).length, 0);
+    assert.equal((await eventsFor(p2, 'payment_intent.payment_failed', r.id)).length, 1);
+    const again = ok(await p2.api('POST', `/v1/payment_intents/${r.id}/confirm`, { token: alice, form: { payment_method: 'pm_card_visa' } }));
+    assert.equal(again.status, 'requires_verification');
+    assert.notEqual((await pendingReview(r.id)).id, vr.id);
+    /* Canceling a held payment cancels its verification. */
+    ok(await p2.api('POST', `/v1/payment_intents/${r.id}/cancel`, { token: bob }));
+    assert.equal((await listAll(p2, `/v1/verifications?payment_intent=${r.id}&status=canceled`)).length, 1);
+
+    /* A provider without the flag is unaffected: charged at once, nothing queued. */
+    const e = await pay('pm_card_visa', { currency: 'eur' });
+    assert.equal(e.status, 'succeeded');
+    assert.equal(e.provider, 'card-plain');
+    assert.equal((await charges(e.id)).length, 1);
+    assert.equal((await listAll(p2, `/v1/verifications?payment_intent=${e.id}`)).length, 0);
+
+    /* Fallback: the first provider cannot be reached (nothing charged), the next one requires
+     * verification and holds the payment; once approved it is routed again and charged through
+     * it without a second hold. */
+    ok(await prov({ name: 'gbp-down', currencies: ['gbp'], priority: 1, connector_config: { outage: true } }));
+    ok(await prov({ name: 'gbp-held', currencies: ['gbp'], priority: 2, fee_bps: 300, requires_manual_verification: true }));
+    const f = await pay('pm_card_visa', { currency: 'gbp', amount: 1000 });
+    assert.equal(f.status, 'requires_verification');
+    assert.equal(f.provider, 'gbp-held');
+    ok(await decideAs(bob, await pendingReview(f.id), 'approve'));
+    const fAfter = ok(await getIntent(p2, f.id));
+    assert.equal(fAfter.status, 'succeeded', JSON.stringify(fAfter));
+    assert.equal(fAfter.provider, 'gbp-held');
+    assert.equal(fAfter.fee_amount, 30);
+    assert.equal((await charges(f.id)).length, 1);
+    assert.equal((await listAll(p2, `/v1/verifications?payment_intent=${f.id}`)).length, 1, 'held once');
+
+    const check = await auditVerify(p2);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+  } finally {
+    await p2.stop();
+  }
+});
+
 test('the database the suite left passes payd audit verify', async () => {
   const r = await auditVerify(payd);
   assert.equal(r.code, 0, r.stdout + r.stderr);
