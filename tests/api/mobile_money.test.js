@@ -111,8 +111,9 @@ test.after(async () => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function pay(phone, params = {}) {
+function pay(phone, params = {}, token = undefined) {
   return payd.api('POST', '/v1/payment_intents', {
+    token,
     form: {
       amount: 1500, currency: 'sdg', confirm: true,
       payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone } },
@@ -572,6 +573,53 @@ test('a wallet payment held for fraud review is sent once approved', async () =>
   assert.equal(done.provider, 'eur-up');
   assert.equal(done.amount_received, 600000);
   assert.equal((await charges(pi.id)).length, 1);
+});
+
+test('a wallet provider with requires_manual_verification: nothing is sent until another staff member approves; a rejection sends nothing', async () => {
+  /* KES only, so the other tests' routing is untouched. */
+  await provider({ name: 'kes-held', currencies: ['kes'], requires_manual_verification: true, connector_config: { base_url: sim.url, wallet: 'mtn_momo' } });
+  const alice = await payd.mintToken({ sub: 'staff_alice', role: 'staff' });
+  const bob = await payd.mintToken({ sub: 'staff_bob', role: 'staff' });
+  const held = async (phone) => {
+    const pi = ok(await pay(phone, { currency: 'kes', amount: 2500 }, alice), 'create');
+    assert.equal(pi.status, 'requires_verification');
+    assert.equal(pi.provider, 'kes-held');
+    assert.equal(pi.next_action.manual_verification.kind, 'provider_review');
+    assert.equal((await requests(pi.id)).length, 0, 'nothing is asked of the payer before the approval');
+    const list = ok(await payd.api('GET', `/v1/verifications?payment_intent=${pi.id}&kind=provider_review&status=pending`)).data;
+    assert.equal(list.length, 1);
+    assert.equal(list[0].tender, 'mobile_wallet');
+    assert.equal(list[0].recorded_by, 'staff_alice');
+    return { pi, ver: list[0] };
+  };
+  const a = await held('46733666666');
+  expectError(await payd.api('POST', `/v1/verifications/${a.ver.id}/approve`, { token: alice }), 403, { code: 'maker_checker_violation' });
+  ok(await payd.api('POST', `/v1/verifications/${a.ver.id}/approve`, { token: bob }), 'approve');
+  const m = await waitedWith(a.pi.id);
+  assert.equal(m.provider, 'kes-held');
+  /* The poller sends it. */
+  const done = await intentWhen(a.pi.id, ['succeeded']);
+  const sent = await simRequest(m.reference);
+  assert.equal(sent.request.amount, '25.00');
+  assert.equal(sent.request.currency, 'KES');
+  assert.equal(done.amount_received, 2500);
+  assert.equal(done.fee_amount, 25);
+  assert.equal((await charges(a.pi.id)).length, 1);
+  assert.equal((await requests(a.pi.id)).length, 1, 'one request, after the approval');
+
+  const r = await held('46733666667');
+  ok(await payd.api('POST', `/v1/verifications/${r.ver.id}/reject`, { token: bob, form: { reason: 'Unknown payer' } }), 'reject');
+  const rAfter = ok(await payd.api('GET', `/v1/payment_intents/${r.pi.id}`));
+  assert.equal(rAfter.status, 'requires_payment_method');
+  assert.equal(rAfter.last_payment_error.decline_code, 'verification_rejected');
+  assert.equal((await requests(r.pi.id)).length, 0);
+  assert.equal((await charges(r.pi.id)).length, 0);
+  /* Providers without the flag still send at once. */
+  const plain = ok(await pay('46733666668', {}, alice), 'create');
+  assert.ok(['requires_action', 'succeeded'].includes(plain.status), plain.status);
+  assert.equal((await payd.api('GET', `/v1/verifications?payment_intent=${plain.id}`)).body.data.length, 0);
+  const v = await auditVerify(payd);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
 });
 
 test('bad wallet input is a 400 naming the parameter', async () => {
