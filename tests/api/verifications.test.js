@@ -729,6 +729,44 @@ test('a card provider with requires_manual_verification holds each payment for a
   }
 });
 
+test('a Stripe card provider with requires_manual_verification: the card is sent to Stripe only once another staff member approves', async () => {
+  const fake = await startFakeStripe();
+  const p3 = await startPayd({
+    env: { PAYD_STRIPE_SECRET_KEY: fake.secretKey },
+    args: ['--stripe-base-url', fake.url, '--stripe-retries', '0'],
+  });
+  try {
+    const alice = await p3.mintToken({ sub: 'staff_alice', role: 'staff' });
+    const bob = await p3.mintToken({ sub: 'staff_bob', role: 'staff' });
+    ok(await p3.api('POST', '/v1/providers', {
+      form: { name: 'stripe-held', type: 'card', connector: 'stripe', currencies: ['usd'], requires_manual_verification: true },
+    }));
+    for (const [pm, action, want] of [['pm_card_visa', 'approve', 'succeeded'], ['pm_card_visa', 'reject', 'requires_payment_method']]) {
+      const pi = ok(await p3.api('POST', '/v1/payment_intents', {
+        token: alice, form: { amount: 4200, currency: 'usd', provider: 'stripe', payment_method: pm, confirm: true },
+      }));
+      assert.equal(pi.status, 'requires_verification');
+      assert.equal(pi.provider, 'stripe-held');
+      const ver = ok(await p3.api('GET', `/v1/verifications?payment_intent=${pi.id}`)).data[0];
+      assert.equal(ver.kind, 'provider_review');
+      assert.equal(fake.charges.filter((c) => c.payd_intent === pi.id).length, 0, 'nothing sent to Stripe while held');
+      expectError(await p3.api('POST', `/v1/verifications/${ver.id}/${action}`, { token: alice, form: action === 'reject' ? { reason: 'no' } : {} }), 403, { code: 'maker_checker_violation' });
+      const done = ok(await p3.api('POST', `/v1/verifications/${ver.id}/${action}`, { token: bob, form: action === 'reject' ? { reason: 'Not our patient' } : {} }));
+      assert.equal(done.status, action === 'approve' ? 'approved' : 'rejected');
+      const after = ok(await p3.api('GET', `/v1/payment_intents/${pi.id}`));
+      assert.equal(after.status, want, JSON.stringify(after));
+      assert.equal(after.amount_received, want === 'succeeded' ? 4200 : 0);
+      assert.equal(fake.charges.filter((c) => c.payd_intent === pi.id).length, want === 'succeeded' ? 1 : 0);
+      assert.equal(ok(await p3.api('GET', `/v1/balance_transactions?source=${pi.id}`)).data.length, want === 'succeeded' ? 1 : 0);
+    }
+    const check = await auditVerify(p3);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+  } finally {
+    await p3.stop();
+    await fake.close();
+  }
+});
+
 test('the database the suite left passes payd audit verify', async () => {
   const r = await auditVerify(payd);
   assert.equal(r.code, 0, r.stdout + r.stderr);
