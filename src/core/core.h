@@ -199,9 +199,13 @@ enum pay_err pay_unseal(const char *server_key, const char *label, const char *a
 enum pay_err pay_random_bytes(void *buf, size_t n) PAY_WUR;
 /*
  * Write "<prefix>_<24 base62 chars>" into @out (at least PAY_ID_LEN_MAX + 1
- * bytes), e.g. pay_id_new("pi", out). Aborts if the OS random source fails.
+ * bytes), e.g. pay_id_new("pi", out): PAY_ID_TIME_LEN characters of the
+ * time in milliseconds, then random ones, so ids sort roughly by creation.
+ * Aborts if the OS random source fails.
  */
 void pay_id_new(const char *prefix, char *out);
+/* The same shape with all 24 characters random: for secrets. */
+void pay_secret_new(const char *prefix, char *out);
 /* True when @id looks like "<prefix>_<base62...>" (1..PAY_ID_LEN_MAX). A NULL
  * @prefix accepts any prefix of 1..PAY_ID_PREFIX_LEN_MAX [a-z0-9] characters. */
 bool pay_id_valid(const char *id, const char *prefix);

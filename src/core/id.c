@@ -1,13 +1,22 @@
 /*
- * id.c - randomness from the OS and object ids: "<prefix>_<24 base62>".
+ * id.c - randomness from the OS, object ids and secrets:
+ * "<prefix>_<24 base62>".
+ *
+ * An object id is 8 characters of the creation time in milliseconds, then
+ * 16 random ones (~95 bits): unguessable, and nearly sorted by creation,
+ * which keeps index inserts on a few hot pages (as Stripe's ids are roughly
+ * time-ordered). A secret (webhook signing secrets, client secrets, lease
+ * tokens) is 24 random characters (~143 bits), nothing derived from time.
  *
  * Invariants: every random byte comes from getrandom(2), never a userspace
  * PRNG; base62 characters are drawn by rejection sampling, so each of the 62
- * is equally likely (~143 bits per id). Threading: safe from any thread.
+ * is equally likely. Threading: safe from any thread.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "core/core.h"
 
@@ -40,22 +49,27 @@ static bool is_prefix_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-void pay_id_new(const char *prefix, char *out)
+/* Write "<prefix>_" into @out; returns where the characters after it go. */
+static char *put_prefix(const char *prefix, char *out)
 {
     PAY_ASSERT(prefix != NULL && out != NULL);
     size_t plen = strlen(prefix);
     PAY_ASSERT(plen >= 1 && plen <= PAY_ID_PREFIX_LEN_MAX);
     memcpy(out, prefix, plen);
     out[plen] = '_';
-    char *r = out + plen + 1;
+    return out + plen + 1;
+}
 
+/* @n uniformly random base62 characters into @r (no terminator). */
+static void put_random(char *r, size_t n)
+{
     /* 248 = 4 * 62: bytes at or above it are rejected so that byte % 62 is
      * uniform. A batch of 48 bytes almost always gives 24 characters. */
     unsigned char rnd[48];
     size_t have = 0;
     size_t used = 0;
     size_t done = 0;
-    while (done < PAY_ID_RANDOM_LEN) {
+    while (done < n) {
         if (used == have) {
             PAY_ASSERT(pay_random_bytes(rnd, sizeof(rnd)) == PAY_OK);
             have = sizeof(rnd);
@@ -66,7 +80,30 @@ void pay_id_new(const char *prefix, char *out)
             r[done++] = base62[b % 62];
         }
     }
-    r[done] = '\0';
+}
+
+void pay_id_new(const char *prefix, char *out)
+{
+    char *r = put_prefix(prefix, out);
+    /* The wall clock's milliseconds, big-endian base62 (62^8 ms is ~6,900
+     * years): ids of one table are created in nearly ascending order, so
+     * their unique indexes grow at one end instead of at random pages. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    for (int i = PAY_ID_TIME_LEN - 1; i >= 0; i--) {
+        r[i] = base62[ms % 62];
+        ms /= 62;
+    }
+    put_random(r + PAY_ID_TIME_LEN, PAY_ID_RANDOM_LEN - PAY_ID_TIME_LEN);
+    r[PAY_ID_RANDOM_LEN] = '\0';
+}
+
+void pay_secret_new(const char *prefix, char *out)
+{
+    char *r = put_prefix(prefix, out);
+    put_random(r, PAY_ID_RANDOM_LEN);
+    r[PAY_ID_RANDOM_LEN] = '\0';
 }
 
 bool pay_id_valid(const char *id, const char *prefix)

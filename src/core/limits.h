@@ -50,8 +50,10 @@
  * in SDG); 10^12 - 1 still leaves every sum of 10^6 amounts far from
  * INT64_MAX. */
 #define PAY_AMOUNT_MAX_MINOR 999999999999LL
-/* Object ids: prefix + 24 base62 characters (~143 bits of randomness). */
+/* Object ids and secrets: prefix + 24 base62 characters (core.h: pay_id_new, pay_secret_new). */
 #define PAY_ID_RANDOM_LEN 24
+/* Of which the leading time part of an object id (pay_id_new). */
+#define PAY_ID_TIME_LEN 8
 #define PAY_ID_PREFIX_LEN_MAX 8
 #define PAY_ID_LEN_MAX (PAY_ID_PREFIX_LEN_MAX + 1 + PAY_ID_RANDOM_LEN)
 /* Path parameters in one route pattern. */

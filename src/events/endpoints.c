@@ -187,7 +187,7 @@ static enum pay_err merge_metadata(json_t *o, const struct pay_webhook_endpoint_
 
 static void new_secret(char *out)
 {
-    pay_id_new("whsec", out);
+    pay_secret_new("whsec", out);
 }
 
 enum pay_err pay_webhook_endpoint_create(struct pay_tx *tx, const struct pay_webhook_config *cfg,

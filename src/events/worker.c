@@ -176,7 +176,7 @@ static enum pay_err claim_tx(struct pay_tx *tx, void *arg)
         c->found = false;
         return rc;
     }
-    pay_id_new("whc", c->token);
+    pay_secret_new("whc", c->token);
     struct pay_param up[] = {PAY_PTEXT(c->delivery), PAY_PTEXT(c->token),
                              PAY_PINT(now_ms + c->lease_ms)};
     rc = pay_tx_exec(tx,

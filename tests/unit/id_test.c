@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/core.h"
 
@@ -18,19 +19,23 @@ static bool base62_char(char c)
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-Test(id, unique_right_length_and_alphabet)
+/* N_IDS ids (or secrets) of prefix "pi": right length, prefix and alphabet,
+ * all valid and all different; the characters from @random_from on are
+ * counted into @seen. The array is returned sorted (free with free_ids). */
+static char **make_ids(void (*make)(const char *, char *), size_t random_from, size_t seen[128])
 {
     char **ids = calloc(N_IDS, sizeof(*ids));
     cr_assert_not_null(ids);
-    size_t seen[128] = {0};
     for (size_t i = 0; i < N_IDS; i++) {
         ids[i] = malloc(PAY_ID_LEN_MAX + 1);
-        pay_id_new("pi", ids[i]);
+        make("pi", ids[i]);
         cr_assert_eq(strlen(ids[i]), 3 + PAY_ID_RANDOM_LEN, "%s", ids[i]);
         cr_assert_eq(strncmp(ids[i], "pi_", 3), 0);
         for (const char *p = ids[i] + 3; *p; p++) {
             cr_assert(base62_char(*p), "%s", ids[i]);
-            seen[(unsigned char)*p]++;
+            if ((size_t)(p - ids[i] - 3) >= random_from) {
+                seen[(unsigned char)*p]++;
+            }
         }
         cr_assert(pay_id_valid(ids[i], "pi"), "%s", ids[i]);
     }
@@ -38,16 +43,67 @@ Test(id, unique_right_length_and_alphabet)
     for (size_t i = 1; i < N_IDS; i++) {
         cr_assert_neq(strcmp(ids[i - 1], ids[i]), 0, "duplicate %s", ids[i]);
     }
-    /* 240000 characters: each of the 62 expected ~3871 times. */
-    for (int c = 0; c < 128; c++) {
-        if (base62_char((char)c)) {
-            cr_assert(seen[c] > 3000 && seen[c] < 4800, "'%c' seen %zu times", c, seen[c]);
-        }
-    }
+    return ids;
+}
+
+static void free_ids(char **ids)
+{
     for (size_t i = 0; i < N_IDS; i++) {
         free(ids[i]);
     }
     free(ids);
+}
+
+/* Each of the 62 characters about equally often among @total counted. */
+static void assert_uniform(const size_t seen[128], size_t total)
+{
+    double expect = (double)total / 62;
+    for (int c = 0; c < 128; c++) {
+        if (base62_char((char)c)) {
+            cr_assert(seen[c] > 0.78 * expect && seen[c] < 1.24 * expect,
+                      "'%c' seen %zu times, expected ~%.0f", c, seen[c], expect);
+        }
+    }
+}
+
+Test(id, unique_right_length_and_alphabet)
+{
+    size_t seen[128] = {0};
+    char **ids = make_ids(pay_id_new, PAY_ID_TIME_LEN, seen);
+    assert_uniform(seen, (size_t)N_IDS * (PAY_ID_RANDOM_LEN - PAY_ID_TIME_LEN));
+    free_ids(ids);
+}
+
+Test(id, secrets_are_random_throughout)
+{
+    size_t seen[128] = {0};
+    char **ids = make_ids(pay_secret_new, 0, seen);
+    assert_uniform(seen, (size_t)N_IDS * PAY_ID_RANDOM_LEN);
+    /* No time part: made within the same few milliseconds, secrets still
+     * begin with many different characters. */
+    size_t first[128] = {0};
+    size_t distinct = 0;
+    for (size_t i = 0; i < N_IDS; i++) {
+        if (first[(unsigned char)ids[i][3]]++ == 0) {
+            distinct++;
+        }
+    }
+    cr_assert_eq(distinct, 62, "secrets began with only %zu different characters", distinct);
+    free_ids(ids);
+}
+
+Test(id, ids_sort_by_creation_time)
+{
+    char a[PAY_ID_LEN_MAX + 1], b[PAY_ID_LEN_MAX + 1], c[PAY_ID_LEN_MAX + 1];
+    pay_id_new("pi", a);
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = 3 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    pay_id_new("pi", b);
+    nanosleep(&pause, NULL);
+    pay_id_new("pi", c);
+    cr_assert(strcmp(a, b) < 0 && strcmp(b, c) < 0, "%s %s %s", a, b, c);
+    /* The time part is the same width for every id: 8 characters. */
+    cr_assert_eq(strncmp(a, b, 3 + 4), 0, "%s %s: created 3 ms apart", a, b);
 }
 
 Test(id, longest_prefix_fits)
