@@ -1280,7 +1280,7 @@ enum pay_err pay_intent_create(struct pay_op *op, const struct pay_intent_params
     char rnd[PAY_ID_LEN_MAX + 1];
     char secret[2 * PAY_ID_LEN_MAX + 16];
     pay_id_new("pi", id);
-    pay_id_new("s", rnd);
+    pay_secret_new("s", rnd);
     snprintf(secret, sizeof(secret), "%s_secret_%s", id, rnd + 2);
 
     struct pay_intent_row row;
