@@ -722,6 +722,21 @@ test('a card provider with requires_manual_verification holds each payment for a
     assert.equal((await charges(f.id)).length, 1);
     assert.equal((await listAll(p2, `/v1/verifications?payment_intent=${f.id}`)).length, 1, 'held once');
 
+    /* Every provider unreachable at approval: the approval is refused (503), nothing is
+     * charged, the payment stays held; approved again once the processor is back. */
+    const g = await pay('pm_card_visa', { currency: 'gbp', amount: 2000 });
+    const vg = await pendingReview(g.id);
+    const gbpHeld = (await listAll(p2, '/v1/providers?type=card')).find((p) => p.name === 'gbp-held');
+    ok(await p2.api('POST', `/v1/providers/${gbpHeld.id}`, { form: { connector_config: { outage: true } } }));
+    expectError(await decideAs(bob, vg, 'approve'), 503);
+    assert.equal(ok(await getIntent(p2, g.id)).status, 'requires_verification');
+    assert.equal(ok(await p2.api('GET', `/v1/verifications/${vg.id}`)).status, 'pending');
+    assert.equal((await charges(g.id)).length, 0);
+    ok(await p2.api('POST', `/v1/providers/${gbpHeld.id}`, { form: { connector_config: { outage: false } } }));
+    ok(await decideAs(bob, vg, 'approve'));
+    assert.equal(ok(await getIntent(p2, g.id)).status, 'succeeded');
+    assert.equal((await charges(g.id)).length, 1);
+
     const check = await auditVerify(p2);
     assert.equal(check.code, 0, check.stdout + check.stderr);
   } finally {
