@@ -943,13 +943,14 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
         }
     }
     pay_route_choice_release(&route);
-    if ((e == PAY_OK || e == PAY_ERR_CARD_DECLINED) && verdict.attempt_id[0] != '\0') {
-        enum pay_err oe = pay_risk_outcome(op, verdict.attempt_id,
-                                           e == PAY_OK ? status_of(row->obj) : "declined");
+    if (e == PAY_OK || e == PAY_ERR_CARD_DECLINED) {
+        enum pay_err oe =
+            pay_risk_outcome(op, &verdict, e == PAY_OK ? status_of(row->obj) : "declined");
         if (oe != PAY_OK) {
             return oe;
         }
     }
+    pay_risk_verdict_release(&verdict);
     return e;
 }
 

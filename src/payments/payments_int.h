@@ -168,6 +168,7 @@ struct pay_risk_verdict {
     char code[48];                       /* DECLINE: Stripe error code ("card_declined") */
     char decline_code[48];               /* DECLINE: "fraudulent", ... */
     char message[PAY_ERROR_MESSAGE_MAX]; /* DECLINE: for last_payment_error */
+    struct pay_risk_pending *pending;    /* the attempt's row until pay_risk_outcome */
 };
 
 /*
@@ -178,9 +179,12 @@ struct pay_risk_verdict {
 enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
                              const struct pay_pm_charge *pm, const struct pay_route_choice *route,
                              struct pay_risk_verdict *out) PAY_WUR;
-/* Record the outcome of attempt @attempt_id ("succeeded", "declined", ...); "" id: no-op. */
-enum pay_err pay_risk_outcome(struct pay_op *op, const char *attempt_id,
+/* Write @v's attempt with its outcome ("succeeded", "declined", ...) and
+ * release it; nothing when @v has no attempt. */
+enum pay_err pay_risk_outcome(struct pay_op *op, struct pay_risk_verdict *v,
                               const char *outcome) PAY_WUR;
+/* Release @v's attempt unwritten (the attempt failed: its job rolls back). */
+void pay_risk_verdict_release(struct pay_risk_verdict *v);
 /* After an attempt waited (3-D Secure, a review, a wallet, Stripe): @outcome
  * on intent @intent_id's latest attempt, when that one still waits for it
  * (pending, requires_action, processing, requires_verification). */

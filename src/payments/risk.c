@@ -29,6 +29,19 @@
 /* Outcomes that no longer hold money for the customer's day. */
 #define OUTCOMES_RELEASED "('declined', 'canceled', 'requires_payment_method')"
 
+/* An attempt's row until its outcome is known (pay_risk_outcome writes it):
+ * text[] in the order of the INSERT's text columns. */
+enum {
+    PENDING_REASONS = 11, /* text[11]: the reasons, JSON */
+    PENDING_TEXTS = 14,
+};
+struct pay_risk_pending {
+    char *text[PENDING_TEXTS]; /* id, intent, customer, tender, provider, card, address,
+                                  e-mail, facility, zone, currency, reasons, decision, actor */
+    int64_t created, amount;
+    int score;
+};
+
 static void lower_in_place(char *s)
 {
     for (; *s; s++) {
@@ -191,13 +204,14 @@ static enum pay_err card_used(struct pay_op *op, const char *kind, const char *v
     const struct pay_param p[] = {PAY_PTEXT(kind), PAY_PTEXT(value), PAY_PTEXT(card),
                                   PAY_PINT(now)};
     return pay_op_fail(
-        op, pay_tx_exec(op->tx,
-                        "INSERT INTO risk_cards (subject_kind, subject, card_fingerprint, "
-                        "last_seen) VALUES ($1, $2, $3, $4) ON CONFLICT (subject_kind, subject, "
-                        "card_fingerprint) DO UPDATE SET last_seen = CASE WHEN excluded.last_seen > "
-                        "risk_cards.last_seen THEN excluded.last_seen ELSE risk_cards.last_seen "
-                        "END",
-                        p, PAY_NPARAMS(p), NULL));
+        op,
+        pay_tx_exec(op->tx,
+                    "INSERT INTO risk_cards (subject_kind, subject, card_fingerprint, "
+                    "last_seen) VALUES ($1, $2, $3, $4) ON CONFLICT (subject_kind, subject, "
+                    "card_fingerprint) DO UPDATE SET last_seen = CASE WHEN excluded.last_seen > "
+                    "risk_cards.last_seen THEN excluded.last_seen ELSE risk_cards.last_seen "
+                    "END",
+                    p, PAY_NPARAMS(p), NULL));
 }
 
 static enum pay_err blocked(struct pay_op *op, const char *type, const char *value, bool *out)
@@ -381,22 +395,28 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
                                                                   : NULL)
                                          : NULL;
     const char *decision = pay_risk_decision_name(r.decision);
-    const char *outcome = r.decision == PAY_RISK_DECLINE ? "declined" : "pending";
-    const struct pay_param p[] = {
-        PAY_PTEXT(out->attempt_id), PAY_PINT(now),      PAY_PTEXT(intent),
-        PAY_PTEXT(customer),        PAY_PTEXT(tender),  PAY_PTEXT(provider),
-        PAY_PTEXT(or_null(card)),   PAY_PTEXT(addr),    PAY_PTEXT(or_null(email)),
-        PAY_PTEXT(facility),        PAY_PTEXT(zone),    PAY_PINT(amount),
-        PAY_PTEXT(currency),        PAY_PINT(r.score),  PAY_PTEXT(reasons),
-        PAY_PTEXT(decision),        PAY_PTEXT(outcome), PAY_PTEXT(or_null(op->actor)),
-    };
-    e = pay_tx_exec(op->tx,
-                    "INSERT INTO payment_attempts (id, created, payment_intent, customer, tender, "
-                    "provider, card_fingerprint, client_addr, email, facility, timezone, amount, "
-                    "currency, score, reasons, decision, outcome, actor) VALUES ($1, $2, $3, $4, "
-                    "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-                    p, PAY_NPARAMS(p), NULL);
-    free(reasons);
+    /* The row is written once its outcome is known (pay_risk_outcome): one
+     * INSERT instead of an INSERT and an UPDATE of the outcome, which sits
+     * in two of the table's indexes. */
+    struct pay_risk_pending *pend = calloc(1, sizeof(*pend));
+    if (pend == NULL) {
+        free(reasons);
+        return pay_op_fail(op, PAY_ERR_NOMEM);
+    }
+    const char *texts[PENDING_TEXTS] = {
+        out->attempt_id, intent,   customer, tender,   provider, or_null(card), addr,
+        or_null(email),  facility, zone,     currency, NULL,     decision,      or_null(op->actor)};
+    for (size_t i = 0; i < PENDING_TEXTS; i++) {
+        if (i != PENDING_REASONS && texts[i] != NULL &&
+            (pend->text[i] = strdup(texts[i])) == NULL) {
+            e = PAY_ERR_NOMEM;
+        }
+    }
+    pend->text[PENDING_REASONS] = reasons;
+    pend->created = now;
+    pend->amount = amount;
+    pend->score = r.score;
+    out->pending = pend;
     if (e == PAY_OK) {
         e = card_used(op, "customer", customer, or_null(card), now);
     }
@@ -404,6 +424,7 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
         e = card_used(op, "client_addr", addr, or_null(card), now);
     }
     if (e != PAY_OK) {
+        pay_risk_verdict_release(out);
         out->attempt_id[0] = '\0';
         return pay_op_fail(op, e);
     }
@@ -424,15 +445,41 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
     return PAY_OK;
 }
 
-enum pay_err pay_risk_outcome(struct pay_op *op, const char *attempt_id, const char *outcome)
+void pay_risk_verdict_release(struct pay_risk_verdict *v)
 {
-    if (attempt_id == NULL || attempt_id[0] == '\0' || outcome == NULL || outcome[0] == '\0') {
+    if (v->pending != NULL) {
+        for (size_t i = 0; i < PENDING_TEXTS; i++) {
+            free(v->pending->text[i]);
+        }
+        free(v->pending);
+        v->pending = NULL;
+    }
+}
+
+enum pay_err pay_risk_outcome(struct pay_op *op, struct pay_risk_verdict *v, const char *outcome)
+{
+    const struct pay_risk_pending *a = v->pending;
+    if (a == NULL || outcome == NULL || outcome[0] == '\0') {
+        pay_risk_verdict_release(v);
         return PAY_OK;
     }
-    const struct pay_param p[] = {PAY_PTEXT(attempt_id), PAY_PTEXT(outcome)};
-    return pay_op_fail(
-        op,
-        pay_tx_exec(op->tx, "UPDATE payment_attempts SET outcome = $2 WHERE id = $1", p, 2, NULL));
+    char *const *t = a->text;
+    const struct pay_param p[] = {
+        PAY_PTEXT(t[0]),    PAY_PINT(a->created), PAY_PTEXT(t[1]),  PAY_PTEXT(t[2]),
+        PAY_PTEXT(t[3]),    PAY_PTEXT(t[4]),      PAY_PTEXT(t[5]),  PAY_PTEXT(t[6]),
+        PAY_PTEXT(t[7]),    PAY_PTEXT(t[8]),      PAY_PTEXT(t[9]),  PAY_PINT(a->amount),
+        PAY_PTEXT(t[10]),   PAY_PINT(a->score),   PAY_PTEXT(t[11]), PAY_PTEXT(t[12]),
+        PAY_PTEXT(outcome), PAY_PTEXT(t[13]),
+    };
+    enum pay_err e =
+        pay_tx_exec(op->tx,
+                    "INSERT INTO payment_attempts (id, created, payment_intent, customer, tender, "
+                    "provider, card_fingerprint, client_addr, email, facility, timezone, amount, "
+                    "currency, score, reasons, decision, outcome, actor) VALUES ($1, $2, $3, $4, "
+                    "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                    p, PAY_NPARAMS(p), NULL);
+    pay_risk_verdict_release(v);
+    return pay_op_fail(op, e);
 }
 
 enum pay_err pay_risk_challenge_outcome(struct pay_op *op, const char *intent_id,
