@@ -459,6 +459,45 @@ test('paid after its intent was canceled, found by the poller: unapplied, booked
   assert.equal(req.settled_by, 'poll');
 });
 
+test('a request superseded by a new attempt and paid anyway is unapplied; the new one pays the intent', async () => {
+  const before = await sdgBalance();
+  const pi = ok(await pay('46733123454', { amount: 2200 }), 'create');
+  const first = (await waitedWith(pi.id)).reference;
+  await until(async () => (await requests(pi.id))[0].status === 'pending', 'the wallet to accept the first request');
+  /* The payer gives the number again: a second request supersedes the first. */
+  const again = ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/confirm`, {
+    form: { payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone: '46733123454' } } },
+  }), 'confirm again');
+  const second = again.next_action.mobile_money_request.reference;
+  assert.notEqual(second, first);
+  const both = await requests(pi.id);
+  assert.deepEqual(both.map((x) => x.id), [second, first]);
+  assert.ok(['sending', 'pending'].includes(both[0].status), both[0].status);
+  assert.equal(both[1].status, 'canceling', 'the first prompt may still be approved');
+  /* The payer approves both prompts. */
+  await approveInWallet(first);
+  const unapplied = (await until(async () => {
+    const r = (await requests(pi.id)).find((x) => x.id === first);
+    return r.status === 'succeeded_unapplied' ? r : null;
+  }, 'the first request to be unapplied'));
+  assert.equal(unapplied.amount, 2200);
+  assert.equal(ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`)).status, 'requires_action', 'the intent still waits for the second');
+  await approveInWallet(second);
+  const done = await intentWhen(pi.id, ['succeeded']);
+  assert.equal(done.amount_received, 2200);
+  await new Promise((r) => setTimeout(r, 800)); /* let the poller look again */
+  assert.equal((await charges(pi.id)).length, 1);
+  assert.deepEqual(ledgerEntries(first).map((e) => [e.kind, e.lines['liabilities:unapplied_receipts:mobile_money']]),
+    [['unapplied_receipt', -2200]]);
+  assert.equal(ledgerEntries(second).length, 0, 'the paying request books to the intent');
+  assert.equal(ledgerEntries(pi.id).length, 1);
+  assert.equal((await eventsFor(payd, 'mobile_money_request.unapplied', first)).length, 1);
+  assert.equal((await eventsFor(payd, 'mobile_money_request.unapplied', second)).length, 0);
+  assert.equal(await sdgBalance(), before + 2200 - 22, 'only the intent\'s payment (less the 1 % fee) is the merchant\'s');
+  const v = await auditVerify(payd);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+});
+
 test('a request the intent stopped waiting for is never sent again, and settles canceled when the wallet fails it', async () => {
   /* 46733123452: pending, then EXPIRED at the wallet. */
   const pi = ok(await pay('46733123452', { provider: 'mtn-poll' }), 'create');
