@@ -315,29 +315,24 @@ static enum pay_err exec_values(struct pay_tx *tx, const char *head, size_t rows
 
 /* Create the accounts of @deltas that do not exist yet. Almost every entry
  * moves money between accounts that exist, and a lookup by primary key costs
- * a fraction of an INSERT ... ON CONFLICT DO NOTHING; @p is scratch space
- * for 3 * @n params. */
+ * a fraction of an INSERT ... ON CONFLICT DO NOTHING (one key per lookup: an
+ * IN list builds a temporary table each time); @p is scratch space for
+ * 3 * @n params. */
 static enum pay_err accounts_ensure(struct pay_tx *tx, const struct delta *deltas, size_t n,
                                     int64_t now, struct pay_param *p)
 {
-    struct pay_buf sql;
-    pay_buf_init(&sql, 4 * 1024);
-    enum pay_err e = pay_buf_adds(&sql, "SELECT COUNT(*) FROM ledger_accounts WHERE code IN (");
-    for (size_t i = 0; i < n && e == PAY_OK; i++) {
-        p[i] = PAY_PTEXT(deltas[i].account);
-        e = pay_buf_addf(&sql, i == 0 ? "$%zu" : ", $%zu", i + 1);
+    bool all = true;
+    for (size_t i = 0; i < n && all; i++) {
+        const struct pay_param k[] = {PAY_PTEXT(deltas[i].account)};
+        int64_t one = 0;
+        enum pay_err e = pay_tx_query_int(tx, "SELECT 1 FROM ledger_accounts WHERE code = $1", k,
+                                          1, &one, &all);
+        if (e != PAY_OK) {
+            return e;
+        }
     }
-    if (e == PAY_OK) {
-        e = pay_buf_adds(&sql, ")");
-    }
-    int64_t found = 0;
-    bool any = false;
-    if (e == PAY_OK) {
-        e = pay_tx_query_int(tx, sql.data, p, n, &found, &any);
-    }
-    pay_buf_release(&sql);
-    if (e != PAY_OK || found == (int64_t)n) {
-        return e;
+    if (all) {
+        return PAY_OK;
     }
     for (size_t i = 0; i < n; i++) {
         p[3 * i] = PAY_PTEXT(deltas[i].account);
