@@ -129,7 +129,7 @@ test('payd keys create|revoke: no key change without its audit record', async ()
     const kept = (await list()).find((k) => k.name === 'kept');
     assert.ok(kept && kept.revoked_at === null);
     const sql = db.kind === 'sqlite'
-      ? (s) => execFileSync('sqlite3', [db.url.replace(/^sqlite:/, ''), s], { encoding: 'utf8' })
+      ? (s) => execFileSync('sqlite3', ['-cmd', '.timeout 10000', db.url.replace(/^sqlite:/, ''), s], { encoding: 'utf8' })
       : (s) => execFileSync('psql', [db.url, '-v', 'ON_ERROR_STOP=1', '-qAtc', s], { encoding: 'utf8' });
     assert.equal(sql('SELECT COUNT(*) FROM audit_events').trim(), '1');
     sql('DROP TRIGGER audit_head_no_delete' + (db.kind === 'sqlite' ? '' : ' ON audit_head'));
@@ -157,7 +157,7 @@ test('POST /v1/keys and DELETE /v1/keys/:id: no key change without its audit rec
     const before = await records();
     assert.deepEqual(before.map((a) => [a.action, a.object_id]), [['POST /v1/keys', made.id]], 'the create is recorded with its key');
     const sql = own.kind === 'sqlite'
-      ? (q) => execFileSync('sqlite3', [own.dbUrl.replace(/^sqlite:/, ''), q], { encoding: 'utf8' })
+      ? (q) => execFileSync('sqlite3', ['-cmd', '.timeout 10000', own.dbUrl.replace(/^sqlite:/, ''), q], { encoding: 'utf8' })
       : (q) => execFileSync('psql', [own.dbUrl, '-v', 'ON_ERROR_STOP=1', '-qAtc', q], { encoding: 'utf8' });
     const events = sql('SELECT COUNT(*) FROM audit_events').trim();
     sql('DROP TRIGGER audit_head_no_delete' + (own.kind === 'sqlite' ? '' : ' ON audit_head'));
@@ -233,7 +233,7 @@ test('concurrent writes chain in order and verify', async () => {
 test('payd audit verify detects an edited, inserted, deleted or cut-off row', { skip: payd && payd.kind !== 'sqlite' }, async (t) => {
   if (payd.kind !== 'sqlite') return t.skip('SQLite only');
   const src = payd.dbUrl.replace(/^sqlite:/, '');
-  const sql = (db, s) => execFileSync('sqlite3', [db, s], { encoding: 'utf8' });
+  const sql = (db, s) => execFileSync('sqlite3', ['-cmd', '.timeout 10000', db, s], { encoding: 'utf8' });
   /* The triggers refuse changes on the live table. */
   const copy0 = path.join(payd.dir, 'tamper0.db');
   sql(src, `VACUUM INTO '${copy0}'`);

@@ -172,7 +172,7 @@ function sql(q) {
   if (payd.kind === 'postgres') {
     return execFileSync('psql', [payd.dbUrl, '-qAtF', '|', '-c', q], { encoding: 'utf8' });
   }
-  return execFileSync('sqlite3', [payd.dbUrl.replace(/^sqlite:/, ''), q], { encoding: 'utf8' });
+  return execFileSync('sqlite3', ['-cmd', '.timeout 10000', payd.dbUrl.replace(/^sqlite:/, ''), q], { encoding: 'utf8' });
 }
 
 /* The ledger entries caused by @source: [{id, kind, currency, lines: {account: amount}}]. */
@@ -754,7 +754,7 @@ test('a wallet number an older payd stored in clear still pays, and is sealed at
     const pm = first.payment_method;
     const q = (s) => (own.kind === 'postgres'
       ? execFileSync('psql', [own.dbUrl, '-qAtc', s], { encoding: 'utf8' })
-      : execFileSync('sqlite3', [own.dbUrl.replace(/^sqlite:/, ''), s], { encoding: 'utf8' })).trim();
+      : execFileSync('sqlite3', ['-cmd', '.timeout 10000', own.dbUrl.replace(/^sqlite:/, ''), s], { encoding: 'utf8' })).trim();
     assert.match(q(`SELECT token FROM payment_methods WHERE id = '${pm}'`), /^enc1:/);
     /* What an older payd wrote: the number itself. */
     q(`UPDATE payment_methods SET token = '46733616161' WHERE id = '${pm}'`);

@@ -224,8 +224,8 @@ test('payd audit verify fails on a corrupted copy of the database', async () => 
   let db = payd.dbUrl;
   if (payd.kind === 'sqlite') {
     const copy = path.join(payd.dir, 'corrupt.db');
-    execFileSync('sqlite3', [payd.dbUrl.replace(/^sqlite:/, ''), `.backup ${copy}`]);
-    execFileSync('sqlite3', [copy, corrupt]);
+    execFileSync('sqlite3', ['-cmd', '.timeout 10000', payd.dbUrl.replace(/^sqlite:/, ''), `.backup ${copy}`]);
+    execFileSync('sqlite3', ['-cmd', '.timeout 10000', copy, corrupt]);
     db = `sqlite:${copy}`;
   } else {
     /* The last test: the suite's own database is dropped afterwards. */

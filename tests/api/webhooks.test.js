@@ -123,7 +123,7 @@ function storedSecrets(payd) {
   if (payd.kind === 'postgres') {
     return execFileSync('psql', [payd.dbUrl, '-qAtc', sql], { encoding: 'utf8' });
   }
-  return execFileSync('sqlite3', [payd.dbUrl.replace(/^sqlite:/, ''), sql], { encoding: 'utf8' });
+  return execFileSync('sqlite3', ['-cmd', '.timeout 10000', payd.dbUrl.replace(/^sqlite:/, ''), sql], { encoding: 'utf8' });
 }
 
 async function createEndpoint(payd, url, events = ['*'], extra = {}) {

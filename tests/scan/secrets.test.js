@@ -157,13 +157,13 @@ function scanSqlite(dirs, pats) {
       if (!f.endsWith('.db')) continue;
       let names;
       try {
-        names = execFileSync('sqlite3', ['-readonly', f, "SELECT name FROM sqlite_master WHERE type = 'table'"], { encoding: 'utf8' })
+        names = execFileSync('sqlite3', ['-cmd', '.timeout 10000', '-readonly', f, "SELECT name FROM sqlite_master WHERE type = 'table'"], { encoding: 'utf8' })
           .split('\n').filter(Boolean);
       } catch (_) {
         continue; /* not a SQLite file */
       }
       for (const t of names) {
-        const text = execFileSync('sqlite3', ['-readonly', '-json', f, `SELECT * FROM "${t}"`], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
+        const text = execFileSync('sqlite3', ['-cmd', '.timeout 10000', '-readonly', '-json', f, `SELECT * FROM "${t}"`], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
         tables++;
         for (const p of pats) {
           if (p.logsOnly && p.name !== 'webhook secret') continue;
