@@ -332,7 +332,8 @@ struct req_row {
     int64_t amount_minor;
     int64_t created, expires_at;
     bool otp;
-    char *config; /* sealed (owned) */
+    bool approved; /* a person approved its attempt (migration 0016) */
+    char *config;  /* sealed (owned) */
 };
 
 static enum pay_err request_get(struct pay_op *op, const char *reference, json_t **out);
@@ -354,7 +355,7 @@ static enum pay_err req_load(struct pay_op *op, const char *reference, struct re
     struct pay_rows *r = NULL;
     enum pay_err e = pay_tx_query(op->tx,
                                   "SELECT intent, provider, profile, status, currency, amount, "
-                                  "created, expires_at, otp, config FROM momo_requests "
+                                  "created, expires_at, otp, config, approved FROM momo_requests "
                                   "WHERE reference = $1",
                                   p, 1, &r);
     if (e != PAY_OK) {
@@ -377,6 +378,7 @@ static enum pay_err req_load(struct pay_op *op, const char *reference, struct re
         if (c != NULL && out->config == NULL) {
             e = PAY_ERR_NOMEM;
         }
+        out->approved = pay_rows_int(r, 10) != 0;
     }
     enum pay_err ce = pay_rows_close(r);
     e = e != PAY_OK ? e : ce;
@@ -545,8 +547,15 @@ static enum pay_err close_open(struct pay_op *op, const char *intent)
                                        p, PAY_NPARAMS(p), NULL));
 }
 
+/*
+ * A new request to pay for @row through @route, committed before it is sent.
+ * @approved: a person approved this attempt (provider_review or
+ * fraud_review), kept on the request so that a fallback does not hold the
+ * payment again.
+ */
 static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
-                          const struct pay_route_choice *route, char ref_out[PAY_MOMO_REF_LEN])
+                          const struct pay_route_choice *route, bool approved,
+                          char ref_out[PAY_MOMO_REF_LEN])
 {
     ref_out[0] = '\0';
     const char *intent = pay_json_str(row->obj, "id");
@@ -650,12 +659,13 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
         PAY_PTEXT(sealed.data),
         PAY_PINT(now + PAY_MOMO_RESEND_AFTER_S),
         PAY_PINT(expires_at),
+        PAY_PINT(approved ? 1 : 0),
     };
     e = pay_tx_exec(op->tx,
                     "INSERT INTO momo_requests (reference, created, intent, provider, profile, "
                     "amount, currency, payer_last4, otp, status, config, next_poll_at, "
-                    "expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sending', $10, $11, "
-                    "$12)",
+                    "expires_at, approved) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sending', "
+                    "$10, $11, $12, $13)",
                     p, PAY_NPARAMS(p), NULL);
     pay_buf_release(&sealed);
     if (e != PAY_OK) {
@@ -688,8 +698,11 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
 enum pay_err pay_momo_begin(struct pay_op *op, struct pay_intent_row *row,
                             const struct pay_route_choice *route)
 {
+    /* An intent leaves requires_verification only by a person's approval
+     * (it cannot be confirmed there): the request is sent as approved. */
+    bool approved = pay_str_eq(pay_json_str(row->obj, "status"), "requires_verification");
     char ref[PAY_MOMO_REF_LEN];
-    enum pay_err e = begin(op, row, route, ref);
+    enum pay_err e = begin(op, row, route, approved, ref);
     if (e == PAY_OK && op->call != NULL) {
         /* Sent after the commit; without a continuation the poller sends it. */
         pay_copy_str(op->call->momo_reference, sizeof(op->call->momo_reference), ref);
@@ -899,9 +912,14 @@ static enum pay_err decline(struct pay_op *op, struct pay_intent_row *row, const
     return pay_intent_attempt_failed(op, row, "payment_method_provider_decline", dc, msg);
 }
 
-/* The provider was down before accepting: the next provider, or a decline. */
+/*
+ * The provider was down before accepting: the next provider, or a decline.
+ * A next provider with requires_manual_verification holds the payment
+ * (verification kind provider_review; nothing is sent) as attempt()'s
+ * fallback does, unless a person already @approved this attempt.
+ */
 static enum pay_err fall_back(struct pay_op *op, struct pay_intent_row *row, const char *provider,
-                              char next_reference[PAY_MOMO_REF_LEN])
+                              bool approved, char next_reference[PAY_MOMO_REF_LEN])
 {
     struct pay_route_choice route;
     enum pay_err e = pay_route_pick(op, row, PAY_TENDER_MOBILE_WALLET, provider, &route);
@@ -914,9 +932,12 @@ static enum pay_err fall_back(struct pay_op *op, struct pay_intent_row *row, con
     }
     char ref[PAY_MOMO_REF_LEN] = "";
     if (e == PAY_OK) {
-        pay_logf(PAY_LOG_WARN, op->request_id, "momo: provider %s unavailable; falling back to %s",
-                 provider, route.provider);
-        e = begin(op, row, &route, ref);
+        pay_logf(PAY_LOG_WARN, op->request_id,
+                 "momo: provider %s unavailable; falling back to %s%s", provider, route.provider,
+                 route.manual_verification && !approved ? ", held for its review" : "");
+        e = route.manual_verification && !approved
+                ? pay_verification_open(op, row, "provider_review", &route)
+                : begin(op, row, &route, approved, ref);
     }
     pay_route_choice_release(&route);
     if (e == PAY_OK && next_reference != NULL) {
@@ -1053,6 +1074,7 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
         return e;
     }
     bool was_open = watched_status(rq.status);
+    bool approved = rq.approved;
     int64_t expires_at = rq.expires_at;
     char provider[64];
     pay_copy_str(provider, sizeof(provider), rq.provider);
@@ -1104,7 +1126,7 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
         e = settle_row(op, reference, "failed", "SERVICE_UNAVAILABLE", NULL, r.http_status, source,
                        &changed);
         if (e == PAY_OK && changed) {
-            e = fall_back(op, &row, provider, next_reference);
+            e = fall_back(op, &row, provider, approved, next_reference);
         }
         break;
     case PAY_MOMO_REFUSED:

@@ -661,6 +661,44 @@ test('a wallet provider with requires_manual_verification: nothing is sent until
   assert.equal(v.code, 0, v.stdout + v.stderr);
 });
 
+test('a wallet provider down at sending falls back to one with requires_manual_verification: held until another staff member approves, then not held again', async () => {
+  /* GHS only, so the other tests' routing is untouched. */
+  const down = await closedPort();
+  await provider({ name: 'ghs-down', currencies: ['ghs'], priority: 1, connector_config: { base_url: `http://127.0.0.1:${down}`, wallet: 'mtn_momo' } });
+  await provider({ name: 'ghs-held', currencies: ['ghs'], priority: 2, requires_manual_verification: true, connector_config: { base_url: sim.url, wallet: 'mtn_momo' } });
+  const alice = await payd.mintToken({ sub: 'staff_alice', role: 'staff' });
+  const bob = await payd.mintToken({ sub: 'staff_bob', role: 'staff' });
+  const pi = ok(await pay('46733777777', { currency: 'ghs', amount: 3000 }, alice), 'create');
+  const held = await intentWhen(pi.id, ['requires_verification']);
+  assert.equal(held.provider, 'ghs-held');
+  assert.equal(held.next_action.manual_verification.kind, 'provider_review');
+  let reqs = await requests(pi.id);
+  assert.deepEqual(reqs.map((x) => [x.provider, x.status]), [['ghs-down', 'failed']], 'nothing is asked of the payer through ghs-held before the approval');
+  assert.equal(reqs[0].failure_reason, 'SERVICE_UNAVAILABLE');
+  const list = ok(await payd.api('GET', `/v1/verifications?payment_intent=${pi.id}&kind=provider_review&status=pending`)).data;
+  assert.equal(list.length, 1);
+  assert.equal(list[0].tender, 'mobile_wallet');
+  assert.equal(list[0].amount, 3000);
+  assert.equal((await charges(pi.id)).length, 0);
+
+  ok(await payd.api('POST', `/v1/verifications/${list[0].id}/approve`, { token: bob }), 'approve');
+  /* Routed again: ghs-down is still down, and the fallback to ghs-held sends it at once. */
+  const done = await intentWhen(pi.id, ['succeeded']);
+  assert.equal(done.provider, 'ghs-held');
+  assert.equal(done.amount_received, 3000);
+  reqs = await requests(pi.id);
+  assert.deepEqual(reqs.map((x) => [x.provider, x.status]).reverse(),
+    [['ghs-down', 'failed'], ['ghs-down', 'failed'], ['ghs-held', 'succeeded']]);
+  const sent = await simRequest(reqs[0].id);
+  assert.equal(sent.request.amount, '30.00');
+  assert.equal(sent.request.currency, 'GHS');
+  const all = ok(await payd.api('GET', `/v1/verifications?payment_intent=${pi.id}`)).data;
+  assert.deepEqual(all.map((v) => [v.kind, v.status]), [['provider_review', 'approved']], 'one hold, not a second one');
+  assert.equal((await charges(pi.id)).length, 1);
+  const v = await auditVerify(payd);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+});
+
 test('bad wallet input is a 400 naming the parameter', async () => {
   expectError(await pay('12ab'), 400, { param: 'payment_method_data[mobile_wallet][phone]' });
   expectError(await pay('123'), 400, { param: 'payment_method_data[mobile_wallet][phone]' });

@@ -1,0 +1,12 @@
+-- 0016_momo_request_approved: a wallet request sent after a person approved
+-- its payment (issue 6, requires_manual_verification).
+--
+-- A wallet's request to pay is sent after the confirm (or the approval) has
+-- committed; a provider found down then hands the payment to the next one
+-- (momo_intents.c, fall_back). A next provider with
+-- requires_manual_verification holds the payment in the verification queue
+-- (kind provider_review) unless a person already approved this attempt (a
+-- provider_review or fraud_review verification): approved = 1 on the
+-- request that approval sent, and on each fallback request after it, so
+-- the payment is not held a second time. A new attempt starts at 0.
+ALTER TABLE momo_requests ADD COLUMN approved BIGINT NOT NULL DEFAULT 0;
