@@ -217,8 +217,13 @@ static enum pay_err row_insert(struct pay_op *op, const struct pay_intent_row *r
     return pay_op_fail(op, e);
 }
 
-enum pay_err pay_intent_row_save(struct pay_op *op, const struct pay_intent_row *row)
+enum pay_err pay_intent_row_save(struct pay_op *op, struct pay_intent_row *row)
 {
+    if (row->unsaved) {
+        enum pay_err ie = row_insert(op, row);
+        row->unsaved = ie != PAY_OK;
+        return ie;
+    }
     struct row_cols c;
     enum pay_err e = row_cols_fill(row, &c);
     if (e != PAY_OK) {
@@ -815,6 +820,13 @@ static const char *sole_tender(const json_t *obj)
     return t != NULL && pay_tender_valid(t) && !pay_str_eq(t, PAY_TENDER_CARD) ? t : NULL;
 }
 
+/* @row written, for connectors whose own rows refer to it (momo_requests,
+ * provider_attempts). */
+static enum pay_err persisted(struct pay_op *op, struct pay_intent_row *row)
+{
+    return row->unsaved ? pay_intent_row_save(op, row) : PAY_OK;
+}
+
 /*
  * Hand an attempt of @row, routed to *@route (applied to the row), to the
  * route's connector. A provider with requires_manual_verification holds an
@@ -836,9 +848,11 @@ static enum pay_err send_to_route(struct pay_op *op, struct pay_intent_row *row,
         } else if (route->manual_verification && !approved) {
             e = pay_verification_open(op, row, "provider_review", route);
         } else if (pay_str_eq(route->connector, PAY_CONNECTOR_MOBILE_MONEY)) {
-            e = pay_momo_begin(op, row, route);
+            e = persisted(op, row);
+            e = e == PAY_OK ? pay_momo_begin(op, row, route) : e;
         } else if (is_stripe(row)) {
-            e = stripe_confirm(op, row, off_session);
+            e = persisted(op, row);
+            e = e == PAY_OK ? stripe_confirm(op, row, off_session) : e;
         } else if (pm == NULL) {
             e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "payment_method",
                               "You cannot confirm this PaymentIntent because it's missing "
@@ -1318,12 +1332,18 @@ enum pay_err pay_intent_create(struct pay_op *op, const struct pay_intent_params
     if (pay_json_str(row.obj, "payment_method") != NULL) {
         pay_json_set_str(row.obj, "status", ST_RC);
     }
-    e = row_insert(op, &row);
+    /* Confirmed at once: written by the attempt's first save (or below). */
+    row.unsaved = q.confirm;
+    e = q.confirm ? PAY_OK : row_insert(op, &row);
     if (e == PAY_OK) {
         e = emit(op, "payment_intent.created", row.obj);
     }
     if (e == PAY_OK && q.confirm) {
         e = attempt(op, &row, pm.id[0] ? &pm : NULL, q.off_session, false);
+    }
+    if (row.unsaved && (e == PAY_OK || e == PAY_ERR_CARD_DECLINED)) {
+        enum pay_err se = pay_intent_row_save(op, &row);
+        e = se != PAY_OK ? se : e;
     }
     return finish(&row, e, out);
 }

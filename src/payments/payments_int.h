@@ -60,6 +60,9 @@ struct pay_intent_row {
     char tender[16];
     int64_t fee_bps;
     int64_t fee_fixed_minor;
+    /* Created by this job and not yet written: the first save INSERTs it (a
+     * create that confirms at once writes its intent once, not twice). */
+    bool unsaved;
 };
 
 /*
@@ -71,7 +74,7 @@ struct pay_intent_row {
 enum pay_err pay_intent_row_load(struct pay_op *op, const char *id, bool for_update,
                                  const char *param, struct pay_intent_row *row) PAY_WUR;
 /* Write @row back (every column from row->obj). */
-enum pay_err pay_intent_row_save(struct pay_op *op, const struct pay_intent_row *row) PAY_WUR;
+enum pay_err pay_intent_row_save(struct pay_op *op, struct pay_intent_row *row) PAY_WUR;
 void pay_intent_row_release(struct pay_intent_row *row);
 
 /* Merge Stripe metadata @update into @obj's "metadata": "" values unset. */
