@@ -232,8 +232,8 @@ static enum pay_err request_list(struct pay_request *req)
 {
     static const char *const allowed[] = {"payment_intent", "status", NULL};
     static const char *const statuses[] = {
-        "sending", "pending",  "canceling", "succeeded", "succeeded_unapplied",
-        "failed",  "canceled", NULL};
+        "sending",  "pending", "canceling", "succeeded", "succeeded_unapplied",
+        "refunded", "failed",  "canceled",  NULL};
     PAY_TRY(pay_args_allow(req, req->query, allowed));
     const char *pi = NULL;
     const char *status = NULL;
@@ -245,6 +245,21 @@ static enum pay_err request_list(struct pay_request *req)
     json_t *data = NULL;
     PAY_TRY(pay_momo_request_list(&op, pi, status, &data));
     pay_api_list(req, "/v1/mobile_money_requests", data, false);
+    return PAY_OK;
+}
+
+/*
+ * Staff record paying back a request's unapplied money: a verification
+ * (kind unapplied_refund) another staff member approves.
+ */
+static enum pay_err request_refund(struct pay_request *req)
+{
+    static const char *const allowed[] = {NULL};
+    PAY_TRY(pay_args_allow(req, req->body, allowed));
+    struct pay_op op = pay_api_op(req);
+    json_t *obj = NULL;
+    PAY_TRY(pay_verification_unapplied_refund(&op, req->params[0], &obj));
+    pay_resp_json(req, 200, obj);
     return PAY_OK;
 }
 
@@ -261,5 +276,7 @@ PAY_API_ROUTES_DEFINE(mobile_money) = {
      "Confirm a mobile money payment with the code the wallet sent the payer"},
     {"GET", "/v1/mobile_money_requests", request_list, PAY_ROLES_READ_ALL, 0,
      "List the mobile money requests of a payment intent"},
+    {"POST", "/v1/mobile_money_requests/:reference/refund", request_refund, PAY_ROLES_STAFF,
+     PAY_ROUTE_WRITE, "Ask to pay back a mobile money request's unapplied money (maker-checker)"},
 };
 PAY_API_ROUTES_COUNT(mobile_money);

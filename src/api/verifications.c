@@ -29,7 +29,8 @@ static enum pay_err answer(struct pay_request *req, enum pay_err e, json_t *obj)
 }
 
 static const char *const statuses[] = {"pending", "approved", "rejected", "canceled", NULL};
-static const char *const kinds[] = {"payment", "fraud_review", "provider_review", "refund", NULL};
+static const char *const kinds[] = {"payment", "fraud_review",     "provider_review",
+                                    "refund",  "unapplied_refund", NULL};
 static const char *const tenders[] = {"card",          "mobile_wallet", "cash", "cheque",
                                       "bank_transfer", "bank_draft",    NULL};
 static const char *const evidence_kinds[] = {"receipt_photo", "cash_count", "cheque_image",

@@ -80,7 +80,7 @@ struct pay_momo_job {
     char intent[PAY_ID_LEN_MAX + 1];
     char provider[64];
     char status[24]; /* sending | pending | canceling | succeeded | succeeded_unapplied |
-                        failed | canceled */
+                        refunded | failed | canceled */
     bool otp;
     int64_t amount_minor;
     char currency[4];
@@ -157,6 +157,27 @@ enum pay_err pay_momo_otp_request(struct pay_op *op, const char *intent_id,
  */
 enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, const char *status,
                                    json_t **data_out) PAY_WUR;
+
+/*
+ * Paying back unapplied money (a maker-checker refund, verification kind
+ * unapplied_refund, verifications.c): request @reference (op's customer
+ * scope ignored) as a mobile_money_request object in *out (caller owns),
+ * when it is succeeded_unapplied; else PAY_ERR_NOT_FOUND or
+ * PAY_ERR_UNEXPECTED_STATE, both naming "reference".
+ */
+enum pay_err pay_momo_unapplied_get(struct pay_op *op, const char *reference,
+                                    json_t **out) PAY_WUR;
+/*
+ * A second person approved paying back request @reference: it becomes
+ * `refunded` (conditional UPDATE, so once: else PAY_ERR_UNEXPECTED_STATE
+ * "reference"), with the reverse of its unapplied_receipt entry (kind
+ * unapplied_refund, source the reference: Dr liabilities:unapplied_receipts:
+ * mobile_money / Cr assets:processor:mobile_money) and the event
+ * mobile_money_request.refunded for @customer (may be NULL), in the
+ * caller's transaction. *out gets the request object (caller owns).
+ */
+enum pay_err pay_momo_unapplied_refunded(struct pay_op *op, const char *reference,
+                                         const char *customer, json_t **out) PAY_WUR;
 
 /* Intent @intent is canceled: its open requests become canceling (still
  * asked about, never sent; see pay_momo_apply). */

@@ -1249,7 +1249,7 @@ enum pay_err pay_momo_otp_request(struct pay_op *op, const char *intent_id,
 /* The columns req_object reads, in its order. */
 #define REQ_COLUMNS                                                                                \
     "reference, intent, created, provider, profile, amount, currency, payer_last4, status, "       \
-    "reason, financial_id, settled_by, settled_at, expires_at, sends, polls"
+    "reason, financial_id, settled_by, settled_at, expires_at, sends, polls, refunded_at"
 
 /* The mobile_money_request object of the current row of a query of REQ_COLUMNS. */
 static json_t *req_object(struct pay_rows *r)
@@ -1276,6 +1276,11 @@ static json_t *req_object(struct pay_rows *r)
     pay_json_set_int(o, "expires_at", pay_rows_int(r, 13));
     pay_json_set_int(o, "sends", pay_rows_int(r, 14));
     pay_json_set_int(o, "polls", pay_rows_int(r, 15));
+    if (pay_rows_null(r, 16)) {
+        json_object_set_new(o, "refunded_at", json_null());
+    } else {
+        pay_json_set_int(o, "refunded_at", pay_rows_int(r, 16));
+    }
     return o;
 }
 
@@ -1357,6 +1362,83 @@ enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, con
     snprintf(sql, sizeof(sql),
              "SELECT " REQ_COLUMNS " FROM momo_requests %sORDER BY seq DESC LIMIT $%zu", where, n);
     return req_query(op, sql, p, n, data_out);
+}
+
+enum pay_err pay_momo_unapplied_get(struct pay_op *op, const char *reference, json_t **out)
+{
+    *out = NULL;
+    if (reference == NULL || !pay_momo_uuid4_valid(reference)) {
+        return pay_error_set(op->err, PAY_ERR_NOT_FOUND, "reference",
+                             "No such mobile money request: '%s'.", reference ? reference : "");
+    }
+    json_t *obj = NULL;
+    enum pay_err e = request_get(op, reference, &obj);
+    if (e != PAY_OK) {
+        return e;
+    }
+    const char *status = pay_json_str(obj, "status");
+    if (!pay_str_eq(status, ST_UNAPPLIED)) {
+        e = pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "reference",
+                          "Mobile money request %s has a status of %s; only a request in "
+                          "succeeded_unapplied holds money to pay back.",
+                          reference, status ? status : "unknown");
+        json_decref(obj);
+        return e;
+    }
+    *out = obj;
+    return PAY_OK;
+}
+
+enum pay_err pay_momo_unapplied_refunded(struct pay_op *op, const char *reference,
+                                         const char *customer, json_t **out)
+{
+    *out = NULL;
+    int64_t changes = 0;
+    struct pay_param p[] = {PAY_PTEXT(reference), PAY_PINT(pay_now())};
+    enum pay_err e = pay_tx_exec(op->tx,
+                                 "UPDATE momo_requests SET status = 'refunded', refunded_at = $2 "
+                                 "WHERE reference = $1 AND status = 'succeeded_unapplied'",
+                                 p, PAY_NPARAMS(p), &changes);
+    if (e != PAY_OK) {
+        return pay_op_fail(op, e);
+    }
+    if (changes != 1) {
+        return pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "reference",
+                             "Mobile money request %s no longer holds unapplied money.", reference);
+    }
+    json_t *obj = NULL;
+    e = request_get(op, reference, &obj);
+    if (e != PAY_OK) {
+        return e;
+    }
+    int64_t amount = pay_json_int(obj, "amount", 0);
+    /* The reverse of book_unapplied's entry: the debt to the payer is paid
+     * out of what the wallet held for us. */
+    const struct pay_ledger_line lines[2] = {
+        {.account = ACCOUNT_UNAPPLIED, .amount_minor = amount},
+        {.account = ACCOUNT_PROCESSOR, .amount_minor = -amount},
+    };
+    const struct pay_ledger_entry entry = {
+        .kind = "unapplied_refund",
+        .currency = pay_json_str(obj, "currency"),
+        .source_id = reference,
+        .description = "Unapplied mobile money paid back to the payer",
+        .lines = lines,
+        .n_lines = 2,
+    };
+    e = pay_op_fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
+    if (e == PAY_OK) {
+        e = pay_op_fail(op, pay_event_append(op->tx, "mobile_money_request.refunded", obj, customer,
+                                             op->request_id, NULL, op->err));
+    }
+    if (e != PAY_OK) {
+        json_decref(obj);
+        return e;
+    }
+    pay_logf(PAY_LOG_INFO, op->request_id, "momo request %s: %lld %s paid back to the payer",
+             reference, (long long)amount, pay_json_str(obj, "currency"));
+    *out = obj;
+    return PAY_OK;
 }
 
 enum pay_err pay_momo_cancel_for_intent(struct pay_op *op, const char *intent)

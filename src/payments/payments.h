@@ -491,6 +491,9 @@ enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report,
  *   refund approved   -> refund succeeded, refund ledger entry, refund.updated;
  *   refund rejected   -> refund failed, the amount released from the
  *                        intent's amount_refunded, refund.updated.
+ *   unapplied_refund approved -> the wallet request refunded, its reverse
+ *                        ledger entry, mobile_money_request.refunded;
+ *   unapplied_refund rejected -> nothing moves; the request stays unapplied.
  * Each decision appends verification.approved / verification.rejected
  * (opening: verification.created), without a customer (staff only).
  */
@@ -511,6 +514,18 @@ enum pay_err pay_verification_list(struct pay_op *op, const struct pay_verificat
  * op->actor: approve (@reason optional) or reject (@reason required:
  * PAY_ERR_PARAM_MISSING "reason"). *out gets the verification.
  */
+/*
+ * Staff record paying back the unapplied money of mobile money request
+ * @reference (succeeded_unapplied, mobile_money.h): a pending verification
+ * of kind "unapplied_refund" (recorded by op->actor; tender mobile_wallet,
+ * the request's amount and currency, its intent, mobile_money_request the
+ * reference). Its approval by someone else marks the request refunded with
+ * the reverse ledger entry; a rejection leaves it unapplied. Errors name
+ * "reference": PAY_ERR_NOT_FOUND, PAY_ERR_UNEXPECTED_STATE (not unapplied,
+ * or already waiting for approval). *out gets the verification.
+ */
+enum pay_err pay_verification_unapplied_refund(struct pay_op *op, const char *reference,
+                                               json_t **out) PAY_WUR;
 enum pay_err pay_verification_approve(struct pay_op *op, const char *id, const char *reason,
                                       json_t **out) PAY_WUR;
 enum pay_err pay_verification_reject(struct pay_op *op, const char *id, const char *reason,

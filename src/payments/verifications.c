@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mobile_money.h"
 #include "payments_int.h"
 
 #define ACCOUNT_LEN_MAX 96
@@ -105,7 +106,7 @@ static enum pay_err verification_insert(struct pay_op *op, const json_t *v)
     if (data == NULL) {
         return pay_op_fail(op, PAY_ERR_NOMEM);
     }
-    struct pay_param p[13] = {
+    struct pay_param p[14] = {
         PAY_PTEXT(pay_json_str(v, "id")),
         PAY_PINT(pay_json_int(v, "created", 0)),
         PAY_PTEXT(pay_json_str(v, "kind")),
@@ -119,14 +120,20 @@ static enum pay_err verification_insert(struct pay_op *op, const json_t *v)
         PAY_PTEXT(pay_json_str(v, "currency")),
         PAY_PTEXT(pay_json_str(v, "recorded_by")),
         PAY_PTEXT(data),
+        PAY_PTEXT(pay_json_str(v, "mobile_money_request")),
     };
     enum pay_err e = pay_tx_exec(op->tx,
                                  "INSERT INTO verifications (id, created, kind, status, "
                                  "payment_intent, refund, customer, tender, facility, amount, "
-                                 "currency, recorded_by, data) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                                 "$8, $9, $10, $11, $12, $13)",
+                                 "currency, recorded_by, data, mobile_money_request) VALUES ($1, "
+                                 "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                                  p, PAY_NPARAMS(p), NULL);
     free(data);
+    if (e == PAY_ERR_DB_UNIQUE && pay_json_str(v, "mobile_money_request") != NULL) {
+        return pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, "reference",
+                             "Paying back mobile money request %s already waits for approval.",
+                             pay_json_str(v, "mobile_money_request"));
+    }
     if (e == PAY_ERR_DB_UNIQUE) {
         return pay_error_set(op->err, PAY_ERR_UNEXPECTED_STATE, NULL,
                              "A verification of this kind is already pending for %s.",
@@ -263,6 +270,50 @@ enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row
         e = emit(op, "verification.created", v, NULL);
     }
     json_decref(v);
+    return e;
+}
+
+/* ---- Paying back unapplied wallet money ------------------------------------ */
+
+enum pay_err pay_verification_unapplied_refund(struct pay_op *op, const char *reference,
+                                               json_t **out)
+{
+    *out = NULL;
+    /* Staff act for every customer: the request and its intent unscoped. */
+    struct pay_op sys = *op;
+    sys.customer_scope = NULL;
+    json_t *req = NULL;
+    enum pay_err e = pay_momo_unapplied_get(&sys, reference, &req);
+    if (e != PAY_OK) {
+        return e;
+    }
+    /* The intent is locked first, as a decision locks it. */
+    struct pay_intent_row row;
+    e = pay_intent_row_load(&sys, pay_json_str(req, "payment_intent"), true, "reference", &row);
+    if (e != PAY_OK) {
+        json_decref(req);
+        return e;
+    }
+    json_t *v = verification_new(op, "unapplied_refund", row.obj, PAY_TENDER_MOBILE_WALLET,
+                                 pay_json_int(req, "amount", 0), NULL);
+    if (v == NULL) {
+        e = pay_op_fail(op, PAY_ERR_NOMEM);
+        goto out;
+    }
+    pay_json_set_str(v, "currency", pay_json_str(req, "currency"));
+    pay_json_set_str(v, "mobile_money_request", reference);
+    e = verification_insert(op, v);
+    if (e == PAY_OK) {
+        e = emit(op, "verification.created", v, NULL);
+    }
+out:
+    pay_intent_row_release(&row);
+    json_decref(req);
+    if (e == PAY_OK) {
+        *out = v;
+    } else {
+        json_decref(v);
+    }
     return e;
 }
 
@@ -488,6 +539,24 @@ static enum pay_err decide_payment(struct pay_op *op, json_t *v, struct pay_inte
     return e;
 }
 
+/*
+ * Paying back a wallet's unapplied money: approved, the request becomes
+ * refunded with its reverse ledger entry (pay_momo_unapplied_refunded);
+ * rejected, it stays succeeded_unapplied (nothing moves) and may be asked
+ * for again. The intent is left alone either way.
+ */
+static enum pay_err decide_unapplied_refund(struct pay_op *op, const json_t *v, bool approve)
+{
+    if (!approve) {
+        return PAY_OK;
+    }
+    json_t *req = NULL;
+    enum pay_err e = pay_momo_unapplied_refunded(op, pay_json_str(v, "mobile_money_request"),
+                                                 pay_json_str(v, "customer"), &req);
+    json_decref(req);
+    return e;
+}
+
 static enum pay_err decide(struct pay_op *op, const char *id, bool approve, const char *reason,
                            json_t **out)
 {
@@ -530,7 +599,10 @@ static enum pay_err decide(struct pay_op *op, const char *id, bool approve, cons
                           "Maker-checker: %s recorded this %s and may not also %s it; another "
                           "staff member must decide.",
                           maker,
-                          pay_str_eq(pay_json_str(v, "kind"), "refund") ? "refund" : "payment",
+                          pay_str_eq(pay_json_str(v, "kind"), "refund") ||
+                                  pay_str_eq(pay_json_str(v, "kind"), "unapplied_refund")
+                              ? "refund"
+                              : "payment",
                           approve ? "approve" : "reject");
         if (op->err != NULL) {
             snprintf(op->err->code_str, sizeof(op->err->code_str), "maker_checker_violation");
@@ -542,6 +614,8 @@ static enum pay_err decide(struct pay_op *op, const char *id, bool approve, cons
     }
     if (pay_str_eq(pay_json_str(v, "kind"), "refund")) {
         e = decide_refund(op, v, &row, approve);
+    } else if (pay_str_eq(pay_json_str(v, "kind"), "unapplied_refund")) {
+        e = decide_unapplied_refund(op, v, approve);
     } else {
         e = decide_payment(op, v, &row, approve, reason);
     }
@@ -590,7 +664,8 @@ enum pay_err pay_verification_cancel_for_intent(struct pay_op *op, const char *i
     struct pay_rows *r = NULL;
     enum pay_err e = pay_tx_query(op->tx,
                                   "SELECT id FROM verifications WHERE payment_intent = $1 AND "
-                                  "status = 'pending' AND kind <> 'refund'",
+                                  "status = 'pending' AND kind NOT IN ('refund', "
+                                  "'unapplied_refund')",
                                   p, 1, &r);
     if (e != PAY_OK) {
         return pay_op_fail(op, e);

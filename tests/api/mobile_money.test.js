@@ -498,6 +498,111 @@ test('a request superseded by a new attempt and paid anyway is unapplied; the ne
   assert.equal(v.code, 0, v.stdout + v.stderr);
 });
 
+test('unapplied money is paid back by a second staff member: two requests of one intent, maker-checker, rejection, the reverse entry once', async () => {
+  const before = await sdgBalance();
+  const alice = await payd.mintToken({ sub: 'staff_alice', role: 'staff' });
+  const bob = await payd.mintToken({ sub: 'staff_bob', role: 'staff' });
+  const auditor = await payd.mintToken({ sub: 'auditor_ann', role: 'auditor' });
+  const refund = (ref, token, form = {}) => payd.api('POST', `/v1/mobile_money_requests/${ref}/refund`, { token, form });
+  const decide = (ver, action, token, form = {}) => payd.api('POST', `/v1/verifications/${ver}/${action}`, { token, form });
+  const request = async (pi, ref) => (await requests(pi)).find((x) => x.id === ref);
+  const liability = (ref) => ledgerEntries(ref).reduce((a, e) => a + (e.lines['liabilities:unapplied_receipts:mobile_money'] || 0), 0);
+
+  /* Two prompts of one intent paid after it stopped waiting for them: one superseded, one canceled. */
+  const pi = ok(await pay('46733123454', { amount: 1700 }), 'create');
+  const first = (await waitedWith(pi.id)).reference;
+  await until(async () => (await requests(pi.id))[0].status === 'pending', 'the wallet to accept the first request');
+  const again = ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/confirm`, {
+    form: { payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone: '46733123454' } } },
+  }), 'confirm again');
+  const second = again.next_action.mobile_money_request.reference;
+  await until(async () => (await request(pi.id, second)).status === 'pending', 'the wallet to accept the second request');
+  /* Not unapplied (yet): nothing to pay back. */
+  expectError(await refund(second, alice), 400, { code: 'payment_intent_unexpected_state', param: 'reference' });
+  await approveInWallet(first);
+  await until(async () => (await request(pi.id, first)).status === 'succeeded_unapplied', 'the first request to be unapplied');
+
+  const v1 = ok(await refund(first, alice), 'ask to pay back the first');
+  assert.equal(v1.object, 'verification');
+  assert.equal(v1.kind, 'unapplied_refund');
+  assert.equal(v1.status, 'pending');
+  assert.equal(v1.mobile_money_request, first);
+  assert.equal(v1.payment_intent, pi.id);
+  assert.equal(v1.amount, 1700);
+  assert.equal(v1.currency, 'sdg');
+  assert.equal(v1.tender, 'mobile_wallet');
+  assert.equal(v1.recorded_by, 'staff_alice');
+  expectError(await refund(first, bob), 400, { param: 'reference' });
+  /* Canceling the intent cancels its payment's verifications, not the payer's refund. */
+  ok(await payd.api('POST', `/v1/payment_intents/${pi.id}/cancel`), 'cancel');
+  assert.equal(ok(await payd.api('GET', `/v1/verifications/${v1.id}`)).status, 'pending');
+  await approveInWallet(second);
+  await until(async () => (await request(pi.id, second)).status === 'succeeded_unapplied', 'the second request to be unapplied');
+  const v2 = ok(await refund(second, alice), 'ask to pay back the second: one intent, two pending');
+  assert.equal(v2.mobile_money_request, second);
+  const pending = ok(await payd.api('GET', `/v1/verifications?payment_intent=${pi.id}&kind=unapplied_refund&status=pending`)).data;
+  assert.deepEqual(pending.map((v) => v.id).sort(), [v1.id, v2.id].sort());
+
+  /* Maker-checker, and read-only roles. */
+  expectError(await decide(v1.id, 'approve', alice), 403, { code: 'maker_checker_violation' });
+  expectError(await refund(first, auditor), 403);
+  /* A rejection moves nothing; the money stays owed and can be asked for again. */
+  expectError(await decide(v2.id, 'reject', bob), 400, { param: 'reason' });
+  ok(await decide(v2.id, 'reject', bob, { reason: 'The payer asked to apply it to the next visit' }), 'reject');
+  assert.equal((await request(pi.id, second)).status, 'succeeded_unapplied');
+  assert.deepEqual(ledgerEntries(second).map((e) => e.kind), ['unapplied_receipt']);
+  assert.equal(liability(second), -1700);
+
+  const approved = ok(await decide(v1.id, 'approve', bob), 'approve');
+  assert.equal(approved.status, 'approved');
+  assert.equal(approved.decided_by, 'staff_bob');
+  const refunded = await request(pi.id, first);
+  assert.equal(refunded.status, 'refunded');
+  assert.equal(typeof refunded.refunded_at, 'number');
+  const entries = ledgerEntries(first);
+  assert.deepEqual(entries.map((e) => e.kind), ['unapplied_receipt', 'unapplied_refund']);
+  assert.deepEqual(entries[1].lines, {
+    'liabilities:unapplied_receipts:mobile_money': 1700,
+    'assets:processor:mobile_money': -1700,
+  });
+  assert.equal(entries[1].currency, 'sdg');
+  assert.equal(liability(first), 0, 'nothing owed for the first any more');
+  const evs = await eventsFor(payd, 'mobile_money_request.refunded', first);
+  assert.equal(evs.length, 1);
+  assert.equal(evs[0].data.object.status, 'refunded');
+  assert.equal(evs[0].data.object.amount, 1700);
+  /* Paid back once: neither a second request nor a second approval moves money again. */
+  expectError(await refund(first, alice), 400, { param: 'reference' });
+  expectError(await decide(v1.id, 'approve', bob), 400);
+  assert.equal(ledgerEntries(first).length, 2);
+  const listed = ok(await payd.api('GET', '/v1/mobile_money_requests?status=refunded')).data;
+  assert.ok(listed.some((x) => x.id === first));
+
+  const v3 = ok(await refund(second, alice), 'ask again for the second');
+  ok(await decide(v3.id, 'approve', bob), 'approve the second');
+  assert.equal((await request(pi.id, second)).status, 'refunded');
+  assert.equal(liability(second), 0);
+  /* None of it was ever the merchant's, and the intent was never paid. */
+  assert.equal(await sdgBalance(), before);
+  const intentNow = ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`));
+  assert.equal(intentNow.status, 'canceled');
+  assert.equal(intentNow.amount_received, 0);
+  const v = await auditVerify(payd);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+});
+
+test('paying back unapplied money: bad input is an error naming the parameter', async () => {
+  const missing = '0b7c2a52-7a4d-4e3f-9a61-0c1d2e3f4a5b';
+  expectError(await payd.api('POST', `/v1/mobile_money_requests/${missing}/refund`), 404, { param: 'reference' });
+  expectError(await payd.api('POST', '/v1/mobile_money_requests/not-a-reference/refund'), 404, { param: 'reference' });
+  const pi = ok(await pay('46733000001'), 'create');
+  const ref = (await waitedWith(pi.id)).reference;
+  await intentWhen(pi.id, ['succeeded']);
+  expectError(await payd.api('POST', `/v1/mobile_money_requests/${ref}/refund`), 400, { param: 'reference' });
+  expectError(await payd.api('POST', `/v1/mobile_money_requests/${ref}/refund`, { form: { amount: 5 } }), 400, { param: 'amount' });
+  expectError(await payd.api('GET', '/v1/verifications?kind=unapplied_refunds'), 400, { param: 'kind' });
+});
+
 test('a request the intent stopped waiting for is never sent again, and settles canceled when the wallet fails it', async () => {
   /* 46733123452: pending, then EXPIRED at the wallet. */
   const pi = ok(await pay('46733123452', { provider: 'mtn-poll' }), 'create');
