@@ -87,7 +87,7 @@ static enum pay_err audit_append_tx(struct pay_tx *tx, void *arg)
 enum pay_err pay_cli_audit_hook(struct pay_tx *tx, const char *key_id, void *arg)
 {
     const struct pay_cli_audit_what *w = arg;
-    struct audit_append a;
+    struct audit_append a = {0};
     cli_record(&a, w->action, key_id, w->summary);
     return pay_audit_append(tx, &a.rec, NULL);
 }
