@@ -667,7 +667,10 @@ test('OTP wallet: a wrong code is refused, the right one pays', async () => {
   assert.equal(done.status, 'succeeded');
   assert.equal(done.amount_received, 1500);
   assert.equal((await charges(pi.id)).length, 1);
-  assert.equal((await requests(pi.id))[0].settled_by, 'otp');
+  /* The wallet calls back as soon as the code is right, so its callback
+   * may be applied a moment before the OTP's own answer: either settles it,
+   * once (one charge, above). */
+  assert.ok(['otp', 'callback'].includes((await requests(pi.id))[0].settled_by));
   /* Not an OTP wallet, or not waiting: refused. */
   const mtn = ok(await pay('46733123454'), 'create mtn');
   expectError(await payd.api('POST', `/v1/payment_intents/${mtn.id}/verify_otp`, { form: { otp: '123456' } }), 400, { param: 'otp' });
