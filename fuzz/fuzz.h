@@ -38,7 +38,7 @@ static inline char *fuzz_strdup(const uint8_t *data, size_t size)
 #define fuzz_check(cond)                                                                           \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);       \
+            fprintf(stderr, "fuzz_check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);         \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

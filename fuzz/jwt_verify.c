@@ -27,8 +27,7 @@ static const char RS_PUBLIC_PEM[] =
     "B4QaCRBpnzP+TUstyxfykgFuI+Pgubz4SgEGPT4NGaRlRADL+O+PJ1yrt4b693+T\n"
     "6PUXAXULeb07dqCCevmMmWGLYerldNjXnKrer+qc9U6gsXBa8wMSVt+VaDgQio6c\n"
     "GQIDAQAB\n"
-    "-----END PUBLIC KEY-----\n"
-    ;
+    "-----END PUBLIC KEY-----\n";
 
 static enum pay_err verify(bool rs256, const char *token, struct pay_principal *who)
 {

@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                PAY_STRIPE_SIG_OK);
     fuzz_check(pay_stripe_signature_verify(built, body, body_len, other, 1, FUZZ_NOW, 300) ==
                PAY_STRIPE_SIG_MISMATCH);
-    fuzz_check(pay_stripe_signature_verify(built, body, body_len, secrets, 2, FUZZ_NOW + 400, 300) ==
-               PAY_STRIPE_SIG_STALE);
+    fuzz_check(pay_stripe_signature_verify(built, body, body_len, secrets, 2, FUZZ_NOW + 400,
+                                           300) == PAY_STRIPE_SIG_STALE);
     free(header);
     return 0;
 }

@@ -332,9 +332,9 @@ static enum pay_err intent_update(struct pay_request *req)
 }
 
 static const char *const confirm_allowed[] = {
-    "payment_method",     "return_url",           "off_session",   "receipt_email",
-    "setup_future_usage", "payment_method_types", "client_secret", "payment_method_data",
-    NULL};
+    "payment_method", "return_url",          "off_session",
+    "receipt_email",  "setup_future_usage",  "payment_method_types",
+    "client_secret",  "payment_method_data", NULL};
 
 static enum pay_err intent_confirm(struct pay_request *req)
 {

@@ -95,7 +95,7 @@ enum pay_err pay_cli_audit_hook(struct pay_tx *tx, const char *key_id, void *arg
 bool pay_cli_audit_record(struct pay_store *s, const char *action, const char *object,
                           const char *summary)
 {
-    struct audit_append a;
+    struct audit_append a = {0};
     cli_record(&a, action, object, summary);
     enum pay_err e = pay_store_write(s, audit_append_tx, &a);
     if (e != PAY_OK) {

@@ -6,8 +6,8 @@
  * confirm=true and the customer's saved sandbox card, made from
  * pm_card_visa and attached), so its rows are exactly those of a real
  * succeeded intent: the intent, its ledger entry, lines and balance
- * transaction, its events; `payd audit verify` passes on the result. What makes it fast is batching: one write
- * transaction per batch of payments (statements are prepared once per
+ * transaction, its events; `payd audit verify` passes on the result. What makes it fast is
+ * batching: one write transaction per batch of payments (statements are prepared once per
  * connection by the store's cache), and on PostgreSQL several batches in
  * flight at once (--jobs). Customers are created first; payment i belongs
  * to customer i mod M, and each job works on its own customers so jobs never
@@ -41,7 +41,8 @@ static const struct pay_option fill_opts[] = {
     {"customers", NULL, NULL, "customers to spread them over (default: payments / 100, at least 1)",
      false},
     {"batch", NULL, "200", "payments per write transaction", false},
-    {"jobs", NULL, NULL, "batches in flight at once (default: 1 on SQLite, 4 on PostgreSQL)", false},
+    {"jobs", NULL, NULL, "batches in flight at once (default: 1 on SQLite, 4 on PostgreSQL)",
+     false},
     {"fingerprint-key", "PAYD_FINGERPRINT_KEY", "payd-bench-fill", "key of the card fingerprints",
      false},
 };
@@ -83,7 +84,9 @@ struct customer_batch {
 static enum pay_err customers_tx(struct pay_tx *tx, void *arg)
 {
     struct customer_batch *b = arg;
-    struct pay_op op = {.tx = tx, .request_id = "bench_fill", .err = &b->err,
+    struct pay_op op = {.tx = tx,
+                        .request_id = "bench_fill",
+                        .err = &b->err,
                         .fingerprint_key = b->f->fingerprint_key};
     for (int64_t i = b->from; i < b->to; i++) {
         char email[64], name[48];
@@ -126,7 +129,9 @@ static enum pay_err payments_tx(struct pay_tx *tx, void *arg)
 {
     struct fill_batch *b = arg;
     struct fill *f = b->f;
-    struct pay_op op = {.tx = tx, .request_id = "bench_fill", .err = &b->err,
+    struct pay_op op = {.tx = tx,
+                        .request_id = "bench_fill",
+                        .err = &b->err,
                         .fingerprint_key = f->fingerprint_key};
     /* A rerun of the callback starts again from b->from. */
     b->taken = 0;
@@ -300,7 +305,7 @@ static int bench_fill(int argc, char **argv)
     for (int64_t from = 0; from < f.n_customers; from += FILL_CUSTOMERS_BATCH) {
         struct customer_batch b = {.f = &f, .from = from};
         b.to = from + FILL_CUSTOMERS_BATCH < f.n_customers ? from + FILL_CUSTOMERS_BATCH
-                                                            : f.n_customers;
+                                                           : f.n_customers;
         enum pay_err e = pay_store_write(f.store, customers_tx, &b);
         if (e != PAY_OK) {
             pay_cli_print_error("cannot create the customers", &b.err, e);

@@ -325,8 +325,8 @@ static enum pay_err accounts_ensure(struct pay_tx *tx, const struct delta *delta
     for (size_t i = 0; i < n && all; i++) {
         const struct pay_param k[] = {PAY_PTEXT(deltas[i].account)};
         int64_t one = 0;
-        enum pay_err e = pay_tx_query_int(tx, "SELECT 1 FROM ledger_accounts WHERE code = $1", k,
-                                          1, &one, &all);
+        enum pay_err e =
+            pay_tx_query_int(tx, "SELECT 1 FROM ledger_accounts WHERE code = $1", k, 1, &one, &all);
         if (e != PAY_OK) {
             return e;
         }
@@ -493,12 +493,13 @@ enum pay_err pay_ledger_source_sum(struct pay_tx *tx, const char *source_id, con
      * "l.account || ''" keeps that index out of the plan, on both databases. */
     enum pay_err rc = pay_tx_query_int(
         tx,
-        kind != NULL ? "SELECT CAST(COALESCE(SUM(l.amount_minor), 0) AS BIGINT) FROM ledger_entries "
-                       "e CROSS JOIN ledger_lines l WHERE l.entry_id = e.id AND e.source_id = $1 "
-                       "AND l.account || '' = $2 AND e.kind = $3"
-                     : "SELECT CAST(COALESCE(SUM(l.amount_minor), 0) AS BIGINT) FROM ledger_entries "
-                       "e CROSS JOIN ledger_lines l WHERE l.entry_id = e.id AND e.source_id = $1 "
-                       "AND l.account || '' = $2",
+        kind != NULL
+            ? "SELECT CAST(COALESCE(SUM(l.amount_minor), 0) AS BIGINT) FROM ledger_entries "
+              "e CROSS JOIN ledger_lines l WHERE l.entry_id = e.id AND e.source_id = $1 "
+              "AND l.account || '' = $2 AND e.kind = $3"
+            : "SELECT CAST(COALESCE(SUM(l.amount_minor), 0) AS BIGINT) FROM ledger_entries "
+              "e CROSS JOIN ledger_lines l WHERE l.entry_id = e.id AND e.source_id = $1 "
+              "AND l.account || '' = $2",
         p, kind != NULL ? 3 : 2, &sum, &found);
     if (rc != PAY_OK) {
         return rc;

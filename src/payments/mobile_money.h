@@ -165,8 +165,7 @@ enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, con
  * when it is succeeded_unapplied; else PAY_ERR_NOT_FOUND or
  * PAY_ERR_UNEXPECTED_STATE, both naming "reference".
  */
-enum pay_err pay_momo_unapplied_get(struct pay_op *op, const char *reference,
-                                    json_t **out) PAY_WUR;
+enum pay_err pay_momo_unapplied_get(struct pay_op *op, const char *reference, json_t **out) PAY_WUR;
 /*
  * A second person approved paying back request @reference: it becomes
  * `refunded` (conditional UPDATE, so once: else PAY_ERR_UNEXPECTED_STATE

@@ -154,9 +154,8 @@ enum pay_err pay_tx_list(struct pay_tx *tx, const char *table, const char *where
  * expand), it saves building and dumping every object again.
  */
 enum pay_err pay_tx_list_text(struct pay_tx *tx, const char *table, const char *where,
-                              const struct pay_param *p, size_t n,
-                              const struct pay_list_args *args, struct pay_buf *out,
-                              bool *has_more, struct pay_error *err) PAY_WUR;
+                              const struct pay_param *p, size_t n, const struct pay_list_args *args,
+                              struct pay_buf *out, bool *has_more, struct pay_error *err) PAY_WUR;
 
 /*
  * Failed statements (both back ends alike): once a statement inside a
