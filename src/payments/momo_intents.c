@@ -936,7 +936,7 @@ static enum pay_err fall_back(struct pay_op *op, struct pay_intent_row *row, con
                  "momo: provider %s unavailable; falling back to %s%s", provider, route.provider,
                  route.manual_verification && !approved ? ", held for its review" : "");
         e = route.manual_verification && !approved
-                ? pay_verification_open(op, row, "provider_review", &route)
+                ? pay_verification_open(op, row, "provider_review", &route, false)
                 : begin(op, row, &route, approved, ref);
     }
     pay_route_choice_release(&route);

@@ -844,9 +844,9 @@ static enum pay_err send_to_route(struct pay_op *op, struct pay_intent_row *row,
     enum pay_err e;
     for (int hop = 1;; hop++) {
         if (pay_str_eq(route->connector, PAY_CONNECTOR_MANUAL)) {
-            e = pay_verification_open(op, row, "payment", route);
+            e = pay_verification_open(op, row, "payment", route, off_session);
         } else if (route->manual_verification && !approved) {
-            e = pay_verification_open(op, row, "provider_review", route);
+            e = pay_verification_open(op, row, "provider_review", route, off_session);
         } else if (pay_str_eq(route->connector, PAY_CONNECTOR_MOBILE_MONEY)) {
             e = persisted(op, row);
             e = e == PAY_OK ? pay_momo_begin(op, row, route) : e;
@@ -949,7 +949,7 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
                                verdict.message[0] ? verdict.message : "Your card was declined.");
             break;
         case PAY_RISK_REVIEW:
-            e = pay_verification_open(op, row, "fraud_review", &route);
+            e = pay_verification_open(op, row, "fraud_review", &route, off_session);
             break;
         case PAY_RISK_APPROVE:
             e = send_to_route(op, row, pm, tender, off_session, false, &route);
@@ -978,7 +978,8 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
  * every provider unreachable, is the approval's error: nothing is written
  * and the verification stays pending.
  */
-static enum pay_err provider_review_approved(struct pay_op *op, struct pay_intent_row *row)
+static enum pay_err provider_review_approved(struct pay_op *op, struct pay_intent_row *row,
+                                             bool off_session)
 {
     const char *tender = row->tender[0] != '\0' ? row->tender : PAY_TENDER_CARD;
     const char *pm_id = pay_json_str(row->obj, "payment_method");
@@ -994,7 +995,7 @@ static enum pay_err provider_review_approved(struct pay_op *op, struct pay_inten
         e = pay_route_apply(op, row, &route);
     }
     if (e == PAY_OK) {
-        e = send_to_route(op, row, has_pm ? &pm : NULL, tender, false, true, &route);
+        e = send_to_route(op, row, has_pm ? &pm : NULL, tender, off_session, true, &route);
     }
     bool card = !pay_str_eq(route.connector, PAY_CONNECTOR_MOBILE_MONEY) && !is_stripe(row);
     pay_route_choice_release(&route);
@@ -1011,7 +1012,8 @@ static enum pay_err provider_review_approved(struct pay_op *op, struct pay_inten
     return e;
 }
 
-enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, const char *kind)
+enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, const char *kind,
+                                 bool off_session)
 {
     json_object_set_new(row->obj, "next_action", json_null());
     const char *pm_id = pay_json_str(row->obj, "payment_method");
@@ -1036,7 +1038,7 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
         struct pay_pm_charge pm;
         enum pay_err e = resolve_pm(op, pm_id, &pm);
         if (e == PAY_OK) {
-            e = risk_settled(op, row, card_authorize(op, row, &pm, false, false));
+            e = risk_settled(op, row, card_authorize(op, row, &pm, off_session, false));
         }
         if (e == PAY_ERR_CARD_DECLINED) {
             /* Recorded on the intent (last_payment_error): the review
@@ -1049,10 +1051,10 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
     if (pay_str_eq(kind, "fraud_review") && is_stripe(row)) {
         /* Stripe is asked after the commit (op->call): the intent shows
          * `processing` until its answer is applied. */
-        return stripe_confirm(op, row, false);
+        return stripe_confirm(op, row, off_session);
     }
     if (pay_str_eq(kind, "provider_review")) {
-        return provider_review_approved(op, row);
+        return provider_review_approved(op, row, off_session);
     }
     /* A manual tender: the money was received by hand. */
     enum pay_err e = post_capture(op, row, pay_json_int(row->obj, "amount", 0));

@@ -205,10 +205,12 @@ enum pay_err pay_momo_begin(struct pay_op *op, struct pay_intent_row *row,
  * Manual tenders, fraud reviews and providers that require manual
  * verification (verifications.c): put @row in requires_verification and
  * open a queue item of @kind ("payment" | "fraud_review" |
- * "provider_review") recorded by op->actor.
+ * "provider_review") recorded by op->actor. @off_session: the payment was
+ * confirmed with off_session (the customer is not there to authenticate);
+ * its approval charges it the same way.
  */
 enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row, const char *kind,
-                                   const struct pay_route_choice *route) PAY_WUR;
+                                   const struct pay_route_choice *route, bool off_session) PAY_WUR;
 /*
  * A refund of manual-tender intent @row (locked; @amount checked against
  * what is left): a `pending` refund whose amount is reserved on the intent
@@ -230,8 +232,8 @@ enum pay_err pay_verification_cancel_for_intent(struct pay_op *op, const char *i
  * which is not an error here); a payment held by its provider
  * (provider_review) is routed again and sent without a second hold.
  */
-enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row,
-                                 const char *kind) PAY_WUR;
+enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, const char *kind,
+                                 bool off_session) PAY_WUR;
 
 /*
  * (payment_intents.c, for momo_intents.c) The money of @row (locked,

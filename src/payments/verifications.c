@@ -242,7 +242,7 @@ static json_t *verify_action(const json_t *v)
 }
 
 enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row, const char *kind,
-                                   const struct pay_route_choice *route)
+                                   const struct pay_route_choice *route, bool off_session)
 {
     const char *tender =
         route != NULL && route->tender[0] != '\0' ? route->tender : tender_of(row->obj);
@@ -254,6 +254,7 @@ enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row
     if (v == NULL) {
         return pay_op_fail(op, PAY_ERR_NOMEM);
     }
+    pay_json_set_bool(v, "off_session", off_session);
     enum pay_err e = verification_insert(op, v);
     if (e == PAY_OK) {
         json_object_set_new(row->obj, "last_payment_error", json_null());
@@ -520,7 +521,8 @@ static enum pay_err decide_payment(struct pay_op *op, json_t *v, struct pay_inte
     enum pay_err e;
     json_object_set_new(row->obj, "next_action", json_null());
     if (approve) {
-        e = pay_intent_verified(op, row, pay_json_str(v, "kind"));
+        e = pay_intent_verified(op, row, pay_json_str(v, "kind"),
+                                json_is_true(json_object_get(v, "off_session")));
         return e;
     }
     json_object_set_new(row->obj, "last_payment_error",
