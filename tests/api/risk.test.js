@@ -195,6 +195,39 @@ test('amount: below the threshold approved, at it held for review in requires_ve
   }
 });
 
+test('a review of an off-session payment: approval charges it off session, as the confirm asked', async () => {
+  const payd = await startRisk({ rules: { amount: { points: 40, from: { usd: 5000 } } } });
+  try {
+    const c = await newCustomer(payd);
+    const bob = await payd.mintToken({ sub: 'staff_bob', role: 'staff' });
+    const held = async (pm, offSession) => {
+      const pi = ok(await pay(payd, { customer: c.id, amount: 5000, payment_method: pm,
+        ...(offSession ? { off_session: 'true' } : { return_url: 'https://example.com/back' }) }));
+      assert.equal(pi.status, 'requires_verification');
+      const ver = ok(await payd.api('GET', `/v1/verifications?payment_intent=${pi.id}`)).data[0];
+      assert.equal(ver.kind, 'fraud_review');
+      assert.equal(ver.off_session, offSession);
+      ok(await payd.api('POST', `/v1/verifications/${ver.id}/approve`, { token: bob }));
+      return ok(await getIntent(payd, pi.id));
+    };
+    /* The customer is not there: a card that needs authentication is
+     * declined authentication_required, as without the review. */
+    const off = await held('pm_card_authenticationRequired', true);
+    assert.equal(off.status, 'requires_payment_method');
+    assert.equal(off.last_payment_error.code, 'authentication_required');
+    assert.equal(off.amount_received, 0);
+    /* On session the same card asks the customer to authenticate. */
+    const on = await held('pm_card_authenticationRequired', false);
+    assert.equal(on.status, 'requires_action');
+    /* A card that was set up for off-session use is charged. */
+    const setUp = await held('pm_card_authenticationRequiredOnSetup', true);
+    assert.equal(setUp.status, 'succeeded');
+    assert.equal(setUp.amount_received, 5000);
+  } finally {
+    await payd.stop();
+  }
+});
+
 test('velocity per customer: the attempt past the maximum is declined as fraudulent', async () => {
   const payd = await startRisk({ rules: { velocity_customer: { points: 60, max: 2, window_s: 600 } } });
   try {
