@@ -42,6 +42,10 @@ static inline void pay_copy_str(char *dst, size_t n, const char *src)
 
 /* ---- Payment intent rows (payment_intents.c), used by refunds.c ------- */
 
+/* Wallet money that reached the clinic's wallet after its intent stopped
+ * waiting for it (momo_intents.c), until staff pay it back. */
+#define PAY_ACCOUNT_UNAPPLIED_MOMO "liabilities:unapplied_receipts:mobile_money"
+
 /*
  * One payment_intents row: the API object and the private columns. The
  * object is the source of truth; pay_intent_row_save derives the filter

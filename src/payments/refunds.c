@@ -703,6 +703,54 @@ static enum pay_err collect(struct pay_tx *tx, const char *sql, bool intents,
     return e;
 }
 
+/*
+ * Wallet money no intent took (momo_intents.c): each request that is
+ * succeeded_unapplied holds its amount on the unapplied-receipts liability
+ * (one unapplied_receipt entry, no refund entry); each refunded request has
+ * both entries, which cancel out; and no other request has either.
+ */
+static enum pay_err wallets_verify(struct pay_tx *tx, struct tally *t)
+{
+    struct pay_rows *r = NULL;
+    enum pay_err e = pay_tx_query(
+        tx,
+        "SELECT reference, amount, status FROM momo_requests WHERE status IN "
+        "('succeeded_unapplied', 'refunded') OR reference IN (SELECT source_id FROM "
+        "ledger_entries WHERE kind IN ('unapplied_receipt', 'unapplied_refund')) ORDER BY seq",
+        NULL, 0, &r);
+    if (e != PAY_OK) {
+        return e;
+    }
+    while (e == PAY_OK && pay_rows_next(r)) {
+        const char *ref = pay_rows_text(r, 0);
+        int64_t amount = pay_rows_int(r, 1);
+        const char *status = pay_rows_text(r, 2);
+        bool unapplied = pay_str_eq(status, "succeeded_unapplied");
+        bool refunded = pay_str_eq(status, "refunded");
+        int64_t receipt = 0, refund = 0;
+        e = pay_ledger_source_sum(tx, ref, "unapplied_receipt", PAY_ACCOUNT_UNAPPLIED_MOMO,
+                                  &receipt);
+        if (e == PAY_OK) {
+            e = pay_ledger_source_sum(tx, ref, "unapplied_refund", PAY_ACCOUNT_UNAPPLIED_MOMO,
+                                      &refund);
+        }
+        if (e != PAY_OK) {
+            break;
+        }
+        t->checked++;
+        /* The liability is credit-normal: money held is a negative line. */
+        int64_t want_receipt = unapplied || refunded ? -amount : 0;
+        int64_t want_refund = refunded ? amount : 0;
+        if (receipt != want_receipt || refund != want_refund) {
+            tally_fail(t, "%s (%s, %lld): unapplied receipt %lld, refund %lld", ref ? ref : "?",
+                       status ? status : "?", (long long)amount, (long long)-receipt,
+                       (long long)refund);
+        }
+    }
+    enum pay_err ce = pay_rows_close(r);
+    return e != PAY_OK ? e : ce;
+}
+
 enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report, int64_t *violations_out)
 {
     *violations_out = 0;
@@ -788,14 +836,20 @@ enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report, int6
     }
     free(intents);
     free(refunds);
+    struct tally t_wallets;
+    tally_init(&t_wallets);
+    if (e == PAY_OK) {
+        e = wallets_verify(tx, &t_wallets);
+    }
     if (e != PAY_OK) {
         pay_buf_release(&t_data.examples);
         pay_buf_release(&t_recv.examples);
         pay_buf_release(&t_ref.examples);
         pay_buf_release(&t_refunds.examples);
+        pay_buf_release(&t_wallets.examples);
         return e;
     }
-    enum pay_err re[4] = {
+    enum pay_err re[5] = {
         tally_report(&t_data, report, "payment intents: stored objects agree with their columns",
                      "intents", violations_out),
         tally_report(&t_recv, report,
@@ -805,8 +859,11 @@ enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report, int6
                      "intents", violations_out),
         tally_report(&t_refunds, report, "refunds: each equals its ledger entries", "refunds",
                      violations_out),
+        tally_report(&t_wallets, report,
+                     "mobile money: unapplied and refunded requests equal their ledger entries",
+                     "requests", violations_out),
     };
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         if (re[i] != PAY_OK) {
             return re[i];
         }
