@@ -40,6 +40,18 @@
 /* A request not settled this long after it was made is failed as EXPIRED
  * by payd itself (connector_config[expires_in_s] overrides, 60..86400). */
 #define PAY_MOMO_EXPIRES_IN_S_DEFAULT 600
+/*
+ * A request payd itself gave up on at its expiry (the intent's attempt failed
+ * as EXPIRED, or a canceling one canceled as EXPIRED) may still be approved
+ * at the wallet, which has its own clock: payd keeps its sealed config and
+ * keeps asking about it (never sending it again), and takes its callbacks,
+ * until the wallet gives a final answer or for this long past expires_at.
+ * Paid in that time, it becomes succeeded_unapplied (never the intent's).
+ */
+#define PAY_MOMO_LATE_WATCH_S 86400
+/* Asked about every tenth of the time since its expiry, between
+ * PAY_MOMO_POLL_EVERY_S and this (about 300 looks over the whole watch). */
+#define PAY_MOMO_LATE_POLL_MAX_S 300
 /* How long after its last look the poller asks about a request again. */
 #define PAY_MOMO_POLL_EVERY_S 2
 /* A request still `sending` this long after it was recorded (payd stopped
@@ -82,6 +94,8 @@ struct pay_momo_job {
     char status[24]; /* sending | pending | canceling | succeeded | succeeded_unapplied |
                         refunded | failed | canceled */
     bool otp;
+    bool
+        late; /* failed or canceled as EXPIRED by payd, still asked about (PAY_MOMO_LATE_WATCH_S) */
     int64_t amount_minor;
     char currency[4];
     int64_t created, expires_at;
@@ -113,8 +127,13 @@ enum pay_err pay_momo_job_otp(const struct pay_momo_job *j, const char *otp,
  * succeeded_unapplied with one ledger entry (Dr assets:processor:
  * mobile_money / Cr liabilities:unapplied_receipts:mobile_money, source the
  * reference, no balance transaction) and the event
- * mobile_money_request.unapplied; failed or expired, canceled; else it is
- * asked about again.
+ * mobile_money_request.unapplied; failed, canceled; else it is asked about
+ * again. Past its expiry with no final answer, payd fails it itself (reason
+ * EXPIRED: the intent's attempt fails, or a canceling request is canceled)
+ * but keeps asking for PAY_MOMO_LATE_WATCH_S more: paid in that time, it
+ * becomes succeeded_unapplied as above (never booked to the intent); failed
+ * by the wallet or past that bound, it stays as it is and is no longer
+ * asked about.
  * *intent_out (may be NULL) gets the intent; @next_reference (may be NULL)
  * gets the reference of a new request to send when the provider was down
  * and the next one took over (else ""). A decline recorded on the intent

@@ -16,12 +16,19 @@
  *   the payer's phone, so it is still asked about (never sent again) until
  *   it settles; paid anyway, it becomes `succeeded_unapplied`, booked as
  *   money held for the payer (never to the intent) and announced;
+ * - a request payd itself fails at its expiry (EXPIRED) is `late`: failed
+ *   or canceled, but with its sealed config kept, and still asked about
+ *   (and its callbacks taken) until the wallet answers or
+ *   PAY_MOMO_LATE_WATCH_S has passed; paid meanwhile, it is unapplied money
+ *   like the above. A late row is exactly one with status failed or
+ *   canceled and a config;
  * - the payer's number lives only sealed: in the payment method's token
  *   (PAY_MOMO_WALLET_SEAL_LABEL, the method's id as additional data; a
  *   clear one written by an older payd is read as is and resealed at
  *   start, pay_momo_wallets_reseal) and in the request's config; logs and
  *   objects show its last four digits;
- * - the sealed config is wiped once the request is settled.
+ * - the sealed config is wiped once the request is settled (for a late one,
+ *   once it is no longer asked about).
  *
  * Threading: pay_op functions run in the caller's transaction; the job
  * functions only use the network; pay_momo_poll runs its own transactions.
@@ -332,6 +339,7 @@ struct req_row {
     int64_t amount_minor;
     int64_t created, expires_at;
     bool otp;
+    bool late;     /* failed or canceled by payd at its expiry, still asked about */
     bool approved; /* a person approved its attempt (migration 0016) */
     char *config;  /* sealed (owned) */
 };
@@ -379,6 +387,8 @@ static enum pay_err req_load(struct pay_op *op, const char *reference, struct re
             e = PAY_ERR_NOMEM;
         }
         out->approved = pay_rows_int(r, 10) != 0;
+        out->late =
+            (pay_str_eq(out->status, "failed") || pay_str_eq(out->status, "canceled")) && c != NULL;
     }
     enum pay_err ce = pay_rows_close(r);
     e = e != PAY_OK ? e : ce;
@@ -428,11 +438,14 @@ static json_t *unseal_config(const char *server_key, const char *reference, cons
     return o;
 }
 
-/* Move request @reference out of sending/pending/canceling to @status; *changed tells whether
- * it did. */
+/* The rows pay_momo_apply may still change: watched, or late. */
+#define LATE_WHERE "(status IN ('failed', 'canceled') AND config IS NOT NULL)"
+
+/* Move request @reference out of sending/pending/canceling (@late: out of its late watch) to
+ * @status; *changed tells whether it did. */
 static enum pay_err settle_row(struct pay_op *op, const char *reference, const char *status,
                                const char *reason, const char *financial_id, int http_status,
-                               const char *source, bool *changed)
+                               const char *source, bool late, bool *changed)
 {
     int64_t changes = 0;
     struct pay_param p[] = {
@@ -445,14 +458,66 @@ static enum pay_err settle_row(struct pay_op *op, const char *reference, const c
         PAY_PTEXT(source),
     };
     enum pay_err e = pay_tx_exec(op->tx,
-                                 "UPDATE momo_requests SET status = $2, reason = $3, "
-                                 "financial_id = $4, http_status = $5, settled_at = $6, "
-                                 "settled_by = $7, config = NULL "
-                                 "WHERE reference = $1 AND status IN ('sending', 'pending', "
-                                 "'canceling')",
+                                 late ? "UPDATE momo_requests SET status = $2, reason = $3, "
+                                        "financial_id = $4, http_status = $5, settled_at = $6, "
+                                        "settled_by = $7, config = NULL, next_poll_at = 0, "
+                                        "polls = polls + 1 "
+                                        "WHERE reference = $1 AND " LATE_WHERE
+                                      : "UPDATE momo_requests SET status = $2, reason = $3, "
+                                        "financial_id = $4, http_status = $5, settled_at = $6, "
+                                        "settled_by = $7, config = NULL, next_poll_at = 0 "
+                                        "WHERE reference = $1 AND status IN ('sending', "
+                                        "'pending', 'canceling')",
                                  p, PAY_NPARAMS(p), &changes);
     *changed = e == PAY_OK && changes == 1;
     return pay_op_fail(op, e);
+}
+
+/*
+ * Payd gives up on request @reference at its expiry: @status (failed, or canceled for one the
+ * intent no longer waited for) with reason EXPIRED, settled by @source, but its sealed config
+ * kept so that it is still asked about (a late row, apply_late). *changed as settle_row's.
+ */
+static enum pay_err expire_row(struct pay_op *op, const char *reference, const char *status,
+                               int http_status, const char *source, bool *changed)
+{
+    int64_t changes = 0;
+    int64_t now = pay_now();
+    struct pay_param p[] = {
+        PAY_PTEXT(reference), PAY_PTEXT(status), PAY_PINT(http_status),
+        PAY_PINT(now),        PAY_PTEXT(source), PAY_PINT(now + PAY_MOMO_POLL_EVERY_S),
+    };
+    enum pay_err e = pay_tx_exec(op->tx,
+                                 "UPDATE momo_requests SET status = $2, reason = 'EXPIRED', "
+                                 "http_status = $3, settled_at = $4, settled_by = $5, "
+                                 "next_poll_at = $6, polls = polls + 1 "
+                                 "WHERE reference = $1 AND status IN ('sending', 'pending', "
+                                 "'canceling') AND config IS NOT NULL",
+                                 p, PAY_NPARAMS(p), &changes);
+    *changed = e == PAY_OK && changes == 1;
+    return pay_op_fail(op, e);
+}
+
+/* A late request is no longer asked about (@stop: the wallet failed it, or the watch is
+ * over; its config is wiped), or is asked about again, less often as time passes. */
+static enum pay_err late_reschedule(struct pay_op *op, const char *reference, int64_t expires_at,
+                                    int http_status, bool stop)
+{
+    int64_t now = pay_now();
+    int64_t every = (now - expires_at) / 10;
+    every = every < PAY_MOMO_POLL_EVERY_S      ? PAY_MOMO_POLL_EVERY_S
+            : every > PAY_MOMO_LATE_POLL_MAX_S ? PAY_MOMO_LATE_POLL_MAX_S
+                                               : every;
+    struct pay_param p[] = {PAY_PTEXT(reference), PAY_PINT(http_status),
+                            PAY_PINT(stop ? 0 : now + every)};
+    return pay_op_fail(
+        op, pay_tx_exec(op->tx,
+                        stop ? "UPDATE momo_requests SET config = NULL, http_status = $2, "
+                               "next_poll_at = $3, polls = polls + 1 "
+                               "WHERE reference = $1 AND " LATE_WHERE
+                             : "UPDATE momo_requests SET http_status = $2, next_poll_at = $3, "
+                               "polls = polls + 1 WHERE reference = $1 AND " LATE_WHERE,
+                        p, PAY_NPARAMS(p), NULL));
 }
 
 /* Not settled yet: note the look and when to look again; @canceling: the intent no longer
@@ -748,10 +813,11 @@ enum pay_err pay_momo_job_load(struct pay_op *op, const char *reference, struct 
     pay_copy_str(out->status, sizeof(out->status), r.status);
     pay_copy_str(out->currency, sizeof(out->currency), r.currency);
     out->otp = r.otp;
+    out->late = r.late;
     out->amount_minor = r.amount_minor;
     out->created = r.created;
     out->expires_at = r.expires_at;
-    if (watched_status(r.status)) {
+    if (watched_status(r.status) || r.late) {
         out->config = unseal_config(op->fingerprint_key, reference, r.config);
         if (out->config == NULL) {
             req_row_release(&r);
@@ -995,8 +1061,9 @@ static enum pay_err book_unapplied(struct pay_op *op, const char *reference,
 /*
  * What @source learnt about request @reference, which intent @row no longer
  * waits for: paid -> succeeded_unapplied (book_unapplied); failed, refused
- * or not accepted by the wallet, or past its expiry -> canceled; otherwise
- * canceling, asked about again later. The intent itself is left alone.
+ * or not accepted by the wallet -> canceled; past its expiry -> canceled as
+ * EXPIRED but still asked about (late, apply_late); otherwise canceling,
+ * asked about again later. The intent itself is left alone.
  */
 static enum pay_err apply_unwaited(struct pay_op *op, const char *reference,
                                    const struct pay_intent_row *row, const char *source,
@@ -1008,14 +1075,14 @@ static enum pay_err apply_unwaited(struct pay_op *op, const char *reference,
     switch (res->state) {
     case PAY_MOMO_SUCCESSFUL:
         e = settle_row(op, reference, ST_UNAPPLIED, NULL, res->financial_id, res->http_status,
-                       source, &changed);
+                       source, false, &changed);
         if (e == PAY_OK && changed) {
             e = book_unapplied(op, reference, row);
         }
         return e;
     case PAY_MOMO_FAILED:
         return settle_row(op, reference, "canceled", res->reason, NULL, res->http_status, source,
-                          &changed);
+                          false, &changed);
     case PAY_MOMO_REFUSED:
         if (pay_str_eq(res->reason, "RESOURCE_ALREADY_EXIST")) {
             break; /* it was received before: ask its status */
@@ -1025,7 +1092,7 @@ static enum pay_err apply_unwaited(struct pay_op *op, const char *reference,
         if (from_request) {
             /* The wallet did not take it: nobody can pay it. */
             return settle_row(op, reference, "canceled", res->reason, NULL, res->http_status,
-                              source, &changed);
+                              source, false, &changed);
         }
         break;
     case PAY_MOMO_PENDING:
@@ -1034,11 +1101,43 @@ static enum pay_err apply_unwaited(struct pay_op *op, const char *reference,
         break;
     }
     if (!from_request && pay_now() >= expires_at) {
-        return settle_row(op, reference, "canceled", "EXPIRED", NULL, res->http_status, source,
-                          &changed);
+        /* Canceled as EXPIRED, but still asked about for a while (apply_late). */
+        return expire_row(op, reference, "canceled", res->http_status, source, &changed);
     }
     return reschedule(op, reference, res->state == PAY_MOMO_PENDING, from_request, res->http_status,
                       true);
+}
+
+/*
+ * What @source learnt about late request @reference (failed or canceled as
+ * EXPIRED by payd, the intent's attempt already failed): paid ->
+ * succeeded_unapplied (book_unapplied), never the intent's; failed by the
+ * wallet, or PAY_MOMO_LATE_WATCH_S past its expiry -> left as it is and no
+ * longer asked about; otherwise asked about again.
+ */
+static enum pay_err apply_late(struct pay_op *op, const char *reference,
+                               const struct pay_intent_row *row, const char *source,
+                               const struct pay_momo_result *res, int64_t expires_at)
+{
+    bool changed = false;
+    enum pay_err e = PAY_OK;
+    if (res->state == PAY_MOMO_SUCCESSFUL) {
+        e = settle_row(op, reference, ST_UNAPPLIED, NULL, res->financial_id, res->http_status,
+                       source, true, &changed);
+        if (e == PAY_OK && changed) {
+            e = book_unapplied(op, reference, row);
+        }
+        return e;
+    }
+    bool over = pay_now() >= expires_at + PAY_MOMO_LATE_WATCH_S;
+    if (res->state == PAY_MOMO_FAILED || over) {
+        pay_logf(PAY_LOG_INFO, op->request_id,
+                 "momo request %s, expired by payd: %s; no longer asked about", reference,
+                 res->state == PAY_MOMO_FAILED ? "failed by the wallet too"
+                                               : "no final answer from the wallet in time");
+    }
+    return late_reschedule(op, reference, expires_at, res->http_status,
+                           res->state == PAY_MOMO_FAILED || over);
 }
 
 enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const char *source,
@@ -1074,11 +1173,17 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
         return e;
     }
     bool was_open = watched_status(rq.status);
+    bool late = rq.late;
     bool approved = rq.approved;
     int64_t expires_at = rq.expires_at;
     char provider[64];
     pay_copy_str(provider, sizeof(provider), rq.provider);
     req_row_release(&rq);
+    if (late) {
+        /* Payd gave up on it at its expiry; the wallet may not have. */
+        e = apply_late(op, reference, &row, source, res, expires_at);
+        return finish(&row, e, intent_out);
+    }
     if (!was_open) {
         return finish(&row, PAY_OK, intent_out);
     }
@@ -1091,12 +1196,15 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
     }
     bool expired = pay_now() >= expires_at;
     struct pay_momo_result r = *res;
+    bool expired_by_payd = false;
     if (expired && !from_request &&
         (r.state == PAY_MOMO_PENDING || r.state == PAY_MOMO_UNKNOWN ||
          r.state == PAY_MOMO_NOT_FOUND || r.state == PAY_MOMO_UNAVAILABLE)) {
-        /* Nobody approved in time: payd gives up on it as the provider would. */
+        /* Nobody approved in time: payd gives up on it as the provider would,
+         * but keeps asking the wallet for a while (apply_late). */
         r.state = PAY_MOMO_FAILED;
         pay_copy_str(r.reason, sizeof(r.reason), "EXPIRED");
+        expired_by_payd = true;
     }
     if (r.state == PAY_MOMO_REFUSED && pay_str_eq(r.reason, "RESOURCE_ALREADY_EXIST")) {
         r.state = PAY_MOMO_PENDING; /* it was received before: ask its status */
@@ -1104,13 +1212,15 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
     switch (r.state) {
     case PAY_MOMO_SUCCESSFUL:
         e = settle_row(op, reference, "succeeded", NULL, r.financial_id, r.http_status, source,
-                       &changed);
+                       false, &changed);
         if (e == PAY_OK && changed) {
             e = pay_intent_money_received(op, &row);
         }
         break;
     case PAY_MOMO_FAILED:
-        e = settle_row(op, reference, "failed", r.reason, NULL, r.http_status, source, &changed);
+        e = expired_by_payd ? expire_row(op, reference, "failed", r.http_status, source, &changed)
+                            : settle_row(op, reference, "failed", r.reason, NULL, r.http_status,
+                                         source, false, &changed);
         if (e == PAY_OK && changed) {
             e = decline(op, &row, r.reason, r.message);
         }
@@ -1124,7 +1234,7 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
             break;
         }
         e = settle_row(op, reference, "failed", "SERVICE_UNAVAILABLE", NULL, r.http_status, source,
-                       &changed);
+                       false, &changed);
         if (e == PAY_OK && changed) {
             e = fall_back(op, &row, provider, approved, next_reference);
         }
@@ -1134,7 +1244,8 @@ enum pay_err pay_momo_apply(struct pay_op *op_in, const char *reference, const c
             e = reschedule(op, reference, false, false, r.http_status, false);
             break;
         }
-        e = settle_row(op, reference, "failed", r.reason, NULL, r.http_status, source, &changed);
+        e = settle_row(op, reference, "failed", r.reason, NULL, r.http_status, source, false,
+                       &changed);
         if (e == PAY_OK && changed) {
             e = decline(op, &row, r.reason, r.message);
         }
@@ -1170,7 +1281,7 @@ enum pay_err pay_momo_callback(struct pay_op *op_in, const char *reference, cons
     }
     /* A settled request's callback changes nothing (its config, with any
      * callback secret, is wiped): answered as taken. */
-    bool settled = !watched_status(rq.status);
+    bool settled = !watched_status(rq.status) && !rq.late;
     json_t *cfg = settled ? NULL : unseal_config(op->fingerprint_key, reference, rq.config);
     char want[65] = "";
     if (cfg != NULL) {
@@ -1458,15 +1569,22 @@ struct due_list {
 static enum pay_err due_read(struct pay_tx *tx, void *arg)
 {
     struct due_list *l = arg;
-    struct pay_param p[2] = {PAY_PINT(l->now), PAY_PINT(l->limit)};
+    /* A late row's next look is never further back than its watch (settled rows have 0, or
+     * their last look when an older payd settled them): the range keeps the scan of the
+     * (status, next_poll_at) index to the recent ones. */
+    struct pay_param p[3] = {
+        PAY_PINT(l->now), PAY_PINT(l->limit),
+        PAY_PINT(l->now - PAY_MOMO_LATE_WATCH_S - 2 * PAY_MOMO_LATE_POLL_MAX_S)};
     struct pay_rows *r = NULL;
     l->n = 0;
     enum pay_err e = pay_tx_query(tx,
                                   "SELECT reference FROM momo_requests "
-                                  "WHERE status IN ('sending', 'pending', 'canceling') "
-                                  "AND next_poll_at <= $1 "
+                                  "WHERE (status IN ('sending', 'pending', 'canceling') "
+                                  "AND next_poll_at <= $1) OR (status IN ('failed', 'canceled') "
+                                  "AND next_poll_at > $3 AND next_poll_at <= $1 "
+                                  "AND config IS NOT NULL) "
                                   "ORDER BY next_poll_at, seq LIMIT $2",
-                                  p, 2, &r);
+                                  p, 3, &r);
     if (e != PAY_OK) {
         return e;
     }
@@ -1525,7 +1643,8 @@ static bool poll_one(struct pay_store *s, const char *server_key, const char *pu
         memset(&job, 0, sizeof(job));
         struct job_arg a = {.server_key = server_key, .public_url = public_url, .reference = ref};
         a.job = &job;
-        if (pay_store_read(s, job_read, &a) != PAY_OK || !watched_status(job.status)) {
+        if (pay_store_read(s, job_read, &a) != PAY_OK ||
+            (!watched_status(job.status) && !job.late)) {
             pay_momo_job_release(&job);
             break;
         }

@@ -10,7 +10,9 @@
  * callbacks racing the poller (one ledger posting); forged and contradicting
  * callbacks; a payment the payer approves after its intent was canceled
  * (booked once as unapplied money, never to the intent, by callback and by
- * the poller); the simulator's 409/400/401; the OTP flow; fallback to the
+ * the poller), and the same after payd's own expiry failed the intent's
+ * attempt (callback, poller alone, racing callbacks; a request the wallet
+ * failed stays failed); the simulator's 409/400/401; the OTP flow; fallback to the
  * next provider when one is down; the payer's number never in the logs, and
  * sealed in the database (a number an older payd stored in clear still pays,
  * and is sealed at the next start).
@@ -106,6 +108,10 @@ test.before(async () => {
 });
 
 test.after(async () => {
+  if (expiredSetup) {
+    const x = await expiredSetup.catch(() => null);
+    if (x && !x.payd.state.exited) await x.payd.stop();
+  }
   if (payd) await payd.stop();
   if (sim) sim.proc.kill('SIGTERM');
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
@@ -212,7 +218,7 @@ async function requestWhen(pi, statuses) {
  * receipts, nothing on the merchant balance), one event, and nothing on the
  * canceled intent.
  */
-async function assertUnapplied(pi, ref, amount, balanceBefore) {
+async function assertUnapplied(pi, ref, amount, balanceBefore, intentStatus = 'canceled') {
   const req = await requestWhen(pi, ['succeeded_unapplied']);
   assert.equal(req.id, ref);
   assert.equal(req.amount, amount);
@@ -228,10 +234,10 @@ async function assertUnapplied(pi, ref, amount, balanceBefore) {
     'liabilities:unapplied_receipts:mobile_money': -amount,
   });
   assert.equal(Object.values(entries[0].lines).reduce((a, b) => a + b, 0), 0, 'balanced');
-  assert.equal(ledgerEntries(pi).length, 0, 'nothing booked to the canceled intent');
+  assert.equal(ledgerEntries(pi).length, 0, 'nothing booked to the intent');
   assert.equal((await charges(pi)).length, 0);
   const intentNow = ok(await payd.api('GET', `/v1/payment_intents/${pi}`));
-  assert.equal(intentNow.status, 'canceled');
+  assert.equal(intentNow.status, intentStatus);
   assert.equal(intentNow.amount_received, 0);
   const evs = await eventsFor(payd, 'mobile_money_request.unapplied', ref);
   assert.equal(evs.length, 1, 'one mobile_money_request.unapplied event');
@@ -615,6 +621,168 @@ test('a request the intent stopped waiting for is never sent again, and settles 
   assert.equal((await simRequest(ref)).state, 'failed');
   assert.equal(ledgerEntries(ref).length, 0);
   assert.equal((await eventsFor(payd, 'mobile_money_request.unapplied', ref)).length, 0);
+});
+
+/*
+ * Payd's own expiry (expires_in_s, 600 s): payd fails the intent's attempt
+ * (EXPIRED) but keeps asking the wallet, which has its own clock, for
+ * PAY_MOMO_LATE_WATCH_S more. A payd of its own on a database of its own:
+ * requests the wallet holds are made, then payd is restarted 610 s ahead
+ * (PAYD_CLOCK_OFFSET), past their expiry. Made once, used by the tests below.
+ */
+let expiredSetup;
+function expiredRequests() {
+  if (!expiredSetup) {
+    expiredSetup = (async () => {
+      const db = await freshDatabase(payd.kind);
+      const args = ['--momo-poll-interval-ms', '300'];
+      let own = await startPayd({ database: db, args });
+      const create = async (name, config) => ok(await own.api('POST', '/v1/providers', {
+        form: {
+          name, type: 'mobile_wallet', connector: 'mobile_money', currencies: ['sdg'], priority: name === 'mtn' ? 1 : 50,
+          credentials: { api_user: SIM_USER, api_key: SIM_KEY, subscription_key: SIM_SUB },
+          connector_config: { base_url: sim.url, wallet: 'mtn_momo', ...config },
+        },
+      }), `provider ${name}`);
+      await create('mtn', {});
+      await create('mtn-poll', { callbacks: false });
+      const payOwn = async (phone, amount, prov) => ok(await own.api('POST', '/v1/payment_intents', {
+        form: {
+          amount, currency: 'sdg', confirm: true, provider: prov,
+          payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone } },
+        },
+      }), `create ${phone} ${amount}`);
+      /* 46733123454: the wallet holds the request until the payer approves; 46733123451: the payer rejects it. */
+      const made = {
+        callback: await payOwn('46733123454', 3100, 'mtn'),
+        poll: await payOwn('46733123454', 4200, 'mtn-poll'),
+        race: await payOwn('46733123454', 5300, 'mtn'),
+        rejected: await payOwn('46733123451', 6400, 'mtn'),
+      };
+      const out = { db };
+      const reqsOf = async (pi) => ok(await own.api('GET', `/v1/mobile_money_requests?payment_intent=${pi}`)).data;
+      for (const [k, pi] of Object.entries(made)) {
+        const evs = await eventsFor(own, 'payment_intent.requires_action', pi.id);
+        const ref = evs[0].data.object.next_action.mobile_money_request.reference;
+        const want = k === 'rejected' ? 'failed' : 'pending';
+        await until(async () => (await reqsOf(pi.id))[0].status === want, `${k}'s request to be ${want}`);
+        out[k] = { pi: pi.id, ref, amount: pi.amount };
+      }
+      await own.stop();
+      own = await startPayd({ database: db, args, env: { PAYD_CLOCK_OFFSET: '610' } });
+      out.payd = own;
+      return out;
+    })();
+  }
+  return expiredSetup;
+}
+
+/* Run @fn with the helpers (requests, ledgerEntries, eventsFor, ...) on @inst instead of the shared payd. */
+async function onPayd(inst, fn) {
+  const shared = payd;
+  payd = inst;
+  try {
+    return await fn();
+  } finally {
+    payd = shared;
+  }
+}
+
+/* The intent failed as EXPIRED by payd's poller; its request failed, EXPIRED, and nothing booked yet. */
+async function expiredByPayd(x) {
+  const pi = await intentWhen(x.pi, ['requires_payment_method']);
+  assert.equal(pi.last_payment_error.decline_code, 'expired_request');
+  assert.equal(pi.amount_received, 0);
+  const [req] = await requests(x.pi);
+  assert.equal(req.id, x.ref);
+  assert.equal(req.status, 'failed');
+  assert.equal(req.failure_reason, 'EXPIRED');
+  assert.equal((await eventsFor(payd, 'payment_intent.payment_failed', x.pi)).length, 1);
+  assert.equal(ledgerEntries(x.ref).length, 0);
+  assert.equal((await simRequest(x.ref)).state, 'pending', 'the wallet still holds it');
+}
+
+/* A callback to @inst for the wallet's answer @s (the simulator called the payd that sent it). */
+function lateCallback(inst, s) {
+  const u = new URL(s.callback_url);
+  return fetch(`${inst.url}${u.pathname}${u.search}`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(s.status),
+  });
+}
+
+test('expired by payd, then paid and told by the callback: unapplied, booked once, never to the intent', async () => {
+  const x = await expiredRequests();
+  await onPayd(x.payd, async () => {
+    await expiredByPayd(x.callback);
+    const approved = await approveInWallet(x.callback.ref);
+    assert.equal(approved.state, 'successful');
+    const r = await lateCallback(x.payd, approved);
+    assert.equal(r.status, 200, await r.text());
+    const [now] = await requests(x.callback.pi);
+    assert.equal(now.status, 'succeeded_unapplied', 'applied by the time the callback is answered');
+    const req = await assertUnapplied(x.callback.pi, x.callback.ref, 3100, 0, 'requires_payment_method');
+    assert.ok(['callback', 'poll'].includes(req.settled_by), req.settled_by);
+    assert.equal(req.financial_transaction_id, approved.status.financialTransactionId);
+    assert.equal(req.failure_reason, null);
+    /* Staff pay it back through the usual route (maker-checker). */
+    const v = ok(await payd.api('POST', `/v1/mobile_money_requests/${x.callback.ref}/refund`), 'refund');
+    assert.equal(v.kind, 'unapplied_refund');
+    assert.equal(v.status, 'pending');
+  });
+});
+
+test('expired by payd, then paid, found by the poller alone (no callbacks): unapplied, booked once', async () => {
+  const x = await expiredRequests();
+  await onPayd(x.payd, async () => {
+    await expiredByPayd(x.poll);
+    const approved = await approveInWallet(x.poll.ref);
+    assert.equal(approved.callback_url, null);
+    const req = await assertUnapplied(x.poll.pi, x.poll.ref, 4200, 0, 'requires_payment_method');
+    assert.equal(req.settled_by, 'poll');
+  });
+});
+
+test('expired by payd, then paid: callbacks racing each other and the poller book it once', async () => {
+  const x = await expiredRequests();
+  await onPayd(x.payd, async () => {
+    await expiredByPayd(x.race);
+    const approved = await approveInWallet(x.race.ref);
+    const hits = await Promise.all(Array.from({ length: 8 }, () => lateCallback(x.payd, approved)));
+    for (const h of hits) assert.equal(h.status, 200, await h.text());
+    await assertUnapplied(x.race.pi, x.race.ref, 5300, 0, 'requires_payment_method');
+    const again = await lateCallback(x.payd, approved);
+    assert.equal(again.status, 200);
+    assert.equal(ledgerEntries(x.race.ref).length, 1);
+    assert.equal((await eventsFor(payd, 'mobile_money_request.unapplied', x.race.ref)).length, 1);
+  });
+});
+
+test('a request the wallet failed stays failed past payd\'s expiry, whatever a callback says later', async () => {
+  const x = await expiredRequests();
+  await onPayd(x.payd, async () => {
+    const [req] = await requests(x.rejected.pi);
+    assert.equal(req.status, 'failed');
+    assert.equal(req.failure_reason, 'APPROVAL_REJECTED');
+    const s = await simRequest(x.rejected.ref);
+    assert.equal(s.state, 'failed');
+    const paid = { ...s.status, status: 'SUCCESSFUL', financialTransactionId: '99' };
+    delete paid.reason;
+    const r = await lateCallback(x.payd, { callback_url: s.callback_url, status: paid });
+    assert.equal(r.status, 200, 'a settled request\'s callback is taken and changes nothing');
+    /* The poller has looked at the expired requests again since. */
+    await requestWhen(x.poll.pi, ['succeeded_unapplied']);
+    const [still] = await requests(x.rejected.pi);
+    assert.equal(still.status, 'failed');
+    assert.equal(still.failure_reason, 'APPROVAL_REJECTED');
+    assert.equal(still.settled_at, req.settled_at);
+    assert.equal(ledgerEntries(x.rejected.ref).length, 0);
+    assert.equal((await eventsFor(payd, 'mobile_money_request.unapplied', x.rejected.ref)).length, 0);
+    const pi = ok(await payd.api('GET', `/v1/payment_intents/${x.rejected.pi}`));
+    assert.equal(pi.status, 'requires_payment_method');
+    assert.equal(pi.last_payment_error.decline_code, 'do_not_honor');
+  });
+  await x.payd.stop();
+  await x.db.drop();
 });
 
 test('the provider refuses a reused reference (409), a non-UUIDv4 one (400), and no token (401)', async () => {
