@@ -785,6 +785,65 @@ test('a request the wallet failed stays failed past payd\'s expiry, whatever a c
   await x.db.drop();
 });
 
+test('expired by payd, then failed by the wallet: it stays failed and is no longer watched', async () => {
+  /* A wallet of its own whose pending request fails (EXPIRED) 8 s after it was made: after payd's own expiry. */
+  const slow = await startSim(['--pending-ms', '1500', '--expire-ms', '8000']);
+  const db = await freshDatabase(payd.kind);
+  const args = ['--momo-poll-interval-ms', '300'];
+  let own = await startPayd({ database: db, args });
+  try {
+    ok(await own.api('POST', '/v1/providers', {
+      form: {
+        name: 'mtn', type: 'mobile_wallet', connector: 'mobile_money', currencies: ['sdg'],
+        credentials: { api_user: SIM_USER, api_key: SIM_KEY, subscription_key: SIM_SUB },
+        connector_config: { base_url: slow.url, wallet: 'mtn_momo' },
+      },
+    }), 'provider');
+    const pi = ok(await own.api('POST', '/v1/payment_intents', {
+      form: { amount: 2700, currency: 'sdg', confirm: true, payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone: '46733123452' } } },
+    }), 'create');
+    const evs = await eventsFor(own, 'payment_intent.requires_action', pi.id);
+    const ref = evs[0].data.object.next_action.mobile_money_request.reference;
+    const atWallet = async () => {
+      const r = await fetch(`${slow.url}/sim/requests/${ref}`);
+      assert.equal(r.status, 200);
+      return r.json();
+    };
+    await until(async () => (await atWallet()).state === 'pending', 'the wallet to hold the request');
+    await own.stop();
+    own = await startPayd({ database: db, args, env: { PAYD_CLOCK_OFFSET: '610' } });
+    await onPayd(own, async () => {
+      const failedIntent = await intentWhen(pi.id, ['requires_payment_method']);
+      assert.equal(failedIntent.last_payment_error.decline_code, 'expired_request');
+      const s = await until(async () => {
+        const x = await atWallet();
+        return x.state === 'failed' ? x : null;
+      }, 'the wallet to fail the request');
+      /* The poller asks once more after the wallet failed it. */
+      const polls = (await requests(pi.id))[0].polls;
+      await until(async () => (await requests(pi.id))[0].polls > polls, 'the poller to look again');
+      const [req] = await requests(pi.id);
+      assert.equal(req.status, 'failed');
+      assert.equal(req.failure_reason, 'EXPIRED');
+      /* Whatever a callback says now, it changes nothing. */
+      const paid = { ...s.status, status: 'SUCCESSFUL', financialTransactionId: '77' };
+      delete paid.reason;
+      const r = await lateCallback(own, { callback_url: s.callback_url, status: paid });
+      assert.equal(r.status, 200, 'a settled request\'s callback is taken and changes nothing');
+      const [still] = await requests(pi.id);
+      assert.equal(still.status, 'failed');
+      assert.equal(still.financial_transaction_id, null);
+      assert.equal(ledgerEntries(ref).length, 0);
+      assert.equal((await eventsFor(payd, 'mobile_money_request.unapplied', ref)).length, 0);
+      assert.equal(ok(await payd.api('GET', `/v1/payment_intents/${pi.id}`)).amount_received, 0);
+    });
+  } finally {
+    await own.stop();
+    await db.drop();
+    slow.proc.kill('SIGTERM');
+  }
+});
+
 test('the provider refuses a reused reference (409), a non-UUIDv4 one (400), and no token (401)', async () => {
   const pi = ok(await pay('46733123454'), 'create');
   const ref = pi.next_action.mobile_money_request.reference;
