@@ -58,7 +58,6 @@ static const char *const ST_UNAPPLIED = "succeeded_unapplied";
 /* A wallet payment no intent waits for: the wallet holds it for us, and we
  * owe it to the payer until it is refunded or applied (ledger.h's chart). */
 #define ACCOUNT_PROCESSOR "assets:processor:" PAY_CONNECTOR_MOBILE_MONEY
-#define ACCOUNT_UNAPPLIED "liabilities:unapplied_receipts:" PAY_CONNECTOR_MOBILE_MONEY
 
 /* ---- The payer's wallet as a payment method ---------------------------------- */
 
@@ -1031,7 +1030,7 @@ static enum pay_err book_unapplied(struct pay_op *op, const char *reference,
     int64_t amount = pay_json_int(obj, "amount", 0);
     const struct pay_ledger_line lines[2] = {
         {.account = ACCOUNT_PROCESSOR, .amount_minor = amount},
-        {.account = ACCOUNT_UNAPPLIED, .amount_minor = -amount},
+        {.account = PAY_ACCOUNT_UNAPPLIED_MOMO, .amount_minor = -amount},
     };
     const struct pay_ledger_entry entry = {
         .kind = "unapplied_receipt",
@@ -1526,7 +1525,7 @@ enum pay_err pay_momo_unapplied_refunded(struct pay_op *op, const char *referenc
     /* The reverse of book_unapplied's entry: the debt to the payer is paid
      * out of what the wallet held for us. */
     const struct pay_ledger_line lines[2] = {
-        {.account = ACCOUNT_UNAPPLIED, .amount_minor = amount},
+        {.account = PAY_ACCOUNT_UNAPPLIED_MOMO, .amount_minor = amount},
         {.account = ACCOUNT_PROCESSOR, .amount_minor = -amount},
     };
     const struct pay_ledger_entry entry = {

@@ -449,6 +449,18 @@ test('paid after its intent was canceled, told by the callback: unapplied, booke
   });
   assert.equal(again.status, 200);
   assert.equal(ledgerEntries(ref).length, 1);
+  if (payd.kind === 'sqlite') {
+    /* audit verify checks these books: a copy where the request claims it
+     * failed while its money sits on the liability is refused. */
+    const copy = path.join(payd.dir, `unapplied-${ref}.db`);
+    const file = payd.dbUrl.replace(/^sqlite:/, '');
+    execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, `.backup ${copy}`]);
+    execFileSync('sqlite3', ['-cmd', '.timeout 10000', copy,
+      `UPDATE momo_requests SET status = 'failed' WHERE reference = '${ref}'`]);
+    const bad = await payd.cli(['audit', 'verify', '--db', `sqlite:${copy}`]);
+    assert.notEqual(bad.code, 0, bad.stdout);
+    assert.match(bad.stdout, new RegExp(`FAIL mobile money: .*${ref} \\(failed, 3300\\): unapplied receipt 3300, refund 0`));
+  }
 });
 
 test('paid after its intent was canceled, found by the poller: unapplied, booked once, never to the intent', async () => {
