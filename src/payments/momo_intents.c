@@ -1012,6 +1012,41 @@ static enum pay_err fall_back(struct pay_op *op, struct pay_intent_row *row, con
 }
 
 /*
+ * The ledger entry and event of unapplied wallet money, request @obj:
+ * @receipt books what the wallet took (Dr assets:processor:mobile_money /
+ * Cr liabilities:unapplied_receipts:mobile_money, kind unapplied_receipt,
+ * event mobile_money_request.unapplied); otherwise its paying back, the
+ * reverse entry (kind unapplied_refund, event mobile_money_request.refunded).
+ */
+static enum pay_err unapplied_move(struct pay_op *op, const char *reference, const json_t *obj,
+                                   bool receipt, const char *customer)
+{
+    int64_t amount = pay_json_int(obj, "amount", 0);
+    int64_t held = receipt ? amount : -amount; /* onto the liability (credit-normal) */
+    const struct pay_ledger_line lines[2] = {
+        {.account = ACCOUNT_PROCESSOR, .amount_minor = held},
+        {.account = PAY_ACCOUNT_UNAPPLIED_MOMO, .amount_minor = -held},
+    };
+    const struct pay_ledger_entry entry = {
+        .kind = receipt ? "unapplied_receipt" : "unapplied_refund",
+        .currency = pay_json_str(obj, "currency"),
+        .source_id = reference,
+        .description = receipt ? "Mobile money paid after its payment intent stopped waiting"
+                               : "Unapplied mobile money paid back to the payer",
+        .lines = lines,
+        .n_lines = 2,
+    };
+    enum pay_err e = pay_op_fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
+    if (e == PAY_OK) {
+        e = pay_op_fail(op, pay_event_append(op->tx,
+                                             receipt ? "mobile_money_request.unapplied"
+                                                     : "mobile_money_request.refunded",
+                                             obj, customer, op->request_id, NULL, op->err));
+    }
+    return e;
+}
+
+/*
  * Request @reference was paid but no intent waits for it: book it as money
  * the wallet holds for us and we owe the payer (Dr assets:processor:
  * mobile_money / Cr liabilities:unapplied_receipts:mobile_money, no balance
@@ -1028,24 +1063,7 @@ static enum pay_err book_unapplied(struct pay_op *op, const char *reference,
         return e;
     }
     int64_t amount = pay_json_int(obj, "amount", 0);
-    const struct pay_ledger_line lines[2] = {
-        {.account = ACCOUNT_PROCESSOR, .amount_minor = amount},
-        {.account = PAY_ACCOUNT_UNAPPLIED_MOMO, .amount_minor = -amount},
-    };
-    const struct pay_ledger_entry entry = {
-        .kind = "unapplied_receipt",
-        .currency = pay_json_str(obj, "currency"),
-        .source_id = reference,
-        .description = "Mobile money paid after its payment intent stopped waiting",
-        .lines = lines,
-        .n_lines = 2,
-    };
-    e = pay_op_fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
-    if (e == PAY_OK) {
-        e = pay_op_fail(op, pay_event_append(op->tx, "mobile_money_request.unapplied", obj,
-                                             pay_json_str(row->obj, "customer"), op->request_id,
-                                             NULL, op->err));
-    }
+    e = unapplied_move(op, reference, obj, true, pay_json_str(row->obj, "customer"));
     if (e == PAY_OK) {
         pay_logf(PAY_LOG_WARN, op->request_id,
                  "momo request %s was paid (%lld %s) after intent %s stopped waiting for it: "
@@ -1522,25 +1540,7 @@ enum pay_err pay_momo_unapplied_refunded(struct pay_op *op, const char *referenc
         return e;
     }
     int64_t amount = pay_json_int(obj, "amount", 0);
-    /* The reverse of book_unapplied's entry: the debt to the payer is paid
-     * out of what the wallet held for us. */
-    const struct pay_ledger_line lines[2] = {
-        {.account = PAY_ACCOUNT_UNAPPLIED_MOMO, .amount_minor = amount},
-        {.account = ACCOUNT_PROCESSOR, .amount_minor = -amount},
-    };
-    const struct pay_ledger_entry entry = {
-        .kind = "unapplied_refund",
-        .currency = pay_json_str(obj, "currency"),
-        .source_id = reference,
-        .description = "Unapplied mobile money paid back to the payer",
-        .lines = lines,
-        .n_lines = 2,
-    };
-    e = pay_op_fail(op, pay_ledger_post(op->tx, &entry, NULL, op->err));
-    if (e == PAY_OK) {
-        e = pay_op_fail(op, pay_event_append(op->tx, "mobile_money_request.refunded", obj, customer,
-                                             op->request_id, NULL, op->err));
-    }
+    e = unapplied_move(op, reference, obj, false, customer);
     if (e != PAY_OK) {
         json_decref(obj);
         return e;

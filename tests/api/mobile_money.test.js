@@ -80,8 +80,10 @@ function closedPort() {
   });
 }
 
-async function provider(form) {
-  return ok(await payd.api('POST', '/v1/providers', {
+/* A wallet provider on the simulator's credentials, on @inst (default the
+ * suite's payd). */
+async function provider(form, inst = payd) {
+  return ok(await inst.api('POST', '/v1/providers', {
     form: {
       type: 'mobile_wallet', connector: 'mobile_money', fee_bps: 100,
       credentials: { api_user: SIM_USER, api_key: SIM_KEY, subscription_key: SIM_SUB },
@@ -649,13 +651,10 @@ function expiredRequests() {
       const db = await freshDatabase(payd.kind);
       const args = ['--momo-poll-interval-ms', '300'];
       let own = await startPayd({ database: db, args });
-      const create = async (name, config) => ok(await own.api('POST', '/v1/providers', {
-        form: {
-          name, type: 'mobile_wallet', connector: 'mobile_money', currencies: ['sdg'], priority: name === 'mtn' ? 1 : 50,
-          credentials: { api_user: SIM_USER, api_key: SIM_KEY, subscription_key: SIM_SUB },
-          connector_config: { base_url: sim.url, wallet: 'mtn_momo', ...config },
-        },
-      }), `provider ${name}`);
+      const create = (name, config) => provider({
+        name, currencies: ['sdg'], priority: name === 'mtn' ? 1 : 50,
+        connector_config: { base_url: sim.url, wallet: 'mtn_momo', ...config },
+      }, own);
       await create('mtn', {});
       await create('mtn-poll', { callbacks: false });
       const payOwn = async (phone, amount, prov) => ok(await own.api('POST', '/v1/payment_intents', {
@@ -804,13 +803,7 @@ test('expired by payd, then failed by the wallet: it stays failed and is no long
   const args = ['--momo-poll-interval-ms', '300'];
   let own = await startPayd({ database: db, args });
   try {
-    ok(await own.api('POST', '/v1/providers', {
-      form: {
-        name: 'mtn', type: 'mobile_wallet', connector: 'mobile_money', currencies: ['sdg'],
-        credentials: { api_user: SIM_USER, api_key: SIM_KEY, subscription_key: SIM_SUB },
-        connector_config: { base_url: slow.url, wallet: 'mtn_momo' },
-      },
-    }), 'provider');
+    await provider({ name: 'mtn', currencies: ['sdg'], connector_config: { base_url: slow.url, wallet: 'mtn_momo' } }, own);
     const pi = ok(await own.api('POST', '/v1/payment_intents', {
       form: { amount: 2700, currency: 'sdg', confirm: true, payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone: '46733123452' } } },
     }), 'create');
@@ -1126,13 +1119,7 @@ test('a wallet number an older payd stored in clear still pays, and is sealed at
   const db = await freshDatabase(payd.kind);
   let own = await startPayd({ database: db, args: ['--momo-poll-interval-ms', '300'] });
   try {
-    ok(await own.api('POST', '/v1/providers', {
-      form: {
-        name: 'mtn', type: 'mobile_wallet', connector: 'mobile_money', currencies: ['sdg'],
-        credentials: { api_user: SIM_USER, api_key: SIM_KEY, subscription_key: SIM_SUB },
-        connector_config: { base_url: sim.url, wallet: 'mtn_momo' },
-      },
-    }), 'provider');
+    await provider({ name: 'mtn', currencies: ['sdg'], connector_config: { base_url: sim.url, wallet: 'mtn_momo' } }, own);
     const first = ok(await own.api('POST', '/v1/payment_intents', {
       form: { amount: 900, currency: 'sdg', confirm: true, payment_method_data: { type: 'mobile_wallet', mobile_wallet: { phone: '46733626262' } } },
     }), 'create');
