@@ -230,7 +230,7 @@ static enum pay_err verify_otp(struct pay_request *req)
 
 static enum pay_err request_list(struct pay_request *req)
 {
-    static const char *const allowed[] = {"payment_intent", "status", NULL};
+    static const char *const allowed[] = {"payment_intent", "status", "starting_after", NULL};
     static const char *const statuses[] = {
         "sending",  "pending", "canceling", "succeeded", "succeeded_unapplied",
         "refunded", "failed",  "canceled",  NULL};
@@ -241,10 +241,14 @@ static enum pay_err request_list(struct pay_request *req)
     /* Without a status (the unapplied ones staff look for), one intent's. */
     PAY_TRY(
         pay_arg_str(req, req->query, "payment_intent", status == NULL, PAY_ID_LEN_MAX, &pi, NULL));
+    const char *after = NULL;
+    PAY_TRY(
+        pay_arg_str(req, req->query, "starting_after", false, PAY_MOMO_REF_LEN - 1, &after, NULL));
     struct pay_op op = pay_api_op(req);
     json_t *data = NULL;
-    PAY_TRY(pay_momo_request_list(&op, pi, status, &data));
-    pay_api_list(req, "/v1/mobile_money_requests", data, false);
+    bool more = false;
+    PAY_TRY(pay_momo_request_list(&op, pi, status, after, &data, &more));
+    pay_api_list(req, "/v1/mobile_money_requests", data, more);
     return PAY_OK;
 }
 

@@ -169,13 +169,16 @@ enum pay_err pay_momo_otp_request(struct pay_op *op, const char *intent_id,
  * The requests of intent @intent_id (in op's scope, else PAY_ERR_NOT_FOUND
  * naming "payment_intent"; NULL = every intent's, refused with
  * PAY_ERR_PARAM_MISSING for a customer-scoped op) with status @status (NULL
- * = any), the newest PAY_MOMO_LIST_MAX first, as mobile_money_request
+ * = any), the newest PAY_MOMO_LIST_MAX first (older than request
+ * @starting_after when given: a reference, else 400 naming it; *has_more
+ * tells whether older ones remain), as mobile_money_request
  * objects (reference as id, payment_intent, provider, wallet, amount,
  * status, failure_reason, financial_transaction_id, settled_by, ...; never
  * the payer's number). *data_out gets the array (caller owns).
  */
 enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, const char *status,
-                                   json_t **data_out) PAY_WUR;
+                                   const char *starting_after, json_t **data_out,
+                                   bool *has_more) PAY_WUR;
 
 /*
  * Paying back unapplied money (a maker-checker refund, verification kind

@@ -196,27 +196,33 @@ static enum pay_err wallet_number(struct pay_op *op, const char *pm_id,
 
 struct reseal_batch {
     const char *server_key;
-    int64_t resealed;
+    char after[PAY_ID_LEN_MAX + 1]; /* the last id read: the next batch starts past it */
+    int64_t read, resealed;
 };
 
 static enum pay_err reseal_batch(struct pay_tx *tx, void *arg)
 {
     struct reseal_batch *a = arg;
+    a->read = 0;
     a->resealed = 0;
-    struct pay_param lp[1] = {PAY_PINT(RESEAL_BATCH_MAX)};
+    struct pay_param lp[2] = {PAY_PTEXT(a->after), PAY_PINT(RESEAL_BATCH_MAX)};
     struct pay_rows *r = NULL;
     enum pay_err e = pay_tx_query(tx,
                                   "SELECT id, token FROM payment_methods WHERE type = "
                                   "'" PAY_TENDER_MOBILE_WALLET "' AND token NOT LIKE 'enc1:%' "
-                                  "ORDER BY id LIMIT $1",
-                                  lp, 1, &r);
+                                  "AND id > $1 ORDER BY id LIMIT $2",
+                                  lp, 2, &r);
     if (e != PAY_OK) {
         return e;
     }
     char ids[RESEAL_BATCH_MAX][PAY_ID_LEN_MAX + 1];
     char clear[RESEAL_BATCH_MAX][PAY_MOMO_MSISDN_LEN_MAX + 1];
     int n = 0;
-    while (n < RESEAL_BATCH_MAX && pay_rows_next(r)) {
+    while (a->read < RESEAL_BATCH_MAX && pay_rows_next(r)) {
+        /* Rows that are not a number (never sealable) are passed over, not
+         * read again by every batch. */
+        a->read++;
+        pay_copy_str(a->after, sizeof(a->after), pay_rows_text(r, 0));
         const char *token = pay_rows_text(r, 1);
         if (token != NULL && pay_momo_msisdn_valid(token)) {
             pay_copy_str(ids[n], sizeof(ids[n]), pay_rows_text(r, 0));
@@ -256,7 +262,7 @@ enum pay_err pay_momo_wallets_reseal(struct pay_store *s, const char *server_key
     do {
         e = pay_store_write(s, reseal_batch, &a);
         *resealed_out += e == PAY_OK ? a.resealed : 0;
-    } while (e == PAY_OK && a.resealed > 0);
+    } while (e == PAY_OK && a.read == RESEAL_BATCH_MAX);
     return e;
 }
 
@@ -1459,9 +1465,10 @@ static enum pay_err request_get(struct pay_op *op, const char *reference, json_t
 }
 
 enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, const char *status,
-                                   json_t **data_out)
+                                   const char *starting_after, json_t **data_out, bool *has_more)
 {
     *data_out = NULL;
+    *has_more = false;
     if (intent_id != NULL) {
         struct pay_intent_row row;
         enum pay_err e = pay_intent_row_load(op, intent_id, false, "payment_intent", &row);
@@ -1473,23 +1480,49 @@ enum pay_err pay_momo_request_list(struct pay_op *op, const char *intent_id, con
         return pay_error_set(op->err, PAY_ERR_PARAM_MISSING, "payment_intent",
                              "Missing required param: payment_intent.");
     }
-    struct pay_param p[3];
+    if (starting_after != NULL) {
+        int64_t seq = 0;
+        bool found = false;
+        struct pay_param sp[1] = {PAY_PTEXT(starting_after)};
+        enum pay_err e = pay_tx_query_int(
+            op->tx, "SELECT seq FROM momo_requests WHERE reference = $1", sp, 1, &seq, &found);
+        if (e != PAY_OK) {
+            return pay_op_fail(op, e);
+        }
+        if (!found) {
+            return pay_error_set(op->err, PAY_ERR_PARAM_INVALID, "starting_after",
+                                 "No such mobile money request: '%s'.", starting_after);
+        }
+        (void)seq;
+    }
+    struct pay_param p[4];
     size_t n = 0;
-    const char *where = "";
+    char where[256] = "WHERE 1 = 1";
+    size_t w = strlen(where);
     if (intent_id != NULL) {
         p[n++] = PAY_PTEXT(intent_id);
-        where = status != NULL ? "WHERE intent = $1 AND status = $2 " : "WHERE intent = $1 ";
-    } else if (status != NULL) {
-        where = "WHERE status = $1 ";
+        w += (size_t)snprintf(where + w, sizeof(where) - w, " AND intent = $%zu", n);
     }
     if (status != NULL) {
         p[n++] = PAY_PTEXT(status);
+        w += (size_t)snprintf(where + w, sizeof(where) - w, " AND status = $%zu", n);
     }
-    p[n++] = PAY_PINT(PAY_MOMO_LIST_MAX);
-    char sql[512];
+    if (starting_after != NULL) {
+        p[n++] = PAY_PTEXT(starting_after);
+        snprintf(where + w, sizeof(where) - w,
+                 " AND seq < (SELECT seq FROM momo_requests WHERE reference = $%zu)", n);
+    }
+    /* One more than a page: whether there is a next one. */
+    p[n++] = PAY_PINT(PAY_MOMO_LIST_MAX + 1);
+    char sql[768];
     snprintf(sql, sizeof(sql),
-             "SELECT " REQ_COLUMNS " FROM momo_requests %sORDER BY seq DESC LIMIT $%zu", where, n);
-    return req_query(op, sql, p, n, data_out);
+             "SELECT " REQ_COLUMNS " FROM momo_requests %s ORDER BY seq DESC LIMIT $%zu", where, n);
+    enum pay_err e = req_query(op, sql, p, n, data_out);
+    if (e == PAY_OK && json_array_size(*data_out) > PAY_MOMO_LIST_MAX) {
+        json_array_remove(*data_out, PAY_MOMO_LIST_MAX);
+        *has_more = true;
+    }
+    return e;
 }
 
 enum pay_err pay_momo_unapplied_get(struct pay_op *op, const char *reference, json_t **out)

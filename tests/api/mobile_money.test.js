@@ -611,6 +611,16 @@ test('unapplied money is paid back by a second staff member: two requests of one
   assert.equal(v.code, 0, v.stdout + v.stderr);
 });
 
+test('listing requests by status pages with starting_after; an unknown one is a 400 naming it', async () => {
+  const all = ok(await payd.api('GET', '/v1/mobile_money_requests?status=failed'));
+  assert.ok(all.data.length >= 2, `failed requests: ${all.data.length}`);
+  assert.equal(all.has_more, false);
+  const next = ok(await payd.api('GET', `/v1/mobile_money_requests?status=failed&starting_after=${all.data[0].id}`));
+  assert.deepEqual(next.data.map((r) => r.id), all.data.slice(1).map((r) => r.id));
+  expectError(await payd.api('GET', `/v1/mobile_money_requests?status=failed&starting_after=${crypto.randomUUID()}`),
+    400, { param: 'starting_after' });
+});
+
 test('paying back unapplied money: bad input is an error naming the parameter', async () => {
   const missing = '0b7c2a52-7a4d-4e3f-9a61-0c1d2e3f4a5b';
   expectError(await payd.api('POST', `/v1/mobile_money_requests/${missing}/refund`), 404, { param: 'reference' });
