@@ -943,10 +943,15 @@ static enum pay_err attempt(struct pay_op *op, struct pay_intent_row *row,
     if (e == PAY_OK) {
         switch (verdict.decision) {
         case PAY_RISK_DECLINE:
-            e = record_failure(op, row, "card_error",
-                               verdict.code[0] ? verdict.code : "card_declined",
-                               verdict.decline_code[0] ? verdict.decline_code : "fraudulent",
-                               verdict.message[0] ? verdict.message : "Your card was declined.");
+            /* The attempt first: record_failure keeps the job's writes
+             * even though it answers an error. */
+            e = pay_risk_outcome(op, &verdict, "declined");
+            e = e != PAY_OK
+                    ? e
+                    : record_failure(
+                          op, row, "card_error", verdict.code[0] ? verdict.code : "card_declined",
+                          verdict.decline_code[0] ? verdict.decline_code : "fraudulent",
+                          verdict.message[0] ? verdict.message : "Your card was declined.");
             break;
         case PAY_RISK_REVIEW:
             e = pay_verification_open(op, row, "fraud_review", &route, off_session);

@@ -510,11 +510,6 @@ enum pay_err pay_verification_list(struct pay_op *op, const struct pay_verificat
                                    const struct pay_list_args *args, json_t **data_out,
                                    bool *has_more) PAY_WUR;
 /*
- * Decide verification @id (pending, else PAY_ERR_UNEXPECTED_STATE) as
- * op->actor: approve (@reason optional) or reject (@reason required:
- * PAY_ERR_PARAM_MISSING "reason"). *out gets the verification.
- */
-/*
  * Staff record paying back the unapplied money of mobile money request
  * @reference (succeeded_unapplied, mobile_money.h): a pending verification
  * of kind "unapplied_refund" (recorded by op->actor; tender mobile_wallet,
@@ -526,6 +521,11 @@ enum pay_err pay_verification_list(struct pay_op *op, const struct pay_verificat
  */
 enum pay_err pay_verification_unapplied_refund(struct pay_op *op, const char *reference,
                                                json_t **out) PAY_WUR;
+/*
+ * Decide verification @id (pending, else PAY_ERR_UNEXPECTED_STATE) as
+ * op->actor: approve (@reason optional) or reject (@reason required:
+ * PAY_ERR_PARAM_MISSING "reason"). *out gets the verification.
+ */
 enum pay_err pay_verification_approve(struct pay_op *op, const char *id, const char *reason,
                                       json_t **out) PAY_WUR;
 enum pay_err pay_verification_reject(struct pay_op *op, const char *id, const char *reason,

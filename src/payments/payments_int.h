@@ -65,7 +65,8 @@ struct pay_intent_row {
     int64_t fee_bps;
     int64_t fee_fixed_minor;
     /* Created by this job and not yet written: the first save INSERTs it (a
-     * create that confirms at once writes its intent once, not twice). */
+     * create that confirms at once with a card or manual tender writes its
+     * intent once; wallets and Stripe get it written first, then updated). */
     bool unsaved;
 };
 

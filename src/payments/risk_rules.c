@@ -311,9 +311,11 @@ static enum pay_err apply_rules(struct pay_risk_config *c, const json_t *r, stru
             (e = get_points(o, path, &c->card_testing.points, err)) == PAY_OK &&
             (e = get_int(o, path, "window_s", 1, PAY_RISK_WINDOW_S_MAX, &c->card_testing.window_s,
                          err)) == PAY_OK &&
-            (e = get_int(o, path, "max_cards_per_customer", 0, 1000000,
+            /* Below PAY_RISK_CARDS_COUNTED, where the count stops: a larger
+             * max could never be passed and would turn the rule off. */
+            (e = get_int(o, path, "max_cards_per_customer", 0, PAY_RISK_CARDS_COUNTED - 1,
                          &c->card_testing.max_cards_per_customer, err)) == PAY_OK) {
-            e = get_int(o, path, "max_cards_per_address", 0, 1000000,
+            e = get_int(o, path, "max_cards_per_address", 0, PAY_RISK_CARDS_COUNTED - 1,
                         &c->card_testing.max_cards_per_address, err);
         }
     }

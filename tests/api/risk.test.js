@@ -581,6 +581,8 @@ test('--risk-config: a bad file stops payd serve with the key named', async () =
       [{ review_score: 95, decline_score: 90 }, /review_score/],
       [{ timezone: 'Mars/Olympus_Mons' }, /timezone/],
       [{ limits: { daily_amount: { zzz: 1 } } }, /limits\.daily_amount\.zzz/],
+      /* Distinct cards are counted up to 1,000: a max there would never fire. */
+      [{ rules: { card_testing: { max_cards_per_customer: 1000 } } }, /rules\.card_testing\.max_cards_per_customer/],
     ];
     for (const [config, re] of cases) {
       const r = await runPayd(['serve', '--db', db.url, '--listen', '127.0.0.1:0', '--risk-config', configFile(config)]);

@@ -16,12 +16,11 @@ CREATE TABLE risk_cards (
     PRIMARY KEY (subject_kind, subject, card_fingerprint)
 ) WITHOUT ROWID;
 CREATE INDEX risk_cards_recent ON risk_cards (subject_kind, subject, last_seen);
--- What payment_attempts already holds.
+-- What payment_attempts already holds, by customer. Not by client address:
+-- older attempts recorded the address of API-key and staff requests too (a
+-- clinic's shared address, which risk.c no longer counts); those age out of
+-- the window anyway.
 INSERT INTO risk_cards (subject_kind, subject, card_fingerprint, last_seen)
 SELECT 'customer', customer, card_fingerprint, MAX(created) FROM payment_attempts
 WHERE customer IS NOT NULL AND card_fingerprint IS NOT NULL
 GROUP BY customer, card_fingerprint;
-INSERT INTO risk_cards (subject_kind, subject, card_fingerprint, last_seen)
-SELECT 'client_addr', client_addr, card_fingerprint, MAX(created) FROM payment_attempts
-WHERE client_addr IS NOT NULL AND card_fingerprint IS NOT NULL
-GROUP BY client_addr, card_fingerprint;
