@@ -290,6 +290,10 @@ char *pay_log_mask(const char *in);
 
 /* Serialize compactly (keys in insertion order); free() the result. */
 char *pay_json_dump(const json_t *v);
+/* Append pay_json_dump's text of @v to @b (no copy of the whole text). */
+enum pay_err pay_json_dump_to(struct pay_buf *b, const json_t *v) PAY_WUR;
+/* Append @s as a JSON string, or null when @s is NULL or not UTF-8. */
+enum pay_err pay_json_add_str(struct pay_buf *b, const char *s) PAY_WUR;
 /* Set @key on @obj to a new string, or JSON null when @s is NULL. */
 void pay_json_set_str(json_t *obj, const char *key, const char *s);
 void pay_json_set_int(json_t *obj, const char *key, int64_t v);

@@ -16,6 +16,28 @@ char *pay_json_dump(const json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 }
 
+static int dump_cb(const char *buffer, size_t size, void *data)
+{
+    return pay_buf_add(data, buffer, size) == PAY_OK ? 0 : -1;
+}
+
+enum pay_err pay_json_dump_to(struct pay_buf *b, const json_t *v)
+{
+    if (v == NULL) {
+        return PAY_ERR_INTERNAL;
+    }
+    return json_dump_callback(v, dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) == 0 ? PAY_OK
+                                                                                    : PAY_ERR_NOMEM;
+}
+
+enum pay_err pay_json_add_str(struct pay_buf *b, const char *s)
+{
+    json_t *v = s != NULL ? json_string(s) : NULL;
+    enum pay_err e = v != NULL ? pay_json_dump_to(b, v) : pay_buf_adds(b, "null");
+    json_decref(v);
+    return e;
+}
+
 void pay_json_set_str(json_t *obj, const char *key, const char *s)
 {
     /* A string that is not UTF-8 cannot be represented: it becomes null. */

@@ -56,24 +56,29 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
         request_id = NULL;
     }
 
-    json_t *ev = json_object();
-    pay_json_set_str(ev, "id", id);
-    pay_json_set_str(ev, "object", "event");
-    pay_json_set_str(ev, "api_version", PAY_EVENT_API_VERSION);
-    pay_json_set_int(ev, "created", now);
-    json_t *data = json_object();
-    /* Only dumped below, never changed: a reference, not a copy. */
-    json_object_set(data, "object", (json_t *)object);
-    json_object_set_new(ev, "data", data);
-    pay_json_set_bool(ev, "livemode", false);
-    pay_json_set_int(ev, "pending_webhooks", 0);
-    json_t *req = json_object();
-    pay_json_set_str(req, "id", request_id);
-    json_object_set_new(req, "idempotency_key", json_null());
-    json_object_set_new(ev, "request", req);
-    pay_json_set_str(ev, "type", type);
-    char *text = pay_json_dump(ev);
-    json_decref(ev);
+    /* The envelope is written around the object's text: the object is
+     * dumped once and no tree is built for the rest. Keys in the order
+     * pay_event_get's readers have always seen. */
+    struct pay_buf b;
+    pay_buf_init(&b, SIZE_MAX - 1);
+    enum pay_err be = pay_buf_addf(&b,
+                                   "{\"id\":\"%s\",\"object\":\"event\",\"api_version\":\"%s\","
+                                   "\"created\":%lld,\"data\":{\"object\":",
+                                   id, PAY_EVENT_API_VERSION, (long long)now);
+    if (be == PAY_OK) {
+        be = pay_json_dump_to(&b, object);
+    }
+    if (be == PAY_OK) {
+        be = pay_buf_adds(&b, "},\"livemode\":false,\"pending_webhooks\":0,\"request\":{\"id\":");
+    }
+    if (be == PAY_OK) {
+        be = pay_json_add_str(&b, request_id);
+    }
+    if (be == PAY_OK) {
+        be = pay_buf_addf(&b, ",\"idempotency_key\":null},\"type\":\"%s\"}", type);
+    }
+    char *text = be == PAY_OK ? pay_buf_detach(&b, NULL) : NULL;
+    pay_buf_release(&b);
     if (text == NULL) {
         return pay_error_set(err, PAY_ERR_NOMEM, NULL, NULL);
     }

@@ -73,6 +73,45 @@ enum pay_err pay_customer_row_load(struct pay_op *op, const char *id, bool for_u
     return PAY_OK;
 }
 
+enum pay_err pay_customer_facts(struct pay_op *op, const char *id, bool for_update,
+                                const char *param, char *email, size_t email_n, char *facility,
+                                size_t facility_n)
+{
+    if (email != NULL && email_n > 0) {
+        email[0] = '\0';
+    }
+    if (facility != NULL && facility_n > 0) {
+        facility[0] = '\0';
+    }
+    if (id == NULL || !pay_id_valid(id, "cus")) {
+        return not_found(op, param, id);
+    }
+    if (op->customer_scope != NULL && !pay_str_eq(op->customer_scope, id)) {
+        return not_found(op, param, id);
+    }
+    const char *sql =
+        for_update ? "SELECT email, facility FROM customers WHERE id = $1 AND deleted = 0 FOR UPDATE"
+                   : "SELECT email, facility FROM customers WHERE id = $1 AND deleted = 0";
+    struct pay_param p[] = {PAY_PTEXT(id)};
+    struct pay_rows *r = NULL;
+    enum pay_err e = pay_tx_query(op->tx, sql, p, PAY_NPARAMS(p), &r);
+    if (e != PAY_OK) {
+        return pay_op_fail(op, e);
+    }
+    bool found = pay_rows_next(r);
+    if (found && email != NULL && email_n > 0) {
+        pay_copy_str(email, email_n, pay_rows_text(r, 0));
+    }
+    if (found && facility != NULL && facility_n > 0) {
+        pay_copy_str(facility, facility_n, pay_rows_text(r, 1));
+    }
+    e = pay_rows_close(r);
+    if (e != PAY_OK) {
+        return pay_op_fail(op, e);
+    }
+    return found ? PAY_OK : not_found(op, param, id);
+}
+
 enum pay_err pay_customer_row_save(struct pay_op *op, const json_t *obj)
 {
     char *data = pay_json_dump(obj);

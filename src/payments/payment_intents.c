@@ -1111,9 +1111,7 @@ static enum pay_err apply_params(struct pay_op *op, struct pay_intent_row *row,
     }
     bool customer_changed = false;
     if (p->customer != NULL) {
-        json_t *c = NULL;
-        enum pay_err e = pay_customer_get(op, p->customer, &c);
-        json_decref(c);
+        enum pay_err e = pay_customer_facts(op, p->customer, false, "customer", NULL, 0, NULL, 0);
         if (e == PAY_ERR_NOT_FOUND) {
             return pay_error_set(op->err, e, "customer", "No such customer: '%s'", p->customer);
         }

@@ -380,6 +380,9 @@ static void fill_charge(const struct pm_row *row, struct pay_pm_charge *out)
     pay_copy_str(out->type, sizeof(out->type), row->type);
     pay_copy_str(out->connector, sizeof(out->connector), row->connector);
     pay_copy_str(out->token, sizeof(out->token), row->token);
+    pay_copy_str(out->fingerprint, sizeof(out->fingerprint),
+                 pay_json_str(json_object_get(row->obj, "card"), "fingerprint"));
+    out->loaded = true;
 }
 
 /* ---- For payment intents ---------------------------------------------------- */

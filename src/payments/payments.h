@@ -131,6 +131,8 @@ struct pay_pm_charge {
     char type[16];                     /* "card" */
     char connector[16];                /* "sandbox" */
     char token[PAY_TOKEN_LEN_MAX];
+    char fingerprint[65]; /* the card's, "" when it has none */
+    bool loaded;          /* filled from the stored method (fingerprint is known) */
 };
 
 /*

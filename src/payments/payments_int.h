@@ -312,6 +312,15 @@ const char *pay_conn_status_name(enum pay_conn_status s);
  */
 enum pay_err pay_customer_row_load(struct pay_op *op, const char *id, bool for_update,
                                    const char *param, json_t **out) PAY_WUR;
+/*
+ * What a payment needs of live customer @id, read from the row's columns
+ * without parsing its object: its e-mail and facility ("" when none; either
+ * buffer may be NULL). Same scope, locking and errors as
+ * pay_customer_row_load.
+ */
+enum pay_err pay_customer_facts(struct pay_op *op, const char *id, bool for_update,
+                                const char *param, char *email, size_t email_n, char *facility,
+                                size_t facility_n) PAY_WUR;
 /* Write customer object @obj back (its filter columns derived from it). */
 enum pay_err pay_customer_row_save(struct pay_op *op, const json_t *obj) PAY_WUR;
 

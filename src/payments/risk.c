@@ -86,6 +86,10 @@ static enum pay_err card_fingerprint(struct pay_op *op, const struct pay_pm_char
     if (pm == NULL || pm->id[0] == '\0') {
         return PAY_OK;
     }
+    if (pm->loaded) {
+        pay_copy_str(out, n, pm->fingerprint);
+        return PAY_OK;
+    }
     json_t *obj = NULL;
     enum pay_err e = pay_payment_method_get(op, pm->id, &obj);
     if (e == PAY_OK) {
@@ -109,9 +113,11 @@ static enum pay_err customer_facts(struct pay_op *op, const json_t *intent, char
     out[0] = '\0';
     facility[0] = '\0';
     const char *customer = pay_json_str(intent, "customer");
-    json_t *c = NULL;
+    char email[PAY_CUSTOMER_EMAIL_LEN_MAX + 1] = "";
     if (customer != NULL) {
-        enum pay_err e = pay_customer_row_load(op, customer, true, "customer", &c);
+        enum pay_err e =
+            pay_customer_facts(op, customer, true, "customer", email, sizeof(email), facility,
+                               facility_n);
         if (e == PAY_ERR_NOT_FOUND) {
             /* Deleted since the intent named it: no e-mail, nothing to lock. */
             pay_error_clear(op->err);
@@ -120,10 +126,7 @@ static enum pay_err customer_facts(struct pay_op *op, const json_t *intent, char
         }
     }
     const char *receipt = pay_json_str(intent, "receipt_email");
-    pay_copy_str(out, n,
-                 receipt != NULL && receipt[0] != '\0' ? receipt : pay_json_str(c, "email"));
-    pay_copy_str(facility, facility_n, pay_json_str(c, "facility"));
-    json_decref(c);
+    pay_copy_str(out, n, receipt != NULL && receipt[0] != '\0' ? receipt : email);
     lower_in_place(out);
     return PAY_OK;
 }

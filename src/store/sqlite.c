@@ -845,6 +845,8 @@ static void sq_stats(struct pay_store *s_, struct pay_store_stats *out)
 enum pay_err pay_sqlite_open(const char *path, struct pay_store **out, struct pay_error *err)
 {
     *out = NULL;
+    /* No global allocation statistics: they take a mutex on every malloc. */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (!sqlite3_threadsafe()) {
         return pay_error_set(err, PAY_ERR_CONFIG, "db", "SQLite was built without threads.");
     }
