@@ -17,6 +17,16 @@
  * Reads: each read runs in BEGIN ... COMMIT on a pool connection (grown on
  * demand up to PAY_DB_POOL_MAX), which gives it one WAL snapshot.
  *
+ * Checkpoints: copying the WAL back into the database file (and its fsync)
+ * runs on a checkpointer thread with its own connection, woken by the
+ * writer's WAL hook every CKPT_FRAMES frames, so the writer keeps writing
+ * meanwhile. A PASSIVE checkpoint never blocks the writer, but a WAL that is
+ * always being appended to is never wholly copied, and SQLite only starts
+ * it again from the top when it is. So once the WAL holds CKPT_INLINE_FRAMES
+ * the writer itself checkpoints between two transactions, which copies what
+ * the thread has not yet and lets the next transaction reuse the file.
+ * Durability does not depend on any of this: every COMMIT has synced the WAL.
+ *
  * Statements are prepared once per connection and cached by their SQL text
  * (after pay_sql_for_sqlite); a statement already in use (a nested query of
  * the same SQL) gets a fresh one-off statement instead.
@@ -42,6 +52,10 @@
 #define BUSY_TIMEOUT_MS 5000
 /* Statements cached per connection; SQL beyond this is prepared per use. */
 #define STMT_CACHE_MAX 1024
+/* WAL frames (pages) after which the checkpointer thread is woken. */
+#define CKPT_FRAMES 1000
+/* WAL frames after which the writer checkpoints between transactions. */
+#define CKPT_INLINE_FRAMES 8000
 
 struct stmt_entry {
     char *sql; /* the caller's SQL text: the key */
@@ -74,6 +88,15 @@ struct sq_store {
     struct sq_conn writer;
     pthread_t thread;
     bool thread_started;
+    int inline_ckpt_at; /* WAL frames at which the writer checkpoints next */
+
+    /* The checkpointer thread: woken through ckcv under ckmu. */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    bool ckpt_started;
+    pthread_mutex_t ckmu;
+    pthread_cond_t ckcv;
+    bool ckpt_wanted, ckpt_stopping;
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
     struct sq_job *qhead, *qtail;
@@ -466,6 +489,98 @@ static enum pay_err sq_exec_script(struct pay_tx *tx_, const char *sql)
 /* Connections                                                          */
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* Checkpoints                                                          */
+/* ------------------------------------------------------------------ */
+
+/* The writer's WAL hook, after each COMMIT: @frames are in the WAL now. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct sq_store *s = arg;
+    if (frames < CKPT_FRAMES) {
+        s->inline_ckpt_at = CKPT_INLINE_FRAMES;
+        return SQLITE_OK;
+    }
+    if (s->ckpt_started) {
+        pthread_mutex_lock(&s->ckmu);
+        s->ckpt_wanted = true;
+        pthread_cond_signal(&s->ckcv);
+        pthread_mutex_unlock(&s->ckmu);
+    }
+    if (!s->ckpt_started || frames >= s->inline_ckpt_at) {
+        int log = 0, done = 0;
+        /* SQLITE_BUSY (the thread is copying) leaves it for the next commit. */
+        int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc == SQLITE_OK && log > 0 && done < log) {
+            /* Readers hold old frames: try again after another stretch. */
+            s->inline_ckpt_at = frames + CKPT_INLINE_FRAMES;
+        }
+    }
+    return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+    struct sq_store *s = arg;
+    pthread_mutex_lock(&s->ckmu);
+    for (;;) {
+        while (!s->ckpt_wanted && !s->ckpt_stopping) {
+            pthread_cond_wait(&s->ckcv, &s->ckmu);
+        }
+        if (s->ckpt_stopping) {
+            break;
+        }
+        s->ckpt_wanted = false;
+        pthread_mutex_unlock(&s->ckmu);
+        int log = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+            pay_logf(PAY_LOG_WARN, NULL, "sqlite: checkpoint failed: %s",
+                     sqlite3_errmsg(s->ckpt_db));
+        }
+        pthread_mutex_lock(&s->ckmu);
+    }
+    pthread_mutex_unlock(&s->ckmu);
+    return NULL;
+}
+
+/* Start the checkpointer; without it the writer's hook checkpoints inline. */
+static void ckpt_start(struct sq_store *s)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(s->path, &s->ckpt_db, flags, NULL) != SQLITE_OK) {
+        pay_logf(PAY_LOG_WARN, NULL, "sqlite: no checkpointer connection; the writer checkpoints");
+        sqlite3_close(s->ckpt_db);
+        s->ckpt_db = NULL;
+        return;
+    }
+    sqlite3_busy_timeout(s->ckpt_db, BUSY_TIMEOUT_MS);
+    /* Its own hook must not checkpoint: it never commits, but be sure. */
+    sqlite3_wal_autocheckpoint(s->ckpt_db, 0);
+    if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0) {
+        sqlite3_close(s->ckpt_db);
+        s->ckpt_db = NULL;
+        return;
+    }
+    s->ckpt_started = true;
+}
+
+static void ckpt_stop(struct sq_store *s)
+{
+    if (s->ckpt_started) {
+        pthread_mutex_lock(&s->ckmu);
+        s->ckpt_stopping = true;
+        pthread_cond_signal(&s->ckcv);
+        pthread_mutex_unlock(&s->ckmu);
+        pthread_join(s->ckpt_thread, NULL);
+        s->ckpt_started = false;
+    }
+    if (s->ckpt_db != NULL) {
+        sqlite3_close(s->ckpt_db);
+        s->ckpt_db = NULL;
+    }
+}
+
 static enum pay_err conn_open(struct sq_store *s, bool writer, struct sq_conn *c,
                               struct pay_error *err)
 {
@@ -500,6 +615,11 @@ static enum pay_err conn_open(struct sq_store *s, bool writer, struct sq_conn *c
                 e = PAY_ERR_DB;
             }
             sqlite3_finalize(st);
+        }
+        if (e == PAY_OK) {
+            /* Replaces SQLite's own auto-checkpoint (see Checkpoints). */
+            s->inline_ckpt_at = CKPT_INLINE_FRAMES;
+            sqlite3_wal_hook(c->db, wal_hook, s);
         }
     } else {
         e = plain_exec(c->db, "PRAGMA foreign_keys=ON; PRAGMA query_only=1");
@@ -808,6 +928,7 @@ static void sq_close(struct pay_store *s_)
         pthread_mutex_unlock(&s->qmu);
         pthread_join(s->thread, NULL);
     }
+    ckpt_stop(s);
     pthread_mutex_lock(&s->pmu);
     while (s->in_use > 0 || s->n_opening > 0) {
         pthread_cond_wait(&s->pcv, &s->pmu);
@@ -823,6 +944,8 @@ static void sq_close(struct pay_store *s_)
     pthread_cond_destroy(&s->qcv);
     pthread_mutex_destroy(&s->pmu);
     pthread_cond_destroy(&s->pcv);
+    pthread_mutex_destroy(&s->ckmu);
+    pthread_cond_destroy(&s->ckcv);
     free(s->tmpdir);
     free(s->path);
     free(s);
@@ -859,6 +982,8 @@ enum pay_err pay_sqlite_open(const char *path, struct pay_store **out, struct pa
     pthread_cond_init(&s->qcv, NULL);
     pthread_mutex_init(&s->pmu, NULL);
     pthread_cond_init(&s->pcv, NULL);
+    pthread_mutex_init(&s->ckmu, NULL);
+    pthread_cond_init(&s->ckcv, NULL);
 
     enum pay_err rc = PAY_OK;
     if (strcmp(path, ":memory:") == 0) {
@@ -894,6 +1019,7 @@ enum pay_err pay_sqlite_open(const char *path, struct pay_store **out, struct pa
     if (rc != PAY_OK) {
         goto out_free;
     }
+    ckpt_start(s);
     if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
         rc = pay_error_set(err, PAY_ERR_INTERNAL, NULL, "Cannot start the writer thread.");
         goto out_free;
