@@ -74,6 +74,11 @@ static enum pay_err buf_grow(struct pay_buf *b, size_t extra)
     return PAY_OK;
 }
 
+enum pay_err pay_buf_reserve(struct pay_buf *b, size_t n)
+{
+    return buf_grow(b, n);
+}
+
 enum pay_err pay_buf_add(struct pay_buf *b, const void *data, size_t n)
 {
     if (n == 0) {

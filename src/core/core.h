@@ -236,6 +236,8 @@ struct pay_buf {
 void pay_buf_init(struct pay_buf *b, size_t max_len);
 void pay_buf_release(struct pay_buf *b);
 void pay_buf_reset(struct pay_buf *b);
+/* Make room for @n more bytes at once (later adds up to that allocate nothing). */
+enum pay_err pay_buf_reserve(struct pay_buf *b, size_t n) PAY_WUR;
 enum pay_err pay_buf_add(struct pay_buf *b, const void *data, size_t n) PAY_WUR;
 enum pay_err pay_buf_adds(struct pay_buf *b, const char *s) PAY_WUR;
 enum pay_err pay_buf_addf(struct pay_buf *b, const char *fmt, ...) PAY_PRINTF(2, 3) PAY_WUR;

@@ -6,14 +6,35 @@
  * are byte-stable for tests and for idempotent replays. Threading: jansson
  * values are not shared between threads.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "core/core.h"
+
+#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
+
+/*
+ * Dump into a per-thread scratch buffer first: jansson's own json_dumps
+ * grows its buffer from 16 bytes by doubling and then copies the result,
+ * eight reallocations for a 2 KB object. Larger texts take that path.
+ */
+static _Thread_local char scratch[16384];
 
 char *pay_json_dump(const json_t *v)
 {
     if (!v) {
         return NULL;
     }
-    return json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    size_t n = json_dumpb(v, scratch, sizeof(scratch), DUMP_FLAGS);
+    if (n == 0 || n >= sizeof(scratch)) {
+        return json_dumps(v, DUMP_FLAGS);
+    }
+    char *out = malloc(n + 1);
+    if (out != NULL) {
+        memcpy(out, scratch, n);
+        out[n] = '\0';
+    }
+    return out;
 }
 
 static int dump_cb(const char *buffer, size_t size, void *data)
@@ -26,8 +47,11 @@ enum pay_err pay_json_dump_to(struct pay_buf *b, const json_t *v)
     if (v == NULL) {
         return PAY_ERR_INTERNAL;
     }
-    return json_dump_callback(v, dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) == 0 ? PAY_OK
-                                                                                    : PAY_ERR_NOMEM;
+    size_t n = json_dumpb(v, scratch, sizeof(scratch), DUMP_FLAGS);
+    if (n > 0 && n < sizeof(scratch)) {
+        return pay_buf_add(b, scratch, n);
+    }
+    return json_dump_callback(v, dump_cb, b, DUMP_FLAGS) == 0 ? PAY_OK : PAY_ERR_NOMEM;
 }
 
 enum pay_err pay_json_add_str(struct pay_buf *b, const char *s)

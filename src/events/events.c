@@ -61,10 +61,13 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
      * pay_event_get's readers have always seen. */
     struct pay_buf b;
     pay_buf_init(&b, SIZE_MAX - 1);
-    enum pay_err be = pay_buf_addf(&b,
-                                   "{\"id\":\"%s\",\"object\":\"event\",\"api_version\":\"%s\","
-                                   "\"created\":%lld,\"data\":{\"object\":",
-                                   id, PAY_EVENT_API_VERSION, (long long)now);
+    enum pay_err be = pay_buf_reserve(&b, 4096);
+    if (be == PAY_OK) {
+        be = pay_buf_addf(&b,
+                          "{\"id\":\"%s\",\"object\":\"event\",\"api_version\":\"%s\","
+                          "\"created\":%lld,\"data\":{\"object\":",
+                          id, PAY_EVENT_API_VERSION, (long long)now);
+    }
     if (be == PAY_OK) {
         be = pay_json_dump_to(&b, object);
     }
