@@ -1,6 +1,8 @@
 /* json_test.c - jansson helpers. */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/core.h"
 
@@ -37,4 +39,44 @@ Test(json, dump_scalars_and_null)
     free(s);
     json_decref(v);
     cr_assert_null(pay_json_dump(NULL));
+}
+
+/* Texts past the per-thread buffer (16 KiB) come out whole and the same. */
+Test(json, dump_large_and_appended)
+{
+    size_t big = 40000;
+    char *s = malloc(big + 1);
+    cr_assert_not_null(s);
+    for (size_t i = 0; i < big; i++) {
+        s[i] = (char)('a' + (int)(i % 26));
+    }
+    s[big] = '\0';
+    json_t *o = json_object();
+    json_object_set_new(o, "note", json_string("quote \" and \\ and \n"));
+    json_object_set_new(o, "big", json_string(s));
+    json_object_set_new(o, "n", json_integer(-9007199254740993LL));
+    char *want = json_dumps(o, JSON_COMPACT);
+    char *got = pay_json_dump(o);
+    cr_assert_not_null(got);
+    cr_assert_str_eq(got, want);
+    cr_assert_gt(strlen(got), big, "the whole text, not the first 16 KiB");
+
+    struct pay_buf b;
+    pay_buf_init(&b, SIZE_MAX - 1);
+    cr_assert_eq(pay_buf_adds(&b, "["), PAY_OK);
+    cr_assert_eq(pay_json_dump_to(&b, o), PAY_OK);
+    cr_assert_eq(pay_buf_adds(&b, ","), PAY_OK);
+    cr_assert_eq(pay_json_add_str(&b, "r\"1"), PAY_OK);
+    cr_assert_eq(pay_buf_adds(&b, ","), PAY_OK);
+    cr_assert_eq(pay_json_add_str(&b, NULL), PAY_OK);
+    cr_assert_eq(pay_buf_adds(&b, "]"), PAY_OK);
+    cr_assert_eq(b.len, strlen(want) + 14);
+    cr_assert_eq(strncmp(b.data + 1, want, strlen(want)), 0);
+    cr_assert_str_eq(b.data + 1 + strlen(want), ",\"r\\\"1\",null]");
+
+    pay_buf_release(&b);
+    free(got);
+    free(want);
+    free(s);
+    json_decref(o);
 }
