@@ -90,8 +90,9 @@ enum pay_err pay_customer_facts(struct pay_op *op, const char *id, bool for_upda
         return not_found(op, param, id);
     }
     const char *sql =
-        for_update ? "SELECT email, facility FROM customers WHERE id = $1 AND deleted = 0 FOR UPDATE"
-                   : "SELECT email, facility FROM customers WHERE id = $1 AND deleted = 0";
+        for_update
+            ? "SELECT email, facility FROM customers WHERE id = $1 AND deleted = 0 FOR UPDATE"
+            : "SELECT email, facility FROM customers WHERE id = $1 AND deleted = 0";
     struct pay_param p[] = {PAY_PTEXT(id)};
     struct pay_rows *r = NULL;
     enum pay_err e = pay_tx_query(op->tx, sql, p, PAY_NPARAMS(p), &r);

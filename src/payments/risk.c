@@ -115,9 +115,8 @@ static enum pay_err customer_facts(struct pay_op *op, const json_t *intent, char
     const char *customer = pay_json_str(intent, "customer");
     char email[PAY_CUSTOMER_EMAIL_LEN_MAX + 1] = "";
     if (customer != NULL) {
-        enum pay_err e =
-            pay_customer_facts(op, customer, true, "customer", email, sizeof(email), facility,
-                               facility_n);
+        enum pay_err e = pay_customer_facts(op, customer, true, "customer", email, sizeof(email),
+                                            facility, facility_n);
         if (e == PAY_ERR_NOT_FOUND) {
             /* Deleted since the intent named it: no e-mail, nothing to lock. */
             pay_error_clear(op->err);

@@ -533,7 +533,8 @@ static void *ckpt_main(void *arg)
         s->ckpt_wanted = false;
         pthread_mutex_unlock(&s->ckmu);
         int log = 0, done = 0;
-        int rc = sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        int rc =
+            sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
             pay_logf(PAY_LOG_WARN, NULL, "sqlite: checkpoint failed: %s",
                      sqlite3_errmsg(s->ckpt_db));
