@@ -426,7 +426,11 @@ static enum pay_err intent_list(struct pay_request *req)
          * they are (pay_api_list_text) rather than parsed and dumped again. */
         struct pay_buf items;
         pay_buf_init(&items, PAY_LIST_TEXT_MAX);
-        enum pay_err e = pay_intent_list_text(&op, customer, status, &args, &items, &has_more);
+        /* A page of stored intents is about 1.1 KB each: grow in few steps. */
+        enum pay_err e = pay_buf_reserve(&items, (size_t)args.limit * 1024);
+        if (e == PAY_OK) {
+            e = pay_intent_list_text(&op, customer, status, &args, &items, &has_more);
+        }
         if (e == PAY_OK) {
             e = pay_api_list_text(req, "/v1/payment_intents", &items, has_more);
         }

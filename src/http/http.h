@@ -167,6 +167,13 @@ const char *pay_req_header(struct pay_request *req, const char *name);
 /* Answer @status with a copy of @body as @content_type. */
 enum pay_err pay_resp_raw(struct pay_request *req, int status, const char *content_type,
                           const char *body, size_t len) PAY_WUR;
+/*
+ * Like pay_resp_raw, for a body the caller writes in place: returns room
+ * for exactly @len bytes (NUL-terminated by payd), owned by @req, or NULL
+ * (out of memory, set on @req).
+ */
+char *pay_resp_raw_alloc(struct pay_request *req, int status, const char *content_type,
+                         size_t len) PAY_WUR;
 /* Answer @status with @obj (reference stolen). */
 void pay_resp_json(struct pay_request *req, int status, json_t *obj);
 /* Redirect (302 unless @status) to @url. */

@@ -135,8 +135,7 @@ static void resp_clear(struct pay_request *req)
     req->status = 0;
 }
 
-enum pay_err pay_resp_raw(struct pay_request *req, int status, const char *content_type,
-                          const char *body, size_t len)
+char *pay_resp_raw_alloc(struct pay_request *req, int status, const char *content_type, size_t len)
 {
     if (!content_type) {
         content_type = "application/octet-stream";
@@ -146,10 +145,8 @@ enum pay_err pay_resp_raw(struct pay_request *req, int status, const char *conte
      * so both live exactly as long as req->raw_resp. */
     char *block = malloc(len + 1 + ct_len + 1);
     if (!block) {
-        return pay_error_set(&req->err, PAY_ERR_NOMEM, NULL, NULL);
-    }
-    if (len > 0) {
-        memcpy(block, body, len);
+        pay_error_set(&req->err, PAY_ERR_NOMEM, NULL, NULL);
+        return NULL;
     }
     block[len] = '\0';
     memcpy(block + len + 1, content_type, ct_len + 1);
@@ -158,6 +155,19 @@ enum pay_err pay_resp_raw(struct pay_request *req, int status, const char *conte
     req->raw_resp_len = len;
     req->content_type = block + len + 1;
     req->status = status;
+    return block;
+}
+
+enum pay_err pay_resp_raw(struct pay_request *req, int status, const char *content_type,
+                          const char *body, size_t len)
+{
+    char *block = pay_resp_raw_alloc(req, status, content_type, len);
+    if (!block) {
+        return PAY_ERR_NOMEM;
+    }
+    if (len > 0) {
+        memcpy(block, body, len);
+    }
     return PAY_OK;
 }
 
