@@ -836,7 +836,8 @@ test('expired by payd, then failed by the wallet: it stays failed and is no long
       }, 'the wallet to fail the request');
       /* The poller asks once more after the wallet failed it. */
       const polls = (await requests(pi.id))[0].polls;
-      await until(async () => (await requests(pi.id))[0].polls > polls, 'the poller to look again');
+      /* Every 2 s at first (late_reschedule); a loaded machine may be slower. */
+      await until(async () => (await requests(pi.id))[0].polls > polls, 'the poller to look again', 60000);
       const [req] = await requests(pi.id);
       assert.equal(req.status, 'failed');
       assert.equal(req.failure_reason, 'EXPIRED');
