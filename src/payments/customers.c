@@ -30,14 +30,18 @@ static enum pay_err not_found(struct pay_op *op, const char *param, const char *
 
 /* ---- Rows ------------------------------------------------------------- */
 
+/* @id is a customer id @op may see (a patient's op: only its own). */
+static bool reachable(const struct pay_op *op, const char *id)
+{
+    return id != NULL && pay_id_valid(id, "cus") &&
+           (op->customer_scope == NULL || pay_str_eq(op->customer_scope, id));
+}
+
 enum pay_err pay_customer_row_load(struct pay_op *op, const char *id, bool for_update,
                                    const char *param, json_t **out)
 {
     *out = NULL;
-    if (id == NULL || !pay_id_valid(id, "cus")) {
-        return not_found(op, param, id);
-    }
-    if (op->customer_scope != NULL && !pay_str_eq(op->customer_scope, id)) {
+    if (!reachable(op, id)) {
         return not_found(op, param, id);
     }
     const char *sql = for_update
@@ -83,10 +87,7 @@ enum pay_err pay_customer_facts(struct pay_op *op, const char *id, bool for_upda
     if (facility != NULL && facility_n > 0) {
         facility[0] = '\0';
     }
-    if (id == NULL || !pay_id_valid(id, "cus")) {
-        return not_found(op, param, id);
-    }
-    if (op->customer_scope != NULL && !pay_str_eq(op->customer_scope, id)) {
+    if (!reachable(op, id)) {
         return not_found(op, param, id);
     }
     const char *sql =
