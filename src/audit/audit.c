@@ -308,24 +308,21 @@ enum pay_err pay_audit_append(struct pay_tx *tx, const struct pay_audit_record *
         PAY_PINT(r.status),   PAY_PTEXT(r.prev_hash),   PAY_PTEXT(hash),
         PAY_PTEXT(data),
     };
-    rc = pay_tx_exec(tx,
-                     "INSERT INTO audit_events (id, created, actor, role, action, object, summary,"
-                     " client_addr, request_id, status, prev_hash, hash, data)"
-                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                     p, PAY_NPARAMS(p), NULL);
+    rc = pay_tx_exec_later(tx,
+                           "INSERT INTO audit_events (id, created, actor, role, action, object,"
+                           " summary, client_addr, request_id, status, prev_hash, hash, data)"
+                           " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                           p, PAY_NPARAMS(p));
     pay_buf_release(&text);
     if (rc != PAY_OK) {
         return rc;
     }
+    /* The head row was read FOR UPDATE above: it is there, and ours. */
     struct pay_param hp[] = {PAY_PTEXT(hash), PAY_PINT(n + 1)};
-    int64_t changed = 0;
-    rc = pay_tx_exec(tx, "UPDATE audit_head SET hash = $1, n = $2 WHERE id = 1", hp,
-                     PAY_NPARAMS(hp), &changed);
+    rc = pay_tx_exec_later(tx, "UPDATE audit_head SET hash = $1, n = $2 WHERE id = 1", hp,
+                           PAY_NPARAMS(hp));
     if (rc != PAY_OK) {
         return rc;
-    }
-    if (changed != 1) {
-        return PAY_ERR_DB;
     }
     if (id_out) {
         memcpy(id_out, id, strlen(id) + 1);

@@ -88,10 +88,10 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
 
     struct pay_param p[] = {PAY_PTEXT(id),       PAY_PTEXT(type),       PAY_PINT(now),
                             PAY_PTEXT(customer), PAY_PTEXT(request_id), PAY_PTEXT(text)};
-    enum pay_err rc = pay_tx_exec(tx,
-                                  "INSERT INTO events (id, type, created, customer, request_id, "
-                                  "data) VALUES ($1, $2, $3, $4, $5, $6)",
-                                  p, PAY_NPARAMS(p), NULL);
+    enum pay_err rc = pay_tx_exec_later(tx,
+                                        "INSERT INTO events (id, type, created, customer, "
+                                        "request_id, data) VALUES ($1, $2, $3, $4, $5, $6)",
+                                        p, PAY_NPARAMS(p));
     free(text);
     if (rc != PAY_OK) {
         if (err != NULL && err->code == PAY_OK) {

@@ -61,9 +61,16 @@ enum pay_err pay_idem_init(struct pay_idem *k, const struct pay_principal *who, 
 enum pay_err pay_idem_claim(struct pay_tx *tx, const struct pay_idem *k, int64_t now,
                             bool *replay_out, int *status_out, char **body_out, size_t *len_out,
                             struct pay_error *err) PAY_WUR;
-/* Record the response of the request that claimed @k (same transaction). */
+/*
+ * Record the response of the request that claimed @k, in the transaction
+ * that claimed it (the statement may travel with the next round trip, see
+ * pay_tx_exec_later; a failure fails the transaction).
+ */
 enum pay_err pay_idem_finish(struct pay_tx *tx, const struct pay_idem *k, int status,
                              const char *body, size_t len) PAY_WUR;
+/* Replace the recorded response later, in a transaction of its own. */
+enum pay_err pay_idem_replace(struct pay_tx *tx, const struct pay_idem *k, int status,
+                              const char *body, size_t len) PAY_WUR;
 
 /* ---- Metrics (metrics.c) ------------------------------------------------ */
 

@@ -212,8 +212,13 @@ static char *redact_secrets(const char *body, size_t len, size_t *len_out)
     return out;
 }
 
-enum pay_err pay_idem_finish(struct pay_tx *tx, const struct pay_idem *k, int status,
-                             const char *body, size_t len)
+/*
+ * Store the response. In the transaction that claimed the key the row is
+ * there and locked by it, so the UPDATE is held back to travel with the
+ * next round trip; elsewhere (@checked) it runs now and must find its row.
+ */
+static enum pay_err store_answer(struct pay_tx *tx, const struct pay_idem *k, int status,
+                                 const char *body, size_t len, bool checked)
 {
     size_t redacted_len = 0;
     char *redacted = redact_secrets(body, body ? len : 0, &redacted_len);
@@ -227,16 +232,32 @@ enum pay_err pay_idem_finish(struct pay_tx *tx, const struct pay_idem *k, int st
         PAY_PTEXT(k->scope),
         PAY_PTEXT(k->key),
     };
-    int64_t changed = 0;
-    enum pay_err rc = pay_tx_exec(tx,
-                                  "UPDATE idempotency_keys SET status = $1, response = $2"
-                                  " WHERE scope = $3 AND key = $4",
-                                  p, PAY_NPARAMS(p), &changed);
-    free(redacted);
-    if (rc == PAY_OK && changed != 1) {
-        rc = PAY_ERR_INTERNAL;
+    static const char sql[] = "UPDATE idempotency_keys SET status = $1, response = $2"
+                              " WHERE scope = $3 AND key = $4";
+    enum pay_err rc;
+    if (checked) {
+        int64_t changed = 0;
+        rc = pay_tx_exec(tx, sql, p, PAY_NPARAMS(p), &changed);
+        if (rc == PAY_OK && changed != 1) {
+            rc = PAY_ERR_INTERNAL;
+        }
+    } else {
+        rc = pay_tx_exec_later(tx, sql, p, PAY_NPARAMS(p));
     }
+    free(redacted);
     return rc;
+}
+
+enum pay_err pay_idem_finish(struct pay_tx *tx, const struct pay_idem *k, int status,
+                             const char *body, size_t len)
+{
+    return store_answer(tx, k, status, body, len, false);
+}
+
+enum pay_err pay_idem_replace(struct pay_tx *tx, const struct pay_idem *k, int status,
+                              const char *body, size_t len)
+{
+    return store_answer(tx, k, status, body, len, true);
 }
 
 struct prune_arg {

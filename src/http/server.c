@@ -622,7 +622,7 @@ static enum pay_err audit_cb(struct pay_tx *tx, void *arg)
 static enum pay_err idem_replace_cb(struct pay_tx *tx, void *arg)
 {
     struct conn_state *cs = arg;
-    return pay_idem_finish(tx, &cs->idem, cs->out_status, cs->out_ptr, cs->out_len);
+    return pay_idem_replace(tx, &cs->idem, cs->out_status, cs->out_ptr, cs->out_len);
 }
 
 /*

@@ -11,6 +11,16 @@
  * broken is reset before use (its prepared statements are forgotten then);
  * a server that cannot be reached is PAY_ERR_UNAVAILABLE.
  *
+ * Round trips: a transaction's BEGIN is not sent on its own but with its
+ * first statement, and statements run with pay_tx_exec_later wait in a
+ * queue on the connection until the next statement or the COMMIT; all of
+ * them then go in one libpq pipeline ending in one sync, so a payment's
+ * INSERTs cost no round trip of their own. A transaction that did nothing
+ * sends nothing. A connection found lost before the COMMIT was sent is made
+ * anew and the transaction retried (PAY_ERR_DB_RETRY): nothing of it can
+ * have committed. Lost during the COMMIT, the outcome is unknown and the
+ * caller gets PAY_ERR_UNAVAILABLE.
+ *
  * SQLSTATE mapping: 23505 -> PAY_ERR_DB_UNIQUE; 40001, 40P01 ->
  * PAY_ERR_DB_RETRY (store.c re-runs the callback); connection failures ->
  * PAY_ERR_UNAVAILABLE; the rest PAY_ERR_DB, logged without bound values.
@@ -35,12 +45,26 @@
 #define STMT_CACHE_MAX 1024
 /* PostgreSQL's type oid for bigint. */
 #define INT8_OID 20
-/* Parameters formatted on the stack; more are allocated. */
+/* Parameter types declared on the stack; more are allocated. */
 #define STACK_PARAMS 32
+/* Statements held back before the queue is sent on its own. */
+#define LATER_MAX 64
 
 struct pg_stmt {
     char *sql;
     char name[24];
+};
+
+/* A statement's parameters in libpq's text format, in one allocation. */
+struct pg_vals {
+    const char **v; /* n values (NULL: SQL NULL), followed by their text */
+    int n;
+};
+
+/* A statement held back until the next round trip (pay_tx_exec_later). */
+struct pg_later {
+    const struct pg_stmt *stmt;
+    struct pg_vals vals;
 };
 
 struct pg_conn {
@@ -48,6 +72,10 @@ struct pg_conn {
     struct pg_stmt **slots; /* open addressing by SQL text, power-of-two capacity */
     size_t cap, count;
     unsigned next_id;
+    /* The transaction's BEGIN, not sent yet (NULL once sent, or outside one). */
+    const char *begin;
+    struct pg_later *later;
+    size_t n_later, cap_later;
 };
 
 struct pg_store {
@@ -78,6 +106,7 @@ struct pg_rows {
 };
 
 static const struct pay_store_ops pg_ops;
+static enum pay_err conn_revive(struct pg_conn *pc);
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */
@@ -211,12 +240,14 @@ static void cache_clear(struct pg_conn *pc)
  * prepared for this use only (deallocate after).
  */
 static enum pay_err stmt_get(struct pg_conn *pc, const char *sql, const struct pay_param *p,
-                             size_t n, char name_out[24], bool *uncached_out)
+                             size_t n, char name_out[24], bool *uncached_out,
+                             const struct pg_stmt **entry_out)
 {
     *uncached_out = false;
     struct pg_stmt *e = cache_find(pc, sql);
     if (e != NULL) {
         memcpy(name_out, e->name, sizeof(e->name));
+        *entry_out = e;
         return PAY_OK;
     }
     Oid types_stack[STACK_PARAMS];
@@ -256,6 +287,7 @@ static enum pay_err stmt_get(struct pg_conn *pc, const char *sql, const struct p
     memcpy(e->name, name_out, sizeof(e->name));
     cache_place(pc->slots, pc->cap, e);
     pc->count++;
+    *entry_out = e;
     return PAY_OK;
 }
 
@@ -264,6 +296,163 @@ static void stmt_drop(struct pg_conn *pc, const char *name)
     char sql[48];
     snprintf(sql, sizeof(sql), "DEALLOCATE %s", name);
     PQclear(PQexec(pc->c, sql));
+}
+
+/* Format @p in libpq's text format; vals_free the result. */
+static enum pay_err vals_make(const struct pay_param *p, size_t n, struct pg_vals *out)
+{
+    size_t size = n * sizeof(char *);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].type == PAY_P_INT) {
+            size += 24;
+        } else if (p[i].type == PAY_P_TEXT && p[i].s != NULL) {
+            size += p[i].len + 1;
+        }
+    }
+    char *block = malloc(size > 0 ? size : 1);
+    if (block == NULL) {
+        return PAY_ERR_NOMEM;
+    }
+    const char **v = (const char **)(void *)block;
+    char *at = block + n * sizeof(char *);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = NULL;
+        if (p[i].type == PAY_P_INT) {
+            int k = snprintf(at, 24, "%lld", (long long)p[i].i);
+            v[i] = at;
+            at += k + 1;
+        } else if (p[i].type == PAY_P_TEXT && p[i].s != NULL) {
+            /* Text format wants NUL-terminated values; the caller's may not be. */
+            memcpy(at, p[i].s, p[i].len);
+            at[p[i].len] = '\0';
+            v[i] = at;
+            at += p[i].len + 1;
+        }
+    }
+    out->v = v;
+    out->n = (int)n;
+    return PAY_OK;
+}
+
+static void vals_free(struct pg_vals *v)
+{
+    free((void *)v->v);
+    v->v = NULL;
+}
+
+/* Forget what was held back (never sent) and a BEGIN not sent yet. */
+static void later_drop(struct pg_conn *pc)
+{
+    for (size_t i = 0; i < pc->n_later; i++) {
+        vals_free(&pc->later[i].vals);
+    }
+    pc->n_later = 0;
+    pc->begin = NULL;
+}
+
+static bool pending(const struct pg_conn *pc)
+{
+    return pc->begin != NULL || pc->n_later > 0;
+}
+
+/*
+ * One round trip: the BEGIN not sent yet, the statements held back, then
+ * the prepared statement @cur_name with @cur (may be NULL) and, when
+ * @commit, COMMIT, in one pipeline ending in one sync. Every result is read;
+ * the first failure is returned (a held-back statement's unique violation
+ * as PAY_ERR_DB) and the rest of the pipeline was skipped by the server.
+ * *res_out gets @cur's result when PAY_OK.
+ */
+static enum pay_err pipeline(struct pg_conn *pc, const char *cur_name, const char *cur_sql,
+                             const struct pg_vals *cur, bool commit, PGresult **res_out)
+{
+    PGconn *c = pc->c;
+    *res_out = NULL;
+    enum pay_err rc = PAY_OK;
+    /* What was sent, in order: BEGIN, held back ones, cur, COMMIT. */
+    size_t n_items = (pc->begin != NULL) + pc->n_later + (cur != NULL) + commit;
+    size_t sent = 0;
+    bool ok = PQenterPipelineMode(c) == 1;
+    if (ok && pc->begin != NULL) {
+        ok = PQsendQueryParams(c, pc->begin, 0, NULL, NULL, NULL, NULL, 0) == 1;
+        sent += ok;
+    }
+    for (size_t i = 0; ok && i < pc->n_later; i++) {
+        const struct pg_later *l = &pc->later[i];
+        ok = PQsendQueryPrepared(c, l->stmt->name, l->vals.n, l->vals.v, NULL, NULL, 0) == 1;
+        sent += ok;
+    }
+    if (ok && cur != NULL) {
+        ok = PQsendQueryPrepared(c, cur_name, cur->n, cur->v, NULL, NULL, 0) == 1;
+        sent += ok;
+    }
+    if (ok && commit) {
+        ok = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
+        sent += ok;
+    }
+    if (!ok) {
+        rc = map_error(pc, NULL, "pipeline");
+    }
+    if (PQpipelineStatus(c) != PQ_PIPELINE_OFF && PQpipelineSync(c) != 1 && rc == PAY_OK) {
+        rc = map_error(pc, NULL, "pipeline sync");
+    }
+    size_t first_later = pc->begin != NULL ? 1 : 0;
+    for (size_t i = 0; i < sent && !conn_broken(pc); i++) {
+        bool is_later = i >= first_later && i < first_later + pc->n_later;
+        bool is_cur = cur != NULL && i == first_later + pc->n_later;
+        bool is_commit = commit && i == n_items - 1;
+        const char *sql = is_later  ? pc->later[i - first_later].stmt->sql
+                          : is_cur  ? cur_sql
+                          : is_commit ? "COMMIT"
+                                      : pc->begin;
+        PGresult *res;
+        while ((res = PQgetResult(c)) != NULL) {
+            ExecStatusType st = PQresultStatus(res);
+            if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+                if (is_commit && strcmp(PQcmdStatus(res), "COMMIT") != 0 && rc == PAY_OK) {
+                    rc = PAY_ERR_DB; /* the server rolled back instead */
+                }
+                if (is_cur && *res_out == NULL) {
+                    *res_out = res;
+                    continue;
+                }
+            } else if (st != PGRES_PIPELINE_ABORTED && rc == PAY_OK) {
+                rc = map_error(pc, res, sql);
+                if (is_later && rc == PAY_ERR_DB_UNIQUE) {
+                    rc = PAY_ERR_DB;
+                }
+            }
+            PQclear(res);
+        }
+    }
+    if (!conn_broken(pc)) {
+        PQclear(PQgetResult(c)); /* the sync */
+    }
+    if (PQexitPipelineMode(c) != 1 && rc == PAY_OK) {
+        rc = map_error(pc, NULL, "pipeline end");
+    }
+    if (rc == PAY_OK && (conn_broken(pc) || (cur != NULL && *res_out == NULL))) {
+        rc = map_error(pc, NULL, cur_sql);
+    }
+    if (rc != PAY_OK) {
+        PQclear(*res_out);
+        *res_out = NULL;
+    }
+    later_drop(pc);
+    return rc;
+}
+
+/*
+ * A statement found the connection lost: nothing of the transaction can
+ * have committed (the COMMIT goes elsewhere), so make the connection anew
+ * and have the whole transaction retried.
+ */
+static enum pay_err lost_before_commit(struct pg_conn *pc, enum pay_err rc)
+{
+    if (rc == PAY_ERR_UNAVAILABLE && conn_broken(pc) && conn_revive(pc) == PAY_OK) {
+        return PAY_ERR_DB_RETRY;
+    }
+    return rc;
 }
 
 /* Run @sql with @p; *res_out gets the result (PQclear it) when PAY_OK. */
@@ -276,75 +465,33 @@ static enum pay_err run(struct pg_conn *pc, const char *sql, const struct pay_pa
     }
     char name[24];
     bool uncached = false;
-    enum pay_err rc = stmt_get(pc, sql, p, n, name, &uncached);
+    const struct pg_stmt *entry = NULL;
+    enum pay_err rc = stmt_get(pc, sql, p, n, name, &uncached, &entry);
+    if (rc != PAY_OK) {
+        return lost_before_commit(pc, rc);
+    }
+    struct pg_vals vals;
+    rc = vals_make(p, n, &vals);
     if (rc != PAY_OK) {
         return rc;
     }
-    const char *vals_stack[STACK_PARAMS];
-    char ints_stack[STACK_PARAMS][24];
-    const char **vals = vals_stack;
-    char(*ints)[24] = ints_stack;
-    char **copies = NULL;
-    if (n > STACK_PARAMS) {
-        vals = calloc(n, sizeof(*vals));
-        ints = calloc(n, sizeof(*ints));
-    }
-    copies = calloc(n > 0 ? n : 1, sizeof(*copies));
-    if (vals == NULL || ints == NULL || copies == NULL) {
-        rc = PAY_ERR_NOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        switch (p[i].type) {
-        case PAY_P_INT:
-            snprintf(ints[i], sizeof(ints[i]), "%lld", (long long)p[i].i);
-            vals[i] = ints[i];
-            break;
-        case PAY_P_TEXT:
-            if (p[i].s == NULL) {
-                vals[i] = NULL;
-                break;
-            }
-            /* Text format wants NUL-terminated values; the caller's may not be. */
-            copies[i] = malloc(p[i].len + 1);
-            if (copies[i] == NULL) {
-                rc = PAY_ERR_NOMEM;
-                goto out;
-            }
-            memcpy(copies[i], p[i].s, p[i].len);
-            copies[i][p[i].len] = '\0';
-            vals[i] = copies[i];
-            break;
-        default:
-            vals[i] = NULL;
-            break;
-        }
-    }
-    PGresult *res = PQexecPrepared(pc->c, name, (int)n, vals, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-    if (res == NULL || (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)) {
-        rc = map_error(pc, res, sql);
-        PQclear(res);
+    if (pending(pc)) {
+        rc = pipeline(pc, name, sql, &vals, false, res_out);
     } else {
-        *res_out = res;
-    }
-out:
-    if (copies != NULL) {
-        for (size_t i = 0; i < n; i++) {
-            free(copies[i]);
+        PGresult *res = PQexecPrepared(pc->c, name, vals.n, vals.v, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(res);
+        if (res == NULL || (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)) {
+            rc = map_error(pc, res, sql);
+            PQclear(res);
+        } else {
+            *res_out = res;
         }
-        free(copies);
     }
-    if (vals != vals_stack) {
-        free(vals);
-    }
-    if (ints != ints_stack) {
-        free(ints);
-    }
+    vals_free(&vals);
     if (uncached && !conn_broken(pc)) {
         stmt_drop(pc, name);
     }
-    return rc;
+    return lost_before_commit(pc, rc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -364,6 +511,51 @@ static enum pay_err pg_exec(struct pay_tx *tx_, const char *sql, const struct pa
         *changes_out = strtoll(PQcmdTuples(res), NULL, 10);
     }
     PQclear(res);
+    return PAY_OK;
+}
+
+static enum pay_err pg_exec_later(struct pay_tx *tx_, const char *sql, const struct pay_param *p,
+                                  size_t n)
+{
+    struct pg_tx *tx = (struct pg_tx *)tx_;
+    struct pg_conn *pc = tx->conn;
+    if (n > 65535) {
+        return PAY_ERR_INTERNAL;
+    }
+    char name[24];
+    bool uncached = false;
+    const struct pg_stmt *entry = NULL;
+    enum pay_err rc = stmt_get(pc, sql, p, n, name, &uncached, &entry);
+    if (rc != PAY_OK) {
+        return lost_before_commit(pc, rc);
+    }
+    if (uncached) {
+        /* Not kept by the cache, so it cannot wait: run it now. */
+        stmt_drop(pc, name);
+        return pg_exec(tx_, sql, p, n, NULL);
+    }
+    if (pc->n_later == pc->cap_later) {
+        size_t cap = pc->cap_later == 0 ? 16 : pc->cap_later * 2;
+        struct pg_later *more = cap <= LATER_MAX ? realloc(pc->later, cap * sizeof(*more)) : NULL;
+        if (more == NULL) {
+            /* Full (or out of memory): send what waits, then queue this one. */
+            PGresult *res = NULL;
+            rc = pipeline(pc, NULL, NULL, NULL, false, &res);
+            if (rc != PAY_OK) {
+                return lost_before_commit(pc, rc);
+            }
+        } else {
+            pc->later = more;
+            pc->cap_later = cap;
+        }
+    }
+    struct pg_later *l = &pc->later[pc->n_later];
+    rc = vals_make(p, n, &l->vals);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    l->stmt = entry;
+    pc->n_later++;
     return PAY_OK;
 }
 
@@ -450,6 +642,13 @@ static void pg_rows_free(struct pay_rows *r_)
 static enum pay_err pg_exec_script(struct pay_tx *tx_, const char *sql)
 {
     struct pg_tx *tx = (struct pg_tx *)tx_;
+    if (pending(tx->conn)) {
+        PGresult *res = NULL;
+        enum pay_err rc = pipeline(tx->conn, NULL, NULL, NULL, false, &res);
+        if (rc != PAY_OK) {
+            return lost_before_commit(tx->conn, rc);
+        }
+    }
     return simple(tx->conn, sql);
 }
 
@@ -499,6 +698,8 @@ static enum pay_err conn_open(struct pg_store *s, struct pg_conn **out, struct p
 
 static void conn_free(struct pg_conn *pc)
 {
+    later_drop(pc);
+    free(pc->later);
     cache_clear(pc);
     PQfinish(pc->c);
     free(pc);
@@ -507,6 +708,7 @@ static void conn_free(struct pg_conn *pc)
 /* Reset a broken connection; PAY_ERR_UNAVAILABLE when the server stays away. */
 static enum pay_err conn_revive(struct pg_conn *pc)
 {
+    later_drop(pc);
     cache_clear(pc);
     PQreset(pc->c);
     if (conn_broken(pc)) {
@@ -558,6 +760,7 @@ static enum pay_err conn_get(struct pg_store *s, struct pg_conn **out)
 static void conn_put(struct pg_store *s, struct pg_conn *pc)
 {
     /* A connection must go back outside any transaction. */
+    later_drop(pc);
     if (!conn_broken(pc) && PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
         (void)simple(pc, "ROLLBACK");
     }
@@ -569,25 +772,22 @@ static void conn_put(struct pg_store *s, struct pg_conn *pc)
 }
 
 /*
- * Start a transaction with @begin_sql. A connection that went stale while
- * idle (server restart) shows it only now: reset it and try once more.
+ * Start a transaction with @begin_sql (a literal), sent with its first
+ * statement. A connection known to be broken is reset first; one that went
+ * stale while idle (server restart) shows it only at that first statement,
+ * which then resets it and has the transaction retried.
  */
 static enum pay_err tx_start(struct pg_conn *pc, const char *begin_sql)
 {
+    later_drop(pc);
     if (conn_broken(pc)) {
         enum pay_err rc = conn_revive(pc);
         if (rc != PAY_OK) {
             return rc;
         }
     }
-    enum pay_err rc = simple(pc, begin_sql);
-    if (rc == PAY_ERR_UNAVAILABLE && conn_broken(pc)) {
-        rc = conn_revive(pc);
-        if (rc == PAY_OK) {
-            rc = simple(pc, begin_sql);
-        }
-    }
-    return rc;
+    pc->begin = begin_sql;
+    return PAY_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -614,24 +814,35 @@ static enum pay_err pg_run_tx(struct pg_store *s, bool write, pay_tx_fn fn, void
     bool keep;
     rc = pay_tx_outcome(&tx.base, fn_rc, &keep);
     if (write && keep) {
-        PGresult *res = PQexec(pc->c, "COMMIT");
         enum pay_err crc = PAY_OK;
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            crc = map_error(pc, res, "COMMIT");
-        } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-            /* The server rolled back instead: the transaction had failed. */
-            crc = PAY_ERR_DB;
+        PGresult *res = NULL;
+        if (pc->begin != NULL && pc->n_later == 0) {
+            later_drop(pc); /* nothing was done: nothing to send */
+        } else if (pending(pc)) {
+            crc = pipeline(pc, NULL, NULL, NULL, true, &res);
+        } else {
+            res = PQexec(pc->c, "COMMIT");
+            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                crc = map_error(pc, res, "COMMIT");
+            } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+                /* The server rolled back instead: the transaction had failed. */
+                crc = PAY_ERR_DB;
+            }
+            PQclear(res);
         }
-        PQclear(res);
         if (crc == PAY_OK) {
             atomic_fetch_add(&s->commits, 1);
         } else {
             /* Even a commit_anyway error: the caller must not think its writes are kept. */
             rc = crc;
         }
-    } else if (!conn_broken(pc)) {
-        /* Reads end with ROLLBACK too: as cheap as COMMIT for a read-only snapshot. */
-        (void)simple(pc, "ROLLBACK");
+    } else {
+        /* Held back statements are dropped unsent; a BEGIN never sent needs no end. */
+        later_drop(pc);
+        if (!conn_broken(pc) && PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
+            /* Reads end with ROLLBACK too: as cheap as COMMIT for a read-only snapshot. */
+            (void)simple(pc, "ROLLBACK");
+        }
     }
     if (write) {
         atomic_fetch_add(&s->writes, 1);
@@ -741,6 +952,7 @@ static const struct pay_store_ops pg_ops = {
     .write = pg_write,
     .read = pg_read,
     .exec = pg_exec,
+    .exec_later = pg_exec_later,
     .query = pg_query,
     .rows_next = pg_rows_next,
     .rows_text = pg_rows_text,

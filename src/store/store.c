@@ -96,7 +96,13 @@ enum pay_err pay_store_write(struct pay_store *s, pay_tx_fn fn, void *arg)
 
 enum pay_err pay_store_read(struct pay_store *s, pay_tx_fn fn, void *arg)
 {
-    return s->ops->read(s, fn, arg);
+    /* A read is retried only when its connection was lost and made anew. */
+    enum pay_err rc = s->ops->read(s, fn, arg);
+    for (int attempt = 0; rc == PAY_ERR_DB_RETRY && attempt < PAY_DB_RETRIES_MAX; attempt++) {
+        atomic_fetch_add(&s->retries, 1);
+        rc = s->ops->read(s, fn, arg);
+    }
+    return rc;
 }
 
 void pay_store_stats(struct pay_store *s, struct pay_store_stats *out)
@@ -165,7 +171,8 @@ enum pay_err pay_tx_outcome(const struct pay_tx *tx, enum pay_err rc, bool *keep
 {
     if (tx->failed) {
         *keep_out = false;
-        return rc == PAY_OK ? tx->fail_code : rc;
+        /* A conflict or a lost connection is retried, whatever the callback made of it. */
+        return rc == PAY_OK || tx->fail_code == PAY_ERR_DB_RETRY ? tx->fail_code : rc;
     }
     *keep_out = rc == PAY_OK || tx->commit_anyway;
     return rc;
@@ -211,6 +218,25 @@ enum pay_err pay_tx_exec(struct pay_tx *tx, const char *sql, const struct pay_pa
         return rc;
     }
     return pay_tx_fail(tx, tx->store->ops->exec(tx, sql, p, n, changes_out));
+}
+
+enum pay_err pay_tx_exec_later(struct pay_tx *tx, const char *sql, const struct pay_param *p,
+                               size_t n)
+{
+    if (tx->failed) {
+        return refuse_poisoned(sql);
+    }
+    enum pay_err rc = check_params(sql, p, n);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    if (tx->store->ops->exec_later != NULL) {
+        rc = tx->store->ops->exec_later(tx, sql, p, n);
+    } else {
+        rc = tx->store->ops->exec(tx, sql, p, n, NULL);
+    }
+    /* Nobody is there to turn a conflict into an answer. */
+    return pay_tx_fail(tx, rc == PAY_ERR_DB_UNIQUE ? PAY_ERR_DB : rc);
 }
 
 enum pay_err pay_tx_query(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,

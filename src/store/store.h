@@ -100,6 +100,18 @@ struct pay_store *pay_tx_store(struct pay_tx *tx);
 enum pay_err pay_tx_exec(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,
                          int64_t *changes_out) PAY_WUR;
 /*
+ * Execute @sql, whose outcome the caller does not act on (an INSERT or
+ * UPDATE that is expected to succeed; its row count is not wanted). On
+ * PostgreSQL it is not sent yet: it travels with the transaction's next
+ * statement or its COMMIT, in one round trip (libpq pipeline mode). On
+ * SQLite it runs now. Either way a failure fails the transaction, reported
+ * by this call or by the next statement or the commit, and a unique
+ * violation is PAY_ERR_DB here: use pay_tx_exec for a statement whose
+ * conflict means something. Parameters are copied.
+ */
+enum pay_err pay_tx_exec_later(struct pay_tx *tx, const char *sql, const struct pay_param *p,
+                               size_t n) PAY_WUR;
+/*
  * Run a query; step through its rows with pay_rows_next and finish with
  * pay_rows_close (always, also on error paths). At most one open
  * pay_rows per pay_tx at a time.

@@ -26,6 +26,9 @@ struct pay_store_ops {
     enum pay_err (*read)(struct pay_store *s, pay_tx_fn fn, void *arg);
     enum pay_err (*exec)(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,
                          int64_t *changes_out);
+    /* May be NULL: exec is used. Errors may come back from a later call. */
+    enum pay_err (*exec_later)(struct pay_tx *tx, const char *sql, const struct pay_param *p,
+                               size_t n);
     /* Allocates *out (a back end struct embedding struct pay_rows). */
     enum pay_err (*query)(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,
                           struct pay_rows **out);

@@ -366,6 +366,86 @@ STORE_TEST(unique_violation_and_failed_statement_rule)
                  "NOT NULL violation is a plain database error");
 }
 
+/* --- Statements held back (pay_tx_exec_later) -------------------------- */
+
+struct later {
+    int mode; /* 0: read own write; 1: later-only; 2: a later one conflicts */
+    enum pay_err later_rc, query_rc;
+    int64_t seen;
+    bool found;
+};
+
+static enum pay_err later_cb(struct pay_tx *tx, void *arg)
+{
+    struct later *l = arg;
+    char big[3000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    /* More than one pipeline's worth, with parameters that must be copied. */
+    for (int i = 0; i < 150; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "k%03d", i);
+        struct pay_param p[] = {PAY_PTEXT(k), PAY_PINT(i), PAY_PTEXT(i % 2 ? big : NULL)};
+        enum pay_err rc =
+            pay_tx_exec_later(tx, "INSERT INTO kv (k, v, t) VALUES ($1, $2, $3)", p, 3);
+        if (rc != PAY_OK) {
+            l->later_rc = rc;
+            return rc;
+        }
+    }
+    if (l->mode == 2) {
+        /* 'k007' exists: the failure shows here or at the next statement. */
+        l->later_rc = pay_tx_exec_later(tx, "INSERT INTO kv (k, v) VALUES ('k007', 0)", NULL, 0);
+    }
+    if (l->mode == 1) {
+        return PAY_OK;
+    }
+    l->query_rc = pay_tx_query_int(tx, "SELECT SUM(v) FROM kv WHERE t IS NOT NULL", NULL, 0,
+                                   &l->seen, &l->found);
+    pay_tx_commit_anyway(tx); /* a failed statement must still roll back */
+    return l->query_rc;
+}
+
+STORE_TEST(later_statements_commit_in_order)
+{
+    make_kv(s);
+    struct later l = {.mode = 0};
+    cr_assert_eq(pay_store_write(s, later_cb, &l), PAY_OK);
+    cr_assert_eq(l.query_rc, PAY_OK);
+    /* The odd values 1..149: the transaction reads what it held back. */
+    cr_assert_eq(l.seen, 75 * 75);
+    cr_assert_eq(read_int(s, "SELECT COUNT(*) FROM kv"), 150);
+    cr_assert_eq(read_int(s, "SELECT SUM(LENGTH(t)) FROM kv"), 75 * 2999);
+
+    /* Only held-back statements: they go with the COMMIT. */
+    cr_assert_eq(exec_sql(s, "DELETE FROM kv"), PAY_OK);
+    l = (struct later){.mode = 1};
+    cr_assert_eq(pay_store_write(s, later_cb, &l), PAY_OK);
+    cr_assert_eq(read_int(s, "SELECT COUNT(*) FROM kv"), 150);
+    cr_assert_eq(read_int(s, "SELECT v FROM kv WHERE k = 'k149'"), 149);
+}
+
+STORE_TEST(later_statement_failure_fails_the_transaction)
+{
+    make_kv(s);
+    struct later l = {.mode = 2};
+    enum pay_err rc = pay_store_write(s, later_cb, &l);
+    /* SQLite reports it at once, PostgreSQL with the next statement. */
+    cr_assert_eq(rc, PAY_ERR_DB, "got %s", pay_err_str(rc));
+    cr_assert(l.later_rc == PAY_ERR_DB || l.query_rc == PAY_ERR_DB,
+              "the failure reached the callback");
+    cr_assert_eq(read_int(s, "SELECT COUNT(*) FROM kv"), 0, "nothing of it was kept");
+
+    /* Failing at the COMMIT (no statement after it) rolls back too. */
+    cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('k007', 0)"), PAY_OK);
+    l = (struct later){.mode = 1};
+    cr_assert_eq(pay_store_write(s, later_cb, &l), PAY_ERR_DB);
+    cr_assert_eq(read_int(s, "SELECT COUNT(*) FROM kv"), 1);
+    /* The connection is fine afterwards. */
+    cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('after', 1)"), PAY_OK);
+    cr_assert_eq(read_int(s, "SELECT COUNT(*) FROM kv"), 2);
+}
+
 struct changes {
     int64_t inserted, updated, deleted;
 };
@@ -1154,6 +1234,57 @@ Test(postgres, reconnects_after_backend_killed, .fini = teardown)
     cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('after', 1)"), PAY_OK);
     cr_assert(pay_store_ping(s));
     cr_assert_eq(read_int(s, "SELECT v FROM kv WHERE k = 'after'"), 1);
+}
+
+/* --- PostgreSQL: a connection lost mid-transaction retries the write --- */
+
+struct lost {
+    int attempts;
+};
+
+static void kill_store_backends(void)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'", pg_db);
+    PGconn *c = PQconnectdb(pg_admin);
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    usleep(100 * 1000);
+}
+
+static enum pay_err lost_cb(struct pay_tx *tx, void *arg)
+{
+    struct lost *l = arg;
+    l->attempts++;
+    enum pay_err rc = pay_tx_exec(tx, "INSERT INTO kv (k, v) VALUES ('first', 1)", NULL, 0, NULL);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    rc = pay_tx_exec_later(tx, "INSERT INTO kv (k, v) VALUES ('held', 2)", NULL, 0);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    if (l->attempts == 1) {
+        kill_store_backends(); /* between two statements of one transaction */
+    }
+    int64_t n = 0;
+    return pay_tx_query_int(tx, "SELECT COUNT(*) FROM kv", NULL, 0, &n, NULL);
+}
+
+Test(postgres, connection_lost_mid_transaction_is_retried, .fini = teardown)
+{
+    struct pay_store *s = open_pg();
+    make_kv(s);
+    struct lost l = {0};
+    cr_assert_eq(pay_store_write(s, lost_cb, &l), PAY_OK);
+    cr_assert_eq(l.attempts, 2, "the callback ran again on a new connection");
+    cr_assert_eq(read_int(s, "SELECT COUNT(*) FROM kv"), 2, "each row once");
+    struct pay_store_stats st;
+    pay_store_stats(s, &st);
+    cr_assert_eq(st.retries, 1);
 }
 
 /* --- SQLite: checkpoints keep the WAL bounded under steady writes ------ */
