@@ -49,15 +49,6 @@ static void lower_in_place(char *s)
     }
 }
 
-/* COUNT(*) style query with text params. */
-static enum pay_err count_of(struct pay_op *op, const char *sql, const struct pay_param *p,
-                             size_t n, int64_t *out)
-{
-    bool found = false;
-    *out = 0;
-    return pay_op_fail(op, pay_tx_query_int(op->tx, sql, p, n, out, &found));
-}
-
 /* The IANA zone of facility @facility (its id or name), or "" when none. */
 static enum pay_err facility_zone(struct pay_op *op, const char *facility, char *out, size_t n)
 {
@@ -154,9 +145,73 @@ static enum pay_err day_totals(struct pay_op *op, const char *customer, int64_t 
     return pay_op_fail(op, pay_rows_close(r));
 }
 
+/*
+ * The counts the rules read, asked in one statement ("SELECT (sub), (sub),
+ * ..."): one round trip on PostgreSQL however many rules are on. Each
+ * sub-query is written with its own $1..$n; count_add renumbers them.
+ */
+#define COUNTS_MAX 12
+#define COUNTS_PARAMS_MAX 40
+struct counts {
+    char sql[4096];
+    size_t len;
+    struct pay_param p[COUNTS_PARAMS_MAX];
+    size_t n_p;
+    int64_t *out[COUNTS_MAX];
+    size_t n;
+};
+
+static void count_add(struct counts *c, const char *sub, const struct pay_param *p, size_t n,
+                      int64_t *out)
+{
+    PAY_ASSERT(c->n < COUNTS_MAX && c->n_p + n <= COUNTS_PARAMS_MAX);
+    size_t cap = sizeof(c->sql);
+    int k = snprintf(c->sql + c->len, cap - c->len, "%s(", c->n == 0 ? "SELECT " : ", ");
+    PAY_ASSERT(k > 0 && (size_t)k < cap - c->len);
+    c->len += (size_t)k;
+    for (const char *s = sub; *s != '\0';) {
+        if (*s == '$') {
+            char *end = NULL;
+            long v = strtol(s + 1, &end, 10);
+            k = snprintf(c->sql + c->len, cap - c->len, "$%zu", (size_t)v + c->n_p);
+            s = end;
+        } else {
+            k = snprintf(c->sql + c->len, cap - c->len, "%c", *s);
+            s++;
+        }
+        PAY_ASSERT(k > 0 && (size_t)k < cap - c->len);
+        c->len += (size_t)k;
+    }
+    PAY_ASSERT(c->len + 1 < cap);
+    c->sql[c->len++] = ')';
+    c->sql[c->len] = '\0';
+    memcpy(c->p + c->n_p, p, n * sizeof(*p));
+    c->n_p += n;
+    c->out[c->n++] = out;
+    *out = 0;
+}
+
+static enum pay_err counts_read(struct pay_op *op, struct counts *c)
+{
+    if (c->n == 0) {
+        return PAY_OK;
+    }
+    struct pay_rows *r = NULL;
+    enum pay_err e = pay_tx_query(op->tx, c->sql, c->p, c->n_p, &r);
+    if (e != PAY_OK) {
+        return pay_op_fail(op, e);
+    }
+    if (pay_rows_next(r)) {
+        for (size_t i = 0; i < c->n; i++) {
+            *c->out[i] = pay_rows_int(r, (int)i);
+        }
+    }
+    return pay_op_fail(op, pay_rows_close(r));
+}
+
 /* Earlier attempts where @column = @value since @since. */
-static enum pay_err attempts_by(struct pay_op *op, const char *column, const char *value,
-                                int64_t since, int64_t max, int64_t *out)
+static void attempts_by(struct counts *c, const char *column, const char *value, int64_t since,
+                        int64_t max, int64_t *out)
 {
     /* Counted up to @max only: the rule fires at @max, and reading further
      * would make every attempt of a busy customer or card cost more than
@@ -172,28 +227,26 @@ static enum pay_err attempts_by(struct pay_op *op, const char *column, const cha
     for (size_t i = 0; i < sizeof(sqls) / sizeof(sqls[0]); i++) {
         if (strcmp(sqls[i][0], column) == 0) {
             const struct pay_param p[] = {PAY_PTEXT(value), PAY_PINT(since), PAY_PINT(max)};
-            return count_of(op, sqls[i][1], p, 3, out);
+            count_add(c, sqls[i][1], p, 3, out);
+            return;
         }
     }
-    return pay_op_fail(op, PAY_ERR_INTERNAL);
+    PAY_ASSERT(!"unknown column");
 }
 
-/* Distinct cards of subject @kind = @value used since @since, counting @card
- * once more when it is not among them; read from risk_cards (one row per
- * subject and card), so the cost is the cards in the window, not the
+/* Distinct cards of subject @kind = @value used since @since, other than
+ * @card (the caller counts @card once more); read from risk_cards (one row
+ * per subject and card), so the cost is the cards in the window, not the
  * attempts, and at most PAY_RISK_CARDS_COUNTED of them. */
-static enum pay_err cards_by(struct pay_op *op, const char *kind, const char *value,
-                             const char *card, int64_t since, int64_t *out)
+static void cards_by(struct counts *c, const char *kind, const char *value, const char *card,
+                     int64_t since, int64_t *out)
 {
     const struct pay_param p[] = {PAY_PTEXT(kind), PAY_PTEXT(value), PAY_PINT(since),
                                   PAY_PTEXT(card), PAY_PINT(PAY_RISK_CARDS_COUNTED - 1)};
-    enum pay_err e = count_of(op,
-                              "SELECT COUNT(*) FROM (SELECT 1 FROM risk_cards WHERE subject_kind = "
-                              "$1 AND subject = $2 AND last_seen >= $3 AND card_fingerprint <> $4 "
-                              "LIMIT $5) AS c",
-                              p, PAY_NPARAMS(p), out);
-    *out += 1;
-    return e;
+    count_add(c,
+              "SELECT COUNT(*) FROM (SELECT 1 FROM risk_cards WHERE subject_kind = $1 AND "
+              "subject = $2 AND last_seen >= $3 AND card_fingerprint <> $4 LIMIT $5) AS c",
+              p, PAY_NPARAMS(p), out);
 }
 
 /* Record that subject @kind = @value used @card at @now (for cards_by). */
@@ -206,28 +259,25 @@ static enum pay_err card_used(struct pay_op *op, const char *kind, const char *v
     const struct pay_param p[] = {PAY_PTEXT(kind), PAY_PTEXT(value), PAY_PTEXT(card),
                                   PAY_PINT(now)};
     return pay_op_fail(
-        op,
-        pay_tx_exec(op->tx,
-                    "INSERT INTO risk_cards (subject_kind, subject, card_fingerprint, "
-                    "last_seen) VALUES ($1, $2, $3, $4) ON CONFLICT (subject_kind, subject, "
-                    "card_fingerprint) DO UPDATE SET last_seen = CASE WHEN excluded.last_seen > "
-                    "risk_cards.last_seen THEN excluded.last_seen ELSE risk_cards.last_seen "
-                    "END",
-                    p, PAY_NPARAMS(p), NULL));
+        op, pay_tx_exec_later(op->tx,
+                              "INSERT INTO risk_cards (subject_kind, subject, card_fingerprint, "
+                              "last_seen) VALUES ($1, $2, $3, $4) ON CONFLICT (subject_kind, "
+                              "subject, card_fingerprint) DO UPDATE SET last_seen = CASE WHEN "
+                              "excluded.last_seen > risk_cards.last_seen THEN excluded.last_seen "
+                              "ELSE risk_cards.last_seen END",
+                              p, PAY_NPARAMS(p)));
 }
 
-static enum pay_err blocked(struct pay_op *op, const char *type, const char *value, bool *out)
+/* Entries of the blocklist for @type = @value (none asked for an empty value). */
+static void blocked(struct counts *c, const char *type, const char *value, int64_t *out)
 {
-    *out = false;
+    *out = 0;
     if (value == NULL || value[0] == '\0') {
-        return PAY_OK;
+        return;
     }
     const struct pay_param p[] = {PAY_PTEXT(type), PAY_PTEXT(value)};
-    int64_t n = 0;
-    enum pay_err e = count_of(
-        op, "SELECT COUNT(*) FROM blocklist_entries WHERE type = $1 AND value = $2", p, 2, &n);
-    *out = n > 0;
-    return e;
+    count_add(c, "SELECT COUNT(*) FROM blocklist_entries WHERE type = $1 AND value = $2", p, 2,
+              out);
 }
 
 /* The rules' facts for one attempt (the cheap ones are already in @f). */
@@ -235,58 +285,63 @@ static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, i
                            const char *customer, const char *card, const char *addr,
                            const char *email, struct pay_risk_facts *f)
 {
-    enum pay_err e = PAY_OK;
+    struct counts q;
+    q.len = q.n = q.n_p = 0;
+    q.sql[0] = '\0';
     if (f->has_customer && c->velocity_customer.points > 0 && c->velocity_customer.max > 0) {
-        e = attempts_by(op, "customer", customer, now - c->velocity_customer.window_s,
-                        c->velocity_customer.max, &f->customer_attempts);
+        attempts_by(&q, "customer", customer, now - c->velocity_customer.window_s,
+                    c->velocity_customer.max, &f->customer_attempts);
     }
-    if (e == PAY_OK && f->has_card && c->velocity_card.points > 0 && c->velocity_card.max > 0) {
-        e = attempts_by(op, "card_fingerprint", card, now - c->velocity_card.window_s,
-                        c->velocity_card.max, &f->card_attempts);
+    if (f->has_card && c->velocity_card.points > 0 && c->velocity_card.max > 0) {
+        attempts_by(&q, "card_fingerprint", card, now - c->velocity_card.window_s,
+                    c->velocity_card.max, &f->card_attempts);
     }
-    if (e == PAY_OK && f->has_address && c->velocity_address.points > 0 &&
-        c->velocity_address.max > 0) {
-        e = attempts_by(op, "client_addr", addr, now - c->velocity_address.window_s,
-                        c->velocity_address.max, &f->address_attempts);
+    if (f->has_address && c->velocity_address.points > 0 && c->velocity_address.max > 0) {
+        attempts_by(&q, "client_addr", addr, now - c->velocity_address.window_s,
+                    c->velocity_address.max, &f->address_attempts);
     }
-    if (e == PAY_OK && f->has_customer && c->recent_declines.points > 0 &&
-        c->recent_declines.max > 0) {
+    if (f->has_customer && c->recent_declines.points > 0 && c->recent_declines.max > 0) {
         const struct pay_param p[] = {PAY_PTEXT(customer),
                                       PAY_PINT(now - c->recent_declines.window_s)};
-        e = count_of(op,
-                     "SELECT COUNT(*) FROM payment_attempts WHERE customer = $1 AND created >= $2 "
-                     "AND outcome = 'declined'",
-                     p, 2, &f->customer_declines);
+        count_add(&q,
+                  "SELECT COUNT(*) FROM payment_attempts WHERE customer = $1 AND created >= $2 "
+                  "AND outcome = 'declined'",
+                  p, 2, &f->customer_declines);
     }
-    if (e == PAY_OK && f->has_customer && c->disputes.points > 0) {
+    if (f->has_customer && c->disputes.points > 0) {
         /* provider_events.c marks a disputed intent "disputed": true in its
          * object (stored compact: pay_json_dump). */
         const struct pay_param p[] = {PAY_PTEXT(customer), PAY_PINT(now - c->disputes.window_s)};
-        e = count_of(op,
-                     "SELECT COUNT(*) FROM payment_intents WHERE customer = $1 AND created >= $2 "
-                     "AND data LIKE '%\"disputed\":true%'",
-                     p, 2, &f->customer_disputes);
+        count_add(&q,
+                  "SELECT COUNT(*) FROM payment_intents WHERE customer = $1 AND created >= $2 "
+                  "AND data LIKE '%\"disputed\":true%'",
+                  p, 2, &f->customer_disputes);
     }
+    int64_t blocks[3] = {0, 0, 0};
     if (c->blocklist.points > 0) {
-        if (e == PAY_OK) {
-            e = blocked(op, "card_fingerprint", card, &f->blocked_card);
-        }
-        if (e == PAY_OK) {
-            e = blocked(op, "email", email, &f->blocked_email);
-        }
-        if (e == PAY_OK) {
-            e = blocked(op, "client_address", addr, &f->blocked_address);
-        }
+        blocked(&q, "card_fingerprint", card, &blocks[0]);
+        blocked(&q, "email", email, &blocks[1]);
+        blocked(&q, "client_address", addr, &blocks[2]);
     }
-    if (e == PAY_OK && f->has_card && f->has_customer &&
-        c->card_testing.max_cards_per_customer > 0) {
-        e = cards_by(op, "customer", customer, card, now - c->card_testing.window_s,
-                     &f->cards_of_customer);
+    bool cards_customer = f->has_card && f->has_customer &&
+                          c->card_testing.max_cards_per_customer > 0;
+    bool cards_address = f->has_card && f->has_address &&
+                         c->card_testing.max_cards_per_address > 0;
+    if (cards_customer) {
+        cards_by(&q, "customer", customer, card, now - c->card_testing.window_s,
+                 &f->cards_of_customer);
     }
-    if (e == PAY_OK && f->has_card && f->has_address && c->card_testing.max_cards_per_address > 0) {
-        e = cards_by(op, "client_addr", addr, card, now - c->card_testing.window_s,
-                     &f->cards_of_address);
+    if (cards_address) {
+        cards_by(&q, "client_addr", addr, card, now - c->card_testing.window_s,
+                 &f->cards_of_address);
     }
+    enum pay_err e = counts_read(op, &q);
+    f->blocked_card = blocks[0] > 0;
+    f->blocked_email = blocks[1] > 0;
+    f->blocked_address = blocks[2] > 0;
+    /* The card of this attempt is one of them. */
+    f->cards_of_customer += cards_customer;
+    f->cards_of_address += cards_address;
     return e;
 }
 
@@ -474,12 +529,12 @@ enum pay_err pay_risk_outcome(struct pay_op *op, struct pay_risk_verdict *v, con
         PAY_PTEXT(outcome), PAY_PTEXT(t[13]),
     };
     enum pay_err e =
-        pay_tx_exec(op->tx,
+        pay_tx_exec_later(op->tx,
                     "INSERT INTO payment_attempts (id, created, payment_intent, customer, tender, "
                     "provider, card_fingerprint, client_addr, email, facility, timezone, amount, "
                     "currency, score, reasons, decision, outcome, actor) VALUES ($1, $2, $3, $4, "
                     "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-                    p, PAY_NPARAMS(p), NULL);
+                    p, PAY_NPARAMS(p));
     pay_risk_verdict_release(v);
     return pay_op_fail(op, e);
 }
