@@ -170,17 +170,19 @@ static void count_add(struct counts *c, const char *sub, const struct pay_param 
     PAY_ASSERT(k > 0 && (size_t)k < cap - c->len);
     c->len += (size_t)k;
     for (const char *s = sub; *s != '\0';) {
+        size_t run = strcspn(s, "$");
+        PAY_ASSERT(run < cap - c->len);
+        memcpy(c->sql + c->len, s, run);
+        c->len += run;
+        s += run;
         if (*s == '$') {
             char *end = NULL;
             long v = strtol(s + 1, &end, 10);
             k = snprintf(c->sql + c->len, cap - c->len, "$%zu", (size_t)v + c->n_p);
+            PAY_ASSERT(k > 0 && (size_t)k < cap - c->len);
+            c->len += (size_t)k;
             s = end;
-        } else {
-            k = snprintf(c->sql + c->len, cap - c->len, "%c", *s);
-            s++;
         }
-        PAY_ASSERT(k > 0 && (size_t)k < cap - c->len);
-        c->len += (size_t)k;
     }
     PAY_ASSERT(c->len + 1 < cap);
     c->sql[c->len++] = ')';

@@ -537,6 +537,9 @@ static enum pay_err pg_exec_later(struct pay_tx *tx_, const char *sql, const str
     if (pc->n_later == pc->cap_later) {
         size_t cap = pc->cap_later == 0 ? 16 : pc->cap_later * 2;
         struct pg_later *more = cap <= LATER_MAX ? realloc(pc->later, cap * sizeof(*more)) : NULL;
+        if (more == NULL && pc->cap_later == 0) {
+            return pg_exec(tx_, sql, p, n, NULL); /* out of memory: no queue, run it now */
+        }
         if (more == NULL) {
             /* Full (or out of memory): send what waits, then queue this one. */
             PGresult *res = NULL;
