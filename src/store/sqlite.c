@@ -1,18 +1,27 @@
 /*
- * sqlite.c - the SQLite back end: one file in WAL mode, synchronous=FULL,
- * written by a single writer thread that commits many callers' write
- * transactions together (group commit), read through a pool of read-only
- * connections.
+ * sqlite.c - the SQLite back end: one file in WAL mode, written by a single
+ * writer thread that commits many callers' write transactions together
+ * (group commit), read through a pool of read-only connections.
  *
  * Writes: pay_store_write queues a job and waits. The writer thread takes
  * every queued job (at most WRITE_BATCH_MAX), opens one BEGIN IMMEDIATE
  * transaction, runs each job inside its own SAVEPOINT (rolled back to when
  * the job fails, so one failure does not sink its neighbours), then COMMITs
- * once. Waiters are woken only after COMMIT returned, so a PAY_OK means the
- * write is durable. If a job aborts the whole transaction (SQLite rolls it
+ * once. If a job aborts the whole transaction (SQLite rolls it
  * back on I/O errors, a full disk or RAISE(ROLLBACK)), that job gets its
  * error and the jobs already run in that transaction are run again in a new
  * one (callbacks may run more than once, see store.h).
+ *
+ * Durability: the writer commits with synchronous=NORMAL (SQLite writes the
+ * WAL frames but does not sync them) and hands the batch to the syncer
+ * thread, which fdatasync()s the WAL file and only then wakes the batch's
+ * waiters, so a PAY_OK still means the write is durable; meanwhile the
+ * writer runs the next batch instead of waiting for the disk. One sync
+ * covers every commit that returned before it started. A read could see a
+ * commit the syncer has not synced yet, so a read returns only once every
+ * commit begun before its end is synced: nobody is shown a write that a
+ * power cut could still take back. A failed fdatasync stops the process
+ * (the kernel may have dropped the pages; answering would be a guess).
  *
  * Reads: each read runs in BEGIN ... COMMIT on a pool connection (grown on
  * demand up to PAY_DB_POOL_MAX), which gives it one WAL snapshot.
@@ -36,6 +45,8 @@
  * guarded by qmu, the pool by pmu.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -102,7 +113,22 @@ struct sq_store {
     struct sq_job *qhead, *qtail;
     uint64_t qlen;
     bool stopping;
-    uint64_t writes, commits;
+    uint64_t writes, commits, wal_syncs;
+
+    /* The syncer thread (see Durability), guarded by smu. commit_begun
+     * counts the writer's COMMITs, raised before each starts; commit_done
+     * is where the writer's COMMITs had returned when it last handed jobs
+     * over; synced is the last commit_done a finished fdatasync covers. */
+    _Atomic uint64_t commit_begun, synced;
+    uint64_t commit_done;
+    pthread_mutex_t smu;
+    pthread_cond_t scv; /* the syncer waits for work */
+    pthread_cond_t rcv; /* readers wait for synced */
+    struct sq_job *shead, *stail;
+    pthread_t sync_thread;
+    bool sync_started, sync_stopping;
+    char *wal_path;
+    int wal_fd; /* -1 until the WAL is first synced */
 
     pthread_mutex_t pmu;
     pthread_cond_t pcv;
@@ -128,6 +154,7 @@ struct sq_rows {
 };
 
 static const struct pay_store_ops sqlite_ops;
+static void wait_synced(struct sq_store *s);
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */
@@ -604,7 +631,8 @@ static enum pay_err conn_open(struct sq_store *s, bool writer, struct sq_conn *c
          * touches costs two pwrite calls. The cache (16 MiB at most) holds a
          * batch's dirty pages so they are not spilled to the WAL before
          * COMMIT and written again. */
-        e = plain_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+        /* NORMAL: the syncer thread syncs the WAL before anyone is answered. */
+        e = plain_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                               " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
                               " PRAGMA cache_size=-16384");
         if (e == PAY_OK) {
@@ -699,6 +727,7 @@ static enum pay_err sq_read(struct pay_store *s_, pay_tx_fn fn, void *arg)
         }
     }
     reader_put(s, c);
+    wait_synced(s);
     return rc;
 }
 
@@ -786,6 +815,8 @@ static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
             }
             continue;
         }
+        /* Before COMMIT makes the batch visible to readers (see Durability). */
+        atomic_fetch_add(&s->commit_begun, 1);
         rc = ctl(&s->writer, "COMMIT");
         if (rc != PAY_OK) {
             if (!sqlite3_get_autocommit(db)) {
@@ -832,15 +863,123 @@ static void *writer_main(void *arg)
 
         run_batch(s, batch, n);
 
-        pthread_mutex_lock(&s->qmu);
-        s->writes += n;
+        /* The waiters are woken by the syncer, once the batch is on disk. */
         for (size_t i = 0; i < n; i++) {
-            batch[i]->done = true;
-            pthread_cond_signal(&batch[i]->cv);
+            batch[i]->next = i + 1 < n ? batch[i + 1] : NULL;
         }
-        pthread_mutex_unlock(&s->qmu);
+        pthread_mutex_lock(&s->smu);
+        s->commit_done = atomic_load(&s->commit_begun);
+        if (s->stail != NULL) {
+            s->stail->next = batch[0];
+        } else {
+            s->shead = batch[0];
+        }
+        s->stail = batch[n - 1];
+        pthread_cond_signal(&s->scv);
+        pthread_mutex_unlock(&s->smu);
     }
     return NULL;
+}
+
+/* A WAL that cannot be synced: nothing more can be promised durable. */
+static _Noreturn void wal_sync_failed(const char *what, const char *path)
+{
+    pay_logf(PAY_LOG_ERROR, NULL, "sqlite: cannot %s %s (%s); stopping: writes could be lost", what,
+             path, strerror(errno));
+    abort();
+}
+
+/*
+ * fdatasync the WAL file: every frame written before it is on disk. The
+ * file is opened on first use (SQLite creates it with the first write; no
+ * file yet means nothing to sync), its directory entry synced once, and
+ * opened again should it ever be another file than the one held.
+ */
+static void wal_sync(struct sq_store *s)
+{
+    struct stat now, held;
+    if (s->wal_fd >= 0 && (stat(s->wal_path, &now) != 0 || fstat(s->wal_fd, &held) != 0 ||
+                           now.st_ino != held.st_ino || now.st_dev != held.st_dev)) {
+        close(s->wal_fd);
+        s->wal_fd = -1;
+    }
+    if (s->wal_fd < 0) {
+        s->wal_fd = open(s->wal_path, O_RDWR | O_CLOEXEC);
+        if (s->wal_fd < 0) {
+            if (errno == ENOENT) {
+                return;
+            }
+            wal_sync_failed("open", s->wal_path);
+        }
+        char *copy = strdup(s->wal_path);
+        int dir = copy != NULL ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (dir < 0 || fsync(dir) != 0) {
+            wal_sync_failed("sync the directory of", s->wal_path);
+        }
+        close(dir);
+        free(copy);
+    }
+    if (fdatasync(s->wal_fd) != 0) {
+        wal_sync_failed("sync", s->wal_path);
+    }
+}
+
+static void *sync_main(void *arg)
+{
+    struct sq_store *s = arg;
+    pthread_mutex_lock(&s->smu);
+    for (;;) {
+        while (s->shead == NULL && atomic_load(&s->synced) == s->commit_done &&
+               !s->sync_stopping) {
+            pthread_cond_wait(&s->scv, &s->smu);
+        }
+        if (s->shead == NULL && atomic_load(&s->synced) == s->commit_done) {
+            break; /* stopping, and nothing is left */
+        }
+        struct sq_job *j = s->shead;
+        s->shead = s->stail = NULL;
+        uint64_t target = s->commit_done;
+        pthread_mutex_unlock(&s->smu);
+
+        /* A batch that committed nothing (it failed) needs no sync of its own. */
+        bool sync = target != atomic_load(&s->synced);
+        if (sync) {
+            wal_sync(s);
+        }
+
+        pthread_mutex_lock(&s->smu);
+        atomic_store(&s->synced, target);
+        pthread_cond_broadcast(&s->rcv);
+        pthread_mutex_unlock(&s->smu);
+
+        pthread_mutex_lock(&s->qmu);
+        s->wal_syncs += sync;
+        while (j != NULL) {
+            struct sq_job *next = j->next; /* j is gone once its waiter wakes */
+            s->writes++;
+            j->done = true;
+            pthread_cond_signal(&j->cv);
+            j = next;
+        }
+        pthread_mutex_unlock(&s->qmu);
+        pthread_mutex_lock(&s->smu);
+    }
+    pthread_mutex_unlock(&s->smu);
+    return NULL;
+}
+
+/* A read may have seen commits up to commit_begun: wait until they are synced. */
+static void wait_synced(struct sq_store *s)
+{
+    uint64_t seen = atomic_load(&s->commit_begun);
+    if (atomic_load(&s->synced) >= seen) {
+        return;
+    }
+    pthread_mutex_lock(&s->smu);
+    while (atomic_load(&s->synced) < seen) {
+        pthread_cond_wait(&s->rcv, &s->smu);
+    }
+    pthread_mutex_unlock(&s->smu);
 }
 
 static enum pay_err sq_write(struct pay_store *s_, pay_tx_fn fn, void *arg)
@@ -929,6 +1068,18 @@ static void sq_close(struct pay_store *s_)
         pthread_mutex_unlock(&s->qmu);
         pthread_join(s->thread, NULL);
     }
+    if (s->sync_started) {
+        /* After the writer: it drains what the writer handed over. */
+        pthread_mutex_lock(&s->smu);
+        s->sync_stopping = true;
+        pthread_cond_signal(&s->scv);
+        pthread_mutex_unlock(&s->smu);
+        pthread_join(s->sync_thread, NULL);
+    }
+    if (s->wal_fd >= 0) {
+        close(s->wal_fd);
+    }
+    free(s->wal_path);
     ckpt_stop(s);
     pthread_mutex_lock(&s->pmu);
     while (s->in_use > 0 || s->n_opening > 0) {
@@ -947,6 +1098,9 @@ static void sq_close(struct pay_store *s_)
     pthread_cond_destroy(&s->pcv);
     pthread_mutex_destroy(&s->ckmu);
     pthread_cond_destroy(&s->ckcv);
+    pthread_mutex_destroy(&s->smu);
+    pthread_cond_destroy(&s->scv);
+    pthread_cond_destroy(&s->rcv);
     free(s->tmpdir);
     free(s->path);
     free(s);
@@ -958,6 +1112,7 @@ static void sq_stats(struct pay_store *s_, struct pay_store_stats *out)
     pthread_mutex_lock(&s->qmu);
     out->writes = s->writes;
     out->commits = s->commits;
+    out->wal_syncs = s->wal_syncs;
     out->write_queue = s->qlen;
     pthread_mutex_unlock(&s->qmu);
     pthread_mutex_lock(&s->pmu);
@@ -985,6 +1140,10 @@ enum pay_err pay_sqlite_open(const char *path, struct pay_store **out, struct pa
     pthread_cond_init(&s->pcv, NULL);
     pthread_mutex_init(&s->ckmu, NULL);
     pthread_cond_init(&s->ckcv, NULL);
+    pthread_mutex_init(&s->smu, NULL);
+    pthread_cond_init(&s->scv, NULL);
+    pthread_cond_init(&s->rcv, NULL);
+    s->wal_fd = -1;
 
     enum pay_err rc = PAY_OK;
     if (strcmp(path, ":memory:") == 0) {
@@ -1020,7 +1179,18 @@ enum pay_err pay_sqlite_open(const char *path, struct pay_store **out, struct pa
     if (rc != PAY_OK) {
         goto out_free;
     }
+    const char *wal = sqlite3_filename_wal(sqlite3_db_filename(s->writer.db, "main"));
+    s->wal_path = wal != NULL ? strdup(wal) : NULL;
+    if (s->wal_path == NULL) {
+        rc = pay_error_set(err, PAY_ERR_INTERNAL, "db", "No WAL file name for %s.", s->path);
+        goto out_free;
+    }
     ckpt_start(s);
+    if (pthread_create(&s->sync_thread, NULL, sync_main, s) != 0) {
+        rc = pay_error_set(err, PAY_ERR_INTERNAL, NULL, "Cannot start the syncer thread.");
+        goto out_free;
+    }
+    s->sync_started = true;
     if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
         rc = pay_error_set(err, PAY_ERR_INTERNAL, NULL, "Cannot start the writer thread.");
         goto out_free;

@@ -10,8 +10,9 @@
  * does not need because its writes are serialised.
  *
  * Transactions: pay_store_write runs a callback inside one write
- * transaction and returns only after the commit is durable (SQLite WAL with
- * synchronous=FULL; PostgreSQL's commit). The callback may be run more than
+ * transaction and returns only after the commit is durable (SQLite: its
+ * WAL frames fdatasync'd by the syncer thread, see sqlite.c; PostgreSQL's
+ * commit). The callback may be run more than
  * once (after a serialization failure or deadlock on PostgreSQL), so it
  * must have no effect outside the transaction and its argument. On SQLite,
  * writes are serialised (BEGIN IMMEDIATE semantics); on PostgreSQL,
@@ -200,6 +201,7 @@ struct pay_store_stats {
     uint64_t commits;     /* write transactions committed (SQLite: one per group) */
     uint64_t retries;     /* write callbacks re-run after PAY_ERR_DB_RETRY */
     uint64_t write_queue; /* SQLite: writes waiting for the writer thread now */
+    uint64_t wal_syncs;   /* SQLite: fdatasyncs of the WAL that answered writes */
     int pool_open;        /* connections open (SQLite: read connections) */
     int pool_in_use;      /* of which lent out now */
 };

@@ -89,6 +89,12 @@ describe('operations routes', () => {
     assert.ok(writes >= 1, `database writes counted (the key just created at least):\n${r.text}`);
     assert.match(r.text, /^payd_database_pool_connections \d+$/m, 'database pool size');
     assert.match(r.text, /^payd_database_pool_in_use \d+$/m, 'database pool use');
+    const syncs = Number((r.text.match(/^payd_database_wal_syncs_total (\d+)$/m) || [])[1]);
+    if (/database="sqlite"/.test(r.text)) {
+      assert.ok(syncs >= 1, `the key's write was answered after a WAL sync:\n${r.text}`);
+    } else {
+      assert.equal(syncs, 0, 'PostgreSQL syncs its own WAL');
+    }
   });
 
   test('GET /v1/openapi.json is OpenAPI 3.1 with the operations paths', async () => {

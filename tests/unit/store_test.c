@@ -1287,6 +1287,29 @@ Test(postgres, connection_lost_mid_transaction_is_retried, .fini = teardown)
     cr_assert_eq(st.retries, 1);
 }
 
+/* --- SQLite: every answered write waited for a sync of the WAL --------- */
+
+Test(sqlite, each_write_is_answered_after_a_wal_sync, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    make_kv(s);
+    struct pay_store_stats before, after;
+    pay_store_stats(s, &before);
+    for (int i = 0; i < 5; i++) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "INSERT INTO kv (k, v) VALUES ('w%d', %d)", i, i);
+        cr_assert_eq(exec_sql(s, sql), PAY_OK);
+        /* A read after the answer sees the write. */
+        snprintf(sql, sizeof(sql), "SELECT v FROM kv WHERE k = 'w%d'", i);
+        cr_assert_eq(read_int(s, sql), i);
+    }
+    pay_store_stats(s, &after);
+    /* One after the other, each commit needs a sync begun after it. */
+    cr_assert_eq(after.wal_syncs - before.wal_syncs, 5, "%llu syncs",
+                 (unsigned long long)(after.wal_syncs - before.wal_syncs));
+    cr_assert_eq(after.writes - before.writes, 5);
+}
+
 /* --- SQLite: checkpoints keep the WAL bounded under steady writes ------ */
 
 static off_t file_size(const char *path)
