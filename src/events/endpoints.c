@@ -468,12 +468,13 @@ enum pay_err pay_webhook_fanout(struct pay_tx *tx, const char *event_id, const c
         pay_id_new("whd", id);
         struct pay_param ip[] = {PAY_PTEXT(id),   PAY_PINT(now),     PAY_PTEXT(event_id),
                                  PAY_PTEXT(type), PAY_PTEXT(ids[i]), PAY_PINT(now_ms)};
-        rc = pay_tx_exec(tx,
-                         "INSERT INTO webhook_deliveries (id, created, event, event_type, "
-                         "endpoint, status, retry_from_ms, next_attempt_ms) "
-                         "VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) "
-                         "ON CONFLICT (event, endpoint) DO NOTHING",
-                         ip, PAY_NPARAMS(ip), NULL);
+        /* Held back: on PostgreSQL it travels with the next round trip. */
+        rc = pay_tx_exec_later(tx,
+                               "INSERT INTO webhook_deliveries (id, created, event, event_type, "
+                               "endpoint, status, retry_from_ms, next_attempt_ms) "
+                               "VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) "
+                               "ON CONFLICT (event, endpoint) DO NOTHING",
+                               ip, PAY_NPARAMS(ip));
     }
     return db_err(err, rc);
 }
