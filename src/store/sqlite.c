@@ -20,8 +20,10 @@
  * covers every commit that returned before it started. A read could see a
  * commit the syncer has not synced yet, so a read returns only once every
  * commit begun before its end is synced: nobody is shown a write that a
- * power cut could still take back. A failed fdatasync stops the process
- * (the kernel may have dropped the pages; answering would be a guess).
+ * power cut could still take back (readers in another process, such as
+ * `payd audit verify`, are not held back: on SQLite one payd serves a file).
+ * A failed fdatasync stops the process (the kernel may have dropped the
+ * pages; answering would be a guess).
  *
  * Reads: each read runs in BEGIN ... COMMIT on a pool connection (grown on
  * demand up to PAY_DB_POOL_MAX), which gives it one WAL snapshot.
