@@ -1287,6 +1287,45 @@ Test(postgres, connection_lost_mid_transaction_is_retried, .fini = teardown)
     cr_assert_eq(st.retries, 1);
 }
 
+/* --- PostgreSQL: reads end their snapshot without waiting for it -------- */
+
+static int64_t idle_in_transaction(void)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = '%s' AND state LIKE "
+             "'idle in transaction%%'",
+             pg_db);
+    PGconn *c = PQconnectdb(pg_admin);
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+    int64_t n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+Test(postgres, reads_leave_no_transaction_open, .fini = teardown)
+{
+    struct pay_store *s = open_pg();
+    make_kv(s);
+    cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('a', 1)"), PAY_OK);
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(read_int(s, "SELECT v FROM kv WHERE k = 'a'"), 1);
+        /* A write that rolls back ends the same way. */
+        struct sql_job j = {.sql = "INSERT INTO kv (k, v) VALUES ('b', 2)", .ret = PAY_ERR_CONFLICT};
+        cr_assert_eq(pay_store_write(s, sql_job_cb, &j), PAY_ERR_CONFLICT);
+    }
+    /* The ROLLBACKs were sent, not waited for: give the server a moment. */
+    int64_t open_tx = -1;
+    for (int i = 0; i < 50 && open_tx != 0; i++) {
+        open_tx = idle_in_transaction();
+        usleep(20 * 1000);
+    }
+    cr_assert_eq(open_tx, 0, "a pooled connection sits in a transaction");
+    cr_assert_eq(read_int(s, "SELECT COUNT(*) FROM kv"), 1);
+}
+
 /* --- SQLite: every answered write waited for a sync of the WAL --------- */
 
 Test(sqlite, each_write_is_answered_after_a_wal_sync, .fini = teardown)
