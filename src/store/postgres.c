@@ -16,10 +16,7 @@
  * queue on the connection until the next statement or the COMMIT; all of
  * them then go in one libpq pipeline ending in one sync, so a payment's
  * INSERTs cost no round trip of their own. A transaction that did nothing
- * sends nothing. A read (or a write that rolls back) ends with a ROLLBACK
- * that is sent but not waited for: the connection goes back to the pool at
- * once and its next user reads the answer, long there by then. A
- * connection found lost before the COMMIT was sent is made
+ * sends nothing. A connection found lost before the COMMIT was sent is made
  * anew and the transaction retried (PAY_ERR_DB_RETRY): nothing of it can
  * have committed. Lost during the COMMIT, the outcome is unknown and the
  * caller gets PAY_ERR_UNAVAILABLE.
@@ -79,8 +76,6 @@ struct pg_conn {
     const char *begin;
     struct pg_later *later;
     size_t n_later, cap_later;
-    /* A ROLLBACK sent whose answer the connection's next user reads. */
-    bool ending;
 };
 
 struct pg_store {
@@ -717,7 +712,6 @@ static void conn_free(struct pg_conn *pc)
 static enum pay_err conn_revive(struct pg_conn *pc)
 {
     later_drop(pc);
-    pc->ending = false; /* PQreset drops what was in flight */
     cache_clear(pc);
     PQreset(pc->c);
     if (conn_broken(pc)) {
@@ -725,52 +719,6 @@ static enum pay_err conn_revive(struct pg_conn *pc)
         return PAY_ERR_UNAVAILABLE;
     }
     return conn_setup(pc);
-}
-
-/* Read the answer to the ROLLBACK end_async sent, and leave pipeline mode. */
-static void conn_settle(struct pg_conn *pc)
-{
-    if (!pc->ending) {
-        return;
-    }
-    pc->ending = false;
-    /* ROLLBACK's result, the NULL after it, then the sync. */
-    for (int nulls = 0; !conn_broken(pc) && nulls < 2;) {
-        PGresult *res = PQgetResult(pc->c);
-        if (res == NULL) {
-            nulls++;
-            continue;
-        }
-        ExecStatusType st = PQresultStatus(res);
-        if (st != PGRES_COMMAND_OK && st != PGRES_PIPELINE_SYNC) {
-            (void)map_error(pc, res, "ROLLBACK");
-        }
-        PQclear(res);
-        if (st == PGRES_PIPELINE_SYNC) {
-            break;
-        }
-    }
-    (void)PQexitPipelineMode(pc->c);
-}
-
-/* End the transaction with a ROLLBACK sent now and answered to conn_settle. */
-static void end_async(struct pg_conn *pc)
-{
-    if (conn_broken(pc) || PQtransactionStatus(pc->c) == PQTRANS_IDLE) {
-        return;
-    }
-    if (PQenterPipelineMode(pc->c) == 1 &&
-        PQsendQueryParams(pc->c, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
-        PQpipelineSync(pc->c) == 1) {
-        pc->ending = true;
-        return;
-    }
-    /* Could not send it so: read what went, then the plain way. */
-    pc->ending = true;
-    conn_settle(pc);
-    if (!conn_broken(pc) && PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
-        (void)simple(pc, "ROLLBACK");
-    }
 }
 
 static enum pay_err conn_get(struct pg_store *s, struct pg_conn **out)
@@ -809,15 +757,14 @@ static enum pay_err conn_get(struct pg_store *s, struct pg_conn **out)
     }
     s->in_use++;
     pthread_mutex_unlock(&s->mu);
-    conn_settle(*out);
     return PAY_OK;
 }
 
 static void conn_put(struct pg_store *s, struct pg_conn *pc)
 {
-    /* A connection must go back outside any transaction (or ending it). */
+    /* A connection must go back outside any transaction. */
     later_drop(pc);
-    if (!pc->ending && !conn_broken(pc) && PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
+    if (!conn_broken(pc) && PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
         (void)simple(pc, "ROLLBACK");
     }
     pthread_mutex_lock(&s->mu);
@@ -893,11 +840,12 @@ static enum pay_err pg_run_tx(struct pg_store *s, bool write, pay_tx_fn fn, void
             rc = crc;
         }
     } else {
-        /* Held back statements are dropped unsent; a BEGIN never sent needs no
-         * end. Reads end with ROLLBACK too: as cheap as COMMIT for a read-only
-         * snapshot, and nobody needs to wait for it. */
+        /* Held back statements are dropped unsent; a BEGIN never sent needs no end. */
         later_drop(pc);
-        end_async(pc);
+        if (!conn_broken(pc) && PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
+            /* Reads end with ROLLBACK too: as cheap as COMMIT for a read-only snapshot. */
+            (void)simple(pc, "ROLLBACK");
+        }
     }
     if (write) {
         atomic_fetch_add(&s->writes, 1);
