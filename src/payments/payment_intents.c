@@ -206,13 +206,14 @@ static enum pay_err row_insert(struct pay_op *op, const struct pay_intent_row *r
     if (e != PAY_OK) {
         return pay_op_fail(op, e);
     }
-    e = pay_tx_exec_later(op->tx,
-                    "INSERT INTO payment_intents (id, created, customer, status, currency, amount, "
-                    "amount_capturable, amount_received, amount_refunded, payment_method, "
-                    "provider_ref, connector, return_url, facility, data, provider, provider_pin, "
-                    "tender, fee, fee_bps, fee_fixed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                    "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-                    c.p, PAY_NPARAMS(c.p));
+    e = pay_tx_exec_later(
+        op->tx,
+        "INSERT INTO payment_intents (id, created, customer, status, currency, amount, "
+        "amount_capturable, amount_received, amount_refunded, payment_method, "
+        "provider_ref, connector, return_url, facility, data, provider, provider_pin, "
+        "tender, fee, fee_bps, fee_fixed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+        "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+        c.p, PAY_NPARAMS(c.p));
     free(c.data);
     return pay_op_fail(op, e);
 }

@@ -142,10 +142,11 @@ static enum pay_err pm_insert(struct pay_op *op, const struct pm_row *row)
         PAY_PTEXT(row->token),
         PAY_PTEXT(data),
     };
-    enum pay_err e = pay_tx_exec_later(op->tx,
-                                       "INSERT INTO payment_methods (id, created, customer, type, "
-                                       "connector, token, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                                       p, PAY_NPARAMS(p));
+    enum pay_err e =
+        pay_tx_exec_later(op->tx,
+                          "INSERT INTO payment_methods (id, created, customer, type, "
+                          "connector, token, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                          p, PAY_NPARAMS(p));
     free(data);
     return pay_op_fail(op, e);
 }

@@ -325,10 +325,9 @@ static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, i
         blocked(&q, "email", email, &blocks[1]);
         blocked(&q, "client_address", addr, &blocks[2]);
     }
-    bool cards_customer = f->has_card && f->has_customer &&
-                          c->card_testing.max_cards_per_customer > 0;
-    bool cards_address = f->has_card && f->has_address &&
-                         c->card_testing.max_cards_per_address > 0;
+    bool cards_customer =
+        f->has_card && f->has_customer && c->card_testing.max_cards_per_customer > 0;
+    bool cards_address = f->has_card && f->has_address && c->card_testing.max_cards_per_address > 0;
     if (cards_customer) {
         cards_by(&q, "customer", customer, card, now - c->card_testing.window_s,
                  &f->cards_of_customer);
@@ -530,13 +529,13 @@ enum pay_err pay_risk_outcome(struct pay_op *op, struct pay_risk_verdict *v, con
         PAY_PTEXT(t[10]),   PAY_PINT(a->score),   PAY_PTEXT(t[11]), PAY_PTEXT(t[12]),
         PAY_PTEXT(outcome), PAY_PTEXT(t[13]),
     };
-    enum pay_err e =
-        pay_tx_exec_later(op->tx,
-                    "INSERT INTO payment_attempts (id, created, payment_intent, customer, tender, "
-                    "provider, card_fingerprint, client_addr, email, facility, timezone, amount, "
-                    "currency, score, reasons, decision, outcome, actor) VALUES ($1, $2, $3, $4, "
-                    "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-                    p, PAY_NPARAMS(p));
+    enum pay_err e = pay_tx_exec_later(
+        op->tx,
+        "INSERT INTO payment_attempts (id, created, payment_intent, customer, tender, "
+        "provider, card_fingerprint, client_addr, email, facility, timezone, amount, "
+        "currency, score, reasons, decision, outcome, actor) VALUES ($1, $2, $3, $4, "
+        "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        p, PAY_NPARAMS(p));
     pay_risk_verdict_release(v);
     return pay_op_fail(op, e);
 }

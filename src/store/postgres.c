@@ -401,8 +401,8 @@ static enum pay_err pipeline(struct pg_conn *pc, const char *cur_name, const cha
         bool is_later = i >= first_later && i < first_later + pc->n_later;
         bool is_cur = cur != NULL && i == first_later + pc->n_later;
         bool is_commit = commit && i == n_items - 1;
-        const char *sql = is_later  ? pc->later[i - first_later].stmt->sql
-                          : is_cur  ? cur_sql
+        const char *sql = is_later    ? pc->later[i - first_later].stmt->sql
+                          : is_cur    ? cur_sql
                           : is_commit ? "COMMIT"
                                       : pc->begin;
         PGresult *res;

@@ -931,8 +931,7 @@ static void *sync_main(void *arg)
     struct sq_store *s = arg;
     pthread_mutex_lock(&s->smu);
     for (;;) {
-        while (s->shead == NULL && atomic_load(&s->synced) == s->commit_done &&
-               !s->sync_stopping) {
+        while (s->shead == NULL && atomic_load(&s->synced) == s->commit_done && !s->sync_stopping) {
             pthread_cond_wait(&s->scv, &s->smu);
         }
         if (s->shead == NULL && atomic_load(&s->synced) == s->commit_done) {

@@ -1313,7 +1313,8 @@ Test(postgres, reads_leave_no_transaction_open, .fini = teardown)
     for (int i = 0; i < 20; i++) {
         cr_assert_eq(read_int(s, "SELECT v FROM kv WHERE k = 'a'"), 1);
         /* A write that rolls back ends the same way. */
-        struct sql_job j = {.sql = "INSERT INTO kv (k, v) VALUES ('b', 2)", .ret = PAY_ERR_CONFLICT};
+        struct sql_job j = {.sql = "INSERT INTO kv (k, v) VALUES ('b', 2)",
+                            .ret = PAY_ERR_CONFLICT};
         cr_assert_eq(pay_store_write(s, sql_job_cb, &j), PAY_ERR_CONFLICT);
     }
     /* The ROLLBACKs were sent, not waited for: give the server a moment. */
