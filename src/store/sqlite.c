@@ -125,7 +125,8 @@ struct sq_store {
     uint64_t commit_done;
     pthread_mutex_t smu;
     pthread_cond_t scv; /* the syncer waits for work */
-    pthread_cond_t rcv; /* readers wait for synced */
+    pthread_cond_t rcv; /* readers wait for synced; close for no waiter */
+    int sync_waiters;
     struct sq_job *shead, *stail;
     pthread_t sync_thread;
     bool sync_started, sync_stopping;
@@ -977,8 +978,12 @@ static void wait_synced(struct sq_store *s)
         return;
     }
     pthread_mutex_lock(&s->smu);
+    s->sync_waiters++; /* its pool connection is back: close counts it here */
     while (atomic_load(&s->synced) < seen) {
         pthread_cond_wait(&s->rcv, &s->smu);
+    }
+    if (--s->sync_waiters == 0) {
+        pthread_cond_broadcast(&s->rcv);
     }
     pthread_mutex_unlock(&s->smu);
 }
@@ -1076,6 +1081,12 @@ static void sq_close(struct pay_store *s_)
         pthread_cond_signal(&s->scv);
         pthread_mutex_unlock(&s->smu);
         pthread_join(s->sync_thread, NULL);
+        /* Every commit is synced now: readers still waiting are on their way out. */
+        pthread_mutex_lock(&s->smu);
+        while (s->sync_waiters > 0) {
+            pthread_cond_wait(&s->rcv, &s->smu);
+        }
+        pthread_mutex_unlock(&s->smu);
     }
     if (s->wal_fd >= 0) {
         close(s->wal_fd);
