@@ -455,20 +455,32 @@ static enum pay_err lost_before_commit(struct pg_conn *pc, enum pay_err rc)
     return rc;
 }
 
+/*
+ * The prepared statement for @sql (stmt_get), for a statement about to run
+ * or be held back; a lost connection found here is lost_before_commit's.
+ */
+static enum pay_err stmt_ready(struct pg_conn *pc, const char *sql, const struct pay_param *p,
+                               size_t n, char name_out[24], bool *uncached_out,
+                               const struct pg_stmt **entry_out)
+{
+    if (n > 65535) {
+        return PAY_ERR_INTERNAL;
+    }
+    enum pay_err rc = stmt_get(pc, sql, p, n, name_out, uncached_out, entry_out);
+    return rc == PAY_OK ? PAY_OK : lost_before_commit(pc, rc);
+}
+
 /* Run @sql with @p; *res_out gets the result (PQclear it) when PAY_OK. */
 static enum pay_err run(struct pg_conn *pc, const char *sql, const struct pay_param *p, size_t n,
                         PGresult **res_out)
 {
     *res_out = NULL;
-    if (n > 65535) {
-        return PAY_ERR_INTERNAL;
-    }
     char name[24];
     bool uncached = false;
     const struct pg_stmt *entry = NULL;
-    enum pay_err rc = stmt_get(pc, sql, p, n, name, &uncached, &entry);
+    enum pay_err rc = stmt_ready(pc, sql, p, n, name, &uncached, &entry);
     if (rc != PAY_OK) {
-        return lost_before_commit(pc, rc);
+        return rc;
     }
     struct pg_vals vals;
     rc = vals_make(p, n, &vals);
@@ -519,15 +531,12 @@ static enum pay_err pg_exec_later(struct pay_tx *tx_, const char *sql, const str
 {
     struct pg_tx *tx = (struct pg_tx *)tx_;
     struct pg_conn *pc = tx->conn;
-    if (n > 65535) {
-        return PAY_ERR_INTERNAL;
-    }
     char name[24];
     bool uncached = false;
     const struct pg_stmt *entry = NULL;
-    enum pay_err rc = stmt_get(pc, sql, p, n, name, &uncached, &entry);
+    enum pay_err rc = stmt_ready(pc, sql, p, n, name, &uncached, &entry);
     if (rc != PAY_OK) {
-        return lost_before_commit(pc, rc);
+        return rc;
     }
     if (uncached) {
         /* Not kept by the cache, so it cannot wait: run it now. */

@@ -592,14 +592,20 @@ static void ckpt_start(struct sq_store *s)
     s->ckpt_started = true;
 }
 
+/* Raise a thread's stop flag (read under @mu, waited on through @cv) and join it. */
+static void thread_stop(pthread_mutex_t *mu, pthread_cond_t *cv, bool *stop, pthread_t thread)
+{
+    pthread_mutex_lock(mu);
+    *stop = true;
+    pthread_cond_signal(cv);
+    pthread_mutex_unlock(mu);
+    pthread_join(thread, NULL);
+}
+
 static void ckpt_stop(struct sq_store *s)
 {
     if (s->ckpt_started) {
-        pthread_mutex_lock(&s->ckmu);
-        s->ckpt_stopping = true;
-        pthread_cond_signal(&s->ckcv);
-        pthread_mutex_unlock(&s->ckmu);
-        pthread_join(s->ckpt_thread, NULL);
+        thread_stop(&s->ckmu, &s->ckcv, &s->ckpt_stopping, s->ckpt_thread);
         s->ckpt_started = false;
     }
     if (s->ckpt_db != NULL) {
@@ -1068,19 +1074,11 @@ static void sq_close(struct pay_store *s_)
 {
     struct sq_store *s = (struct sq_store *)s_;
     if (s->thread_started) {
-        pthread_mutex_lock(&s->qmu);
-        s->stopping = true;
-        pthread_cond_signal(&s->qcv);
-        pthread_mutex_unlock(&s->qmu);
-        pthread_join(s->thread, NULL);
+        thread_stop(&s->qmu, &s->qcv, &s->stopping, s->thread);
     }
     if (s->sync_started) {
         /* After the writer: it drains what the writer handed over. */
-        pthread_mutex_lock(&s->smu);
-        s->sync_stopping = true;
-        pthread_cond_signal(&s->scv);
-        pthread_mutex_unlock(&s->smu);
-        pthread_join(s->sync_thread, NULL);
+        thread_stop(&s->smu, &s->scv, &s->sync_stopping, s->sync_thread);
         /* Every commit is synced now: readers still waiting are on their way out. */
         pthread_mutex_lock(&s->smu);
         while (s->sync_waiters > 0) {

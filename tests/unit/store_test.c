@@ -1216,21 +1216,28 @@ Test(postgres, deadlock_is_retried, .fini = teardown)
 
 /* --- PostgreSQL: a connection killed while idle is reset, not failed -- */
 
-Test(postgres, reconnects_after_backend_killed, .fini = teardown)
+/* Terminate the store's server connections; returns how many there were. */
+static int kill_store_backends(void)
 {
-    struct pay_store *s = open_pg();
-    make_kv(s);
-    cr_assert(pay_store_ping(s));
     char sql[256];
     snprintf(sql, sizeof(sql),
              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'", pg_db);
     PGconn *c = PQconnectdb(pg_admin);
     PGresult *r = PQexec(c, sql);
     cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
-    cr_assert_geq(PQntuples(r), 1, "the store had a connection to kill");
+    int n = PQntuples(r);
     PQclear(r);
     PQfinish(c);
     usleep(100 * 1000);
+    return n;
+}
+
+Test(postgres, reconnects_after_backend_killed, .fini = teardown)
+{
+    struct pay_store *s = open_pg();
+    make_kv(s);
+    cr_assert(pay_store_ping(s));
+    cr_assert_geq(kill_store_backends(), 1, "the store had a connection to kill");
     cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('after', 1)"), PAY_OK);
     cr_assert(pay_store_ping(s));
     cr_assert_eq(read_int(s, "SELECT v FROM kv WHERE k = 'after'"), 1);
@@ -1241,19 +1248,6 @@ Test(postgres, reconnects_after_backend_killed, .fini = teardown)
 struct lost {
     int attempts;
 };
-
-static void kill_store_backends(void)
-{
-    char sql[256];
-    snprintf(sql, sizeof(sql),
-             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'", pg_db);
-    PGconn *c = PQconnectdb(pg_admin);
-    PGresult *r = PQexec(c, sql);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-    usleep(100 * 1000);
-}
 
 static enum pay_err lost_cb(struct pay_tx *tx, void *arg)
 {
@@ -1268,7 +1262,8 @@ static enum pay_err lost_cb(struct pay_tx *tx, void *arg)
         return rc;
     }
     if (l->attempts == 1) {
-        kill_store_backends(); /* between two statements of one transaction */
+        /* Between two statements of one transaction. */
+        cr_assert_geq(kill_store_backends(), 1, "the store had a connection to kill");
     }
     int64_t n = 0;
     return pay_tx_query_int(tx, "SELECT COUNT(*) FROM kv", NULL, 0, &n, NULL);
