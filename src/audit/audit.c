@@ -33,113 +33,6 @@ struct row {
     const char *prev_hash;
 };
 
-/* Decode one UTF-8 sequence at @s the way jansson validates strings (no
- * overlong forms, no surrogates, nothing above U+10FFFF); returns its
- * length and the code point in *cp, or 0 when @s is not valid UTF-8. */
-static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        n = 2, v = c & 0x1Fu, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3, v = c & 0x0Fu, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4, v = c & 0x07u, min = 0x10000;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0; /* also stops at the NUL */
-        }
-        v = (v << 6) | (s[i] & 0x3Fu);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
-        return 0;
-    }
-    *cp = v;
-    return n;
-}
-
-/* Append @s as jansson's json_dumps(JSON_ENSURE_ASCII) writes a string:
- * '"' and '\\' escaped, \b \f \n \r \t, other controls and everything
- * above U+007F as \uXXXX (upper-case hex, UTF-16 surrogate pairs above the
- * BMP). NULL, and a string that is not UTF-8 (which pay_json_set_str turns
- * into null), are written as null. */
-static enum pay_err put_str(struct pay_buf *b, const char *s)
-{
-    if (!s) {
-        return pay_buf_add(b, "null", 4);
-    }
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; u[i];) {
-        uint32_t cp;
-        size_t n = utf8_decode(u + i, &cp);
-        if (n == 0) {
-            return pay_buf_add(b, "null", 4);
-        }
-        i += n;
-    }
-    enum pay_err rc = pay_buf_add(b, "\"", 1);
-    const unsigned char *run = u;
-    for (const unsigned char *p = u; rc == PAY_OK && *p;) {
-        uint32_t cp;
-        size_t n = utf8_decode(p, &cp);
-        if (cp >= 0x20 && cp < 0x80 && cp != '"' && cp != '\\') {
-            p += n;
-            continue;
-        }
-        rc = pay_buf_add(b, run, (size_t)(p - run));
-        char seq[16];
-        const char *esc = seq;
-        switch (cp) {
-        case '"':
-            esc = "\\\"";
-            break;
-        case '\\':
-            esc = "\\\\";
-            break;
-        case '\b':
-            esc = "\\b";
-            break;
-        case '\f':
-            esc = "\\f";
-            break;
-        case '\n':
-            esc = "\\n";
-            break;
-        case '\r':
-            esc = "\\r";
-            break;
-        case '\t':
-            esc = "\\t";
-            break;
-        default:
-            if (cp < 0x10000) {
-                snprintf(seq, sizeof(seq), "\\u%04X", (unsigned)cp);
-            } else {
-                uint32_t v = cp - 0x10000;
-                snprintf(seq, sizeof(seq), "\\u%04X\\u%04X", (unsigned)(0xD800 | (v >> 10)),
-                         (unsigned)(0xDC00 | (v & 0x3FF)));
-            }
-        }
-        if (rc == PAY_OK) {
-            rc = pay_buf_adds(b, esc);
-        }
-        p += n;
-        run = p;
-    }
-    if (rc == PAY_OK) {
-        rc = pay_buf_adds(b, (const char *)run);
-    }
-    return rc == PAY_OK ? pay_buf_add(b, "\"", 1) : rc;
-}
-
 /*
  * Append to @b the API object of @r: with @hash NULL the canonical (hashed)
  * text, else the stored "data" form with "hash" last. Byte for byte what
@@ -175,7 +68,8 @@ static enum pay_err row_text(struct pay_buf *b, const struct row *r, const char 
     for (size_t i = 0; i < nf && rc == PAY_OK; i++) {
         rc = pay_buf_adds(b, f[i].key);
         if (rc == PAY_OK) {
-            rc = f[i].is_int ? pay_buf_addf(b, "%lld", (long long)f[i].i) : put_str(b, f[i].s);
+            rc = f[i].is_int ? pay_buf_addf(b, "%lld", (long long)f[i].i)
+                             : pay_json_add_str_ascii(b, f[i].s);
         }
     }
     return rc == PAY_OK ? pay_buf_add(b, "}", 1) : rc;

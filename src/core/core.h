@@ -296,6 +296,9 @@ char *pay_json_dump(const json_t *v);
 enum pay_err pay_json_dump_to(struct pay_buf *b, const json_t *v) PAY_WUR;
 /* Append @s as a JSON string, or null when @s is NULL or not UTF-8. */
 enum pay_err pay_json_add_str(struct pay_buf *b, const char *s) PAY_WUR;
+/* The same with everything above U+007F escaped as \uXXXX, as
+ * json_dumps(JSON_ENSURE_ASCII) writes it. */
+enum pay_err pay_json_add_str_ascii(struct pay_buf *b, const char *s) PAY_WUR;
 /* Set @key on @obj to a new string, or JSON null when @s is NULL. */
 void pay_json_set_str(json_t *obj, const char *key, const char *s);
 void pay_json_set_int(json_t *obj, const char *key, int64_t v);

@@ -11,35 +11,251 @@
 
 #include "core/core.h"
 
-#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
-
 /*
- * Dump into a per-thread scratch buffer first: jansson's own json_dumps
- * grows its buffer from 16 bytes by doubling and then copies the result,
- * eight reallocations for a 2 KB object. Larger texts take that path.
+ * Serializing: payd writes jansson values itself, byte for byte as
+ * json_dumps(JSON_COMPACT | JSON_ENCODE_ANY) writes them (keys in insertion
+ * order, which jansson 2.14 keeps; tests/unit/json_test.c compares the two
+ * on generated values). jansson's own dump checks every object and array
+ * for a cycle by printing its address into a hash table, escapes strings one
+ * code point at a time and prints integers with snprintf: it was 15 % of the
+ * writer thread's time in a payment (bench/RESULTS.md, round 7). Reals go
+ * through jansson, so their digits stay jansson's.
  */
-static _Thread_local char scratch[16384];
 
-char *pay_json_dump(const json_t *v)
+/* Nesting deeper than this fails (jansson's parser stops at 2048; a cycle,
+ * which jansson reports, ends here too). */
+#define DUMP_DEPTH_MAX 2048
+
+/* For each byte: 1 when it ends a run copied as it is. */
+static const unsigned char ends_run[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+    [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0A] = 1, [0x0B] = 1, [0x0C] = 1, [0x0D] = 1,
+    [0x0E] = 1, [0x0F] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+    [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1A] = 1, [0x1B] = 1,
+    [0x1C] = 1, [0x1D] = 1, [0x1E] = 1, [0x1F] = 1, ['"'] = 1,  ['\\'] = 1,
+};
+
+/* Decode one UTF-8 sequence at @s the way jansson validates strings (no
+ * overlong forms, no surrogates, nothing above U+10FFFF); returns its
+ * length and the code point in *cp, or 0 when @s is not valid UTF-8. Reads
+ * no further than a NUL. */
+static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
 {
-    if (!v) {
-        return NULL;
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+        n = 2, v = c & 0x1Fu, min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3, v = c & 0x0Fu, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4, v = c & 0x07u, min = 0x10000;
+    } else {
+        return 0;
     }
-    size_t n = json_dumpb(v, scratch, sizeof(scratch), DUMP_FLAGS);
-    if (n == 0 || n >= sizeof(scratch)) {
-        return json_dumps(v, DUMP_FLAGS);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            return 0; /* also stops at the NUL */
+        }
+        v = (v << 6) | (s[i] & 0x3Fu);
     }
-    char *out = malloc(n + 1);
-    if (out != NULL) {
-        memcpy(out, scratch, n);
-        out[n] = '\0';
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
+        return 0;
     }
-    return out;
+    *cp = v;
+    return n;
 }
 
-static int dump_cb(const char *buffer, size_t size, void *data)
+static bool utf8_valid(const char *s)
 {
-    return pay_buf_add(data, buffer, size) == PAY_OK ? 0 : -1;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; u[i];) {
+        uint32_t cp;
+        size_t n = utf8_decode(u + i, &cp);
+        if (n == 0) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+/* "\uXXXX" (upper-case hex, as jansson writes it) into @o; returns 6. */
+static size_t put_u_escape(char *o, uint32_t unit)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    o[0] = '\\';
+    o[1] = 'u';
+    o[2] = hex[(unit >> 12) & 0xF];
+    o[3] = hex[(unit >> 8) & 0xF];
+    o[4] = hex[(unit >> 4) & 0xF];
+    o[5] = hex[unit & 0xF];
+    return 6;
+}
+
+/* The escape of code point @cp into @o (at most 12 bytes); returns its length. */
+static size_t put_escape(char *o, uint32_t cp)
+{
+    char c = 0;
+    switch (cp) {
+    case '"':
+        c = '"';
+        break;
+    case '\\':
+        c = '\\';
+        break;
+    case '\b':
+        c = 'b';
+        break;
+    case '\f':
+        c = 'f';
+        break;
+    case '\n':
+        c = 'n';
+        break;
+    case '\r':
+        c = 'r';
+        break;
+    case '\t':
+        c = 't';
+        break;
+    default:
+        break;
+    }
+    if (c != 0) {
+        o[0] = '\\';
+        o[1] = c;
+        return 2;
+    }
+    if (cp < 0x10000) {
+        return put_u_escape(o, cp);
+    }
+    uint32_t v = cp - 0x10000;
+    put_u_escape(o, 0xD800 | (v >> 10));
+    return 6 + put_u_escape(o + 6, 0xDC00 | (v & 0x3FF));
+}
+
+/*
+ * Append the @n bytes at @s (valid UTF-8, NUL-terminated after @n as
+ * jansson keeps its strings) as a JSON string: '"' and '\\' escaped, \b \f
+ * \n \r \t, the other controls as \u00XX; with @ascii everything above
+ * U+007F as \uXXXX too (UTF-16 surrogate pairs above the BMP).
+ */
+static enum pay_err put_string(struct pay_buf *b, const char *s, size_t n, bool ascii)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    const unsigned char *end = u + n;
+    const unsigned char *run = u;
+    enum pay_err rc = pay_buf_add(b, "\"", 1);
+    for (const unsigned char *p = u; rc == PAY_OK && p < end;) {
+        if (!ends_run[*p] && (*p < 0x80 || !ascii)) {
+            p++;
+            continue;
+        }
+        uint32_t cp = *p;
+        size_t len = 1;
+        if (*p >= 0x80) {
+            len = utf8_decode(p, &cp);
+            if (len == 0) {
+                return PAY_ERR_INTERNAL; /* jansson's strings are UTF-8 */
+            }
+        }
+        char esc[12];
+        rc = pay_buf_add(b, run, (size_t)(p - run));
+        if (rc == PAY_OK) {
+            rc = pay_buf_add(b, esc, put_escape(esc, cp));
+        }
+        p += len;
+        run = p;
+    }
+    if (rc == PAY_OK) {
+        rc = pay_buf_add(b, run, (size_t)(end - run));
+    }
+    return rc == PAY_OK ? pay_buf_add(b, "\"", 1) : rc;
+}
+
+static enum pay_err put_int(struct pay_buf *b, json_int_t v)
+{
+    char digits[24];
+    char *o = digits + sizeof(digits);
+    /* In unsigned arithmetic, so that the smallest int64 has a magnitude. */
+    uint64_t m = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
+    do {
+        *--o = (char)('0' + (int)(m % 10u));
+        m /= 10u;
+    } while (m != 0);
+    if (v < 0) {
+        *--o = '-';
+    }
+    return pay_buf_add(b, o, (size_t)(digits + sizeof(digits) - o));
+}
+
+static enum pay_err put_value(struct pay_buf *b, const json_t *v, int depth)
+{
+    if (depth > DUMP_DEPTH_MAX) {
+        return PAY_ERR_INTERNAL;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        enum pay_err rc = pay_buf_add(b, "{", 1);
+        const char *key;
+        size_t key_len;
+        json_t *item;
+        bool first = true;
+        json_object_keylen_foreach((json_t *)v, key, key_len, item)
+        {
+            if (rc == PAY_OK && !first) {
+                rc = pay_buf_add(b, ",", 1);
+            }
+            first = false;
+            if (rc == PAY_OK) {
+                rc = put_string(b, key, key_len, false);
+            }
+            if (rc == PAY_OK) {
+                rc = pay_buf_add(b, ":", 1);
+            }
+            if (rc == PAY_OK) {
+                rc = put_value(b, item, depth + 1);
+            }
+            if (rc != PAY_OK) {
+                return rc;
+            }
+        }
+        return rc == PAY_OK ? pay_buf_add(b, "}", 1) : rc;
+    }
+    case JSON_ARRAY: {
+        enum pay_err rc = pay_buf_add(b, "[", 1);
+        size_t n = json_array_size(v);
+        for (size_t i = 0; i < n && rc == PAY_OK; i++) {
+            if (i > 0) {
+                rc = pay_buf_add(b, ",", 1);
+            }
+            if (rc == PAY_OK) {
+                rc = put_value(b, json_array_get(v, i), depth + 1);
+            }
+        }
+        return rc == PAY_OK ? pay_buf_add(b, "]", 1) : rc;
+    }
+    case JSON_STRING:
+        return put_string(b, json_string_value(v), json_string_length(v), false);
+    case JSON_INTEGER:
+        return put_int(b, json_integer_value(v));
+    case JSON_REAL: {
+        char text[64];
+        size_t n = json_dumpb(v, text, sizeof(text), JSON_COMPACT | JSON_ENCODE_ANY);
+        return n > 0 && n < sizeof(text) ? pay_buf_add(b, text, n) : PAY_ERR_INTERNAL;
+    }
+    case JSON_TRUE:
+        return pay_buf_add(b, "true", 4);
+    case JSON_FALSE:
+        return pay_buf_add(b, "false", 5);
+    case JSON_NULL:
+        return pay_buf_add(b, "null", 4);
+    }
+    return PAY_ERR_INTERNAL;
 }
 
 enum pay_err pay_json_dump_to(struct pay_buf *b, const json_t *v)
@@ -47,19 +263,45 @@ enum pay_err pay_json_dump_to(struct pay_buf *b, const json_t *v)
     if (v == NULL) {
         return PAY_ERR_INTERNAL;
     }
-    size_t n = json_dumpb(v, scratch, sizeof(scratch), DUMP_FLAGS);
-    if (n > 0 && n < sizeof(scratch)) {
-        return pay_buf_add(b, scratch, n);
+    /* On failure nothing is left half-written. */
+    size_t mark = b->len;
+    enum pay_err rc = put_value(b, v, 0);
+    if (rc != PAY_OK && b->cap > 0) {
+        b->len = mark;
+        b->data[mark] = '\0';
     }
-    return json_dump_callback(v, dump_cb, b, DUMP_FLAGS) == 0 ? PAY_OK : PAY_ERR_NOMEM;
+    return rc;
+}
+
+char *pay_json_dump(const json_t *v)
+{
+    if (!v) {
+        return NULL;
+    }
+    struct pay_buf b;
+    pay_buf_init(&b, SIZE_MAX - 1);
+    /* Most objects fit: the buffer is not grown by doubling from 64 bytes. */
+    if (pay_buf_reserve(&b, 2048) != PAY_OK || pay_json_dump_to(&b, v) != PAY_OK) {
+        pay_buf_release(&b);
+        return NULL;
+    }
+    return pay_buf_detach(&b, NULL);
 }
 
 enum pay_err pay_json_add_str(struct pay_buf *b, const char *s)
 {
-    json_t *v = s != NULL ? json_string(s) : NULL;
-    enum pay_err e = v != NULL ? pay_json_dump_to(b, v) : pay_buf_adds(b, "null");
-    json_decref(v);
-    return e;
+    if (s == NULL || !utf8_valid(s)) {
+        return pay_buf_add(b, "null", 4);
+    }
+    return put_string(b, s, strlen(s), false);
+}
+
+enum pay_err pay_json_add_str_ascii(struct pay_buf *b, const char *s)
+{
+    if (s == NULL || !utf8_valid(s)) {
+        return pay_buf_add(b, "null", 4);
+    }
+    return put_string(b, s, strlen(s), true);
 }
 
 void pay_json_set_str(json_t *obj, const char *key, const char *s)

@@ -80,3 +80,165 @@ Test(json, dump_large_and_appended)
     free(s);
     json_decref(o);
 }
+
+/* ---- payd's serializer against jansson's, on generated values --------- */
+
+static uint64_t gen_state = 0x9E3779B97F4A7C15u;
+
+static uint64_t gen_next(void)
+{
+    /* xorshift64*: the same values on every run. */
+    gen_state ^= gen_state >> 12;
+    gen_state ^= gen_state << 25;
+    gen_state ^= gen_state >> 27;
+    return gen_state * 2685821657736338717u;
+}
+
+/* A string of @max bytes at most from pieces that each need a different
+ * treatment: plain ASCII, every escape, controls, NUL, '/', DEL, and UTF-8
+ * of two, three and four bytes. */
+static json_t *gen_string(size_t max)
+{
+    static const char *const pieces[] = {
+        "a",
+        "Zz9",
+        " ",
+        "\"",
+        "\\",
+        "/",
+        "\b",
+        "\f",
+        "\n",
+        "\r",
+        "\t",
+        "\x01",
+        "\x1f",
+        "\x7f",
+        "é",
+        "ß",
+        "€",
+        "\xef\xbf\xbf",
+        "😀",
+        "\xf4\x8f\xbf\xbf",
+        "pi_3MtwBwLkdIwHu7ix",
+        "",
+    };
+    char text[256];
+    size_t len = 0;
+    size_t n = gen_next() % 12;
+    for (size_t i = 0; i < n; i++) {
+        bool nul = gen_next() % 16 == 0;
+        const char *p = nul ? "" : pieces[gen_next() % (sizeof(pieces) / sizeof(pieces[0]))];
+        size_t pl = nul ? 1 : strlen(p);
+        if (len + pl > max || len + pl >= sizeof(text)) {
+            break;
+        }
+        memcpy(text + len, nul ? "\0" : p, pl);
+        len += pl;
+    }
+    return json_stringn(text, len);
+}
+
+static json_t *gen_value(int depth)
+{
+    static const json_int_t ints[] = {0,    1,         -1,        42,
+                                      1250, INT64_MAX, INT64_MIN, -9007199254740993LL};
+    static const double reals[] = {0.0, 1.5, -2.25, 1e300, 3.141592653589793, 1e-7};
+    unsigned kind = (unsigned)(gen_next() % (depth < 5 ? 9 : 7));
+    switch (kind) {
+    case 0:
+        return json_null();
+    case 1:
+        return json_boolean(gen_next() % 2);
+    case 2:
+        return json_integer(ints[gen_next() % (sizeof(ints) / sizeof(ints[0]))]);
+    case 3:
+        return json_integer((json_int_t)gen_next());
+    case 4:
+        return json_real(reals[gen_next() % (sizeof(reals) / sizeof(reals[0]))]);
+    case 5:
+    case 6:
+        return gen_string(40);
+    case 7: {
+        json_t *a = json_array();
+        size_t n = gen_next() % 5;
+        for (size_t i = 0; i < n; i++) {
+            json_array_append_new(a, gen_value(depth + 1));
+        }
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        size_t n = gen_next() % 6;
+        for (size_t i = 0; i < n; i++) {
+            json_t *k = gen_string(12);
+            json_object_setn_new(o, json_string_value(k), json_string_length(k),
+                                 gen_value(depth + 1));
+            json_decref(k);
+        }
+        return o;
+    }
+    }
+}
+
+Test(json, dump_is_byte_for_byte_janssons)
+{
+    size_t nested = 0;
+    for (int i = 0; i < 5000; i++) {
+        json_t *v = gen_value(i % 3 == 0 ? 4 : 0);
+        char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *got = pay_json_dump(v);
+        cr_assert_not_null(want);
+        cr_assert_not_null(got, "value %d", i);
+        cr_assert_str_eq(got, want, "value %d", i);
+        nested += json_is_object(v) || json_is_array(v);
+        free(want);
+        free(got);
+        json_decref(v);
+    }
+    cr_assert_gt(nested, 500, "the generator makes objects and arrays too");
+}
+
+Test(json, ascii_strings_are_janssons_ensure_ascii)
+{
+    struct pay_buf b;
+    pay_buf_init(&b, SIZE_MAX - 1);
+    for (int i = 0; i < 2000; i++) {
+        json_t *v = gen_string(60);
+        /* A C string: up to the first NUL. */
+        json_t *c = json_string(json_string_value(v));
+        cr_assert_not_null(c);
+        char *want = json_dumps(c, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+        pay_buf_reset(&b);
+        cr_assert_eq(pay_json_add_str_ascii(&b, json_string_value(c)), PAY_OK);
+        cr_assert_str_eq(b.data, want, "string %d", i);
+        free(want);
+        json_decref(c);
+        json_decref(v);
+    }
+    pay_buf_reset(&b);
+    cr_assert_eq(pay_json_add_str_ascii(&b, "\xc3\x28"), PAY_OK);
+    cr_assert_str_eq(b.data, "null", "not UTF-8");
+    pay_buf_release(&b);
+}
+
+/* Too deep to be a real object (and how a cycle would end): no text, and
+ * nothing half-written into the caller's buffer. */
+Test(json, dump_refuses_runaway_nesting)
+{
+    json_t *top = json_array();
+    json_t *cur = top;
+    for (int i = 0; i < 3000; i++) {
+        json_t *next = json_array();
+        json_array_append_new(cur, next);
+        cur = next;
+    }
+    cr_assert_null(pay_json_dump(top));
+    struct pay_buf b;
+    pay_buf_init(&b, SIZE_MAX - 1);
+    cr_assert_eq(pay_buf_adds(&b, "x"), PAY_OK);
+    cr_assert_neq(pay_json_dump_to(&b, top), PAY_OK);
+    cr_assert_str_eq(b.data, "x");
+    pay_buf_release(&b);
+    json_decref(top);
+}
