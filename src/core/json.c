@@ -83,6 +83,19 @@ static bool utf8_valid(const char *s)
     return true;
 }
 
+/* pay_buf_add, without the call when the text fits the room already there
+ * (a buffer never has more room than its cap allows). */
+static inline enum pay_err put_raw(struct pay_buf *b, const void *s, size_t n)
+{
+    if (b->cap - b->len > n) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return PAY_OK;
+    }
+    return pay_buf_add(b, s, n);
+}
+
 /* "\uXXXX" (upper-case hex, as jansson writes it) into @o; returns 6. */
 static size_t put_u_escape(char *o, uint32_t unit)
 {
@@ -149,7 +162,7 @@ static enum pay_err put_string(struct pay_buf *b, const char *s, size_t n, bool 
     const unsigned char *u = (const unsigned char *)s;
     const unsigned char *end = u + n;
     const unsigned char *run = u;
-    enum pay_err rc = pay_buf_add(b, "\"", 1);
+    enum pay_err rc = put_raw(b, "\"", 1);
     for (const unsigned char *p = u; rc == PAY_OK && p < end;) {
         if (!ends_run[*p] && (*p < 0x80 || !ascii)) {
             p++;
@@ -164,17 +177,17 @@ static enum pay_err put_string(struct pay_buf *b, const char *s, size_t n, bool 
             }
         }
         char esc[12];
-        rc = pay_buf_add(b, run, (size_t)(p - run));
+        rc = put_raw(b, run, (size_t)(p - run));
         if (rc == PAY_OK) {
-            rc = pay_buf_add(b, esc, put_escape(esc, cp));
+            rc = put_raw(b, esc, put_escape(esc, cp));
         }
         p += len;
         run = p;
     }
     if (rc == PAY_OK) {
-        rc = pay_buf_add(b, run, (size_t)(end - run));
+        rc = put_raw(b, run, (size_t)(end - run));
     }
-    return rc == PAY_OK ? pay_buf_add(b, "\"", 1) : rc;
+    return rc == PAY_OK ? put_raw(b, "\"", 1) : rc;
 }
 
 static enum pay_err put_int(struct pay_buf *b, json_int_t v)
@@ -190,7 +203,7 @@ static enum pay_err put_int(struct pay_buf *b, json_int_t v)
     if (v < 0) {
         *--o = '-';
     }
-    return pay_buf_add(b, o, (size_t)(digits + sizeof(digits) - o));
+    return put_raw(b, o, (size_t)(digits + sizeof(digits) - o));
 }
 
 static enum pay_err put_value(struct pay_buf *b, const json_t *v, int depth)
@@ -200,7 +213,7 @@ static enum pay_err put_value(struct pay_buf *b, const json_t *v, int depth)
     }
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
-        enum pay_err rc = pay_buf_add(b, "{", 1);
+        enum pay_err rc = put_raw(b, "{", 1);
         const char *key;
         size_t key_len;
         json_t *item;
@@ -208,14 +221,14 @@ static enum pay_err put_value(struct pay_buf *b, const json_t *v, int depth)
         json_object_keylen_foreach((json_t *)v, key, key_len, item)
         {
             if (rc == PAY_OK && !first) {
-                rc = pay_buf_add(b, ",", 1);
+                rc = put_raw(b, ",", 1);
             }
             first = false;
             if (rc == PAY_OK) {
                 rc = put_string(b, key, key_len, false);
             }
             if (rc == PAY_OK) {
-                rc = pay_buf_add(b, ":", 1);
+                rc = put_raw(b, ":", 1);
             }
             if (rc == PAY_OK) {
                 rc = put_value(b, item, depth + 1);
@@ -224,20 +237,20 @@ static enum pay_err put_value(struct pay_buf *b, const json_t *v, int depth)
                 return rc;
             }
         }
-        return rc == PAY_OK ? pay_buf_add(b, "}", 1) : rc;
+        return rc == PAY_OK ? put_raw(b, "}", 1) : rc;
     }
     case JSON_ARRAY: {
-        enum pay_err rc = pay_buf_add(b, "[", 1);
+        enum pay_err rc = put_raw(b, "[", 1);
         size_t n = json_array_size(v);
         for (size_t i = 0; i < n && rc == PAY_OK; i++) {
             if (i > 0) {
-                rc = pay_buf_add(b, ",", 1);
+                rc = put_raw(b, ",", 1);
             }
             if (rc == PAY_OK) {
                 rc = put_value(b, json_array_get(v, i), depth + 1);
             }
         }
-        return rc == PAY_OK ? pay_buf_add(b, "]", 1) : rc;
+        return rc == PAY_OK ? put_raw(b, "]", 1) : rc;
     }
     case JSON_STRING:
         return put_string(b, json_string_value(v), json_string_length(v), false);
@@ -246,14 +259,14 @@ static enum pay_err put_value(struct pay_buf *b, const json_t *v, int depth)
     case JSON_REAL: {
         char text[64];
         size_t n = json_dumpb(v, text, sizeof(text), JSON_COMPACT | JSON_ENCODE_ANY);
-        return n > 0 && n < sizeof(text) ? pay_buf_add(b, text, n) : PAY_ERR_INTERNAL;
+        return n > 0 && n < sizeof(text) ? put_raw(b, text, n) : PAY_ERR_INTERNAL;
     }
     case JSON_TRUE:
-        return pay_buf_add(b, "true", 4);
+        return put_raw(b, "true", 4);
     case JSON_FALSE:
-        return pay_buf_add(b, "false", 5);
+        return put_raw(b, "false", 5);
     case JSON_NULL:
-        return pay_buf_add(b, "null", 4);
+        return put_raw(b, "null", 4);
     }
     return PAY_ERR_INTERNAL;
 }

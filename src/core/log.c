@@ -414,7 +414,7 @@ void pay_log(enum pay_log_level lvl, const char *request_id, const char *msg, js
             json_object_set_new(line, key, copy ? copy : json_string("[unloggable]"));
         }
     }
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = pay_json_dump(line);
     json_decref(line);
     if (!text) {
         return;
