@@ -1153,6 +1153,58 @@ Test(sqlite, job_aborting_transaction_spares_neighbours, .fini = teardown)
     cr_assert_eq(read_int(s, "SELECT count(*) FROM boom"), 0);
 }
 
+/* Changes every row of "wide" (~2.5 MB), then fails. */
+static enum pay_err wide_failing_cb(struct pay_tx *tx, void *arg)
+{
+    (void)arg;
+    enum pay_err rc = pay_tx_exec(tx, "UPDATE wide SET v = v + 1, pad = upper(pad)", NULL, 0, NULL);
+    return rc != PAY_OK ? rc : PAY_ERR_CONFLICT;
+}
+
+/* A job whose savepoint journal outgrows what SQLite keeps in memory (768
+ * KiB, sqlite.c) goes on in a temporary file, and is still undone alone. */
+Test(sqlite, job_past_the_in_memory_journal_is_undone_alone, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    make_counter_tables(s);
+    cr_assert_eq(exec_sql(s, "CREATE TABLE wide (id INTEGER PRIMARY KEY, v BIGINT, pad TEXT)"),
+                 PAY_OK);
+    cr_assert_eq(exec_sql(s, "INSERT INTO wide (v, pad) WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL"
+                             " SELECT i + 1 FROM c WHERE i < 4000)"
+                             " SELECT 0, printf('%0600d-x', i) FROM c"),
+                 PAY_OK);
+    struct pay_store_stats before, after;
+    pay_store_stats(s, &before);
+
+    struct hold h = {.until_queued = 3};
+    struct submit hs = {.s = s, .fn = hold_cb, .arg = &h};
+    submit(&hs);
+    while (!atomic_load(&h.running)) {
+        usleep(1000);
+    }
+    struct submit jobs[3] = {
+        {.s = s, .fn = incr_cb}, {.s = s, .fn = wide_failing_cb}, {.s = s, .fn = incr_cb}};
+    for (int i = 0; i < 3; i++) {
+        submit(&jobs[i]);
+        if (i < 2) {
+            wait_queued(s, (uint64_t)i + 1); /* in this order */
+        }
+    }
+    pthread_join(hs.t, NULL);
+    cr_assert_eq(hs.rc, PAY_OK);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(jobs[i].t, NULL);
+        cr_assert_eq(jobs[i].rc, i == 1 ? PAY_ERR_CONFLICT : PAY_OK, "job %d: %s", i,
+                     pay_err_str(jobs[i].rc));
+    }
+    pay_store_stats(s, &after);
+    cr_assert_eq(after.commits - before.commits, 2, "the three jobs committed together");
+    cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 1"), 2);
+    cr_assert_eq(read_int(s, "SELECT sum(v) FROM wide"), 0, "the failed job's update is gone");
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM wide WHERE pad LIKE '%-x'"), 4000);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM wide WHERE pad GLOB '*-X'"), 0);
+}
+
 /* --- PostgreSQL deadlock: detected, retried, both writes succeed ----- */
 
 struct deadlock {
