@@ -9,8 +9,8 @@
  * tokens) is 24 random characters (~143 bits), nothing derived from time.
  *
  * Invariants: every random byte comes from getrandom(2), never a userspace
- * PRNG; base62 characters are drawn by rejection sampling, so each of the 62
- * is equally likely. Threading: safe from any thread.
+ * PRNG (ids draw theirs from a per-thread pool filled by it); base62 characters are drawn by
+ * rejection sampling, so each of the 62 is equally likely. Threading: safe from any thread.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -60,11 +60,43 @@ static char *put_prefix(const char *prefix, char *out)
     return out + plen + 1;
 }
 
-/* @n uniformly random base62 characters into @r (no terminator). */
+/*
+ * Random bytes for ids, fetched from getrandom(2) 512 at a time per thread:
+ * one system call per ~20 ids instead of one per id (it was 2 % of the
+ * writer thread's time in a payment). Secrets take theirs directly.
+ */
+#define ID_POOL_BYTES 512
+static _Thread_local unsigned char id_pool[ID_POOL_BYTES];
+static _Thread_local size_t id_pool_used = ID_POOL_BYTES;
+
+static unsigned char id_random_byte(void)
+{
+    if (id_pool_used == ID_POOL_BYTES) {
+        PAY_ASSERT(pay_random_bytes(id_pool, sizeof(id_pool)) == PAY_OK);
+        id_pool_used = 0;
+    }
+    unsigned char b = id_pool[id_pool_used];
+    id_pool[id_pool_used++] = 0; /* a byte is used once */
+    return b;
+}
+
+/* @n uniformly random base62 characters into @r (no terminator). 248 =
+ * 4 * 62: bytes at or above it are rejected so that byte % 62 is uniform. */
+static void put_random_ids(char *r, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        unsigned char b = id_random_byte();
+        if (b < 248) {
+            r[done++] = base62[b % 62];
+        }
+    }
+}
+
+/* The same for a secret, straight from getrandom(2): nothing of it is kept
+ * after the call. A batch of 48 bytes almost always gives 24 characters. */
 static void put_random(char *r, size_t n)
 {
-    /* 248 = 4 * 62: bytes at or above it are rejected so that byte % 62 is
-     * uniform. A batch of 48 bytes almost always gives 24 characters. */
     unsigned char rnd[48];
     size_t have = 0;
     size_t used = 0;
@@ -80,6 +112,7 @@ static void put_random(char *r, size_t n)
             r[done++] = base62[b % 62];
         }
     }
+    explicit_bzero(rnd, sizeof(rnd));
 }
 
 void pay_id_new(const char *prefix, char *out)
@@ -95,7 +128,7 @@ void pay_id_new(const char *prefix, char *out)
         r[i] = base62[ms % 62];
         ms /= 62;
     }
-    put_random(r + PAY_ID_TIME_LEN, PAY_ID_RANDOM_LEN - PAY_ID_TIME_LEN);
+    put_random_ids(r + PAY_ID_TIME_LEN, PAY_ID_RANDOM_LEN - PAY_ID_TIME_LEN);
     r[PAY_ID_RANDOM_LEN] = '\0';
 }
 
