@@ -1161,9 +1161,10 @@ static enum pay_err wide_failing_cb(struct pay_tx *tx, void *arg)
     return rc != PAY_OK ? rc : PAY_ERR_CONFLICT;
 }
 
-/* A job whose savepoint journal outgrows what SQLite keeps in memory (768
- * KiB, sqlite.c) goes on in a temporary file, and is still undone alone. */
-Test(sqlite, job_past_the_in_memory_journal_is_undone_alone, .fini = teardown)
+/* A job whose savepoint journal (~2.5 MB) holds more pieces than the free
+ * list keeps (JOURNAL_PIECES_KEPT, sqlite.c) is still undone alone, and
+ * its neighbours commit. */
+Test(sqlite, big_job_is_undone_alone, .fini = teardown)
 {
     struct pay_store *s = open_sqlite();
     make_counter_tables(s);
