@@ -107,10 +107,18 @@ static enum pay_err metrics(struct pay_request *req)
                          "# HELP payd_database_wal_syncs_total SQLite: syncs of the WAL "
                          "that writes were answered after.\n"
                          "# TYPE payd_database_wal_syncs_total counter\n"
-                         "payd_database_wal_syncs_total %llu\n",
+                         "payd_database_wal_syncs_total %llu\n"
+                         "# HELP payd_database_checkpoints_total SQLite: checkpoints that "
+                         "copied the WAL into the database file, by the checkpointer thread "
+                         "or by the writer (which holds writes up meanwhile).\n"
+                         "# TYPE payd_database_checkpoints_total counter\n"
+                         "payd_database_checkpoints_total{by=\"checkpointer\"} %llu\n"
+                         "payd_database_checkpoints_total{by=\"writer\"} %llu\n",
                          st.pool_open, st.pool_in_use, (unsigned long long)st.write_queue,
                          (unsigned long long)st.writes, (unsigned long long)st.commits,
-                         (unsigned long long)st.retries, (unsigned long long)st.wal_syncs);
+                         (unsigned long long)st.retries, (unsigned long long)st.wal_syncs,
+                         (unsigned long long)st.checkpoints,
+                         (unsigned long long)st.writer_checkpoints);
     }
     if (e == PAY_OK) {
         e = pay_resp_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);

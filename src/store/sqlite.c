@@ -213,6 +213,9 @@ struct sq_store {
     pthread_mutex_t ckmu;
     pthread_cond_t ckcv;
     bool ckpt_wanted, ckpt_stopping;
+    /* Checkpoints that copied frames: by that thread, and by the writer
+     * itself (which holds every write up meanwhile). */
+    _Atomic uint64_t ckpt_thread_runs, ckpt_writer_runs;
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
     struct sq_job *qhead, *qtail;
@@ -640,6 +643,9 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
         int log = 0, done = 0;
         /* SQLITE_BUSY (the thread is copying) leaves it for the next commit. */
         int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc == SQLITE_OK && done > 0) {
+            atomic_fetch_add(&s->ckpt_writer_runs, 1);
+        }
         if (rc == SQLITE_OK && log > 0 && done < log) {
             /* Readers hold old frames: try again after another stretch. */
             s->inline_ckpt_at = frames + CKPT_INLINE_FRAMES;
@@ -668,6 +674,9 @@ static void *ckpt_main(void *arg)
             pay_logf(PAY_LOG_WARN, NULL, "sqlite: checkpoint failed: %s",
                      sqlite3_errmsg(s->ckpt_db));
         }
+        if (rc == SQLITE_OK && done > 0) {
+            atomic_fetch_add(&s->ckpt_thread_runs, 1);
+        }
         pthread_mutex_lock(&s->ckmu);
     }
     pthread_mutex_unlock(&s->ckmu);
@@ -687,6 +696,19 @@ static void ckpt_start(struct sq_store *s)
     sqlite3_busy_timeout(s->ckpt_db, BUSY_TIMEOUT_MS);
     /* Its own hook must not checkpoint: it never commits, but be sure. */
     sqlite3_wal_autocheckpoint(s->ckpt_db, 0);
+    /* A connection finds the WAL when it first reads the file; until then
+     * its checkpoints do nothing and say so only by a log of -1 frames
+     * (which left every checkpoint to the writer before round 7). */
+    if (sqlite3_exec(s->ckpt_db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) !=
+        SQLITE_OK) {
+        pay_logf(PAY_LOG_WARN, NULL,
+                 "sqlite: the checkpointer cannot read %s (%s); the writer "
+                 "checkpoints",
+                 s->path, sqlite3_errmsg(s->ckpt_db));
+        sqlite3_close(s->ckpt_db);
+        s->ckpt_db = NULL;
+        return;
+    }
     if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0) {
         sqlite3_close(s->ckpt_db);
         s->ckpt_db = NULL;
@@ -1225,6 +1247,8 @@ static void sq_stats(struct pay_store *s_, struct pay_store_stats *out)
     out->writes = s->writes;
     out->commits = s->commits;
     out->wal_syncs = s->wal_syncs;
+    out->checkpoints = atomic_load(&s->ckpt_thread_runs);
+    out->writer_checkpoints = atomic_load(&s->ckpt_writer_runs);
     out->write_queue = s->qlen;
     pthread_mutex_unlock(&s->qmu);
     pthread_mutex_lock(&s->pmu);

@@ -197,13 +197,15 @@ enum pay_err pay_tx_list_text(struct pay_tx *tx, const char *table, const char *
  * Counters for /metrics and tests; a snapshot, safe from any thread.
  */
 struct pay_store_stats {
-    uint64_t writes;      /* write callbacks finished (any result) */
-    uint64_t commits;     /* write transactions committed (SQLite: one per group) */
-    uint64_t retries;     /* write callbacks re-run after PAY_ERR_DB_RETRY */
-    uint64_t write_queue; /* SQLite: writes waiting for the writer thread now */
-    uint64_t wal_syncs;   /* SQLite: fdatasyncs of the WAL that answered writes */
-    int pool_open;        /* connections open (SQLite: read connections) */
-    int pool_in_use;      /* of which lent out now */
+    uint64_t writes;             /* write callbacks finished (any result) */
+    uint64_t commits;            /* write transactions committed (SQLite: one per group) */
+    uint64_t retries;            /* write callbacks re-run after PAY_ERR_DB_RETRY */
+    uint64_t write_queue;        /* SQLite: writes waiting for the writer thread now */
+    uint64_t wal_syncs;          /* SQLite: fdatasyncs of the WAL that answered writes */
+    uint64_t checkpoints;        /* SQLite: checkpoints by the checkpointer thread */
+    uint64_t writer_checkpoints; /* SQLite: by the writer itself, holding writes up */
+    int pool_open;               /* connections open (SQLite: read connections) */
+    int pool_in_use;             /* of which lent out now */
 };
 void pay_store_stats(struct pay_store *s, struct pay_store_stats *out);
 

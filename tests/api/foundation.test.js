@@ -95,6 +95,10 @@ describe('operations routes', () => {
     } else {
       assert.equal(syncs, 0, 'PostgreSQL syncs its own WAL');
     }
+    for (const by of ['checkpointer', 'writer']) {
+      assert.match(r.text, new RegExp(`^payd_database_checkpoints_total\\{by="${by}"\\} \\d+$`, 'm'),
+        `checkpoints by the ${by}`);
+    }
   });
 
   test('GET /v1/openapi.json is OpenAPI 3.1 with the operations paths', async () => {

@@ -1406,6 +1406,31 @@ static off_t file_size(const char *path)
     return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/* The checkpointer thread copies the WAL into the file while writes go on:
+ * below the WAL size at which the writer checkpoints itself (8,000 frames),
+ * it never has to. (Until round 7 the thread's connection had never read
+ * the file, so its checkpoints did nothing and the writer did them all.) */
+Test(sqlite, checkpointer_thread_copies_the_wal, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    cr_assert_eq(exec_sql(s, "CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB NOT NULL)"),
+                 PAY_OK);
+    /* ~3,000 frames: past the 1,000 that wake the thread. */
+    for (int i = 0; i < 300; i++) {
+        cr_assert_eq(exec_sql(s, "INSERT INTO blobs (b) VALUES (randomblob(40000))"), PAY_OK);
+    }
+    struct pay_store_stats st;
+    for (int i = 0; i < 500; i++) {
+        pay_store_stats(s, &st);
+        if (st.checkpoints > 0) {
+            break;
+        }
+        usleep(10000);
+    }
+    cr_assert_gt(st.checkpoints, 0, "the checkpointer thread copied frames");
+    cr_assert_eq(st.writer_checkpoints, 0, "the writer never had to");
+}
+
 Test(sqlite, wal_stays_bounded_and_reaches_the_file, .fini = teardown)
 {
     struct pay_store *s = open_sqlite();
