@@ -213,6 +213,9 @@ struct sq_store {
     pthread_mutex_t ckmu;
     pthread_cond_t ckcv;
     bool ckpt_wanted, ckpt_stopping;
+    /* Held while a checkpoint runs: the writer's waits for the thread's
+     * rather than being refused (SQLITE_BUSY) and letting the WAL grow. */
+    pthread_mutex_t ckpt_run_mu;
     /* Checkpoints that copied frames: by that thread, and by the writer
      * itself (which holds every write up meanwhile). */
     _Atomic uint64_t ckpt_thread_runs, ckpt_writer_runs;
@@ -641,8 +644,10 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     }
     if (!s->ckpt_started || frames >= s->inline_ckpt_at) {
         int log = 0, done = 0;
-        /* SQLITE_BUSY (the thread is copying) leaves it for the next commit. */
+        /* After the thread's pass, if one is running, little is left to copy. */
+        pthread_mutex_lock(&s->ckpt_run_mu);
         int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        pthread_mutex_unlock(&s->ckpt_run_mu);
         if (rc == SQLITE_OK && done > 0) {
             atomic_fetch_add(&s->ckpt_writer_runs, 1);
         }
@@ -668,8 +673,10 @@ static void *ckpt_main(void *arg)
         s->ckpt_wanted = false;
         pthread_mutex_unlock(&s->ckmu);
         int log = 0, done = 0;
+        pthread_mutex_lock(&s->ckpt_run_mu);
         int rc =
             sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        pthread_mutex_unlock(&s->ckpt_run_mu);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
             pay_logf(PAY_LOG_WARN, NULL, "sqlite: checkpoint failed: %s",
                      sqlite3_errmsg(s->ckpt_db));
@@ -1231,6 +1238,7 @@ static void sq_close(struct pay_store *s_)
     pthread_mutex_destroy(&s->pmu);
     pthread_cond_destroy(&s->pcv);
     pthread_mutex_destroy(&s->ckmu);
+    pthread_mutex_destroy(&s->ckpt_run_mu);
     pthread_cond_destroy(&s->ckcv);
     pthread_mutex_destroy(&s->smu);
     pthread_cond_destroy(&s->scv);
@@ -1274,6 +1282,7 @@ enum pay_err pay_sqlite_open(const char *path, struct pay_store **out, struct pa
     pthread_mutex_init(&s->pmu, NULL);
     pthread_cond_init(&s->pcv, NULL);
     pthread_mutex_init(&s->ckmu, NULL);
+    pthread_mutex_init(&s->ckpt_run_mu, NULL);
     pthread_cond_init(&s->ckcv, NULL);
     pthread_mutex_init(&s->smu, NULL);
     pthread_cond_init(&s->scv, NULL);
