@@ -73,11 +73,11 @@
  * The sub-journal of each job's SAVEPOINT (and of each statement) is kept
  * in memory (temp_store=MEMORY): on a temporary file every page a job first
  * touches would cost two pwrite calls. SQLite holds it in pieces of 1 KiB,
- * and a payment's job writes and then frees some 250 of them, which glibc
- * serves from its slow bins (they are one size class past its per-thread
- * cache). So SQLite's allocations of that size go through a free list of
- * its own, bounded: create+confirm was ~5-7 % faster (bench/RESULTS.md,
- * round 7). SQLite's option to keep the journal in larger pieces
+ * and a payment's job writes and then frees some 250 of them at once;
+ * glibc's per-thread cache keeps 7 blocks of a size, so the rest went
+ * through its locked bins. So SQLite's allocations of that size go through
+ * a free list of its own, bounded: create+confirm was ~5-7 % faster
+ * (bench/RESULTS.md, round 7). SQLite's option to keep the journal in larger pieces
  * (SQLITE_CONFIG_STMTJRNL_SPILL) was faster still, but SQLite 3.40 fails a
  * write with SQLITE_FULL once such a journal outgrows ~128 KiB.
  */
