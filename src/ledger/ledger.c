@@ -314,16 +314,16 @@ static enum pay_err exec_values(struct pay_tx *tx, const char *head, size_t rows
 }
 
 /* Create the accounts of @deltas that do not exist yet. Almost every entry
- * moves money between accounts that exist, and on SQLite a lookup by primary
- * key costs a fraction of an INSERT ... ON CONFLICT DO NOTHING (one key per
- * lookup: an IN list builds a temporary table each time). On PostgreSQL each
- * lookup is a round trip, while the INSERT is held back to travel with the
- * next statement, so it goes straight to the INSERT. @p is scratch space
- * for 3 * @n params. */
+ * moves money between accounts that exist, and where statements run at once
+ * (SQLite) a lookup by primary key costs a fraction of an INSERT ... ON
+ * CONFLICT DO NOTHING (one key per lookup: an IN list builds a temporary
+ * table each time). Where they are held back (PostgreSQL) each lookup would
+ * be a round trip and the INSERT costs none, so it goes straight to the
+ * INSERT. @p is scratch space for 3 * @n params. */
 static enum pay_err accounts_ensure(struct pay_tx *tx, const struct delta *deltas, size_t n,
                                     int64_t now, struct pay_param *p)
 {
-    bool all = strcmp(pay_store_kind(pay_tx_store(tx)), "sqlite") == 0;
+    bool all = !pay_tx_defers_writes(tx);
     for (size_t i = 0; i < n && all; i++) {
         const struct pay_param k[] = {PAY_PTEXT(deltas[i].account)};
         int64_t one = 0;

@@ -470,20 +470,15 @@ static enum pay_err stmt_ready(struct pg_conn *pc, const char *sql, const struct
     return rc == PAY_OK ? PAY_OK : lost_before_commit(pc, rc);
 }
 
-/* Run @sql with @p; *res_out gets the result (PQclear it) when PAY_OK. */
-static enum pay_err run(struct pg_conn *pc, const char *sql, const struct pay_param *p, size_t n,
-                        PGresult **res_out)
+/* Run @sql with @p as @name, which stmt_ready made ready (and which is
+ * dropped afterwards when @uncached); *res_out gets the result (PQclear
+ * it) when PAY_OK. */
+static enum pay_err run_ready(struct pg_conn *pc, const char *name, bool uncached, const char *sql,
+                              const struct pay_param *p, size_t n, PGresult **res_out)
 {
     *res_out = NULL;
-    char name[24];
-    bool uncached = false;
-    const struct pg_stmt *entry = NULL;
-    enum pay_err rc = stmt_ready(pc, sql, p, n, name, &uncached, &entry);
-    if (rc != PAY_OK) {
-        return rc;
-    }
     struct pg_vals vals;
-    rc = vals_make(p, n, &vals);
+    enum pay_err rc = vals_make(p, n, &vals);
     if (rc != PAY_OK) {
         return rc;
     }
@@ -504,6 +499,18 @@ static enum pay_err run(struct pg_conn *pc, const char *sql, const struct pay_pa
         stmt_drop(pc, name);
     }
     return lost_before_commit(pc, rc);
+}
+
+/* Run @sql with @p; *res_out gets the result (PQclear it) when PAY_OK. */
+static enum pay_err run(struct pg_conn *pc, const char *sql, const struct pay_param *p, size_t n,
+                        PGresult **res_out)
+{
+    *res_out = NULL;
+    char name[24];
+    bool uncached = false;
+    const struct pg_stmt *entry = NULL;
+    enum pay_err rc = stmt_ready(pc, sql, p, n, name, &uncached, &entry);
+    return rc == PAY_OK ? run_ready(pc, name, uncached, sql, p, n, res_out) : rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -539,9 +546,11 @@ static enum pay_err pg_exec_later(struct pay_tx *tx_, const char *sql, const str
         return rc;
     }
     if (uncached) {
-        /* Not kept by the cache, so it cannot wait: run it now. */
-        stmt_drop(pc, name);
-        return pg_exec(tx_, sql, p, n, NULL);
+        /* Not kept by the cache, so it cannot wait: run it now, as prepared. */
+        PGresult *res = NULL;
+        rc = run_ready(pc, name, true, sql, p, n, &res);
+        PQclear(res);
+        return rc;
     }
     if (pc->n_later == pc->cap_later) {
         size_t cap = pc->cap_later == 0 ? 16 : pc->cap_later * 2;

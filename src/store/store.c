@@ -239,6 +239,11 @@ enum pay_err pay_tx_exec_later(struct pay_tx *tx, const char *sql, const struct 
     return pay_tx_fail(tx, rc == PAY_ERR_DB_UNIQUE ? PAY_ERR_DB : rc);
 }
 
+bool pay_tx_defers_writes(struct pay_tx *tx)
+{
+    return tx->store->ops->exec_later != NULL;
+}
+
 enum pay_err pay_tx_query(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,
                           struct pay_rows **out)
 {

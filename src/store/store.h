@@ -113,6 +113,12 @@ enum pay_err pay_tx_exec(struct pay_tx *tx, const char *sql, const struct pay_pa
 enum pay_err pay_tx_exec_later(struct pay_tx *tx, const char *sql, const struct pay_param *p,
                                size_t n) PAY_WUR;
 /*
+ * Whether pay_tx_exec_later holds statements back (PostgreSQL: a statement
+ * waited for costs a round trip, one held back costs none), so that a
+ * caller can choose between reading first and writing unconditionally.
+ */
+bool pay_tx_defers_writes(struct pay_tx *tx);
+/*
  * Run a query; step through its rows with pay_rows_next and finish with
  * pay_rows_close (always, also on error paths). At most one open
  * pay_rows per pay_tx at a time.

@@ -446,6 +446,45 @@ STORE_TEST(later_statement_failure_fails_the_transaction)
     cr_assert_eq(read_int(s, "SELECT COUNT(*) FROM kv"), 2);
 }
 
+/* Fills the connection's statement cache (1,024 texts) with one-row
+ * queries, then holds back an INSERT whose text no longer fits. */
+static enum pay_err past_cache_cb(struct pay_tx *tx, void *arg)
+{
+    int64_t *sum = arg;
+    *sum = 0;
+    for (int i = 0; i < 1030; i++) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "SELECT %d + $1", i);
+        struct pay_param p[] = {PAY_PINT(1)};
+        int64_t v = 0;
+        bool found = false;
+        enum pay_err rc = pay_tx_query_int(tx, sql, p, 1, &v, &found);
+        if (rc != PAY_OK) {
+            return rc;
+        }
+        *sum += v;
+    }
+    struct pay_param p[] = {PAY_PTEXT("late"), PAY_PINT(7)};
+    enum pay_err rc = pay_tx_exec_later(tx, "INSERT INTO kv (k, v) VALUES ($1, $2 + 0)", p, 2);
+    if (rc != PAY_OK) {
+        return rc;
+    }
+    /* The connection goes on after the statement prepared for one use. */
+    return pay_tx_exec_later(tx, "INSERT INTO kv (k, v) VALUES ($1 || '2', $2 + 1)", p, 2);
+}
+
+/* A held-back statement the cache cannot keep runs at once, once. */
+STORE_TEST(later_statement_past_the_statement_cache)
+{
+    make_kv(s);
+    int64_t sum = 0;
+    cr_assert_eq(pay_store_write(s, past_cache_cb, &sum), PAY_OK);
+    cr_assert_eq(sum, 1030 * 1029 / 2 + 1030);
+    cr_assert_eq(read_int(s, "SELECT v FROM kv WHERE k = 'late'"), 7);
+    cr_assert_eq(read_int(s, "SELECT v FROM kv WHERE k = 'late2'"), 8);
+    cr_assert_eq(read_int(s, "SELECT COUNT(*) FROM kv"), 2);
+}
+
 struct changes {
     int64_t inserted, updated, deleted;
 };
@@ -1055,6 +1094,18 @@ static void submit(struct submit *sb)
     cr_assert_eq(pthread_create(&sb->t, NULL, submit_thread, sb), 0);
 }
 
+/* Start a job in @hs that keeps the writer busy until @n jobs queue behind
+ * it, and wait until it runs; join it with pthread_join(hs->t). */
+static void hold_writer(struct pay_store *s, struct hold *h, struct submit *hs, uint64_t n)
+{
+    *h = (struct hold){.until_queued = n};
+    *hs = (struct submit){.s = s, .fn = hold_cb, .arg = h};
+    submit(hs);
+    while (!atomic_load(&h->running)) {
+        usleep(1000);
+    }
+}
+
 static void wait_queued(struct pay_store *s, uint64_t n)
 {
     for (int i = 0; i < 10000; i++) {
@@ -1075,12 +1126,9 @@ Test(sqlite, group_commit_isolates_failures, .fini = teardown)
     struct pay_store_stats before, after;
     pay_store_stats(s, &before);
 
-    struct hold h = {.until_queued = 11};
-    struct submit hs = {.s = s, .fn = hold_cb, .arg = &h};
-    submit(&hs);
-    while (!atomic_load(&h.running)) {
-        usleep(1000);
-    }
+    struct hold h;
+    struct submit hs;
+    hold_writer(s, &h, &hs, 11);
     struct submit jobs[11];
     for (int i = 0; i < 11; i++) {
         pay_tx_fn fn = i == 3 ? failing_cb : i == 5 ? dup_cb : i == 7 ? declined_cb : incr_cb;
@@ -1123,12 +1171,9 @@ Test(sqlite, job_aborting_transaction_spares_neighbours, .fini = teardown)
     struct pay_store_stats before, after;
     pay_store_stats(s, &before);
 
-    struct hold h = {.until_queued = 5};
-    struct submit hs = {.s = s, .fn = hold_cb, .arg = &h};
-    submit(&hs);
-    while (!atomic_load(&h.running)) {
-        usleep(1000);
-    }
+    struct hold h;
+    struct submit hs;
+    hold_writer(s, &h, &hs, 5);
     struct incr counter = {0};
     struct submit jobs[5];
     for (int i = 0; i < 4; i++) {
@@ -1177,12 +1222,9 @@ Test(sqlite, big_job_is_undone_alone, .fini = teardown)
     struct pay_store_stats before, after;
     pay_store_stats(s, &before);
 
-    struct hold h = {.until_queued = 3};
-    struct submit hs = {.s = s, .fn = hold_cb, .arg = &h};
-    submit(&hs);
-    while (!atomic_load(&h.running)) {
-        usleep(1000);
-    }
+    struct hold h;
+    struct submit hs;
+    hold_writer(s, &h, &hs, 3);
     struct submit jobs[3] = {
         {.s = s, .fn = incr_cb}, {.s = s, .fn = wide_failing_cb}, {.s = s, .fn = incr_cb}};
     for (int i = 0; i < 3; i++) {
