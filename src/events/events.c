@@ -87,7 +87,7 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
     }
 
     struct pay_param p[] = {PAY_PTEXT(id),       PAY_PTEXT(type),       PAY_PINT(now),
-                            PAY_PTEXT(customer), PAY_PTEXT(request_id), PAY_PTEXT(text)};
+                            PAY_PTEXT(customer), PAY_PTEXT(request_id), PAY_PJSON(text)};
     enum pay_err rc = pay_tx_exec_later(tx,
                                         "INSERT INTO events (id, type, created, customer, "
                                         "request_id, data) VALUES ($1, $2, $3, $4, $5, $6)",

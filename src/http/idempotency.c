@@ -228,7 +228,7 @@ static enum pay_err store_answer(struct pay_tx *tx, const struct pay_idem *k, in
     }
     const struct pay_param p[] = {
         PAY_PINT(status),
-        PAY_PTEXTN(body ? body : "", body ? len : 0),
+        PAY_PJSONN(body ? body : "", body ? len : 0),
         PAY_PTEXT(k->scope),
         PAY_PTEXT(k->key),
     };

@@ -444,7 +444,7 @@ enum pay_err pay_ledger_post(struct pay_tx *tx, const struct pay_ledger_entry *e
                                  PAY_PINT(e->bt.amount_minor),
                                  PAY_PINT(e->bt.fee_minor),
                                  PAY_PINT(net),
-                                 PAY_PTEXT(data)};
+                                 PAY_PJSON(data)};
         rc = pay_tx_exec_later(tx,
                                "INSERT INTO balance_transactions (id, created, entry_id, type, "
                                "source, currency, amount_minor, fee_minor, net_minor, data) "

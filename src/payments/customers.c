@@ -125,7 +125,7 @@ enum pay_err pay_customer_row_save(struct pay_op *op, const json_t *obj)
         PAY_PTEXT(pay_json_str(obj, "email")),
         PAY_PTEXT(pay_json_str(obj, "external_id")),
         PAY_PTEXT(pay_json_str(obj, "facility")),
-        PAY_PTEXT(data),
+        PAY_PJSON(data),
     };
     int64_t changes = 0;
     enum pay_err e = pay_tx_exec(op->tx,
@@ -149,7 +149,7 @@ static enum pay_err row_insert(struct pay_op *op, const json_t *obj)
     struct pay_param p[] = {
         PAY_PTEXT(pay_json_str(obj, "id")),       PAY_PINT(pay_json_int(obj, "created", 0)),
         PAY_PTEXT(pay_json_str(obj, "email")),    PAY_PTEXT(pay_json_str(obj, "external_id")),
-        PAY_PTEXT(pay_json_str(obj, "facility")), PAY_PTEXT(data),
+        PAY_PTEXT(pay_json_str(obj, "facility")), PAY_PJSON(data),
     };
     enum pay_err e = pay_tx_exec(op->tx,
                                  "INSERT INTO customers (id, created, email, external_id, "

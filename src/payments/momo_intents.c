@@ -135,7 +135,7 @@ enum pay_err pay_momo_pm_create(struct pay_op *op, const char *phone, const char
         PAY_PTEXT(PAY_TENDER_MOBILE_WALLET),
         PAY_PTEXT(PAY_CONNECTOR_MOBILE_MONEY),
         PAY_PTEXT(sealed.data),
-        PAY_PTEXT(data),
+        PAY_PJSON(data),
     };
     e = pay_tx_exec(op->tx,
                     "INSERT INTO payment_methods (id, created, customer, type, "

@@ -112,7 +112,7 @@ static enum pay_err pm_save(struct pay_op *op, const struct pm_row *row)
     struct pay_param p[] = {
         PAY_PTEXT(pay_json_str(row->obj, "id")),
         PAY_PTEXT(pay_json_str(row->obj, "customer")),
-        PAY_PTEXT(data),
+        PAY_PJSON(data),
     };
     int64_t changes = 0;
     enum pay_err e = pay_tx_exec(op->tx,
@@ -140,7 +140,7 @@ static enum pay_err pm_insert(struct pay_op *op, const struct pm_row *row)
         PAY_PTEXT(row->type),
         PAY_PTEXT(row->connector),
         PAY_PTEXT(row->token),
-        PAY_PTEXT(data),
+        PAY_PJSON(data),
     };
     enum pay_err e =
         pay_tx_exec_later(op->tx,

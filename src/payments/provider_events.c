@@ -531,7 +531,7 @@ static enum pay_err record_refund(struct pay_op *op, struct pay_intent_row *row,
     }
     struct pay_param ins[8] = {
         PAY_PTEXT(id),          PAY_PINT(now),    PAY_PTEXT(pi),       PAY_PTEXT(customer),
-        PAY_PTEXT("succeeded"), PAY_PINT(amount), PAY_PTEXT(currency), PAY_PTEXT(data),
+        PAY_PTEXT("succeeded"), PAY_PINT(amount), PAY_PTEXT(currency), PAY_PJSON(data),
     };
     e = pay_op_fail(
         op, pay_tx_exec(op->tx,

@@ -79,7 +79,7 @@ enum pay_err pay_refund_row_save(struct pay_op *op, const json_t *obj)
         return pay_op_fail(op, PAY_ERR_NOMEM);
     }
     struct pay_param p[3] = {PAY_PTEXT(pay_json_str(obj, "id")),
-                             PAY_PTEXT(pay_json_str(obj, "status")), PAY_PTEXT(data)};
+                             PAY_PTEXT(pay_json_str(obj, "status")), PAY_PJSON(data)};
     int64_t changes = 0;
     enum pay_err e = pay_tx_exec(op->tx, "UPDATE refunds SET status = $2, data = $3 WHERE id = $1",
                                  p, PAY_NPARAMS(p), &changes);
@@ -217,7 +217,7 @@ static enum pay_err stripe_refund_begin(struct pay_op *op, const struct pay_refu
     }
     struct pay_param ins[8] = {
         PAY_PTEXT(id),        PAY_PINT(now),    PAY_PTEXT(p->payment_intent), PAY_PTEXT(customer),
-        PAY_PTEXT("pending"), PAY_PINT(amount), PAY_PTEXT(currency),          PAY_PTEXT(data),
+        PAY_PTEXT("pending"), PAY_PINT(amount), PAY_PTEXT(currency),          PAY_PJSON(data),
     };
     e = pay_tx_exec(op->tx,
                     "INSERT INTO refunds (id, created, payment_intent, customer, status, amount, "
@@ -433,7 +433,7 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
         PAY_PTEXT(refund_status),
         PAY_PINT(amount),
         PAY_PTEXT(currency),
-        PAY_PTEXT(data),
+        PAY_PJSON(data),
     };
     e = pay_tx_exec(op->tx,
                     "INSERT INTO refunds (id, created, payment_intent, customer, status, amount, "

@@ -312,11 +312,11 @@ static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, i
     }
     if (f->has_customer && c->disputes.points > 0) {
         /* provider_events.c marks a disputed intent "disputed": true in its
-         * object (stored compact: pay_json_dump). */
+         * object, and the intent's save copies the mark to its column. */
         const struct pay_param p[] = {PAY_PTEXT(customer), PAY_PINT(now - c->disputes.window_s)};
         count_add(&q,
                   "SELECT COUNT(*) FROM payment_intents WHERE customer = $1 AND created >= $2 "
-                  "AND data LIKE '%\"disputed\":true%'",
+                  "AND disputed = 1",
                   p, 2, &f->customer_disputes);
     }
     int64_t blocks[3] = {0, 0, 0};

@@ -387,7 +387,7 @@ enum pay_err pay_verification_refund_request(struct pay_op *op, struct pay_inten
     struct pay_param ins[8] = {
         PAY_PTEXT(id),       PAY_PINT(now),        PAY_PTEXT(pay_json_str(row->obj, "id")),
         PAY_PTEXT(customer), PAY_PTEXT("pending"), PAY_PINT(amount),
-        PAY_PTEXT(currency), PAY_PTEXT(data),
+        PAY_PTEXT(currency), PAY_PJSON(data),
     };
     enum pay_err e = pay_tx_exec(op->tx,
                                  "INSERT INTO refunds (id, created, payment_intent, customer, "

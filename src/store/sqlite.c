@@ -181,6 +181,7 @@ struct stmt_entry {
 
 struct sq_conn {
     sqlite3 *db;
+    struct pay_pack *pack; /* zstd contexts for PAY_PJSON, made on first use */
     /* Open addressing, power-of-two capacity; entries stay put when it grows. */
     struct stmt_entry **slots;
     size_t cap, count;
@@ -257,12 +258,21 @@ struct sq_tx {
     struct sq_conn *conn;
 };
 
+/* A packed column of the current row, expanded (see pack.c). */
+struct sq_unpacked {
+    char *buf;
+    size_t cap, len;
+    bool valid; /* holds the current row's value */
+};
+
 struct sq_rows {
     struct pay_rows base;
     struct sq_conn *conn;
     sqlite3_stmt *st;
     struct stmt_entry *entry; /* NULL for a one-off statement */
     bool row;                 /* a row is current */
+    struct sq_unpacked *un;   /* one per column, made at the first packed one */
+    int n_un;
 };
 
 static const struct pay_store_ops sqlite_ops;
@@ -454,6 +464,8 @@ static void conn_close(struct sq_conn *c)
     free(c->slots);
     c->slots = NULL;
     c->cap = c->count = 0;
+    pay_pack_free(c->pack);
+    c->pack = NULL;
     if (c->db != NULL) {
         sqlite3_close(c->db);
         c->db = NULL;
@@ -473,6 +485,8 @@ static enum pay_err bind_params(struct sq_conn *c, sqlite3_stmt *st, const char 
     for (size_t i = 0; i < n; i++) {
         int idx = (int)i + 1;
         int rc;
+        unsigned char *blob = NULL;
+        size_t blob_len = 0;
         switch (p[i].type) {
         case PAY_P_INT:
             rc = sqlite3_bind_int64(st, idx, p[i].i);
@@ -480,6 +494,10 @@ static enum pay_err bind_params(struct sq_conn *c, sqlite3_stmt *st, const char 
         case PAY_P_TEXT:
             if (p[i].s == NULL) {
                 rc = sqlite3_bind_null(st, idx);
+            } else if (p[i].json && (c->pack != NULL || (c->pack = pay_pack_new()) != NULL) &&
+                       pay_pack_json(c->pack, p[i].s, p[i].len, &blob, &blob_len)) {
+                /* SQLite frees the blob when it is done with it, failed bind included. */
+                rc = sqlite3_bind_blob64(st, idx, blob, blob_len, free);
             } else {
                 rc = sqlite3_bind_text64(st, idx, p[i].s, p[i].len,
                                          copy ? SQLITE_TRANSIENT : SQLITE_STATIC, SQLITE_UTF8);
@@ -557,6 +575,9 @@ static bool sq_rows_next(struct pay_rows *r_)
 {
     struct sq_rows *r = (struct sq_rows *)r_;
     int s = sqlite3_step(r->st);
+    for (int i = 0; i < r->n_un; i++) {
+        r->un[i].valid = false;
+    }
     if (s == SQLITE_ROW) {
         r->row = true;
         return true;
@@ -573,11 +594,59 @@ static bool col_ok(struct sq_rows *r, int col)
     return r->row && col >= 0 && col < sqlite3_column_count(r->st);
 }
 
+/*
+ * A packed document in column @col (PAY_PJSON), expanded: NULL when the
+ * column holds no packed blob. A blob that does not expand fails the rows
+ * (r->base.err) and reads as an empty text, never as the bytes stored.
+ */
+static struct sq_unpacked *unpacked(struct sq_rows *r, int col)
+{
+    if (sqlite3_column_type(r->st, col) != SQLITE_BLOB) {
+        return NULL;
+    }
+    const void *blob = sqlite3_column_blob(r->st, col);
+    size_t n = (size_t)sqlite3_column_bytes(r->st, col);
+    if (!pay_pack_is_packed(blob, n)) {
+        return NULL;
+    }
+    static char nothing[1];
+    static struct sq_unpacked broken = {.buf = nothing, .valid = true};
+    if (r->un == NULL) {
+        int cols = sqlite3_column_count(r->st);
+        r->un = calloc((size_t)cols, sizeof(*r->un));
+        if (r->un == NULL) {
+            r->base.err = PAY_ERR_NOMEM;
+            return &broken;
+        }
+        r->n_un = cols;
+    }
+    struct sq_unpacked *u = &r->un[col];
+    if (!u->valid) {
+        struct sq_conn *c = r->conn;
+        if ((c->pack == NULL && (c->pack = pay_pack_new()) == NULL) ||
+            !pay_pack_expand(c->pack, blob, n, &u->buf, &u->cap, &u->len)) {
+            pay_logf(PAY_LOG_ERROR, NULL,
+                     "sqlite: column %d holds a packed document that does not expand: %.200s", col,
+                     sqlite3_sql(r->st));
+            if (r->base.err == PAY_OK) {
+                r->base.err = PAY_ERR_DB;
+            }
+            return &broken;
+        }
+        u->valid = true;
+    }
+    return u;
+}
+
 static const char *sq_rows_text(struct pay_rows *r_, int col)
 {
     struct sq_rows *r = (struct sq_rows *)r_;
     if (!col_ok(r, col)) {
         return NULL;
+    }
+    struct sq_unpacked *u = unpacked(r, col);
+    if (u != NULL) {
+        return u->buf;
     }
     return (const char *)sqlite3_column_text(r->st, col);
 }
@@ -587,6 +656,10 @@ static size_t sq_rows_len(struct pay_rows *r_, int col)
     struct sq_rows *r = (struct sq_rows *)r_;
     if (!col_ok(r, col)) {
         return 0;
+    }
+    struct sq_unpacked *u = unpacked(r, col);
+    if (u != NULL) {
+        return u->len;
     }
     /* sqlite3_column_bytes after sqlite3_column_text gives the text's length. */
     (void)sqlite3_column_text(r->st, col);
@@ -615,6 +688,10 @@ static void sq_rows_free(struct pay_rows *r_)
 {
     struct sq_rows *r = (struct sq_rows *)r_;
     stmt_put(r->st, r->entry);
+    for (int i = 0; i < r->n_un; i++) {
+        free(r->un[i].buf);
+    }
+    free(r->un);
     free(r);
 }
 

@@ -30,6 +30,13 @@ struct pay_param pay_param_text(const char *s)
     return (struct pay_param){.type = PAY_P_TEXT, .s = s, .len = strlen(s)};
 }
 
+struct pay_param pay_param_json(const char *s)
+{
+    struct pay_param p = pay_param_text(s);
+    p.json = s != NULL;
+    return p;
+}
+
 enum pay_err pay_store_open(const char *url, struct pay_store **out, struct pay_error *err)
 {
     *out = NULL;

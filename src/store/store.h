@@ -42,6 +42,7 @@ struct pay_param {
     int64_t i;
     const char *s;
     size_t len;
+    bool json; /* text that is a JSON document: see PAY_PJSON */
 };
 
 #define PAY_PNULL ((struct pay_param){.type = PAY_P_NULL})
@@ -50,6 +51,18 @@ struct pay_param {
 #define PAY_PTEXT(v) pay_param_text(v)
 #define PAY_PTEXTN(v, n) ((struct pay_param){.type = PAY_P_TEXT, .s = (v), .len = (n)})
 struct pay_param pay_param_text(const char *s);
+/*
+ * A JSON document to store (an object's data, an event, a stored response):
+ * PostgreSQL gets the text; SQLite keeps it compressed with payd's zstd
+ * dictionary when that makes it smaller (a payment intent's ~1,100 bytes
+ * become ~170). pay_rows_text reads it back as text either way, so only
+ * the writer chooses; SQL must not look inside such a column (LIKE,
+ * json_extract) on SQLite. NULL binds SQL NULL.
+ */
+#define PAY_PJSON(v) pay_param_json(v)
+#define PAY_PJSONN(v, n)                                                                           \
+    ((struct pay_param){.type = PAY_P_TEXT, .s = (v), .len = (n), .json = true})
+struct pay_param pay_param_json(const char *s);
 #define PAY_NPARAMS(arr) (sizeof(arr) / sizeof((arr)[0]))
 
 /*

@@ -103,4 +103,24 @@ struct pay_migration {
 /* Fills @out (capacity @cap) and returns the count, or -1 on a bad file set. */
 int pay_migrations_list(const char *kind, struct pay_migration *out, int cap);
 
+/*
+ * pack.c: JSON documents (PAY_PJSON) kept compressed on SQLite. A pay_pack
+ * holds one connection's zstd contexts (made on first use).
+ */
+extern const char pay_json_dict_v1[];
+extern const size_t pay_json_dict_v1_len;
+struct pay_pack;
+struct pay_pack *pay_pack_new(void);
+void pay_pack_free(struct pay_pack *p);
+/* A malloc'd blob holding @s packed, or false (store the text) when packing
+ * would not make it smaller or fails. */
+bool pay_pack_json(struct pay_pack *p, const char *s, size_t len, unsigned char **out,
+                   size_t *out_len);
+/* Whether a stored blob is a packed document. */
+bool pay_pack_is_packed(const void *blob, size_t n);
+/* Expands a packed blob into *buf (grown as needed, NUL-terminated; its
+ * length in *len). False for a blob that is corrupt. */
+bool pay_pack_expand(struct pay_pack *p, const void *blob, size_t n, char **buf, size_t *cap,
+                     size_t *len);
+
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ledger/ledger.h"
+#include "tamper.h"
 
 #define PROC "assets:processor:sandbox"
 #define MERCHANT PAY_ACCOUNT_MERCHANT_BALANCE
@@ -693,9 +694,8 @@ Test(ledger, verify_fails_on_a_tampered_balance_transaction)
     capture("pi_a", "usd", 1000);
     capture("pi_b", "usd", 10);
     cr_assert_eq(exec_sql("DROP TRIGGER balance_transactions_no_update"), PAY_OK);
-    cr_assert_eq(exec_sql("UPDATE balance_transactions SET data = replace(data, "
-                          "'\"net\":1000', '\"net\":900') WHERE source = 'pi_a'"),
-                 PAY_OK);
+    cr_assert(
+        tamper_doc(store, "balance_transactions", "source", "pi_a", "\"net\":1000", "\"net\":900"));
     struct pay_buf r;
     cr_assert_eq(verify(&r), 1, "%s", r.data);
     cr_assert_not_null(strstr(r.data, "FAIL balance transactions agree"), "%s", r.data);
