@@ -22,6 +22,7 @@ static const struct pay_cli_cmd commands[] = {
     {"keys", pay_cli_keys, "manage API keys: keys create|list|revoke"},
     {"token", pay_cli_token, "mint an HS256 JWT for development"},
     {"audit", pay_cli_audit, "audit verify: check the ledger and payments agree"},
+    {"query", pay_cli_query, "query: run one read-only SQL statement, rows as JSON lines"},
     {"bench", pay_cli_bench, "bench fill: pre-fill a database with payments for benchmarks"},
     {"sim", pay_cli_sim, "sim momo: run the mobile money simulator (tests, demos)"},
     {"demo", pay_cli_demo, "load the NileCare demo clinic network: facilities, providers, fees"},

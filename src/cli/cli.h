@@ -42,6 +42,7 @@ int pay_cli_token(int argc, char **argv);
 int pay_cli_version(int argc, char **argv);
 int pay_cli_audit(int argc, char **argv);
 int pay_cli_bench(int argc, char **argv);
+int pay_cli_query(int argc, char **argv);
 int pay_cli_sim(int argc, char **argv);
 int pay_cli_demo(int argc, char **argv);
 

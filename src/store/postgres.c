@@ -653,6 +653,17 @@ static int64_t pg_rows_int(struct pay_rows *r_, int col)
     return strtoll(v, NULL, 10);
 }
 
+static int pg_rows_columns(struct pay_rows *r_)
+{
+    return PQnfields(((struct pg_rows *)r_)->res);
+}
+
+static const char *pg_rows_name(struct pay_rows *r_, int col)
+{
+    struct pg_rows *r = (struct pg_rows *)r_;
+    return col >= 0 && col < PQnfields(r->res) ? PQfname(r->res, col) : NULL;
+}
+
 static void pg_rows_free(struct pay_rows *r_)
 {
     struct pg_rows *r = (struct pg_rows *)r_;
@@ -980,6 +991,8 @@ static const struct pay_store_ops pg_ops = {
     .rows_len = pg_rows_len,
     .rows_int = pg_rows_int,
     .rows_null = pg_rows_null,
+    .rows_columns = pg_rows_columns,
+    .rows_name = pg_rows_name,
     .rows_free = pg_rows_free,
     .exec_script = pg_exec_script,
     .stats = pg_stats,

@@ -684,6 +684,17 @@ static bool sq_rows_null(struct pay_rows *r_, int col)
     return sqlite3_column_type(r->st, col) == SQLITE_NULL;
 }
 
+static int sq_rows_columns(struct pay_rows *r_)
+{
+    return sqlite3_column_count(((struct sq_rows *)r_)->st);
+}
+
+static const char *sq_rows_name(struct pay_rows *r_, int col)
+{
+    struct sq_rows *r = (struct sq_rows *)r_;
+    return col >= 0 && col < sqlite3_column_count(r->st) ? sqlite3_column_name(r->st, col) : NULL;
+}
+
 static void sq_rows_free(struct pay_rows *r_)
 {
     struct sq_rows *r = (struct sq_rows *)r_;
@@ -1437,6 +1448,8 @@ static const struct pay_store_ops sqlite_ops = {
     .rows_len = sq_rows_len,
     .rows_int = sq_rows_int,
     .rows_null = sq_rows_null,
+    .rows_columns = sq_rows_columns,
+    .rows_name = sq_rows_name,
     .rows_free = sq_rows_free,
     .exec_script = sq_exec_script,
     .stats = sq_stats,

@@ -294,6 +294,16 @@ size_t pay_rows_len(struct pay_rows *r, int col)
     return r->tx->store->ops->rows_len(r, col);
 }
 
+int pay_rows_columns(struct pay_rows *r)
+{
+    return r->tx->store->ops->rows_columns(r);
+}
+
+const char *pay_rows_name(struct pay_rows *r, int col)
+{
+    return r->tx->store->ops->rows_name(r, col);
+}
+
 int64_t pay_rows_int(struct pay_rows *r, int col)
 {
     return r->tx->store->ops->rows_int(r, col);

@@ -145,6 +145,10 @@ const char *pay_rows_text(struct pay_rows *r, int col); /* NULL for SQL NULL */
 size_t pay_rows_len(struct pay_rows *r, int col);
 int64_t pay_rows_int(struct pay_rows *r, int col); /* 0 for SQL NULL */
 bool pay_rows_null(struct pay_rows *r, int col);
+/* The number of columns, and the name of column @col (NULL when out of range):
+ * for tools that print any query (payd query). */
+int pay_rows_columns(struct pay_rows *r);
+const char *pay_rows_name(struct pay_rows *r, int col);
 /* Free the rows; returns the first error met while stepping. */
 enum pay_err pay_rows_close(struct pay_rows *r);
 

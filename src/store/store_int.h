@@ -38,6 +38,8 @@ struct pay_store_ops {
     size_t (*rows_len)(struct pay_rows *r, int col);
     int64_t (*rows_int)(struct pay_rows *r, int col);
     bool (*rows_null)(struct pay_rows *r, int col);
+    int (*rows_columns)(struct pay_rows *r);
+    const char *(*rows_name)(struct pay_rows *r, int col);
     /* Releases the back end's resources and frees @r. */
     void (*rows_free)(struct pay_rows *r);
     /* Run a multi-statement script without parameters (migrations). */

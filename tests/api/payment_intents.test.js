@@ -635,3 +635,35 @@ test('payd audit verify passes over everything this suite did', async () => {
   assert.match(r.stdout, /amount_received/);
   assert.doesNotMatch(r.stdout, /FAIL/);
 });
+
+test('payd query prints stored objects as text on both databases, and writes nothing', async () => {
+  const cus = (await newCustomer(payd)).id;
+  const pi = ok(await createIntent(payd, { amount: 4321, currency: 'usd', customer: cus, payment_method: 'pm_card_visa', confirm: 'true', description: 'café "quoted"' }));
+  assert.equal(pi.status, 'succeeded');
+  const r = await payd.cli(['query', `SELECT id, amount, customer, data, return_url FROM payment_intents WHERE id = '${pi.id}'`]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1);
+  const row = JSON.parse(lines[0]);
+  assert.deepEqual(Object.keys(row), ['id', 'amount', 'customer', 'data', 'return_url']);
+  assert.equal(row.id, pi.id);
+  assert.equal(row.amount, '4321', 'every value as its text');
+  assert.equal(row.customer, cus);
+  assert.equal(row.return_url, null);
+  /* The stored object (compressed on SQLite) is the one the API answers with. */
+  assert.deepEqual(JSON.parse(row.data), ok(await getIntent(payd, pi.id)));
+  const events = await payd.cli(['query', `SELECT type, data FROM events WHERE data IS NOT NULL AND customer = '${cus}' ORDER BY seq`]);
+  assert.equal(events.code, 0, events.stderr);
+  const types = events.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.ok(types.some((e) => e.type === 'payment_intent.succeeded' && JSON.parse(e.data).data.object.id === pi.id));
+
+  const del = await payd.cli(['query', `DELETE FROM payment_intents WHERE id = '${pi.id}'`]);
+  assert.equal(del.code, 1);
+  assert.match(del.stderr, /the query failed/);
+  assert.equal(ok(await getIntent(payd, pi.id)).id, pi.id, 'nothing was deleted');
+  const bad = await payd.cli(['query', 'SELECT no_such_column FROM payment_intents']);
+  assert.equal(bad.code, 1);
+  const none = await payd.cli(['query']);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /give one SQL statement/);
+});

@@ -22,6 +22,7 @@ const os = require('node:os');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
+const PAYD_BIN = process.env.PAYD_BIN || path.join(ROOT, 'build', 'payd');
 const FILE_BYTES_MAX = 256 * 1024 * 1024;
 
 function luhn(digits) {
@@ -139,7 +140,8 @@ function scan(dirs, pats) {
  * Row by row in every SQLite database: every text of every table, with every
  * pattern (webhook secrets allowed in WHSEC_TABLES only). Catches what
  * the raw scan cannot tell apart (a webhook secret copied into an event, an
- * idempotent response, an audit row).
+ * idempotent response, an audit row) and what it cannot read: the JSON
+ * documents SQLite keeps compressed, which `payd query` prints as text.
  */
 /*
  * payd keeps each endpoint's signing secret (sealed) to sign with; the
@@ -152,6 +154,7 @@ function scanSqlite(dirs, pats) {
   const hits = [];
   let tables = 0;
   let allowed = 0;
+  let documents = 0;
   for (const dir of dirs) {
     for (const f of files(dir)) {
       if (!f.endsWith('.db')) continue;
@@ -163,8 +166,12 @@ function scanSqlite(dirs, pats) {
         continue; /* not a SQLite file */
       }
       for (const t of names) {
-        const text = execFileSync('sqlite3', ['-cmd', '.timeout 10000', '-readonly', '-json', f, `SELECT * FROM "${t}"`], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
+        /* payd query prints the JSON documents SQLite keeps compressed as
+         * their text (src/store/pack.c), where the sqlite3 shell shows a blob. */
+        const text = execFileSync(PAYD_BIN, ['query', '--db', `sqlite:${f}`, `SELECT * FROM "${t}"`], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
         tables++;
+        /* A payment intent's object, which SQLite keeps compressed, read as text. */
+        if (t === 'payment_intents' && text.includes('\\"object\\":\\"payment_intent\\"')) documents++;
         for (const p of pats) {
           if (p.logsOnly && p.name !== 'webhook secret') continue;
           const m = p.re.exec(text);
@@ -178,7 +185,7 @@ function scanSqlite(dirs, pats) {
       }
     }
   }
-  return { hits, tables, allowed };
+  return { hits, tables, allowed, documents };
 }
 
 test('the scanner finds what it looks for (planted in a scratch directory)', () => {
@@ -207,6 +214,7 @@ test('no card number, CVC, API secret, webhook secret, JWT or wallet number in a
     assert.ok(r.dbs > 0, `no database file found under ${dirs.join(', ')}`);
     const q = scanSqlite(dirs, patterns(cards));
     assert.ok(q.tables > 0, 'no SQLite table read');
+    assert.ok(q.documents > 0, 'no stored payment intent read as text');
     process.stdout.write(`# scanned ${r.scanned} files (${r.logs} logs, ${r.dbs} database files) and ${q.tables} SQLite tables `
       + `for ${cards.length} card numbers and secrets; webhook signing secrets kept in ${WHSEC_TABLES.join('/')}: ${q.allowed} tables\n`);
     const hits = [...r.hits, ...q.hits];

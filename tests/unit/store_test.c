@@ -485,6 +485,180 @@ STORE_TEST(later_statement_past_the_statement_cache)
     cr_assert_eq(read_int(s, "SELECT COUNT(*) FROM kv"), 2);
 }
 
+/* ------------------------------------------------------------------ */
+/* JSON documents (PAY_PJSON): packed on SQLite, text to every reader     */
+/* ------------------------------------------------------------------ */
+
+/* A payment intent as payd stores it (pay_json_dump), @n-th of a kind. */
+static void intent_json(char *out, size_t cap, int n)
+{
+    snprintf(out, cap,
+             "{\"id\":\"pi_0VcfTest%016d\",\"object\":\"payment_intent\",\"amount\":%d,"
+             "\"amount_capturable\":0,\"amount_details\":{\"tip\":{}},\"amount_received\":%d,"
+             "\"amount_refunded\":0,\"application\":null,\"application_fee_amount\":null,"
+             "\"automatic_payment_methods\":null,\"canceled_at\":null,"
+             "\"cancellation_reason\":null,\"capture_method\":\"automatic\","
+             "\"client_secret\":\"pi_0VcfTest%016d_secret_x\",\"confirmation_method\":"
+             "\"automatic\",\"created\":1796213355,\"currency\":\"usd\",\"customer\":null,"
+             "\"description\":\"caf\xc3\xa9 \\\"quoted\\\" \xf0\x9f\x92\xb3\",\"facility\":null,"
+             "\"fee_amount\":0,\"invoice\":null,\"last_payment_error\":null,\"latest_charge\":"
+             "null,\"livemode\":false,\"metadata\":{\"n\":\"%d\"},\"next_action\":null,"
+             "\"on_behalf_of\":null,\"payment_method\":null,\"payment_method_options\":{},"
+             "\"payment_method_types\":[\"card\"],\"processing\":null,\"status\":\"succeeded\","
+             "\"transfer_data\":null,\"transfer_group\":null}",
+             n, 1000 + n, 1000 + n, n, n);
+}
+
+struct docs {
+    const char *sql;
+    struct pay_param p[3];
+    size_t n;
+    char *a, *b; /* read back: columns 0 and 1 of the first row */
+    size_t a_len;
+    enum pay_err close_rc;
+};
+
+static enum pay_err docs_write_cb(struct pay_tx *tx, void *arg)
+{
+    struct docs *d = arg;
+    return pay_tx_exec(tx, d->sql, d->p, d->n, NULL);
+}
+
+static enum pay_err docs_read_cb(struct pay_tx *tx, void *arg)
+{
+    struct docs *d = arg;
+    struct pay_rows *r = NULL;
+    enum pay_err e = pay_tx_query(tx, d->sql, d->p, d->n, &r);
+    if (e != PAY_OK) {
+        return e;
+    }
+    free(d->a);
+    free(d->b);
+    d->a = d->b = NULL;
+    if (pay_rows_next(r)) {
+        const char *a = pay_rows_text(r, 0);
+        d->a_len = pay_rows_len(r, 0);
+        d->a = a != NULL ? strndup(a, d->a_len) : NULL;
+        const char *b = pay_rows_columns(r) > 1 ? pay_rows_text(r, 1) : NULL;
+        d->b = b != NULL ? strdup(b) : NULL;
+        /* Asked again, the same text. */
+        const char *again = pay_rows_text(r, 0);
+        if (a != NULL && (again == NULL || strcmp(again, d->a) != 0)) {
+            pay_rows_close(r);
+            return PAY_ERR_INTERNAL;
+        }
+    }
+    d->close_rc = pay_rows_close(r);
+    return d->close_rc;
+}
+
+/* Every reader gets the text back; SQLite keeps a document packed, smaller. */
+STORE_TEST(json_documents_read_back_as_text)
+{
+    cr_assert_eq(exec_sql(s, "CREATE TABLE docs (id BIGINT PRIMARY KEY, data TEXT, other TEXT)"),
+                 PAY_OK);
+    char one[2048], two[2048];
+    intent_json(one, sizeof(one), 1);
+    intent_json(two, sizeof(two), 2);
+    struct docs w = {.sql = "INSERT INTO docs (id, data, other) VALUES ($1, $2, $3)",
+                     .p = {PAY_PINT(1), PAY_PJSON(one), PAY_PJSON(two)},
+                     .n = 3};
+    cr_assert_eq(pay_store_write(s, docs_write_cb, &w), PAY_OK);
+    /* Short text and no text stay as they are. */
+    w.p[0] = PAY_PINT(2);
+    w.p[1] = PAY_PJSON("{\"a\":1}");
+    w.p[2] = PAY_PJSON(NULL);
+    cr_assert_eq(pay_store_write(s, docs_write_cb, &w), PAY_OK);
+
+    struct docs r = {
+        .sql = "SELECT data, other FROM docs WHERE id = $1", .p = {PAY_PINT(1)}, .n = 1};
+    cr_assert_eq(pay_store_read(s, docs_read_cb, &r), PAY_OK);
+    cr_assert_str_eq(r.a, one);
+    cr_assert_eq(r.a_len, strlen(one));
+    cr_assert_str_eq(r.b, two);
+    r.p[0] = PAY_PINT(2);
+    cr_assert_eq(pay_store_read(s, docs_read_cb, &r), PAY_OK);
+    cr_assert_str_eq(r.a, "{\"a\":1}");
+    cr_assert_null(r.b);
+    free(r.a);
+    free(r.b);
+
+    if (is_pg(s)) {
+        cr_assert_eq(read_int(s, "SELECT octet_length(data) FROM docs WHERE id = 1"),
+                     (int64_t)strlen(one));
+    } else {
+        cr_assert_eq(read_int(s, "SELECT typeof(data) = 'blob' FROM docs WHERE id = 1"), 1);
+        int64_t packed = read_int(s, "SELECT length(data) FROM docs WHERE id = 1");
+        cr_assert_lt(packed * 3, (int64_t)strlen(one), "%lld of %zu bytes", (long long)packed,
+                     strlen(one));
+        cr_assert_eq(read_int(s, "SELECT typeof(data) = 'text' FROM docs WHERE id = 2"), 1);
+    }
+}
+
+/* Text that does not shrink is stored as text; text rows read as before. */
+STORE_TEST(json_documents_that_do_not_shrink_stay_text)
+{
+    cr_assert_eq(exec_sql(s, "CREATE TABLE docs (id BIGINT PRIMARY KEY, data TEXT)"), PAY_OK);
+    /* 600 characters of no pattern zstd could use. */
+    char noise[603];
+    noise[0] = '"';
+    uint32_t x = 2463534242u;
+    for (int i = 1; i <= 600; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        noise[i] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[x % 62];
+    }
+    noise[601] = '"';
+    noise[602] = '\0';
+    struct docs w = {.sql = "INSERT INTO docs (id, data) VALUES ($1, $2)",
+                     .p = {PAY_PINT(1), PAY_PJSON(noise)},
+                     .n = 2};
+    cr_assert_eq(pay_store_write(s, docs_write_cb, &w), PAY_OK);
+    char one[2048];
+    intent_json(one, sizeof(one), 7);
+    w.p[0] = PAY_PINT(2);
+    w.p[1] = PAY_PTEXT(one); /* as rows written before packing existed */
+    cr_assert_eq(pay_store_write(s, docs_write_cb, &w), PAY_OK);
+    struct docs r = {.sql = "SELECT data FROM docs WHERE id = $1", .p = {PAY_PINT(1)}, .n = 1};
+    cr_assert_eq(pay_store_read(s, docs_read_cb, &r), PAY_OK);
+    cr_assert_str_eq(r.a, noise);
+    r.p[0] = PAY_PINT(2);
+    cr_assert_eq(pay_store_read(s, docs_read_cb, &r), PAY_OK);
+    cr_assert_str_eq(r.a, one);
+    free(r.a);
+    if (!is_pg(s)) {
+        cr_assert_eq(read_int(s, "SELECT count(*) FROM docs WHERE typeof(data) = 'text'"), 2);
+    }
+}
+
+/* A packed document whose bytes were damaged fails the read: never garbage. */
+Test(sqlite, damaged_json_document_fails_the_read, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    cr_assert_eq(exec_sql(s, "CREATE TABLE docs (id BIGINT PRIMARY KEY, data TEXT)"), PAY_OK);
+    char one[2048];
+    intent_json(one, sizeof(one), 3);
+    struct docs w = {.sql = "INSERT INTO docs (id, data) VALUES ($1, $2)",
+                     .p = {PAY_PINT(1), PAY_PJSON(one)},
+                     .n = 2};
+    cr_assert_eq(pay_store_write(s, docs_write_cb, &w), PAY_OK);
+    /* A byte in the middle of the frame flipped (its checksum catches it). */
+    cr_assert_eq(exec_sql(s, "UPDATE docs SET data = CAST(substr(data, 1, 40) || x'5a' || "
+                             "substr(data, 42) AS BLOB) WHERE id = 1"),
+                 PAY_OK);
+    cr_assert_eq(read_int(s, "SELECT typeof(data) = 'blob' FROM docs WHERE id = 1"), 1);
+    struct docs r = {.sql = "SELECT data FROM docs WHERE id = $1", .p = {PAY_PINT(1)}, .n = 1};
+    cr_assert_eq(pay_store_read(s, docs_read_cb, &r), PAY_ERR_DB);
+    cr_assert(r.a == NULL || strcmp(r.a, one) != 0);
+    free(r.a);
+    /* Cut short: the same. */
+    cr_assert_eq(exec_sql(s, "UPDATE docs SET data = substr(data, 1, 20) WHERE id = 1"), PAY_OK);
+    r.a = NULL;
+    cr_assert_eq(pay_store_read(s, docs_read_cb, &r), PAY_ERR_DB);
+    free(r.a);
+}
+
 struct changes {
     int64_t inserted, updated, deleted;
 };
