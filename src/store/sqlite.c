@@ -879,7 +879,12 @@ static enum pay_err conn_open(struct sq_store *s, bool writer, struct sq_conn *c
             sqlite3_wal_hook(c->db, wal_hook, s);
         }
     } else {
-        e = plain_exec(c->db, "PRAGMA foreign_keys=ON; PRAGMA query_only=1");
+        /* 1 MiB of pages each (SQLite's default is 2): up to PAY_DB_POOL_MAX
+         * readers filled theirs on a 10 M-payment database and took payd's
+         * peak RSS to 73 MB; the kernel's page cache holds the rest. At
+         * 1 MiB: 57 MB, and as many reads a second (bench/RESULTS.md, round 8). */
+        e = plain_exec(c->db,
+                       "PRAGMA foreign_keys=ON; PRAGMA query_only=1; PRAGMA cache_size=-1024");
     }
     if (e != PAY_OK) {
         conn_close(c);
