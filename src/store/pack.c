@@ -6,6 +6,11 @@
  * ~1,350 bytes becomes ~240, a payment intent ~1,100 → ~170: most of every
  * object is the same keys and nulls, which the dictionary already holds.
  *
+ * Why zstd (Debian's libzstd, a new dependency in round 8): it takes any
+ * bytes as a dictionary, and with one made of payd's objects a stored
+ * event packs to ~240 bytes in ~1.6 us; zlib (already on every machine)
+ * with the same bytes as its preset dictionary left ~470.
+ *
  * The format: byte 0 is the dictionary's version (PACK_V1), then one zstd
  * frame with its content size and a checksum. Text that does not shrink
  * is stored as text; rows written before packing existed are text too, so
