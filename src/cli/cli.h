@@ -155,6 +155,8 @@ bool pay_cli_load(struct pay_config *cfg, const struct pay_option *opts, size_t 
  * returns false on failure.
  */
 bool pay_cli_open_store(const struct pay_config *cfg, struct pay_store **out, int *level_out);
+/* The same without migrating: for commands that only read (payd query). */
+bool pay_cli_open_store_as_is(const struct pay_config *cfg, struct pay_store **out);
 
 /*
  * Dispatch "payd @group SUB ARGS..." to the row of @cmds named SUB (argv[0]

@@ -78,7 +78,7 @@ bool pay_cli_load(struct pay_config *cfg, const struct pay_option *opts, size_t 
     return true;
 }
 
-bool pay_cli_open_store(const struct pay_config *cfg, struct pay_store **out, int *level_out)
+bool pay_cli_open_store_as_is(const struct pay_config *cfg, struct pay_store **out)
 {
     struct pay_error err;
     pay_error_clear(&err);
@@ -87,14 +87,23 @@ bool pay_cli_open_store(const struct pay_config *cfg, struct pay_store **out, in
         fprintf(stderr, "payd: no database: give --db URL or set PAYD_DB\n");
         return false;
     }
-    struct pay_store *s = NULL;
-    enum pay_err e = pay_store_open(url, &s, &err);
+    enum pay_err e = pay_store_open(url, out, &err);
     if (e != PAY_OK) {
         pay_cli_print_error("cannot open the database", &err, e);
         return false;
     }
+    return true;
+}
+
+bool pay_cli_open_store(const struct pay_config *cfg, struct pay_store **out, int *level_out)
+{
+    struct pay_store *s = NULL;
+    if (!pay_cli_open_store_as_is(cfg, &s)) {
+        return false;
+    }
+    struct pay_error err;
     pay_error_clear(&err);
-    e = pay_store_migrate(s, level_out, &err);
+    enum pay_err e = pay_store_migrate(s, level_out, &err);
     if (e != PAY_OK) {
         pay_cli_print_error("cannot migrate the database", &err, e);
         pay_store_close(s);

@@ -6,13 +6,16 @@
  * printed as the text they hold, which the sqlite3 shell cannot show.
  *
  * The statement runs in a read transaction (SQLite: a query_only
- * connection; PostgreSQL: READ ONLY), so it cannot change anything, and the
- * database is not migrated first.
+ * connection; PostgreSQL: READ ONLY), so it cannot change anything; the
+ * database is not migrated first, and a SQLite file that is not there is
+ * refused rather than made. One statement only: a second one is refused on
+ * both databases.
  *
  * Threading: main thread only.
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -26,20 +29,26 @@ static const struct pay_option query_opts[] = {
 struct query_run {
     const char *sql;
     struct pay_buf line;
-    int64_t rows;
-    bool out_failed;
+    int64_t rows;      /* printed so far */
+    bool out_failed;   /* stdout refused a line */
+    bool rerun_failed; /* the store ran the read again after rows were out */
 };
 
 static enum pay_err query_tx(struct pay_tx *tx, void *arg)
 {
     struct query_run *q = arg;
+    /* A read runs again when its connection was lost (store.h): rows
+     * already printed cannot be taken back, so stop rather than print
+     * them twice. */
+    if (q->rows > 0) {
+        q->rerun_failed = true;
+        return PAY_ERR_UNAVAILABLE;
+    }
     struct pay_rows *r = NULL;
     enum pay_err e = pay_tx_query(tx, q->sql, NULL, 0, &r);
     if (e != PAY_OK) {
         return e;
     }
-    /* A read may run again (store.h): print only what this run reads. */
-    q->rows = 0;
     while (pay_rows_next(r)) {
         pay_buf_reset(&q->line);
         enum pay_err be = pay_buf_adds(&q->line, "{");
@@ -97,23 +106,27 @@ int pay_cli_query(int argc, char **argv)
         fprintf(stderr, "payd query: give one SQL statement\n");
         goto out;
     }
+    rc = 1;
+    /* Opening a SQLite path creates the file: a query of a mistyped path
+     * would answer from a new, empty database. */
     const char *url = pay_config_get(&cfg, "db");
-    if (url == NULL || url[0] == '\0') {
-        fprintf(stderr, "payd: no database: give --db URL or set PAYD_DB\n");
+    if (url != NULL && strncmp(url, "sqlite:", 7) == 0 && strcmp(url + 7, ":memory:") != 0 &&
+        access(url + 7, F_OK) != 0) {
+        fprintf(stderr, "payd query: no database at %s\n", url + 7);
         goto out;
     }
-    rc = 1;
-    struct pay_error err;
-    pay_error_clear(&err);
     struct pay_store *s = NULL;
-    enum pay_err e = pay_store_open(url, &s, &err);
-    if (e != PAY_OK) {
-        pay_cli_print_error("cannot open the database", &err, e);
+    if (!pay_cli_open_store_as_is(&cfg, &s)) {
         goto out;
     }
     q.sql = cfg.positional[0];
-    e = pay_store_read(s, query_tx, &q);
-    if (e != PAY_OK) {
+    enum pay_err e = pay_store_read(s, query_tx, &q);
+    if (q.rerun_failed) {
+        fprintf(stderr,
+                "payd query: the connection was lost after %lld rows were printed; the output "
+                "is incomplete\n",
+                (long long)q.rows);
+    } else if (e != PAY_OK) {
         pay_cli_print_error("the query failed", NULL, e);
     } else if (q.out_failed || fflush(stdout) != 0) {
         fprintf(stderr, "payd query: cannot write the rows\n");

@@ -679,10 +679,12 @@ static enum pay_err collect(struct pay_tx *tx, const char *sql, bool intents,
         if (intents) {
             v->b = pay_rows_int(r, 2);
             v->fee = pay_rows_int(r, 4);
-            v->data_agrees = json_is_object(obj) &&
-                             pay_json_int(obj, "amount_received", -1) == v->a &&
-                             pay_json_int(obj, "amount_refunded", -1) == v->b &&
-                             pay_json_int(obj, "fee_amount", 0) == v->fee;
+            /* disputed is the fraud rules' copy of the object's mark (0018). */
+            v->data_agrees =
+                json_is_object(obj) && pay_json_int(obj, "amount_received", -1) == v->a &&
+                pay_json_int(obj, "amount_refunded", -1) == v->b &&
+                pay_json_int(obj, "fee_amount", 0) == v->fee &&
+                json_is_true(json_object_get(obj, "disputed")) == (pay_rows_int(r, 5) != 0);
         } else {
             const char *status = pay_rows_text(r, 2);
             v->b = pay_str_eq(status, "succeeded") || pay_str_eq(status, "pending");
@@ -763,8 +765,8 @@ enum pay_err pay_payments_verify(struct pay_tx *tx, struct pay_buf *report, int6
     tally_init(&t_refunds);
 
     enum pay_err e = collect(tx,
-                             "SELECT id, amount_received, amount_refunded, data, fee "
-                             "FROM payment_intents ORDER BY seq",
+                             "SELECT id, amount_received, amount_refunded, data, fee, "
+                             "disputed FROM payment_intents ORDER BY seq",
                              true, &intents, &n_intents);
     if (e == PAY_OK) {
         e = collect(tx, "SELECT id, amount, status, data FROM refunds ORDER BY seq", false,

@@ -181,7 +181,7 @@ struct stmt_entry {
 
 struct sq_conn {
     sqlite3 *db;
-    struct pay_pack *pack; /* zstd contexts for PAY_PJSON, made on first use */
+    struct pay_pack *pack; /* zstd contexts for PAY_PJSON (each made on first use) */
     /* Open addressing, power-of-two capacity; entries stay put when it grows. */
     struct stmt_entry **slots;
     size_t cap, count;
@@ -369,17 +369,32 @@ static enum pay_err prepare(struct sq_conn *c, const char *sql, bool persistent,
     if (lite == NULL) {
         return PAY_ERR_NOMEM;
     }
+    const char *tail = NULL;
     int rc =
-        sqlite3_prepare_v3(c->db, lite, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, out, NULL);
-    free(lite);
+        sqlite3_prepare_v3(c->db, lite, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, out, &tail);
     if (rc != SQLITE_OK) {
+        free(lite);
         *out = NULL;
         return map_error(c->db, rc, sql);
     }
     if (*out == NULL) {
+        free(lite);
         pay_logf(PAY_LOG_ERROR, NULL, "sqlite: empty statement: %.200s", sql);
         return PAY_ERR_INTERNAL;
     }
+    /* A second statement would be dropped unrun (PostgreSQL refuses it):
+     * refuse it too, whitespace and comments after the first aside. */
+    sqlite3_stmt *more = NULL;
+    if (tail != NULL && *tail != '\0' &&
+        (sqlite3_prepare_v2(c->db, tail, -1, &more, NULL) != SQLITE_OK || more != NULL)) {
+        sqlite3_finalize(more);
+        sqlite3_finalize(*out);
+        *out = NULL;
+        free(lite);
+        pay_logf(PAY_LOG_ERROR, NULL, "sqlite: more than one statement: %.200s", sql);
+        return PAY_ERR_DB;
+    }
+    free(lite);
     return PAY_OK;
 }
 
@@ -494,8 +509,7 @@ static enum pay_err bind_params(struct sq_conn *c, sqlite3_stmt *st, const char 
         case PAY_P_TEXT:
             if (p[i].s == NULL) {
                 rc = sqlite3_bind_null(st, idx);
-            } else if (p[i].json && (c->pack != NULL || (c->pack = pay_pack_new()) != NULL) &&
-                       pay_pack_json(c->pack, p[i].s, p[i].len, &blob, &blob_len)) {
+            } else if (p[i].json && pay_pack_json(c->pack, p[i].s, p[i].len, &blob, &blob_len)) {
                 /* SQLite frees the blob when it is done with it, failed bind included. */
                 rc = sqlite3_bind_blob64(st, idx, blob, blob_len, free);
             } else {
@@ -622,9 +636,7 @@ static struct sq_unpacked *unpacked(struct sq_rows *r, int col)
     }
     struct sq_unpacked *u = &r->un[col];
     if (!u->valid) {
-        struct sq_conn *c = r->conn;
-        if ((c->pack == NULL && (c->pack = pay_pack_new()) == NULL) ||
-            !pay_pack_expand(c->pack, blob, n, &u->buf, &u->cap, &u->len)) {
+        if (!pay_pack_expand(r->conn->pack, blob, n, &u->buf, &u->cap, &u->len)) {
             pay_logf(PAY_LOG_ERROR, NULL,
                      "sqlite: column %d holds a packed document that does not expand: %.200s", col,
                      sqlite3_sql(r->st));
@@ -850,6 +862,11 @@ static enum pay_err conn_open(struct sq_store *s, bool writer, struct sq_conn *c
                           s->path, c->db != NULL ? sqlite3_errmsg(c->db) : "out of memory");
         conn_close(c);
         return e;
+    }
+    c->pack = pay_pack_new();
+    if (c->pack == NULL) {
+        conn_close(c);
+        return pay_error_set(err, PAY_ERR_NOMEM, NULL, NULL);
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);

@@ -661,6 +661,19 @@ test('payd query prints stored objects as text on both databases, and writes not
   assert.equal(del.code, 1);
   assert.match(del.stderr, /the query failed/);
   assert.equal(ok(await getIntent(payd, pi.id)).id, pi.id, 'nothing was deleted');
+  const two = await payd.cli(['query', `SELECT id FROM payment_intents WHERE id = '${pi.id}'; DELETE FROM payment_intents WHERE id = '${pi.id}'`]);
+  assert.equal(two.code, 1, 'a second statement is refused, not dropped');
+  assert.equal(two.stdout, '');
+  assert.equal(ok(await getIntent(payd, pi.id)).id, pi.id);
+  const comment = await payd.cli(['query', `SELECT id FROM payment_intents WHERE id = '${pi.id}'; -- the one`]);
+  assert.equal(comment.code, 0, comment.stderr);
+  assert.equal(JSON.parse(comment.stdout).id, pi.id);
+  if (payd.kind === 'sqlite') {
+    const missing = await payd.cli(['query', '--db', `sqlite:${payd.dir}/no/such.db`, 'SELECT 1']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no database at/);
+    assert.ok(!require('node:fs').existsSync(`${payd.dir}/no`), 'nothing was made');
+  }
   const bad = await payd.cli(['query', 'SELECT no_such_column FROM payment_intents']);
   assert.equal(bad.code, 1);
   const none = await payd.cli(['query']);

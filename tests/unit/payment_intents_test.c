@@ -229,6 +229,30 @@ Test(intents, object_and_columns_disagreeing_fails_verify)
     pay_buf_release(&v.report);
 }
 
+/* The disputed column is the fraud rules' copy of the object's mark. */
+Test(intents, disputed_column_disagreeing_fails_verify)
+{
+    char a[64], b[64];
+    paid(5000, NULL, a);
+    paid(6000, NULL, b);
+    char q[256];
+    snprintf(q, sizeof(q), "UPDATE payment_intents SET disputed = 1 WHERE id = '%s'", a);
+    sql(q);
+    struct verify v;
+    verify(&v);
+    cr_assert_eq(v.payments_violations, 1, "%s", v.report.data);
+    cr_assert_not_null(strstr(v.report.data, "FAIL payment intents: stored objects"), "%s",
+                       v.report.data);
+    cr_assert_not_null(strstr(v.report.data, a), "%s", v.report.data);
+    pay_buf_release(&v.report);
+    /* Marked in both, they agree again. */
+    cr_assert(tamper_doc(store, "payment_intents", "id", a,
+                         "\"fee_amount\":", "\"disputed\":true,\"fee_amount\":"));
+    verify(&v);
+    cr_assert_eq(v.payments_violations, 0, "%s", v.report.data);
+    pay_buf_release(&v.report);
+}
+
 Test(intents, the_table_refuses_an_over_refund)
 {
     char a[64];

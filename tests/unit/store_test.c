@@ -659,6 +659,17 @@ Test(sqlite, damaged_json_document_fails_the_read, .fini = teardown)
     free(r.a);
 }
 
+/* One statement a call on both databases: a second is refused, not dropped. */
+STORE_TEST(a_second_statement_is_refused)
+{
+    make_kv(s);
+    cr_assert_neq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('a', 1); DELETE FROM kv"), PAY_OK);
+    cr_assert_eq(read_int(s, "SELECT COUNT(*) FROM kv"), 0, "nothing of it ran");
+    /* Whitespace, a semicolon and a comment after the one are fine. */
+    cr_assert_eq(exec_sql(s, "INSERT INTO kv (k, v) VALUES ('b', 2);  -- the one\n"), PAY_OK);
+    cr_assert_eq(read_int(s, "SELECT v FROM kv WHERE k = 'b'"), 2);
+}
+
 struct changes {
     int64_t inserted, updated, deleted;
 };
