@@ -8,6 +8,9 @@
  * platform's plumbing). The signing secret appears only in the responses
  * of create and rotate_secret.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "../events/webhooks.h"
 #include "api_int.h"
 
@@ -84,6 +87,29 @@ static enum pay_err parse_params(struct pay_request *req, struct pay_webhook_end
     return PAY_OK;
 }
 
+/*
+ * Before the write transaction (pay_route.prepare): check the URL now,
+ * resolving its host on the connection's thread, and keep the verdict for
+ * the handler. A lookup can take seconds; in the transaction it would hold
+ * the writer, and on SQLite every payment would wait behind it. A URL
+ * that is not a string of the right size is left for the handler to refuse.
+ */
+static void endpoints_check_url(struct pay_request *req)
+{
+    const json_t *url = json_object_get(req->body, "url");
+    if (!json_is_string(url) || json_string_length(url) == 0 ||
+        json_string_length(url) > PAY_WEBHOOK_URL_LEN_MAX) {
+        return;
+    }
+    struct pay_webhook_url_verdict *v = calloc(1, sizeof(*v));
+    if (v == NULL) {
+        return; /* the handler checks it itself */
+    }
+    memcpy(v->url, json_string_value(url), json_string_length(url) + 1);
+    v->rc = pay_webhook_url_check(v->url, pay_webhook_config(), NULL, &v->err);
+    req->prepared_arg = v;
+}
+
 static enum pay_err endpoints_create(struct pay_request *req)
 {
     static const char *const allowed[] = {
@@ -93,6 +119,7 @@ static enum pay_err endpoints_create(struct pay_request *req)
     struct pay_webhook_endpoint_params p = {0};
     json_t *md = NULL;
     enum pay_err e = parse_params(req, &p, events, &md);
+    p.url_checked = req->prepared_arg;
     json_t *out = NULL;
     if (e == PAY_OK) {
         e = pay_webhook_endpoint_create(req->tx, pay_webhook_config(), &p, &out, &req->err);
@@ -122,6 +149,7 @@ static enum pay_err endpoints_update(struct pay_request *req)
     struct pay_webhook_endpoint_params p = {0};
     json_t *md = NULL;
     enum pay_err e = parse_params(req, &p, events, &md);
+    p.url_checked = req->prepared_arg;
     json_t *out = NULL;
     if (e == PAY_OK && p.url != NULL && p.url[0] == '\0') {
         e = pay_error_set(&req->err, PAY_ERR_PARAM_INVALID, "url", "url must not be empty.");
@@ -224,12 +252,12 @@ static enum pay_err deliveries_list(struct pay_request *req)
 
 PAY_API_ROUTES_DEFINE(webhook_endpoints) = {
     {"POST", "/v1/webhook_endpoints", endpoints_create, PAY_ROLE_ADMIN, PAY_ROUTE_WRITE,
-     "Create a webhook endpoint"},
+     "Create a webhook endpoint", endpoints_check_url},
     {"GET", "/v1/webhook_endpoints", endpoints_list, PAY_ROLE_ADMIN, 0, "List webhook endpoints"},
     {"GET", "/v1/webhook_endpoints/:id", endpoints_get, PAY_ROLE_ADMIN, 0,
      "Retrieve a webhook endpoint"},
     {"POST", "/v1/webhook_endpoints/:id", endpoints_update, PAY_ROLE_ADMIN, PAY_ROUTE_WRITE,
-     "Update a webhook endpoint"},
+     "Update a webhook endpoint", endpoints_check_url},
     {"DELETE", "/v1/webhook_endpoints/:id", endpoints_delete, PAY_ROLE_ADMIN, PAY_ROUTE_WRITE,
      "Delete a webhook endpoint"},
     {"POST", "/v1/webhook_endpoints/:id/rotate_secret", endpoints_rotate, PAY_ROLE_ADMIN,

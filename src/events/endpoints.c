@@ -185,6 +185,21 @@ static enum pay_err merge_metadata(json_t *o, const struct pay_webhook_endpoint_
     return PAY_OK;
 }
 
+/* @p->url is fit for delivery: the verdict found before the transaction
+ * when there is one for this URL, else checked now. */
+static enum pay_err url_fit(const struct pay_webhook_endpoint_params *p,
+                            const struct pay_webhook_config *cfg, struct pay_error *err)
+{
+    const struct pay_webhook_url_verdict *v = p->url_checked;
+    if (v == NULL || strcmp(v->url, p->url) != 0) {
+        return pay_webhook_url_check(p->url, cfg, NULL, err);
+    }
+    if (v->rc != PAY_OK) {
+        *err = v->err;
+    }
+    return v->rc;
+}
+
 static void new_secret(char *out)
 {
     pay_secret_new("whsec", out);
@@ -207,7 +222,7 @@ enum pay_err pay_webhook_endpoint_create(struct pay_tx *tx, const struct pay_web
     if (rc != PAY_OK) {
         return rc;
     }
-    rc = pay_webhook_url_check(p->url, cfg, NULL, err);
+    rc = url_fit(p, cfg, err);
     if (rc != PAY_OK) {
         json_decref(events);
         return rc;
@@ -294,7 +309,7 @@ enum pay_err pay_webhook_endpoint_update(struct pay_tx *tx, const struct pay_web
         return rc;
     }
     if (p->url != NULL) {
-        rc = pay_webhook_url_check(p->url, cfg, NULL, err);
+        rc = url_fit(p, cfg, err);
         if (rc != PAY_OK) {
             goto out;
         }

@@ -113,6 +113,16 @@ struct pay_webhook_target {
  */
 enum pay_err pay_webhook_url_check(const char *url, const struct pay_webhook_config *cfg,
                                    struct pay_webhook_target *out, struct pay_error *err) PAY_WUR;
+/*
+ * pay_webhook_url_check's outcome for a URL, found before the write
+ * transaction: the check resolves the host, which can take seconds and
+ * must not hold the database writer (on SQLite every other write waits).
+ */
+struct pay_webhook_url_verdict {
+    char url[PAY_WEBHOOK_URL_LEN_MAX + 1];
+    enum pay_err rc;
+    struct pay_error err;
+};
 
 /* ---- Signatures, matching, backoff (pure; signing.c) ------------------- */
 
@@ -146,6 +156,9 @@ struct pay_webhook_endpoint_params {
     bool metadata_clear;    /* metadata="" */
     const char *api_version;
     int disabled; /* -1 not given, 0 enable, 1 disable */
+    /* The URL checked already, outside the transaction; NULL (or a verdict
+     * for another URL): checked here. */
+    const struct pay_webhook_url_verdict *url_checked;
 };
 
 /* Create an endpoint; *out (new) is its object with "secret", shown only

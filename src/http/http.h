@@ -60,6 +60,15 @@ struct pay_route {
     unsigned roles; /* PAY_ROLE_* mask; ignored with PAY_ROUTE_PUBLIC */
     unsigned flags; /* enum pay_route_flags */
     const char *summary;
+    /*
+     * PAY_ROUTE_WRITE routes only, may be NULL: work that must not hold the
+     * database writer (resolving a host name), run on the connection's
+     * thread before the write transaction opens. It records what it found
+     * in pay_request.prepared_arg (malloc'd; the server free()s it) for the
+     * handler to use, and never answers: a replayed Idempotency-Key still
+     * gets its stored answer, whatever this finds now.
+     */
+    void (*prepare)(struct pay_request *req);
 };
 
 struct pay_stripe_config; /* connectors.h: the Stripe account, when configured */
@@ -148,6 +157,8 @@ struct pay_request {
      */
     pay_handler_fn deferred;
     void *deferred_arg;
+    /* What the route's prepare step found (pay_route.prepare), or NULL. */
+    void *prepared_arg;
     /* Set by pay_request_audit: the audit record is written already. */
     bool audited;
 };

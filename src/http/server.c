@@ -10,7 +10,9 @@
  *   - PAY_ROUTE_NO_TX routes: directly, req->tx NULL;
  *   - PAY_ROUTE_WRITE routes: inside pay_store_write, with the idempotency
  *     claim before it and the rendered response recorded after it in the
- *     same transaction (idempotency.c); a handler that must call a provider
+ *     same transaction (idempotency.c); a route's prepare step, when it
+ *     has one, runs before, on the connection's thread (a DNS lookup must
+ *     not hold the writer); a handler that must call a provider
  *     sets a continuation (pay_request.deferred), run after the commit
  *     outside any transaction, whose answer then replaces the recorded one;
  *   - other routes: inside a pay_store_read snapshot.
@@ -669,6 +671,9 @@ static enum pay_err run_handler(struct conn_state *cs)
         return rc;
     }
     if (flags & PAY_ROUTE_WRITE) {
+        if (req->route->prepare != NULL) {
+            req->route->prepare(req);
+        }
         cs->cb_rc = PAY_OK;
         rc = pay_store_write(store, write_cb, cs);
         /* The rendered response stands unless the commit itself failed. */
@@ -1075,6 +1080,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         pay_buf_release(&req->uploads[i].data);
     }
     free(req->uploads);
+    free(req->prepared_arg);
     free(cs->scratch);
     free(cs);
 

@@ -18,9 +18,10 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
+const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { startPayd, freshDatabase, ROOT } = require('./lib/payd');
+const { startPayd, freshDatabase, ROOT, PAYD } = require('./lib/payd');
 const { ok, expectError, newCustomer, intent } = require('./lib/intents');
 
 const KIND = process.env.PAYD_TEST_DB || 'sqlite';
@@ -206,6 +207,63 @@ test('endpoints: create shows the secret once; retrieve, list, update, delete; a
     assert.doesNotMatch(fs.readFileSync(payd.logFile, 'utf8'), new RegExp(we.secret), 'the secret is never logged');
   } finally {
     await payd.stop();
+  }
+});
+
+/*
+ * tests/fakes/dns_gate.c, preloaded into payd: a lookup of a name ending in
+ * ".gate.test" waits until the test creates the file @gate, then finds
+ * nothing. No resolver is asked and nothing leaves the machine.
+ */
+function dnsGate() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payd-dns-gate-'));
+  const gate = path.join(dir, 'open');
+  const asan = process.env.ASAN_OPTIONS ? `${process.env.ASAN_OPTIONS}:` : '';
+  return {
+    gate,
+    env: {
+      LD_PRELOAD: path.join(path.dirname(PAYD), 'tests', 'fakes', 'dns_gate.so'),
+      PAYD_TEST_DNS_GATE: gate,
+      /* The shim is not instrumented; under ASan it loads before the runtime. */
+      ASAN_OPTIONS: `${asan}verify_asan_link_order=0`,
+    },
+    waiting: () => fs.existsSync(`${gate}.waiting`),
+    open: () => fs.writeFileSync(gate, ''),
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+test("an endpoint's slow DNS lookup does not hold payments back; its verdict still decides", async () => {
+  const dns = dnsGate();
+  const payd = await startPayd({ args: FAST, env: dns.env });
+  try {
+    let answered = false;
+    const create = payd.api('POST', '/v1/webhook_endpoints', {
+      form: { url: 'https://hooks.gate.test/payd', enabled_events: ['*'] },
+    }).then((r) => { answered = true; return r; });
+    await waitFor('payd to look the host up', dns.waiting);
+    /* Writes go on while the lookup waits: on SQLite there is one writer,
+     * and a lookup inside its transaction would stop every one of them. */
+    const c = await newCustomer(payd);
+    const pi = await intent(payd, { customer: c.id, payment_method: 'pm_card_visa', confirm: true });
+    assert.equal(pi.status, 'succeeded');
+    assert.equal(answered, false, 'the payment was answered while the lookup still waited');
+    dns.open();
+    const r = await create;
+    expectError(r, 400, { param: 'url' });
+    assert.match(r.body.error.message, /does not resolve/);
+    /* An update's new URL is looked up the same way, and refused alike. */
+    const we = ok(await payd.api('POST', '/v1/webhook_endpoints', {
+      form: { url: 'http://127.0.0.1:9/hook', enabled_events: ['*'] },
+    }));
+    const up = await payd.api('POST', `/v1/webhook_endpoints/${we.id}`, { form: { url: 'https://other.gate.test/' } });
+    expectError(up, 400, { param: 'url' });
+    assert.match(up.body.error.message, /other\.gate\.test' does not resolve/);
+    const list = ok(await payd.api('GET', '/v1/webhook_endpoints'));
+    assert.deepEqual(list.data.map((e) => e.url), ['http://127.0.0.1:9/hook'], 'nothing of the refused URLs was kept');
+  } finally {
+    await payd.stop();
+    dns.remove();
   }
 });
 
