@@ -96,7 +96,8 @@ static enum pay_err card_fingerprint(struct pay_op *op, const struct pay_pm_char
  * names none. The customer's row is locked (SELECT ... FOR UPDATE) for the rest of the
  * transaction, so on PostgreSQL two attempts of one customer are assessed
  * one after the other and the per-customer counts (velocity, card testing,
- * daily limits) cannot both miss the other (SQLite serialises writes anyway).
+ * daily limits) cannot both miss the other (SQLite serialises writes anyway;
+ * serialize_counts does the same for the counts per card and address).
  */
 static enum pay_err customer_facts(struct pay_op *op, const json_t *intent, char *out, size_t n,
                                    char *facility, size_t facility_n)
@@ -283,6 +284,31 @@ static void blocked(struct counts *c, const char *type, const char *value, int64
 }
 
 /* The rules' facts for one attempt (the cheap ones are already in @f). */
+/*
+ * The customer's row lock (customer_facts) makes two attempts of one
+ * customer count one after the other on PostgreSQL; these keys do the
+ * same for the counts per card and per client address, so a parallel
+ * burst on one card or from one address cannot pass a limit with every
+ * attempt missing the others. Card before address, always.
+ */
+static enum pay_err serialize_counts(struct pay_op *op, const struct pay_risk_config *c,
+                                     const char *card, const char *addr,
+                                     const struct pay_risk_facts *f, bool cards_address)
+{
+    char key[PAY_RISK_VALUE_LEN_MAX + 32];
+    enum pay_err e = PAY_OK;
+    if (f->has_card && c->velocity_card.points > 0 && c->velocity_card.max > 0) {
+        snprintf(key, sizeof(key), "risk:card:%s", card);
+        e = pay_tx_serialize_on(op->tx, key);
+    }
+    if (e == PAY_OK && f->has_address &&
+        ((c->velocity_address.points > 0 && c->velocity_address.max > 0) || cards_address)) {
+        snprintf(key, sizeof(key), "risk:client_addr:%s", addr);
+        e = pay_tx_serialize_on(op->tx, key);
+    }
+    return pay_op_fail(op, e);
+}
+
 static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, int64_t now,
                            const char *customer, const char *card, const char *addr,
                            const char *email, struct pay_risk_facts *f)
@@ -336,7 +362,10 @@ static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, i
         cards_by(&q, "client_addr", addr, card, now - c->card_testing.window_s,
                  &f->cards_of_address);
     }
-    enum pay_err e = counts_read(op, &q);
+    enum pay_err e = serialize_counts(op, c, card, addr, f, cards_address);
+    if (e == PAY_OK) {
+        e = counts_read(op, &q);
+    }
     f->blocked_card = blocks[0] > 0;
     f->blocked_email = blocks[1] > 0;
     f->blocked_address = blocks[2] > 0;

@@ -978,6 +978,15 @@ enum pay_err pay_pg_open(const char *url, struct pay_store **out, struct pay_err
     return PAY_OK;
 }
 
+/* A transaction advisory lock (pay_tx_serialize_on), held back for the
+ * next round trip; at READ COMMITTED each later statement's snapshot is
+ * taken after the lock is granted, so it sees what the holder committed. */
+static enum pay_err pg_serialize_on(struct pay_tx *tx, const char *key)
+{
+    const struct pay_param p[] = {PAY_PTEXT(key)};
+    return pg_exec_later(tx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", p, 1);
+}
+
 static const struct pay_store_ops pg_ops = {
     .kind = "postgres",
     .close = pg_close,
@@ -985,6 +994,7 @@ static const struct pay_store_ops pg_ops = {
     .read = pg_read,
     .exec = pg_exec,
     .exec_later = pg_exec_later,
+    .serialize_on = pg_serialize_on,
     .query = pg_query,
     .rows_next = pg_rows_next,
     .rows_text = pg_rows_text,

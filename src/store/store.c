@@ -246,6 +246,18 @@ enum pay_err pay_tx_exec_later(struct pay_tx *tx, const char *sql, const struct 
     return pay_tx_fail(tx, rc == PAY_ERR_DB_UNIQUE ? PAY_ERR_DB : rc);
 }
 
+enum pay_err pay_tx_serialize_on(struct pay_tx *tx, const char *key)
+{
+    PAY_ASSERT(tx->write && key != NULL);
+    if (tx->failed) {
+        return refuse_poisoned("serialize_on");
+    }
+    if (tx->store->ops->serialize_on == NULL) {
+        return PAY_OK;
+    }
+    return pay_tx_fail(tx, tx->store->ops->serialize_on(tx, key));
+}
+
 bool pay_tx_defers_writes(struct pay_tx *tx)
 {
     return tx->store->ops->exec_later != NULL;

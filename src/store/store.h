@@ -126,6 +126,17 @@ enum pay_err pay_tx_exec(struct pay_tx *tx, const char *sql, const struct pay_pa
 enum pay_err pay_tx_exec_later(struct pay_tx *tx, const char *sql, const struct pay_param *p,
                                size_t n) PAY_WUR;
 /*
+ * Serialise on @key in a write transaction: its rest runs alone among the
+ * transactions that name the same key, for a count that must see the rows
+ * of every other one before it decides (a fraud rule's limit per card).
+ * On PostgreSQL a transaction advisory lock on a 64-bit hash of @key,
+ * held back like pay_tx_exec_later (it travels with the next round trip,
+ * and is held until COMMIT or ROLLBACK); callers take their keys in one
+ * fixed order, and a deadlock all the same comes back as
+ * PAY_ERR_DB_RETRY. On SQLite nothing: its writes are serial already.
+ */
+enum pay_err pay_tx_serialize_on(struct pay_tx *tx, const char *key) PAY_WUR;
+/*
  * Whether pay_tx_exec_later holds statements back (PostgreSQL: a statement
  * waited for costs a round trip, one held back costs none), so that a
  * caller can choose between reading first and writing unconditionally.

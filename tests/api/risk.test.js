@@ -20,7 +20,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { startPayd, runPayd, freshDatabase } = require('./lib/payd');
-const { expectError, ok, newCustomer, createIntent, getIntent, walk3ds } = require('./lib/intents');
+const { expectError, ok, newCustomer, createIntent, getIntent, walk3ds, cardPm } = require('./lib/intents');
 
 /* Every scoring rule off; a test turns on what it checks. */
 const QUIET = {
@@ -491,6 +491,53 @@ test('card testing: a parallel burst of cards from one customer lets exactly the
     const attempts = await attemptsOf(payd, { customer: c.id });
     assert.equal(attempts.length, 5);
     assert.equal(attempts.filter((a) => a.decision === 'decline').length, 3);
+  } finally {
+    await payd.stop();
+  }
+});
+
+test('velocity per card: a parallel burst of one card across customers lets exactly the maximum through', async () => {
+  /* On PostgreSQL the attempts run on several connections at once; each
+   * must count the others' rows before it decides (issue 7's review: the
+   * per-card count was not serialised there). */
+  const payd = await startRisk({ rules: { velocity_card: { points: 60, max: 3 } } });
+  try {
+    /* One card, saved by each customer as a payment method of its own:
+     * the same fingerprint, nothing else shared. */
+    const customers = [];
+    const pms = [];
+    for (let i = 0; i < 12; i++) {
+      customers.push((await newCustomer(payd)).id);
+      pms.push((await cardPm(payd, '4242424242424242')).id);
+    }
+    const rs = await Promise.all(customers.map((id, i) => pay(payd, { customer: id, amount: 100, payment_method: pms[i] })));
+    assert.equal(rs.filter((r) => r.status === 200).length, 3, rs.map((r) => r.status).join(','));
+    for (const r of rs.filter((x) => x.status !== 200)) {
+      expectError(r, 402, { decline_code: 'fraudulent' });
+    }
+    let declined = 0;
+    for (const id of customers) {
+      const [a] = await attemptsOf(payd, { customer: id });
+      if (a.decision === 'decline') {
+        declined++;
+        assert.deepEqual(rules(a), ['velocity_card']);
+      }
+    }
+    assert.equal(declined, 9);
+  } finally {
+    await payd.stop();
+  }
+});
+
+test('card testing: a parallel burst of cards from one client address lets exactly the threshold through', async () => {
+  const payd = await startRisk({ rules: { card_testing: { max_cards_per_address: 3 } } });
+  try {
+    const cards = ['pm_card_visa', 'pm_card_mastercard', 'pm_card_amex', 'pm_card_discover', 'pm_card_visa_debit'];
+    const rs = await Promise.all(cards.map((pm) => patientPay(payd, { amount: 50, payment_method: pm })));
+    assert.equal(rs.filter((r) => r.status === 200).length, 3, rs.map((r) => r.status).join(','));
+    for (const r of rs.filter((x) => x.status !== 200)) {
+      expectError(r, 402, { decline_code: 'fraudulent' });
+    }
   } finally {
     await payd.stop();
   }
