@@ -63,6 +63,26 @@ char *pay_cli_server_key_path(const char *db_url);
  * winner's). PAY_ERR_NOT_FOUND when missing and !@create.
  */
 enum pay_err pay_cli_server_key_load(const char *path, bool create, char **out) PAY_WUR;
+/*
+ * Hold @key against the check the database keeps of the key that keyed it
+ * (settings.fingerprint_key_check, migration 0020), recording it when there
+ * is none yet. False, with a message on stderr naming @cmd and @source (how
+ * the key was found: "--fingerprint-key", "the key file PATH"), when the
+ * database was keyed with another key or cannot be asked; @created: the
+ * key file was made just now.
+ */
+bool pay_cli_fingerprint_key_check(struct pay_store *store, const char *key, const char *cmd,
+                                   const char *source, bool created);
+/*
+ * The fingerprint key of the database @store, for command @cmd: the
+ * --fingerprint-key option, else its key file (pay_cli_server_key_path,
+ * created when missing; with PostgreSQL a warning says to give every payd
+ * the same key), else (an in-memory database) a fresh random key; then
+ * held against the database's check. Caller frees (explicit_bzero first);
+ * NULL with a message on stderr.
+ */
+char *pay_cli_fingerprint_key(const struct pay_config *cfg, struct pay_store *store,
+                              const char *cmd);
 
 /* The options every database command shares, for building option tables. */
 #define PAY_CLI_OPT_CONFIG                                                                         \

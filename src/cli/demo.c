@@ -84,7 +84,7 @@ static const struct demo_provider providers[] = {
 
 struct demo_run {
     const char *momo_url;
-    const char *server_key; /* NULL: credentials stored as given */
+    const char *server_key; /* seals the wallet credentials */
     struct pay_error err;
     struct pay_buf out; /* what was done, printed after the commit */
     int created, existing;
@@ -275,20 +275,11 @@ int pay_cli_demo(int argc, char **argv)
     if (!pay_cli_open_store(&cfg, &s, NULL)) {
         goto out;
     }
-    const char *key_opt = pay_config_get(&cfg, "fingerprint-key");
-    char *key = NULL;
-    if (key_opt != NULL && key_opt[0] != '\0') {
-        key = strdup(key_opt);
-    } else {
-        /* payd serve's key file, made now when serve has not run yet. */
-        char *path = pay_cli_server_key_path(pay_config_get(&cfg, "db"));
-        if (path != NULL && pay_cli_server_key_load(path, true, &key) != PAY_OK) {
-            fprintf(stderr, "payd demo: cannot read or create the server key file %s\n", path);
-            free(path);
-            pay_store_close(s);
-            goto out;
-        }
-        free(path);
+    /* payd serve's key, its file made now when serve has not run yet. */
+    char *key = pay_cli_fingerprint_key(&cfg, s, "demo");
+    if (key == NULL) {
+        pay_store_close(s);
+        goto out;
     }
     struct demo_run run = {.momo_url = momo_url, .server_key = key};
     pay_buf_init(&run.out, 64 * 1024);
@@ -300,9 +291,7 @@ int pay_cli_demo(int argc, char **argv)
                pay_config_get(&cfg, "db"), run.created, run.existing,
                run.out.data != NULL ? run.out.data : "");
         if (run.created > 0) {
-            printf("Wallet credentials: %s\n",
-                   key != NULL ? "sealed under payd serve's server key"
-                               : "stored as given (an in-memory database has no key file)");
+            printf("Wallet credentials: sealed under payd serve's server key\n");
         }
         bool ok =
             run.created == 0 || pay_cli_audit_record(s, "payd demo", NULL, "facilities, providers");

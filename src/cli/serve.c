@@ -33,8 +33,6 @@
  * mmapped: see the mallopt calls in pay_cli_serve. */
 #define SERVE_MALLOC_TRIM_BYTES (32 * 1024 * 1024)
 #define SERVE_MALLOC_MMAP_BYTES (1024 * 1024)
-/* Random bytes of a generated fingerprint key (hex-encoded in its file). */
-#define FINGERPRINT_KEY_BYTES 32
 
 static const struct pay_option serve_opts[] = {
     PAY_CLI_OPT_CONFIG,
@@ -116,41 +114,6 @@ static void rtrim(char *s)
     while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t')) {
         s[--n] = '\0';
     }
-}
-
-/* The fingerprint key from the option, its file, or (in-memory db) a fresh one. */
-static bool resolve_fingerprint_key(const struct pay_config *cfg, char **out)
-{
-    const char *v = pay_config_get(cfg, "fingerprint-key");
-    if (v != NULL && v[0] != '\0') {
-        *out = strdup(v);
-        return *out != NULL;
-    }
-    const char *db = pay_config_get(cfg, "db");
-    char *path = pay_cli_server_key_path(db);
-    if (path == NULL) {
-        unsigned char raw[FINGERPRINT_KEY_BYTES];
-        char hex[2 * FINGERPRINT_KEY_BYTES + 1];
-        if (pay_random_bytes(raw, sizeof(raw)) != PAY_OK) {
-            return false;
-        }
-        pay_hex_encode(raw, sizeof(raw), hex);
-        *out = strdup(hex);
-        return *out != NULL;
-    }
-    if (strncmp(db, "sqlite:", 7) != 0) {
-        pay_logf(PAY_LOG_WARN, NULL,
-                 "no --fingerprint-key: using %s; give every payd instance that shares this "
-                 "database the same PAYD_FINGERPRINT_KEY",
-                 path);
-    }
-    enum pay_err e = pay_cli_server_key_load(path, true, out);
-    if (e != PAY_OK) {
-        fprintf(stderr, "payd serve: cannot read or create the fingerprint key file %s: %s\n", path,
-                strerror(errno));
-    }
-    free(path);
-    return e == PAY_OK;
 }
 
 /* --risk-config FILE over the risk engine's defaults, installed for every
@@ -465,7 +428,8 @@ int pay_cli_serve(int argc, char **argv)
     if (!pay_cli_open_store(&cfg, &store, &level)) {
         goto out_auth;
     }
-    if (!resolve_fingerprint_key(&cfg, &fingerprint_key)) {
+    fingerprint_key = pay_cli_fingerprint_key(&cfg, store, "serve");
+    if (fingerprint_key == NULL) {
         goto out_store;
     }
     /* Webhook signing secrets are sealed under a key derived from it. */

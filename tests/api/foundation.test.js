@@ -12,7 +12,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { startPayd, runPayd, signJwt, TEST_JWT_SECRET } = require('./lib/payd');
+const { startPayd, runPayd, signJwt, freshDatabase, TEST_JWT_SECRET } = require('./lib/payd');
 
 const KIND = process.env.PAYD_TEST_DB || 'sqlite';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -559,4 +559,63 @@ describe('command line', () => {
       await p.stop();
     }
   });
+});
+
+/*
+ * The fingerprint key keys card fingerprints and seals webhook secrets: a
+ * payd with another key would compute other fingerprints for the same cards
+ * and could not open the stored secrets. The database keeps a check of the
+ * key it was keyed with (migration 0020), and payd serve refuses another.
+ */
+test('payd serve refuses a fingerprint key other than the one the database was keyed with', async () => {
+  const db = await freshDatabase(KIND);
+  const keyA = crypto.randomBytes(32).toString('hex');
+  const keyB = crypto.randomBytes(32).toString('hex');
+  const serve = (args) => runPayd(['serve', '--db', db.url, '--listen', '127.0.0.1:0', ...args],
+    { env: { PAYD_JWT_SECRET: TEST_JWT_SECRET } });
+  try {
+    const hooks = ['--webhook-allow-http', '--webhook-allow-hosts', '127.0.0.1'];
+    let p = await startPayd({ database: db, args: ['--fingerprint-key', keyA, ...hooks] });
+    let we;
+    try {
+      const pm = await p.api('POST', '/v1/payment_methods', {
+        form: { type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2040, cvc: '123' } },
+      });
+      assert.equal(pm.status, 200, pm.text);
+      we = await p.api('POST', '/v1/webhook_endpoints', { form: { url: 'http://127.0.0.1:9/hook', enabled_events: ['*'] } });
+      assert.equal(we.status, 200, we.text);
+    } finally {
+      await p.stop();
+    }
+    const r = await serve(['--fingerprint-key', keyB]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /payd serve: the fingerprint key \(--fingerprint-key\) is not the one this database was keyed with/);
+    assert.ok(!r.stderr.includes(keyA) && !r.stderr.includes(keyB), 'no key is printed');
+    /* The right key still serves, with the data as it was. */
+    p = await startPayd({ database: db, args: ['--fingerprint-key', keyA, ...hooks] });
+    try {
+      assert.equal((await p.api('GET', `/v1/webhook_endpoints/${we.body.id}`)).status, 200);
+      assert.equal((await p.api('GET', '/health')).status, 200);
+    } finally {
+      await p.stop();
+    }
+  } finally {
+    await db.drop();
+  }
+  if (KIND !== 'sqlite') return;
+  /* SQLite keeps its key in fingerprint.key beside the database file: a
+   * database moved without it is refused rather than keyed anew. */
+  const lone = await freshDatabase('sqlite');
+  const keyFile = path.join(lone.dir, 'fingerprint.key');
+  const p = await startPayd({ database: lone });
+  await p.stop();
+  const kept = fs.readFileSync(keyFile);
+  fs.rmSync(keyFile);
+  const r = await runPayd(['serve', '--db', lone.url, '--listen', '127.0.0.1:0'], { env: { PAYD_JWT_SECRET: TEST_JWT_SECRET } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`the fingerprint key \\(the key file ${keyFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\) is not the one`));
+  assert.match(r.stderr, /the key file was created just now: put back the one that was beside the database/);
+  fs.writeFileSync(keyFile, kept, { mode: 0o600 });
+  const back = await startPayd({ database: lone });
+  await back.stop();
 });
