@@ -609,6 +609,15 @@ static enum pay_err write_cb(struct pay_tx *tx, void *arg)
         return cs->cb_rc = arc;
     }
     cs->rendered_in_tx = true;
+    /* The response is bytes now. Its tree was made on this thread (the
+     * store's writer, on SQLite): freed here, its pieces go back to this
+     * thread's own heap, instead of each being handed back by the
+     * connection's thread under the lock of the writer's heap, which the
+     * writer then waits on. A continuation still needs the tree. */
+    if (req->deferred == NULL) {
+        json_decref(req->resp);
+        req->resp = NULL;
+    }
     return cs->cb_rc = rc;
 }
 

@@ -50,6 +50,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -192,8 +193,11 @@ struct sq_job {
     void *arg;
     enum pay_err result;
     bool final; /* result decided in the current batch */
-    bool done;  /* committed (or failed): the waiter may go */
-    pthread_cond_t cv;
+    /* Posted once committed (or failed) and synced: the waiter may go. A
+     * semaphore, not a condition variable under qmu: the syncer wakes a
+     * batch's waiters without holding the lock the writer and every new
+     * request take, and a woken waiter does not queue for it again. */
+    sem_t done;
     struct sq_job *next;
 };
 
@@ -1201,16 +1205,19 @@ static void *sync_main(void *arg)
         pthread_cond_broadcast(&s->rcv);
         pthread_mutex_unlock(&s->smu);
 
+        uint64_t n = 0;
+        for (const struct sq_job *k = j; k != NULL; k = k->next) {
+            n++;
+        }
         pthread_mutex_lock(&s->qmu);
         s->wal_syncs += sync;
+        s->writes += n;
+        pthread_mutex_unlock(&s->qmu);
         while (j != NULL) {
             struct sq_job *next = j->next; /* j is gone once its waiter wakes */
-            s->writes++;
-            j->done = true;
-            pthread_cond_signal(&j->cv);
+            sem_post(&j->done);
             j = next;
         }
-        pthread_mutex_unlock(&s->qmu);
         pthread_mutex_lock(&s->smu);
     }
     pthread_mutex_unlock(&s->smu);
@@ -1239,11 +1246,13 @@ static enum pay_err sq_write(struct pay_store *s_, pay_tx_fn fn, void *arg)
 {
     struct sq_store *s = (struct sq_store *)s_;
     struct sq_job j = {.fn = fn, .arg = arg};
-    pthread_cond_init(&j.cv, NULL);
+    if (sem_init(&j.done, 0, 0) != 0) {
+        return PAY_ERR_INTERNAL;
+    }
     pthread_mutex_lock(&s->qmu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->qmu);
-        pthread_cond_destroy(&j.cv);
+        sem_destroy(&j.done);
         return PAY_ERR_UNAVAILABLE;
     }
     if (s->qtail != NULL) {
@@ -1254,11 +1263,11 @@ static enum pay_err sq_write(struct pay_store *s_, pay_tx_fn fn, void *arg)
     s->qtail = &j;
     s->qlen++;
     pthread_cond_signal(&s->qcv);
-    while (!j.done) {
-        pthread_cond_wait(&j.cv, &s->qmu);
-    }
     pthread_mutex_unlock(&s->qmu);
-    pthread_cond_destroy(&j.cv);
+    while (sem_wait(&j.done) != 0) {
+        PAY_ASSERT(errno == EINTR);
+    }
+    sem_destroy(&j.done);
     return j.result;
 }
 
