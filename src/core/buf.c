@@ -106,6 +106,30 @@ enum pay_err pay_buf_adds(struct pay_buf *b, const char *s)
     return pay_buf_add(b, s, strlen(s));
 }
 
+size_t pay_int_digits(int64_t v, char *out)
+{
+    char digits[PAY_INT_DIGITS_MAX];
+    char *o = digits + sizeof(digits);
+    /* In unsigned arithmetic, so that the smallest int64 has a magnitude. */
+    uint64_t m = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
+    do {
+        *--o = (char)('0' + (int)(m % 10u));
+        m /= 10u;
+    } while (m != 0);
+    if (v < 0) {
+        *--o = '-';
+    }
+    size_t n = (size_t)(digits + sizeof(digits) - o);
+    memcpy(out, o, n);
+    return n;
+}
+
+enum pay_err pay_buf_add_int(struct pay_buf *b, int64_t v)
+{
+    char digits[PAY_INT_DIGITS_MAX];
+    return pay_buf_add(b, digits, pay_int_digits(v, digits));
+}
+
 enum pay_err pay_buf_addf(struct pay_buf *b, const char *fmt, ...)
 {
     va_list ap;

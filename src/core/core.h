@@ -241,6 +241,13 @@ enum pay_err pay_buf_reserve(struct pay_buf *b, size_t n) PAY_WUR;
 enum pay_err pay_buf_add(struct pay_buf *b, const void *data, size_t n) PAY_WUR;
 enum pay_err pay_buf_adds(struct pay_buf *b, const char *s) PAY_WUR;
 enum pay_err pay_buf_addf(struct pay_buf *b, const char *fmt, ...) PAY_PRINTF(2, 3) PAY_WUR;
+/* The decimal digits of @v (with '-' when negative), as "%lld" prints them. */
+enum pay_err pay_buf_add_int(struct pay_buf *b, int64_t v) PAY_WUR;
+/* Write the decimal digits of @v into @out (room for PAY_INT_DIGITS_MAX
+ * bytes; not NUL-terminated) and return their count: "%lld" without
+ * snprintf, for hot paths that print many numbers. */
+#define PAY_INT_DIGITS_MAX 20
+size_t pay_int_digits(int64_t v, char *out);
 /* Hand the data to the caller (free() it); the buffer is empty again. */
 char *pay_buf_detach(struct pay_buf *b, size_t *len_out);
 

@@ -192,18 +192,8 @@ static enum pay_err put_string(struct pay_buf *b, const char *s, size_t n, bool 
 
 static enum pay_err put_int(struct pay_buf *b, json_int_t v)
 {
-    char digits[24];
-    char *o = digits + sizeof(digits);
-    /* In unsigned arithmetic, so that the smallest int64 has a magnitude. */
-    uint64_t m = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
-    do {
-        *--o = (char)('0' + (int)(m % 10u));
-        m /= 10u;
-    } while (m != 0);
-    if (v < 0) {
-        *--o = '-';
-    }
-    return put_raw(b, o, (size_t)(digits + sizeof(digits) - o));
+    char digits[PAY_INT_DIGITS_MAX];
+    return put_raw(b, digits, pay_int_digits((int64_t)v, digits));
 }
 
 static enum pay_err put_value(struct pay_buf *b, const json_t *v, int depth)

@@ -62,11 +62,22 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
     struct pay_buf b;
     pay_buf_init(&b, SIZE_MAX - 1);
     enum pay_err be = pay_buf_reserve(&b, 4096);
+    /* Adds, not printf: two events a payment, on the writer's hot path. */
     if (be == PAY_OK) {
-        be = pay_buf_addf(&b,
-                          "{\"id\":\"%s\",\"object\":\"event\",\"api_version\":\"%s\","
-                          "\"created\":%lld,\"data\":{\"object\":",
-                          id, PAY_EVENT_API_VERSION, (long long)now);
+        be = pay_buf_adds(&b, "{\"id\":\"");
+    }
+    if (be == PAY_OK) {
+        be = pay_buf_adds(&b, id);
+    }
+    if (be == PAY_OK) {
+        be = pay_buf_adds(&b, "\",\"object\":\"event\",\"api_version\":\"" PAY_EVENT_API_VERSION
+                              "\",\"created\":");
+    }
+    if (be == PAY_OK) {
+        be = pay_buf_add_int(&b, now);
+    }
+    if (be == PAY_OK) {
+        be = pay_buf_adds(&b, ",\"data\":{\"object\":");
     }
     if (be == PAY_OK) {
         be = pay_json_dump_to(&b, object);
@@ -78,7 +89,13 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
         be = pay_json_add_str(&b, request_id);
     }
     if (be == PAY_OK) {
-        be = pay_buf_addf(&b, ",\"idempotency_key\":null},\"type\":\"%s\"}", type);
+        be = pay_buf_adds(&b, ",\"idempotency_key\":null},\"type\":\"");
+    }
+    if (be == PAY_OK) {
+        be = pay_buf_adds(&b, type);
+    }
+    if (be == PAY_OK) {
+        be = pay_buf_adds(&b, "\"}");
     }
     char *text = be == PAY_OK ? pay_buf_detach(&b, NULL) : NULL;
     pay_buf_release(&b);

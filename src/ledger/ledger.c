@@ -282,7 +282,10 @@ static enum pay_err add_values(struct pay_buf *sql, size_t rows, size_t cols)
     for (size_t r = 0; r < rows; r++) {
         enum pay_err e = pay_buf_adds(sql, r == 0 ? " VALUES (" : ", (");
         for (size_t c = 0; c < cols && e == PAY_OK; c++, k++) {
-            e = pay_buf_addf(sql, c == 0 ? "$%zu" : ",$%zu", k);
+            e = pay_buf_adds(sql, c == 0 ? "$" : ",$");
+            if (e == PAY_OK) {
+                e = pay_buf_add_int(sql, (int64_t)k);
+            }
         }
         if (e == PAY_OK) {
             e = pay_buf_adds(sql, ")");
@@ -362,7 +365,9 @@ enum pay_err pay_ledger_post(struct pay_tx *tx, const struct pay_ledger_entry *e
     int64_t now = pay_now();
     int64_t shard = shard_for(e->source_id);
 
-    struct pay_param *p = calloc(5 * PAY_LEDGER_LINES_MAX, sizeof(*p));
+    /* Scratch for the widest statement: 5 params a line, 3 or 4 a delta. */
+    size_t n_p = 5 * (e->n_lines > n_deltas ? e->n_lines : n_deltas);
+    struct pay_param *p = malloc(n_p * sizeof(*p));
     if (p == NULL) {
         return pay_error_set(err, PAY_ERR_NOMEM, NULL, NULL);
     }

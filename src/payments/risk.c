@@ -167,9 +167,11 @@ static void count_add(struct counts *c, const char *sub, const struct pay_param 
 {
     PAY_ASSERT(c->n < COUNTS_MAX && c->n_p + n <= COUNTS_PARAMS_MAX);
     size_t cap = sizeof(c->sql);
-    int k = snprintf(c->sql + c->len, cap - c->len, "%s(", c->n == 0 ? "SELECT " : ", ");
-    PAY_ASSERT(k > 0 && (size_t)k < cap - c->len);
-    c->len += (size_t)k;
+    const char *head = c->n == 0 ? "SELECT (" : ", (";
+    size_t hn = strlen(head);
+    PAY_ASSERT(hn < cap - c->len);
+    memcpy(c->sql + c->len, head, hn);
+    c->len += hn;
     for (const char *s = sub; *s != '\0';) {
         size_t run = strcspn(s, "$");
         PAY_ASSERT(run < cap - c->len);
@@ -179,9 +181,9 @@ static void count_add(struct counts *c, const char *sub, const struct pay_param 
         if (*s == '$') {
             char *end = NULL;
             long v = strtol(s + 1, &end, 10);
-            k = snprintf(c->sql + c->len, cap - c->len, "$%zu", (size_t)v + c->n_p);
-            PAY_ASSERT(k > 0 && (size_t)k < cap - c->len);
-            c->len += (size_t)k;
+            PAY_ASSERT(1 + PAY_INT_DIGITS_MAX < cap - c->len);
+            c->sql[c->len++] = '$';
+            c->len += pay_int_digits((int64_t)v + (int64_t)c->n_p, c->sql + c->len);
             s = end;
         }
     }

@@ -117,3 +117,38 @@ Test(buf, append_own_contents)
     }
     pay_buf_release(&b);
 }
+
+Test(buf, integers_print_as_printf_does)
+{
+    const int64_t vals[] = {0,
+                            1,
+                            -1,
+                            9,
+                            10,
+                            -10,
+                            99,
+                            100,
+                            123456789,
+                            -987654321,
+                            INT64_MAX,
+                            INT64_MIN,
+                            INT64_MAX - 1,
+                            INT64_MIN + 1,
+                            1000000000000LL};
+    struct pay_buf b;
+    pay_buf_init(&b, 1 << 20);
+    char want[4096] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        char one[32], mine[PAY_INT_DIGITS_MAX + 1];
+        snprintf(one, sizeof(one), "%lld", (long long)vals[i]);
+        size_t n = pay_int_digits(vals[i], mine);
+        mine[n] = '\0';
+        cr_assert_str_eq(mine, one);
+        cr_assert_eq(pay_buf_add_int(&b, vals[i]), PAY_OK);
+        cr_assert_eq(pay_buf_adds(&b, ","), PAY_OK);
+        used += (size_t)snprintf(want + used, sizeof(want) - used, "%s,", one);
+    }
+    cr_assert_str_eq(b.data, want);
+    pay_buf_release(&b);
+}
