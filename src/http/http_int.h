@@ -38,6 +38,11 @@ struct pay_idem {
     const char *method;
     const char *path;
     char request_hash[65];
+    /* Set by pay_idem_claim: the key's row is written already (a claim row,
+     * PostgreSQL) and pay_idem_finish updates it; else (SQLite) finish
+     * writes the whole row, created at @claimed_at. */
+    bool row_claimed;
+    int64_t claimed_at;
 };
 
 /*
@@ -50,16 +55,19 @@ enum pay_err pay_idem_init(struct pay_idem *k, const struct pay_principal *who, 
                            const char *method, const char *path, const char *body, size_t body_len,
                            const char *hash_key) PAY_WUR;
 /*
- * Inside a write transaction: claim @k at @now. When the key is new it is
- * recorded (status 0) and *replay_out is false: run the handler, then
- * pay_idem_finish in the same transaction. When the key was used before
+ * Inside a write transaction: claim @k at @now. When the key is new,
+ * *replay_out is false: run the handler, then pay_idem_finish in the same
+ * transaction. Where writers run concurrently (PostgreSQL) the claim is a
+ * row (status 0) that a concurrent duplicate waits on; where they run one
+ * at a time (SQLite, pay_tx_writes_serial) a read is claim enough and the
+ * row is written once, by pay_idem_finish. When the key was used before
  * with the same request, *replay_out is true and *status_out / *body_out
  * (malloc'd, caller frees) / *len_out hold the stored response. Errors:
  * PAY_ERR_IDEMPOTENCY_MISMATCH (another request used the key),
  * PAY_ERR_IDEMPOTENCY_IN_USE (no response stored), store errors.
  */
-enum pay_err pay_idem_claim(struct pay_tx *tx, const struct pay_idem *k, int64_t now,
-                            bool *replay_out, int *status_out, char **body_out, size_t *len_out,
+enum pay_err pay_idem_claim(struct pay_tx *tx, struct pay_idem *k, int64_t now, bool *replay_out,
+                            int *status_out, char **body_out, size_t *len_out,
                             struct pay_error *err) PAY_WUR;
 /*
  * Record the response of the request that claimed @k, in the transaction

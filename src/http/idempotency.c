@@ -2,10 +2,11 @@
  * idempotency.c - Stripe's Idempotency-Key semantics on top of the store.
  *
  * A write request carrying a key runs in one write transaction that first
- * claims the key (INSERT ... ON CONFLICT DO NOTHING on the primary key
- * (scope, key)), then runs the handler, then records the rendered status and
- * body in the same row. Because the claim, the effect and the stored
- * response commit or roll back together:
+ * claims the key (on PostgreSQL INSERT ... ON CONFLICT DO NOTHING on the
+ * primary key (scope, key); on SQLite, whose writes run one at a time, a
+ * read), then runs the handler, then records the rendered status and body
+ * (updating the claim row, or inserting the row whole). Because the claim,
+ * the effect and the stored response commit or roll back together:
  *   - a request that fails (validation, a plain error) stores nothing, and
  *     the client may retry with the same key;
  *   - a concurrent duplicate never has a second effect: on SQLite writes are
@@ -78,31 +79,40 @@ enum pay_err pay_idem_init(struct pay_idem *k, const struct pay_principal *who, 
     return rc;
 }
 
-enum pay_err pay_idem_claim(struct pay_tx *tx, const struct pay_idem *k, int64_t now,
-                            bool *replay_out, int *status_out, char **body_out, size_t *len_out,
+enum pay_err pay_idem_claim(struct pay_tx *tx, struct pay_idem *k, int64_t now, bool *replay_out,
+                            int *status_out, char **body_out, size_t *len_out,
                             struct pay_error *err)
 {
     *replay_out = false;
     *status_out = 0;
     *body_out = NULL;
     *len_out = 0;
+    k->claimed_at = now;
+    /* One writer at a time: no other transaction can add this key while
+     * this one runs, so reading it is claim enough, and a request that
+     * fails writes nothing at all. */
+    bool serial = pay_tx_writes_serial(tx);
+    k->row_claimed = !serial;
 
-    const struct pay_param ins[] = {
-        PAY_PTEXT(k->scope),  PAY_PTEXT(k->key),  PAY_PTEXT(k->request_hash),
-        PAY_PTEXT(k->method), PAY_PTEXT(k->path), PAY_PINT(now),
-    };
-    int64_t inserted = 0;
-    enum pay_err rc = pay_tx_exec(tx,
-                                  "INSERT INTO idempotency_keys"
-                                  " (scope, key, request_hash, method, path, status, response,"
-                                  " created) VALUES ($1, $2, $3, $4, $5, 0, NULL, $6)"
-                                  " ON CONFLICT DO NOTHING",
-                                  ins, PAY_NPARAMS(ins), &inserted);
-    if (rc != PAY_OK) {
-        return pay_error_set(err, rc, NULL, NULL);
-    }
-    if (inserted == 1) {
-        return PAY_OK;
+    enum pay_err rc;
+    if (!serial) {
+        const struct pay_param ins[] = {
+            PAY_PTEXT(k->scope),  PAY_PTEXT(k->key),  PAY_PTEXT(k->request_hash),
+            PAY_PTEXT(k->method), PAY_PTEXT(k->path), PAY_PINT(now),
+        };
+        int64_t inserted = 0;
+        rc = pay_tx_exec(tx,
+                         "INSERT INTO idempotency_keys"
+                         " (scope, key, request_hash, method, path, status, response,"
+                         " created) VALUES ($1, $2, $3, $4, $5, 0, NULL, $6)"
+                         " ON CONFLICT DO NOTHING",
+                         ins, PAY_NPARAMS(ins), &inserted);
+        if (rc != PAY_OK) {
+            return pay_error_set(err, rc, NULL, NULL);
+        }
+        if (inserted == 1) {
+            return PAY_OK;
+        }
     }
 
     const struct pay_param sel[] = {PAY_PTEXT(k->scope), PAY_PTEXT(k->key)};
@@ -116,6 +126,9 @@ enum pay_err pay_idem_claim(struct pay_tx *tx, const struct pay_idem *k, int64_t
     }
     if (!pay_rows_next(rows)) {
         rc = pay_rows_close(rows);
+        if (serial && rc == PAY_OK) {
+            return PAY_OK; /* a new key */
+        }
         /* The conflicting row vanished between the two statements: only a
          * prune racing a 24-hour-old key can do that. Let the client retry. */
         return pay_error_set(err, rc != PAY_OK ? rc : PAY_ERR_IDEMPOTENCY_IN_USE,
@@ -215,7 +228,8 @@ static char *redact_secrets(const char *body, size_t len, size_t *len_out)
 /*
  * Store the response. In the transaction that claimed the key the row is
  * there and locked by it, so the UPDATE is held back to travel with the
- * next round trip; elsewhere (@checked) it runs now and must find its row.
+ * next round trip, or (a claim that was a read) the row is inserted whole;
+ * elsewhere (@checked) it runs now and must find its row.
  */
 static enum pay_err store_answer(struct pay_tx *tx, const struct pay_idem *k, int status,
                                  const char *body, size_t len, bool checked)
@@ -235,7 +249,24 @@ static enum pay_err store_answer(struct pay_tx *tx, const struct pay_idem *k, in
     static const char sql[] = "UPDATE idempotency_keys SET status = $1, response = $2"
                               " WHERE scope = $3 AND key = $4";
     enum pay_err rc;
-    if (checked) {
+    if (!checked && !k->row_claimed) {
+        /* The claim was a read (pay_idem_claim): the row is written now, whole. */
+        const struct pay_param ins[] = {
+            PAY_PTEXT(k->scope),
+            PAY_PTEXT(k->key),
+            PAY_PTEXT(k->request_hash),
+            PAY_PTEXT(k->method),
+            PAY_PTEXT(k->path),
+            p[0],
+            p[1],
+            PAY_PINT(k->claimed_at),
+        };
+        rc = pay_tx_exec_later(tx,
+                               "INSERT INTO idempotency_keys (scope, key, request_hash, method, "
+                               "path, status, response, created) VALUES ($1, $2, $3, $4, $5, $6, "
+                               "$7, $8)",
+                               ins, PAY_NPARAMS(ins));
+    } else if (checked) {
         int64_t changed = 0;
         rc = pay_tx_exec(tx, sql, p, PAY_NPARAMS(p), &changed);
         if (rc == PAY_OK && changed != 1) {

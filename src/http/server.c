@@ -589,19 +589,22 @@ static enum pay_err write_cb(struct pay_tx *tx, void *arg)
     rc = req->route->handler(req);
     req->tx = NULL;
     render(cs, rc);
-    if (cs->has_idem) {
+    /* The stored answer and the audit record ride in the same transaction:
+     * they commit with the handler's writes (also a decline kept by
+     * pay_tx_commit_anyway). When those roll back (a failed request, a
+     * failed statement) nothing is added, as nothing of it would stay: a
+     * retry with the same key runs again, and on SQLite a request that
+     * failed before writing leaves its batch untouched (sqlite.c). */
+    bool keep = pay_tx_keeps(tx, rc);
+    if (keep && cs->has_idem) {
         enum pay_err frc = pay_idem_finish(tx, &cs->idem, cs->out_status, cs->out_ptr, cs->out_len);
         if (frc != PAY_OK) {
             out_clear(cs);
             return cs->cb_rc = frc;
         }
     }
-    /* The audit record rides in the same transaction: it commits with the
-     * handler's writes (also a decline kept by pay_tx_commit_anyway) and
-     * rolls back with them. After a failed statement the transaction is
-     * lost anyway: add nothing to it. */
     enum pay_err arc = PAY_OK;
-    if (rc != PAY_ERR_DB && rc != PAY_ERR_DB_RETRY && rc != PAY_ERR_DB_UNIQUE) {
+    if (keep) {
         arc = pay_http_audit(tx, req, cs->out_status);
     }
     if (arc != PAY_OK && rc == PAY_OK) {

@@ -5,9 +5,12 @@
  *
  * Writes: pay_store_write queues a job and waits. The writer thread takes
  * every queued job (at most WRITE_BATCH_MAX), opens one BEGIN IMMEDIATE
- * transaction, runs each job inside its own SAVEPOINT (rolled back to when
- * the job fails, so one failure does not sink its neighbours), then COMMITs
- * once. If a job aborts the whole transaction (SQLite rolls it
+ * transaction, runs the jobs, then COMMITs once. A job that fails leaves
+ * nothing and does not sink its neighbours: a batch runs first without
+ * savepoints, and a job that fails after writing is undone by a rollback
+ * (nothing before it wrote) or by running the batch again with a SAVEPOINT
+ * per job, rolled back to for that job alone (see run_job). If a job
+ * aborts the whole transaction (SQLite rolls it
  * back on I/O errors, a full disk or RAISE(ROLLBACK)), that job gets its
  * error and the jobs already run in that transaction are run again in a new
  * one (callbacks may run more than once, see store.h).
@@ -230,6 +233,9 @@ struct sq_store {
     uint64_t qlen;
     bool stopping;
     uint64_t writes, commits, wal_syncs;
+    /* Batches still to run with a savepoint per job (run_batch); the
+     * writer thread's alone. */
+    unsigned careful_batches;
 
     /* The syncer thread (see Durability), guarded by smu. commit_begun
      * counts the writer's COMMITs, raised before each starts; commit_done
@@ -990,17 +996,38 @@ static enum pay_err sq_read(struct pay_store *s_, pay_tx_fn fn, void *arg)
 /* ------------------------------------------------------------------ */
 
 /*
- * Run one job in a savepoint of the open transaction. Returns false when
- * the job ended the whole transaction (the job's result is then final).
+ * How a batch's jobs are kept apart. A job that fails must leave no trace
+ * while its neighbours in the batch commit. With a SAVEPOINT per job
+ * ("careful") SQLite keeps a copy of every page a job first touches, so
+ * that ROLLBACK TO can undo it alone: about a tenth of a payment's work
+ * (bench/RESULTS.md, round 9). Most jobs succeed, and most that fail do so
+ * before they write (a bad parameter, a replayed key), so a batch runs
+ * first without savepoints ("fast"). A job that fails after it wrote
+ * (sqlite3_total_changes moved) is undone by rolling the transaction back
+ * when nothing before it wrote; else it sends the whole batch back to run
+ * again, carefully, where its savepoint undoes it alone, and the next
+ * CAREFUL_BATCHES batches run carefully too, so a stream of such failures
+ * costs no more than savepoints always did.
  */
-static bool run_job(struct sq_store *s, struct sq_job *j)
+#define CAREFUL_BATCHES 64
+
+enum job_end {
+    JOB_DONE,            /* its result stands (for now: the batch may yet run again) */
+    JOB_ENDED_TX,        /* it ended the whole transaction; its result is final */
+    JOB_NEEDS_SAVEPOINT, /* fast: it failed after writing; run the batch carefully */
+};
+
+/* Run one job in the open transaction, in a savepoint of its own when
+ * @careful. */
+static enum job_end run_job(struct sq_store *s, struct sq_job *j, bool careful)
 {
     sqlite3 *db = s->writer.db;
-    enum pay_err rc = ctl(&s->writer, "SAVEPOINT pay_job");
+    enum pay_err rc = careful ? ctl(&s->writer, "SAVEPOINT pay_job") : PAY_OK;
     if (rc != PAY_OK) {
         j->result = rc;
-        return !sqlite3_get_autocommit(db);
+        return sqlite3_get_autocommit(db) ? JOB_ENDED_TX : JOB_DONE;
     }
+    sqlite3_int64 changes = sqlite3_total_changes64(db);
     struct sq_tx tx;
     pay_tx_begin_cb(&tx.base, &s->base, true);
     tx.conn = &s->writer;
@@ -1009,10 +1036,15 @@ static bool run_job(struct sq_store *s, struct sq_job *j)
     if (sqlite3_get_autocommit(db)) {
         pay_logf(PAY_LOG_ERROR, NULL, "sqlite: a write aborted its whole transaction");
         j->result = fn_rc != PAY_OK ? fn_rc : tx.base.failed ? tx.base.fail_code : PAY_ERR_DB;
-        return false;
+        return JOB_ENDED_TX;
     }
     bool keep;
     j->result = pay_tx_outcome(&tx.base, fn_rc, &keep);
+    if (!careful) {
+        /* A failed statement undid itself (SQLite's statement journal); a
+         * job that failed before any write that stayed has nothing to undo. */
+        return keep || sqlite3_total_changes64(db) == changes ? JOB_DONE : JOB_NEEDS_SAVEPOINT;
+    }
     rc = keep ? PAY_OK : ctl(&s->writer, "ROLLBACK TO pay_job");
     if (rc == PAY_OK) {
         rc = ctl(&s->writer, "RELEASE pay_job");
@@ -1025,9 +1057,9 @@ static bool run_job(struct sq_store *s, struct sq_job *j)
         if (j->result == PAY_OK) {
             j->result = rc;
         }
-        return false;
+        return JOB_ENDED_TX;
     }
-    return true;
+    return JOB_DONE;
 }
 
 static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
@@ -1055,11 +1087,29 @@ static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
             }
             return;
         }
+        bool careful = s->careful_batches > 0;
+        sqlite3_int64 begun = sqlite3_total_changes64(db);
         bool aborted = false;
         for (size_t i = 0; i < n && !aborted; i++) {
-            if (!jobs[i]->final && !run_job(s, jobs[i])) {
+            if (jobs[i]->final) {
+                continue;
+            }
+            sqlite3_int64 before = sqlite3_total_changes64(db);
+            enum job_end end = run_job(s, jobs[i], careful);
+            if (end == JOB_ENDED_TX) {
                 /* This job is done; the ones before it lost their work and run again. */
                 jobs[i]->final = true;
+                aborted = true;
+            } else if (end == JOB_NEEDS_SAVEPOINT && before == begun) {
+                /* Nothing before it wrote: rolling back undoes this job alone,
+                 * and the ones before it (each ran once, wrote nothing) stand. */
+                for (size_t k = 0; k <= i; k++) {
+                    jobs[k]->final = true;
+                }
+                aborted = true;
+            } else if (end == JOB_NEEDS_SAVEPOINT) {
+                /* Every job runs again, this one in a savepoint that undoes it alone. */
+                s->careful_batches = CAREFUL_BATCHES + 1;
                 aborted = true;
             }
         }
@@ -1068,6 +1118,9 @@ static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
                 (void)plain_exec(db, "ROLLBACK");
             }
             continue;
+        }
+        if (careful) {
+            s->careful_batches--;
         }
         /* Before COMMIT makes the batch visible to readers (see Durability). */
         atomic_fetch_add(&s->commit_begun, 1);

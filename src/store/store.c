@@ -258,6 +258,19 @@ enum pay_err pay_tx_serialize_on(struct pay_tx *tx, const char *key)
     return pay_tx_fail(tx, tx->store->ops->serialize_on(tx, key));
 }
 
+bool pay_tx_keeps(const struct pay_tx *tx, enum pay_err rc)
+{
+    bool keep = false;
+    (void)pay_tx_outcome(tx, rc, &keep);
+    return keep;
+}
+
+bool pay_tx_writes_serial(struct pay_tx *tx)
+{
+    /* A back end that needs no help to serialise has writes serial already. */
+    return tx->store->ops->serialize_on == NULL;
+}
+
 bool pay_tx_defers_writes(struct pay_tx *tx)
 {
     return tx->store->ops->exec_later != NULL;

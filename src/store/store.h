@@ -137,6 +137,19 @@ enum pay_err pay_tx_exec_later(struct pay_tx *tx, const char *sql, const struct 
  */
 enum pay_err pay_tx_serialize_on(struct pay_tx *tx, const char *key) PAY_WUR;
 /*
+ * Whether a write callback that returns @rc now would have its writes
+ * committed: @rc is PAY_OK or the callback called pay_tx_commit_anyway,
+ * and no statement failed. What a callback would add to writes that roll
+ * back anyway (a record of the answer) it can leave out.
+ */
+bool pay_tx_keeps(const struct pay_tx *tx, enum pay_err rc);
+/*
+ * Whether this back end runs write transactions one at a time (SQLite: one
+ * writer thread), so that nothing another writer does can come between a
+ * read and a write of this transaction (a read can claim a key).
+ */
+bool pay_tx_writes_serial(struct pay_tx *tx);
+/*
  * Whether pay_tx_exec_later holds statements back (PostgreSQL: a statement
  * waited for costs a round trip, one held back costs none), so that a
  * caller can choose between reading first and writing unconditionally.

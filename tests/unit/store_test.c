@@ -1338,6 +1338,129 @@ Test(sqlite, group_commit_isolates_failures, .fini = teardown)
     cr_assert_eq(read_int(s, "SELECT count(*) FROM kept"), 1);
 }
 
+/* Reads, then refuses: a request turned down before it wrote anything. */
+static enum pay_err refuse_cb(struct pay_tx *tx, void *arg)
+{
+    (void)arg;
+    int64_t n = 0;
+    enum pay_err rc = pay_tx_query_int(tx, "SELECT count(*) FROM side", NULL, 0, &n, NULL);
+    return rc != PAY_OK ? rc : PAY_ERR_PARAM_INVALID;
+}
+
+/* Submit @n jobs in this order behind a held writer and wait for them. */
+static void run_in_one_batch(struct pay_store *s, struct submit *jobs, size_t n)
+{
+    struct hold h;
+    struct submit hs;
+    hold_writer(s, &h, &hs, n);
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].s = s;
+        submit(&jobs[i]);
+        if (i + 1 < n) {
+            wait_queued(s, (uint64_t)i + 1); /* in this order */
+        }
+    }
+    pthread_join(hs.t, NULL);
+    cr_assert_eq(hs.rc, PAY_OK);
+    for (size_t i = 0; i < n; i++) {
+        pthread_join(jobs[i].t, NULL);
+    }
+}
+
+/* Jobs that fail before they write (a refused parameter, a duplicate key)
+ * leave nothing to undo: the batch commits in one pass, each job run once. */
+Test(sqlite, failures_before_a_write_need_no_second_pass, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    make_counter_tables(s);
+    struct pay_store_stats before, after;
+    pay_store_stats(s, &before);
+    struct incr counter = {0};
+    struct submit jobs[6] = {
+        {.fn = incr_cb, .arg = &counter},
+        {.fn = incr_cb, .arg = &counter},
+        {.fn = dup_cb},
+        {.fn = incr_cb, .arg = &counter},
+        {.fn = refuse_cb},
+        {.fn = incr_cb, .arg = &counter},
+    };
+    run_in_one_batch(s, jobs, 6);
+    const enum pay_err want[6] = {PAY_OK, PAY_OK, PAY_ERR_DB_UNIQUE, PAY_OK, PAY_ERR_PARAM_INVALID,
+                                  PAY_OK};
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(jobs[i].rc, want[i], "job %d: %s", i, pay_err_str(jobs[i].rc));
+    }
+    pay_store_stats(s, &after);
+    cr_assert_eq(atomic_load(&counter.runs), 4, "each job ran once");
+    cr_assert_eq(after.commits - before.commits, 2, "one commit for the six");
+    cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 1"), 4);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM uniq"), 1);
+}
+
+/* A job that fails after writing, with nothing written before it in the
+ * batch, is undone by rolling back: no job runs twice. */
+Test(sqlite, a_failure_after_a_write_first_in_its_batch_needs_no_second_pass, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    make_counter_tables(s);
+    struct pay_store_stats before, after;
+    pay_store_stats(s, &before);
+    struct incr counter = {0};
+    struct submit jobs[4] = {{.fn = refuse_cb},
+                             {.fn = failing_cb},
+                             {.fn = incr_cb, .arg = &counter},
+                             {.fn = incr_cb, .arg = &counter}};
+    run_in_one_batch(s, jobs, 4);
+    const enum pay_err want[4] = {PAY_ERR_PARAM_INVALID, PAY_ERR_CONFLICT, PAY_OK, PAY_OK};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(jobs[i].rc, want[i], "job %d: %s", i, pay_err_str(jobs[i].rc));
+    }
+    pay_store_stats(s, &after);
+    cr_assert_eq(atomic_load(&counter.runs), 2, "each job ran once");
+    cr_assert_eq(after.commits - before.commits, 2);
+    cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 1"), 2);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM side"), 0, "the failed job left nothing");
+}
+
+/* A job that fails after writing sends its batch back: every job runs
+ * again, each in a savepoint, and the failed one is undone alone. */
+Test(sqlite, a_failure_after_a_write_is_undone_alone_in_a_second_pass, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    make_counter_tables(s);
+    struct pay_store_stats before, after;
+    pay_store_stats(s, &before);
+    struct incr early = {0}, late = {0};
+    struct submit jobs[5] = {
+        {.fn = incr_cb, .arg = &early}, {.fn = incr_cb, .arg = &early}, {.fn = failing_cb},
+        {.fn = incr_cb, .arg = &late},  {.fn = incr_cb, .arg = &late},
+    };
+    run_in_one_batch(s, jobs, 5);
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(jobs[i].rc, i == 2 ? PAY_ERR_CONFLICT : PAY_OK, "job %d: %s", i,
+                     pay_err_str(jobs[i].rc));
+    }
+    pay_store_stats(s, &after);
+    cr_assert_eq(atomic_load(&early.runs), 4, "the jobs before it ran twice");
+    cr_assert_eq(atomic_load(&late.runs), 2, "the jobs after it ran once");
+    cr_assert_eq(after.commits - before.commits, 2, "still one commit for the five");
+    cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 1"), 4);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM side"), 0, "the failed job left nothing");
+
+    /* The batches right after run with savepoints from the start. */
+    pay_store_stats(s, &before);
+    struct incr again = {0};
+    struct submit next[3] = {
+        {.fn = incr_cb, .arg = &again}, {.fn = failing_cb}, {.fn = incr_cb, .arg = &again}};
+    run_in_one_batch(s, next, 3);
+    cr_assert_eq(next[1].rc, PAY_ERR_CONFLICT);
+    cr_assert_eq(atomic_load(&again.runs), 2, "no second pass: each job ran once");
+    pay_store_stats(s, &after);
+    cr_assert_eq(after.commits - before.commits, 2);
+    cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 1"), 6);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM side"), 0);
+}
+
 static enum pay_err boom_cb(struct pay_tx *tx, void *arg)
 {
     (void)arg;
