@@ -45,7 +45,7 @@ test-tsan:
 	@scripts/install-deps
 	@[ -f build-tsan/build.ninja ] || meson setup build-tsan --buildtype=debugoptimized \
 	    -Db_sanitize=thread -Db_lundef=false
-	@ninja -C build-tsan payd
+	@ninja -C build-tsan payd tests/fakes/dns_gate.so
 	@rm -rf build-tsan/tsan-reports && mkdir -p build-tsan/tsan-reports
 	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp \
 	    log_path=$(CURDIR)/build-tsan/tsan-reports/report" PAYD_TEST_START_TIMEOUT_MS=60000 \

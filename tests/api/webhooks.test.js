@@ -219,10 +219,12 @@ function dnsGate() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payd-dns-gate-'));
   const gate = path.join(dir, 'open');
   const asan = process.env.ASAN_OPTIONS ? `${process.env.ASAN_OPTIONS}:` : '';
+  const shim = path.join(path.dirname(PAYD), 'tests', 'fakes', 'dns_gate.so');
+  assert.ok(fs.existsSync(shim), `the DNS shim is built beside payd: ${shim}`);
   return {
     gate,
     env: {
-      LD_PRELOAD: path.join(path.dirname(PAYD), 'tests', 'fakes', 'dns_gate.so'),
+      LD_PRELOAD: shim,
       PAYD_TEST_DNS_GATE: gate,
       /* The shim is not instrumented; under ASan it loads before the runtime. */
       ASAN_OPTIONS: `${asan}verify_asan_link_order=0`,
