@@ -214,6 +214,11 @@ static enum pay_err counts_read(struct pay_op *op, struct counts *c)
     return pay_op_fail(op, pay_rows_close(r));
 }
 
+/* A card's attempts since $2, counted up to $3 (attempts_by, serialize_counts). */
+#define ATTEMPTS_BY_CARD_SQL                                                                       \
+    "SELECT COUNT(*) FROM (SELECT 1 FROM payment_attempts WHERE card_fingerprint = $1 AND "        \
+    "created >= $2 LIMIT $3) AS a"
+
 /* Earlier attempts where @column = @value since @since. */
 static void attempts_by(struct counts *c, const char *column, const char *value, int64_t since,
                         int64_t max, int64_t *out)
@@ -224,8 +229,7 @@ static void attempts_by(struct counts *c, const char *column, const char *value,
     static const char *const sqls[][2] = {
         {"customer", "SELECT COUNT(*) FROM (SELECT 1 FROM payment_attempts WHERE customer = $1 "
                      "AND created >= $2 LIMIT $3) AS a"},
-        {"card_fingerprint", "SELECT COUNT(*) FROM (SELECT 1 FROM payment_attempts WHERE "
-                             "card_fingerprint = $1 AND created >= $2 LIMIT $3) AS a"},
+        {"card_fingerprint", ATTEMPTS_BY_CARD_SQL},
         {"client_addr", "SELECT COUNT(*) FROM (SELECT 1 FROM payment_attempts WHERE client_addr = "
                         "$1 AND created >= $2 LIMIT $3) AS a"},
     };
@@ -294,14 +298,20 @@ static void blocked(struct counts *c, const char *type, const char *value, int64
  * attempt missing the others. Card before address, always.
  */
 static enum pay_err serialize_counts(struct pay_op *op, const struct pay_risk_config *c,
-                                     const char *card, const char *addr,
+                                     int64_t now, const char *card, const char *addr,
                                      const struct pay_risk_facts *f, bool cards_address)
 {
     char key[PAY_RISK_VALUE_LEN_MAX + 32];
     enum pay_err e = PAY_OK;
     if (f->has_card && c->velocity_card.points > 0 && c->velocity_card.max > 0) {
+        /* Only while the card is below its limit: past it the rule fires
+         * whatever the others do (they can only add attempts), and one card
+         * used by many at once (a clinic's own test card) is not made to wait. */
         snprintf(key, sizeof(key), "risk:card:%s", card);
-        e = pay_tx_serialize_on(op->tx, key);
+        const struct pay_param p[] = {PAY_PTEXT(card), PAY_PINT(now - c->velocity_card.window_s),
+                                      PAY_PINT(c->velocity_card.max)};
+        e = pay_tx_serialize_on_while(op->tx, key, ATTEMPTS_BY_CARD_SQL, p, PAY_NPARAMS(p),
+                                      c->velocity_card.max);
     }
     if (e == PAY_OK && f->has_address &&
         ((c->velocity_address.points > 0 && c->velocity_address.max > 0) || cards_address)) {
@@ -364,7 +374,7 @@ static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, i
         cards_by(&q, "client_addr", addr, card, now - c->card_testing.window_s,
                  &f->cards_of_address);
     }
-    enum pay_err e = serialize_counts(op, c, card, addr, f, cards_address);
+    enum pay_err e = serialize_counts(op, c, now, card, addr, f, cards_address);
     if (e == PAY_OK) {
         e = counts_read(op, &q);
     }

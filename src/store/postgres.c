@@ -980,11 +980,47 @@ enum pay_err pay_pg_open(const char *url, struct pay_store **out, struct pay_err
 
 /* A transaction advisory lock (pay_tx_serialize_on), held back for the
  * next round trip; at READ COMMITTED each later statement's snapshot is
- * taken after the lock is granted, so it sees what the holder committed. */
-static enum pay_err pg_serialize_on(struct pay_tx *tx, const char *key)
+ * taken after the lock is granted, so it sees what the holder committed.
+ * With @count_sql the statement takes it only while that count is below
+ * @limit: "SELECT pg_advisory_xact_lock(...) WHERE (count) < $limit". */
+static enum pay_err pg_serialize_on(struct pay_tx *tx, const char *key, const char *count_sql,
+                                    const struct pay_param *p, size_t n, int64_t limit)
 {
-    const struct pay_param p[] = {PAY_PTEXT(key)};
-    return pg_exec_later(tx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", p, 1);
+    if (count_sql == NULL) {
+        const struct pay_param k[] = {PAY_PTEXT(key)};
+        return pg_exec_later(tx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", k, 1);
+    }
+    enum { WHILE_PARAMS_MAX = 16 };
+    if (n + 2 > WHILE_PARAMS_MAX) {
+        return PAY_ERR_INTERNAL;
+    }
+    struct pay_param all[WHILE_PARAMS_MAX];
+    memcpy(all, p, n * sizeof(*p));
+    all[n] = (struct pay_param)PAY_PTEXT(key);
+    all[n + 1] = (struct pay_param)PAY_PINT(limit);
+    struct pay_buf sql;
+    pay_buf_init(&sql, 4096);
+    enum pay_err rc = pay_buf_adds(&sql, "SELECT pg_advisory_xact_lock(hashtextextended($");
+    if (rc == PAY_OK) {
+        rc = pay_buf_add_int(&sql, (int64_t)n + 1);
+    }
+    if (rc == PAY_OK) {
+        rc = pay_buf_adds(&sql, ", 0)) WHERE (");
+    }
+    if (rc == PAY_OK) {
+        rc = pay_buf_adds(&sql, count_sql);
+    }
+    if (rc == PAY_OK) {
+        rc = pay_buf_adds(&sql, ") < $");
+    }
+    if (rc == PAY_OK) {
+        rc = pay_buf_add_int(&sql, (int64_t)n + 2);
+    }
+    if (rc == PAY_OK) {
+        rc = pg_exec_later(tx, sql.data, all, n + 2);
+    }
+    pay_buf_release(&sql);
+    return rc;
 }
 
 static const struct pay_store_ops pg_ops = {

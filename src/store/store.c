@@ -255,7 +255,21 @@ enum pay_err pay_tx_serialize_on(struct pay_tx *tx, const char *key)
     if (tx->store->ops->serialize_on == NULL) {
         return PAY_OK;
     }
-    return pay_tx_fail(tx, tx->store->ops->serialize_on(tx, key));
+    return pay_tx_fail(tx, tx->store->ops->serialize_on(tx, key, NULL, NULL, 0, 0));
+}
+
+enum pay_err pay_tx_serialize_on_while(struct pay_tx *tx, const char *key, const char *count_sql,
+                                       const struct pay_param *p, size_t n, int64_t limit)
+{
+    PAY_ASSERT(tx->write && key != NULL && count_sql != NULL);
+    if (tx->failed) {
+        return refuse_poisoned(count_sql);
+    }
+    enum pay_err rc = check_params(count_sql, p, n);
+    if (rc != PAY_OK || tx->store->ops->serialize_on == NULL) {
+        return rc;
+    }
+    return pay_tx_fail(tx, tx->store->ops->serialize_on(tx, key, count_sql, p, n, limit));
 }
 
 bool pay_tx_keeps(const struct pay_tx *tx, enum pay_err rc)

@@ -137,6 +137,16 @@ enum pay_err pay_tx_exec_later(struct pay_tx *tx, const char *sql, const struct 
  */
 enum pay_err pay_tx_serialize_on(struct pay_tx *tx, const char *key) PAY_WUR;
 /*
+ * pay_tx_serialize_on, only while @count_sql (one "SELECT COUNT(*) ..."
+ * with its own $1..$@n) is below @limit. For a count of rows that other
+ * transactions can only add to: once it reaches @limit it stays there, the
+ * decision it feeds is made whatever they do, and waiting would serialise
+ * for nothing (a card past its velocity limit). Checked in the lock's own
+ * statement, so it costs no round trip either.
+ */
+enum pay_err pay_tx_serialize_on_while(struct pay_tx *tx, const char *key, const char *count_sql,
+                                       const struct pay_param *p, size_t n, int64_t limit) PAY_WUR;
+/*
  * Whether a write callback that returns @rc now would have its writes
  * committed: @rc is PAY_OK or the callback called pay_tx_commit_anyway,
  * and no statement failed. What a callback would add to writes that roll

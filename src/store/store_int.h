@@ -29,8 +29,10 @@ struct pay_store_ops {
     /* May be NULL: exec is used. Errors may come back from a later call. */
     enum pay_err (*exec_later)(struct pay_tx *tx, const char *sql, const struct pay_param *p,
                                size_t n);
-    /* May be NULL: writes are serial (pay_tx_serialize_on). */
-    enum pay_err (*serialize_on)(struct pay_tx *tx, const char *key);
+    /* May be NULL: writes are serial (pay_tx_serialize_on). @count_sql NULL:
+     * unconditionally; else while its count is below @limit. */
+    enum pay_err (*serialize_on)(struct pay_tx *tx, const char *key, const char *count_sql,
+                                 const struct pay_param *p, size_t n, int64_t limit);
     /* Allocates *out (a back end struct embedding struct pay_rows). */
     enum pay_err (*query)(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,
                           struct pay_rows **out);
