@@ -1,5 +1,6 @@
 /* crypto_test.c - SHA-256, HMAC-SHA256 (RFC 4231), base64url (RFC 4648), hex. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -42,6 +43,48 @@ Test(crypto, hmac_sha256_rfc4231)
     pay_hmac_sha256(key6, sizeof(key6), data6, strlen(data6), mac);
     hex_of(mac, 32, hex);
     cr_assert_str_eq(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    /* An empty key and empty data (Python's hmac module gives the same). */
+    pay_hmac_sha256("", 0, NULL, 0, mac);
+    hex_of(mac, 32, hex);
+    cr_assert_str_eq(hex, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+}
+
+/* The algorithms are fetched once and shared: threads hashing at once get
+ * what one thread alone gets. */
+struct hash_run {
+    pthread_t t;
+    bool ok;
+};
+
+static void *hash_many(void *arg)
+{
+    struct hash_run *r = arg;
+    r->ok = true;
+    for (int i = 0; i < 2000 && r->ok; i++) {
+        unsigned char mac[32];
+        char hex[65];
+        pay_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac);
+        hex_of(mac, 32, hex);
+        r->ok =
+            strcmp(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843") == 0;
+        pay_sha256_hex("abc", 3, hex);
+        r->ok =
+            r->ok &&
+            strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0;
+    }
+    return NULL;
+}
+
+Test(crypto, hashing_from_many_threads)
+{
+    struct hash_run runs[8];
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(pthread_create(&runs[i].t, NULL, hash_many, &runs[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(runs[i].t, NULL);
+        cr_assert(runs[i].ok, "thread %d", i);
+    }
 }
 
 Test(crypto, secure_equal)
