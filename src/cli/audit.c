@@ -107,18 +107,16 @@ bool pay_cli_audit_record(struct pay_store *s, const char *action, const char *o
 
 static int audit_verify(int argc, char **argv)
 {
-    if (pay_cli_wants_help(argc, argv)) {
-        pay_cli_usage(stdout, "audit verify [--db URL]",
+    struct pay_config cfg;
+    int start =
+        pay_cli_start(&cfg, "audit verify", "audit verify [--db URL]",
                       "Check that every ledger entry balances, cached balances equal their "
                       "lines,\ncaptured and refunded amounts equal the ledger, and the audit log's "
                       "hash chain is\nwhole (no row edited, inserted or deleted). Prints one "
                       "line per check;\nexits 0 when all pass, 1 when any fails.",
-                      audit_opts, N_AUDIT_OPTS);
-        return 0;
-    }
-    struct pay_config cfg;
-    if (!pay_cli_load(&cfg, audit_opts, N_AUDIT_OPTS, argc, argv, "audit verify")) {
-        return PAY_CLI_USAGE;
+                      audit_opts, N_AUDIT_OPTS, argc, argv);
+    if (start != PAY_CLI_GO) {
+        return start;
     }
     int rc = PAY_CLI_USAGE;
     struct pay_store *s = NULL;

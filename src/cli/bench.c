@@ -226,17 +226,15 @@ static bool parse_count(const char *s, const char *name, int64_t min, int64_t ma
 
 static int bench_fill(int argc, char **argv)
 {
-    if (pay_cli_wants_help(argc, argv)) {
-        pay_cli_usage(stdout, "bench fill --db URL --payments N [--customers M]",
+    struct pay_config cfg;
+    int start =
+        pay_cli_start(&cfg, "bench fill", "bench fill --db URL --payments N [--customers M]",
                       "Add N succeeded card payments (intent, ledger entry, balance transaction,\n"
                       "events: the rows a real payment makes) spread over M new customers, each\n"
                       "with a saved card, in large write transactions. For benchmarks.",
-                      fill_opts, N_FILL_OPTS);
-        return 0;
-    }
-    struct pay_config cfg;
-    if (!pay_cli_load(&cfg, fill_opts, N_FILL_OPTS, argc, argv, "bench fill")) {
-        return PAY_CLI_USAGE;
+                      fill_opts, N_FILL_OPTS, argc, argv);
+    if (start != PAY_CLI_GO) {
+        return start;
     }
     int rc = PAY_CLI_USAGE;
     struct fill f = {.failed = PAY_OK};

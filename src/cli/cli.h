@@ -170,6 +170,17 @@ bool pay_cli_load(struct pay_config *cfg, const struct pay_option *opts, size_t 
                   char **argv, const char *cmd);
 
 /*
+ * How every subcommand starts: asked for help, print the usage (@usage_line,
+ * @about, @opts) and return 0; else load @cfg as pay_cli_load does for @cmd
+ * and return PAY_CLI_USAGE when that fails, PAY_CLI_GO when the command
+ * goes on (it then releases @cfg).
+ */
+#define PAY_CLI_GO (-1)
+int pay_cli_start(struct pay_config *cfg, const char *cmd, const char *usage_line,
+                  const char *about, const struct pay_option *opts, size_t n_opts, int argc,
+                  char **argv);
+
+/*
  * Open the database named by the "db" option of @cfg and migrate it.
  * *level_out (may be NULL) gets the migration level. Prints the error and
  * returns false on failure.

@@ -95,6 +95,17 @@ bool pay_cli_open_store_as_is(const struct pay_config *cfg, struct pay_store **o
     return true;
 }
 
+int pay_cli_start(struct pay_config *cfg, const char *cmd, const char *usage_line,
+                  const char *about, const struct pay_option *opts, size_t n_opts, int argc,
+                  char **argv)
+{
+    if (pay_cli_wants_help(argc, argv)) {
+        pay_cli_usage(stdout, usage_line, about, opts, n_opts);
+        return 0;
+    }
+    return pay_cli_load(cfg, opts, n_opts, argc, argv, cmd) ? PAY_CLI_GO : PAY_CLI_USAGE;
+}
+
 bool pay_cli_open_store(const struct pay_config *cfg, struct pay_store **out, int *level_out)
 {
     struct pay_store *s = NULL;

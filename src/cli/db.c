@@ -35,16 +35,14 @@ static const struct pay_option create_opts[] = {
 
 int pay_cli_migrate(int argc, char **argv)
 {
-    if (pay_cli_wants_help(argc, argv)) {
-        pay_cli_usage(stdout, "migrate [--db URL]",
+    struct pay_config cfg;
+    int start =
+        pay_cli_start(&cfg, "migrate", "migrate [--db URL]",
                       "Create the database if needed and apply every migration not yet applied;\n"
                       "prints the resulting level. `payd serve` also migrates at start.",
-                      db_opts, N_DB_OPTS);
-        return 0;
-    }
-    struct pay_config cfg;
-    if (!pay_cli_load(&cfg, db_opts, N_DB_OPTS, argc, argv, "migrate")) {
-        return PAY_CLI_USAGE;
+                      db_opts, N_DB_OPTS, argc, argv);
+    if (start != PAY_CLI_GO) {
+        return start;
     }
     int rc = 1;
     if (cfg.n_positional > 0) {
@@ -66,16 +64,14 @@ out:
 
 static int keys_create(int argc, char **argv)
 {
-    if (pay_cli_wants_help(argc, argv)) {
-        pay_cli_usage(stdout, "keys create --name NAME [--role ROLE] [--db URL]",
+    struct pay_config cfg;
+    int start =
+        pay_cli_start(&cfg, "keys create", "keys create --name NAME [--role ROLE] [--db URL]",
                       "Create an API key. The secret (sk_test_...) is printed once, alone on "
                       "the last line;\nonly its SHA-256 is stored.",
-                      create_opts, N_CREATE_OPTS);
-        return 0;
-    }
-    struct pay_config cfg;
-    if (!pay_cli_load(&cfg, create_opts, N_CREATE_OPTS, argc, argv, "keys create")) {
-        return PAY_CLI_USAGE;
+                      create_opts, N_CREATE_OPTS, argc, argv);
+    if (start != PAY_CLI_GO) {
+        return start;
     }
     int rc = PAY_CLI_USAGE;
     const char *name = pay_config_get(&cfg, "name");
@@ -126,16 +122,14 @@ out:
 
 static int keys_list(int argc, char **argv)
 {
-    if (pay_cli_wants_help(argc, argv)) {
-        pay_cli_usage(stdout, "keys list [--db URL]",
+    struct pay_config cfg;
+    int start =
+        pay_cli_start(&cfg, "keys list", "keys list [--db URL]",
                       "Print every API key (id, name, role, prefix, created, revoked_at) as a "
                       "JSON array.\nSecrets are never stored, so never shown.",
-                      db_opts, N_DB_OPTS);
-        return 0;
-    }
-    struct pay_config cfg;
-    if (!pay_cli_load(&cfg, db_opts, N_DB_OPTS, argc, argv, "keys list")) {
-        return PAY_CLI_USAGE;
+                      db_opts, N_DB_OPTS, argc, argv);
+    if (start != PAY_CLI_GO) {
+        return start;
     }
     int rc = 1;
     struct pay_store *s = NULL;
@@ -168,16 +162,14 @@ out:
 
 static int keys_revoke(int argc, char **argv)
 {
-    if (pay_cli_wants_help(argc, argv)) {
-        pay_cli_usage(stdout, "keys revoke KEY_ID [--db URL]",
+    struct pay_config cfg;
+    int start =
+        pay_cli_start(&cfg, "keys revoke", "keys revoke KEY_ID [--db URL]",
                       "Revoke the API key KEY_ID (key_...). Running payd processes refuse it "
                       "within seconds\n(they cache verified keys briefly).",
-                      db_opts, N_DB_OPTS);
-        return 0;
-    }
-    struct pay_config cfg;
-    if (!pay_cli_load(&cfg, db_opts, N_DB_OPTS, argc, argv, "keys revoke")) {
-        return PAY_CLI_USAGE;
+                      db_opts, N_DB_OPTS, argc, argv);
+    if (start != PAY_CLI_GO) {
+        return start;
     }
     int rc = PAY_CLI_USAGE;
     struct pay_store *s = NULL;

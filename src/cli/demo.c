@@ -247,17 +247,15 @@ static bool demo_key(struct pay_store *s)
 
 int pay_cli_demo(int argc, char **argv)
 {
-    if (pay_cli_wants_help(argc, argv)) {
-        pay_cli_usage(stdout, "demo [--db URL] [--momo-url URL]",
+    struct pay_config cfg;
+    int start =
+        pay_cli_start(&cfg, "demo", "demo [--db URL] [--momo-url URL]",
                       "Load the NileCare demo clinic network: facilities, and card, mobile\n"
                       "wallet, cash, cheque, transfer and draft providers with their fees in "
                       "SDG,\nand an admin key. Safe to run again: what exists is kept.",
-                      demo_opts, N_DEMO_OPTS);
-        return 0;
-    }
-    struct pay_config cfg;
-    if (!pay_cli_load(&cfg, demo_opts, N_DEMO_OPTS, argc, argv, "demo")) {
-        return PAY_CLI_USAGE;
+                      demo_opts, N_DEMO_OPTS, argc, argv);
+    if (start != PAY_CLI_GO) {
+        return start;
     }
     int rc = PAY_CLI_USAGE;
     const char *momo_url = pay_config_get(&cfg, "momo-url");

@@ -87,17 +87,15 @@ static enum pay_err query_tx(struct pay_tx *tx, void *arg)
 
 int pay_cli_query(int argc, char **argv)
 {
-    if (pay_cli_wants_help(argc, argv)) {
-        pay_cli_usage(stdout, "query [--db URL] SQL",
+    struct pay_config cfg;
+    int start =
+        pay_cli_start(&cfg, "query", "query [--db URL] SQL",
                       "Run one read-only SQL statement and print each row as a JSON object on\n"
                       "a line of its own (column name to its value as text, NULL as null).\n"
                       "JSON documents that SQLite keeps compressed are printed as their text.",
-                      query_opts, N_QUERY_OPTS);
-        return 0;
-    }
-    struct pay_config cfg;
-    if (!pay_cli_load(&cfg, query_opts, N_QUERY_OPTS, argc, argv, "query")) {
-        return PAY_CLI_USAGE;
+                      query_opts, N_QUERY_OPTS, argc, argv);
+    if (start != PAY_CLI_GO) {
+        return start;
     }
     int rc = PAY_CLI_USAGE;
     struct query_run q = {0};

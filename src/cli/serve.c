@@ -323,16 +323,16 @@ static bool load_outbound_webhooks(const struct pay_config *cfg, struct pay_webh
 
 int pay_cli_serve(int argc, char **argv)
 {
-    if (pay_cli_wants_help(argc, argv)) {
-        pay_cli_usage(stdout, "serve [--db URL] [--listen HOST:PORT] [options]",
-                      "Serve the HTTP API. The database is created and migrated at start.\n"
-                      "Runs until SIGTERM or SIGINT, then finishes the requests in flight and "
-                      "exits 0.",
-                      serve_opts, N_SERVE_OPTS);
-        return 0;
+    struct pay_config cfg;
+    int start = pay_cli_start(&cfg, "serve", "serve [--db URL] [--listen HOST:PORT] [options]",
+                              "Serve the HTTP API. The database is created and migrated at start.\n"
+                              "Runs until SIGTERM or SIGINT, then finishes the requests in flight "
+                              "and exits 0.",
+                              serve_opts, N_SERVE_OPTS, argc, argv);
+    if (start != PAY_CLI_GO) {
+        return start;
     }
     int rc = 1;
-    struct pay_config cfg;
     struct pay_auth_config auth = {0};
     struct webhook_config whcfg = {0};
     struct pay_store *store = NULL;
@@ -341,9 +341,6 @@ int pay_cli_serve(int argc, char **argv)
     struct pay_cli_stripe *stripe = NULL;
     char *public_url = NULL;
     char *public_url_bound = NULL;
-    if (!pay_cli_load(&cfg, serve_opts, N_SERVE_OPTS, argc, argv, "serve")) {
-        return PAY_CLI_USAGE;
-    }
     /* Each request allocates and frees in its connection thread's arena;
      * with glibc's defaults the arenas are grown (mprotect) and trimmed
      * (munmap) over and over, about a tenth of a write's CPU under load

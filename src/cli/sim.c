@@ -53,18 +53,16 @@ static bool parse_ms(const struct pay_config *cfg, const char *name, long max, l
 
 static int sim_momo(int argc, char **argv)
 {
-    if (pay_cli_wants_help(argc, argv)) {
-        pay_cli_usage(stdout, "sim momo --listen HOST:PORT [--callback-delay-ms N]",
+    struct pay_config cfg;
+    int start =
+        pay_cli_start(&cfg, "sim momo", "sim momo --listen HOST:PORT [--callback-delay-ms N]",
                       "Run the mobile money simulator: MTN MoMo's collection API and the\n"
                       "zain_cash, sudani_cash and bankak profiles, with the sandbox payer\n"
                       "numbers of README \"Mobile money\". For tests and demos only: it\n"
                       "keeps everything in memory and moves no money.",
-                      momo_opts, N_MOMO_OPTS);
-        return 0;
-    }
-    struct pay_config cfg;
-    if (!pay_cli_load(&cfg, momo_opts, N_MOMO_OPTS, argc, argv, "sim momo")) {
-        return PAY_CLI_USAGE;
+                      momo_opts, N_MOMO_OPTS, argc, argv);
+    if (start != PAY_CLI_GO) {
+        return start;
     }
     int rc = PAY_CLI_USAGE;
     long ttl = 0;

@@ -36,18 +36,15 @@ static const char *nonempty(const char *s)
 
 int pay_cli_token(int argc, char **argv)
 {
-    if (pay_cli_wants_help(argc, argv)) {
-        pay_cli_usage(stdout,
-                      "token --secret S --sub SUB --role ROLE [--customer cus_...] "
-                      "[--ttl SECONDS]",
-                      "Print an HS256 JWT that `payd serve --jwt-secret S` accepts as\n"
-                      "'Authorization: Bearer TOKEN'. Patients need --customer.",
-                      token_opts, N_TOKEN_OPTS);
-        return 0;
-    }
     struct pay_config cfg;
-    if (!pay_cli_load(&cfg, token_opts, N_TOKEN_OPTS, argc, argv, "token")) {
-        return PAY_CLI_USAGE;
+    int start = pay_cli_start(&cfg, "token",
+                              "token --secret S --sub SUB --role ROLE [--customer cus_...] "
+                              "[--ttl SECONDS]",
+                              "Print an HS256 JWT that `payd serve --jwt-secret S` accepts as\n"
+                              "'Authorization: Bearer TOKEN'. Patients need --customer.",
+                              token_opts, N_TOKEN_OPTS, argc, argv);
+    if (start != PAY_CLI_GO) {
+        return start;
     }
     int rc = PAY_CLI_USAGE;
     const char *secret = nonempty(pay_config_get(&cfg, "secret"));

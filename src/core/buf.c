@@ -106,6 +106,19 @@ enum pay_err pay_buf_adds(struct pay_buf *b, const char *s)
     return pay_buf_add(b, s, strlen(s));
 }
 
+enum pay_err pay_buf_add_strs(struct pay_buf *b, ...)
+{
+    va_list ap;
+    va_start(ap, b);
+    enum pay_err rc = PAY_OK;
+    for (const char *s = va_arg(ap, const char *); s != NULL && rc == PAY_OK;
+         s = va_arg(ap, const char *)) {
+        rc = pay_buf_adds(b, s);
+    }
+    va_end(ap);
+    return rc;
+}
+
 size_t pay_int_digits(int64_t v, char *out)
 {
     char digits[PAY_INT_DIGITS_MAX];

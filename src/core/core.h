@@ -241,6 +241,10 @@ enum pay_err pay_buf_reserve(struct pay_buf *b, size_t n) PAY_WUR;
 enum pay_err pay_buf_add(struct pay_buf *b, const void *data, size_t n) PAY_WUR;
 enum pay_err pay_buf_adds(struct pay_buf *b, const char *s) PAY_WUR;
 enum pay_err pay_buf_addf(struct pay_buf *b, const char *fmt, ...) PAY_PRINTF(2, 3) PAY_WUR;
+/* Append each string in turn, up to PAY_STRS_END (a typed NULL) that ends
+ * the list; stops at the first that does not fit. */
+#define PAY_STRS_END ((const char *)NULL)
+enum pay_err pay_buf_add_strs(struct pay_buf *b, ...) __attribute__((sentinel)) PAY_WUR;
 /* The decimal digits of @v (with '-' when negative), as "%lld" prints them. */
 enum pay_err pay_buf_add_int(struct pay_buf *b, int64_t v) PAY_WUR;
 /* Write the decimal digits of @v into @out (room for PAY_INT_DIGITS_MAX

@@ -62,16 +62,12 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
     struct pay_buf b;
     pay_buf_init(&b, SIZE_MAX - 1);
     enum pay_err be = pay_buf_reserve(&b, 4096);
-    /* Adds, not printf: two events a payment, on the writer's hot path. */
+    /* Appends, not printf: two events a payment, on the writer's hot path. */
     if (be == PAY_OK) {
-        be = pay_buf_adds(&b, "{\"id\":\"");
-    }
-    if (be == PAY_OK) {
-        be = pay_buf_adds(&b, id);
-    }
-    if (be == PAY_OK) {
-        be = pay_buf_adds(&b, "\",\"object\":\"event\",\"api_version\":\"" PAY_EVENT_API_VERSION
-                              "\",\"created\":");
+        be = pay_buf_add_strs(&b, "{\"id\":\"", id,
+                              "\",\"object\":\"event\",\"api_version\":\"" PAY_EVENT_API_VERSION
+                              "\",\"created\":",
+                              PAY_STRS_END);
     }
     if (be == PAY_OK) {
         be = pay_buf_add_int(&b, now);
@@ -89,13 +85,8 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
         be = pay_json_add_str(&b, request_id);
     }
     if (be == PAY_OK) {
-        be = pay_buf_adds(&b, ",\"idempotency_key\":null},\"type\":\"");
-    }
-    if (be == PAY_OK) {
-        be = pay_buf_adds(&b, type);
-    }
-    if (be == PAY_OK) {
-        be = pay_buf_adds(&b, "\"}");
+        be = pay_buf_add_strs(&b, ",\"idempotency_key\":null},\"type\":\"", type, "\"}",
+                              PAY_STRS_END);
     }
     char *text = be == PAY_OK ? pay_buf_detach(&b, NULL) : NULL;
     pay_buf_release(&b);

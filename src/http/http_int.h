@@ -38,11 +38,6 @@ struct pay_idem {
     const char *method;
     const char *path;
     char request_hash[65];
-    /* Set by pay_idem_claim: the key's row is written already (a claim row,
-     * PostgreSQL) and pay_idem_finish updates it; else (SQLite) finish
-     * writes the whole row, created at @claimed_at. */
-    bool row_claimed;
-    int64_t claimed_at;
 };
 
 /*
@@ -66,8 +61,8 @@ enum pay_err pay_idem_init(struct pay_idem *k, const struct pay_principal *who, 
  * PAY_ERR_IDEMPOTENCY_MISMATCH (another request used the key),
  * PAY_ERR_IDEMPOTENCY_IN_USE (no response stored), store errors.
  */
-enum pay_err pay_idem_claim(struct pay_tx *tx, struct pay_idem *k, int64_t now, bool *replay_out,
-                            int *status_out, char **body_out, size_t *len_out,
+enum pay_err pay_idem_claim(struct pay_tx *tx, const struct pay_idem *k, int64_t now,
+                            bool *replay_out, int *status_out, char **body_out, size_t *len_out,
                             struct pay_error *err) PAY_WUR;
 /*
  * Record the response of the request that claimed @k, in the transaction

@@ -79,20 +79,18 @@ enum pay_err pay_idem_init(struct pay_idem *k, const struct pay_principal *who, 
     return rc;
 }
 
-enum pay_err pay_idem_claim(struct pay_tx *tx, struct pay_idem *k, int64_t now, bool *replay_out,
-                            int *status_out, char **body_out, size_t *len_out,
+enum pay_err pay_idem_claim(struct pay_tx *tx, const struct pay_idem *k, int64_t now,
+                            bool *replay_out, int *status_out, char **body_out, size_t *len_out,
                             struct pay_error *err)
 {
     *replay_out = false;
     *status_out = 0;
     *body_out = NULL;
     *len_out = 0;
-    k->claimed_at = now;
     /* One writer at a time: no other transaction can add this key while
      * this one runs, so reading it is claim enough, and a request that
      * fails writes nothing at all. */
     bool serial = pay_tx_writes_serial(tx);
-    k->row_claimed = !serial;
 
     enum pay_err rc;
     if (!serial) {
@@ -249,7 +247,7 @@ static enum pay_err store_answer(struct pay_tx *tx, const struct pay_idem *k, in
     static const char sql[] = "UPDATE idempotency_keys SET status = $1, response = $2"
                               " WHERE scope = $3 AND key = $4";
     enum pay_err rc;
-    if (!checked && !k->row_claimed) {
+    if (!checked && pay_tx_writes_serial(tx)) {
         /* The claim was a read (pay_idem_claim): the row is written now, whole. */
         const struct pay_param ins[] = {
             PAY_PTEXT(k->scope),
@@ -259,7 +257,7 @@ static enum pay_err store_answer(struct pay_tx *tx, const struct pay_idem *k, in
             PAY_PTEXT(k->path),
             p[0],
             p[1],
-            PAY_PINT(k->claimed_at),
+            PAY_PINT(pay_now()),
         };
         rc = pay_tx_exec_later(tx,
                                "INSERT INTO idempotency_keys (scope, key, request_hash, method, "

@@ -1000,22 +1000,9 @@ static enum pay_err pg_serialize_on(struct pay_tx *tx, const char *key, const ch
     all[n + 1] = (struct pay_param)PAY_PINT(limit);
     struct pay_buf sql;
     pay_buf_init(&sql, 4096);
-    enum pay_err rc = pay_buf_adds(&sql, "SELECT pg_advisory_xact_lock(hashtextextended($");
-    if (rc == PAY_OK) {
-        rc = pay_buf_add_int(&sql, (int64_t)n + 1);
-    }
-    if (rc == PAY_OK) {
-        rc = pay_buf_adds(&sql, ", 0)) WHERE (");
-    }
-    if (rc == PAY_OK) {
-        rc = pay_buf_adds(&sql, count_sql);
-    }
-    if (rc == PAY_OK) {
-        rc = pay_buf_adds(&sql, ") < $");
-    }
-    if (rc == PAY_OK) {
-        rc = pay_buf_add_int(&sql, (int64_t)n + 2);
-    }
+    enum pay_err rc = pay_buf_addf(
+        &sql, "SELECT pg_advisory_xact_lock(hashtextextended($%zu, 0)) WHERE (%s) < $%zu", n + 1,
+        count_sql, n + 2);
     if (rc == PAY_OK) {
         rc = pg_exec_later(tx, sql.data, all, n + 2);
     }

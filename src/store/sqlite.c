@@ -1018,8 +1018,9 @@ enum job_end {
 };
 
 /* Run one job in the open transaction, in a savepoint of its own when
- * @careful. */
-static enum job_end run_job(struct sq_store *s, struct sq_job *j, bool careful)
+ * @careful; @changes is sqlite3_total_changes64 before it. */
+static enum job_end run_job(struct sq_store *s, struct sq_job *j, bool careful,
+                            sqlite3_int64 changes)
 {
     sqlite3 *db = s->writer.db;
     enum pay_err rc = careful ? ctl(&s->writer, "SAVEPOINT pay_job") : PAY_OK;
@@ -1027,7 +1028,6 @@ static enum job_end run_job(struct sq_store *s, struct sq_job *j, bool careful)
         j->result = rc;
         return sqlite3_get_autocommit(db) ? JOB_ENDED_TX : JOB_DONE;
     }
-    sqlite3_int64 changes = sqlite3_total_changes64(db);
     struct sq_tx tx;
     pay_tx_begin_cb(&tx.base, &s->base, true);
     tx.conn = &s->writer;
@@ -1095,7 +1095,7 @@ static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
                 continue;
             }
             sqlite3_int64 before = sqlite3_total_changes64(db);
-            enum job_end end = run_job(s, jobs[i], careful);
+            enum job_end end = run_job(s, jobs[i], careful, before);
             if (end == JOB_ENDED_TX) {
                 /* This job is done; the ones before it lost their work and run again. */
                 jobs[i]->final = true;

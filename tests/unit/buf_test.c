@@ -152,3 +152,14 @@ Test(buf, integers_print_as_printf_does)
     cr_assert_str_eq(b.data, want);
     pay_buf_release(&b);
 }
+
+Test(buf, strings_in_turn_until_the_null)
+{
+    struct pay_buf b;
+    pay_buf_init(&b, 8);
+    cr_assert_eq(pay_buf_add_strs(&b, "ab", "", "cd", PAY_STRS_END), PAY_OK);
+    cr_assert_str_eq(b.data, "abcd");
+    cr_assert_eq(pay_buf_add_strs(&b, "ef", "ghi", "j", PAY_STRS_END), PAY_ERR_BODY_TOO_LARGE);
+    cr_assert_str_eq(b.data, "abcdef", "stops at the first that does not fit");
+    pay_buf_release(&b);
+}

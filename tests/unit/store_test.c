@@ -1530,21 +1530,9 @@ Test(sqlite, big_job_is_undone_alone, .fini = teardown)
     struct pay_store_stats before, after;
     pay_store_stats(s, &before);
 
-    struct hold h;
-    struct submit hs;
-    hold_writer(s, &h, &hs, 3);
-    struct submit jobs[3] = {
-        {.s = s, .fn = incr_cb}, {.s = s, .fn = wide_failing_cb}, {.s = s, .fn = incr_cb}};
+    struct submit jobs[3] = {{.fn = incr_cb}, {.fn = wide_failing_cb}, {.fn = incr_cb}};
+    run_in_one_batch(s, jobs, 3);
     for (int i = 0; i < 3; i++) {
-        submit(&jobs[i]);
-        if (i < 2) {
-            wait_queued(s, (uint64_t)i + 1); /* in this order */
-        }
-    }
-    pthread_join(hs.t, NULL);
-    cr_assert_eq(hs.rc, PAY_OK);
-    for (int i = 0; i < 3; i++) {
-        pthread_join(jobs[i].t, NULL);
         cr_assert_eq(jobs[i].rc, i == 1 ? PAY_ERR_CONFLICT : PAY_OK, "job %d: %s", i,
                      pay_err_str(jobs[i].rc));
     }
