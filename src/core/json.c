@@ -151,6 +151,21 @@ static size_t put_escape(char *o, uint32_t cp)
     return 6 + put_u_escape(o + 6, 0xDC00 | (v & 0x3FF));
 }
 
+/* Whether any of the 8 bytes at @p ends a run: a control (below 0x20), '"'
+ * or '\\', or with @ascii a byte above 0x7F. The tests are exact for
+ * "any": (x - 0x20 in each byte) & ~x & 0x80 in each byte is nonzero iff a
+ * byte is below 0x20, and a byte equal to c is a zero byte of x ^ c. */
+static inline bool word_ends_run(const unsigned char *p, bool ascii)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t x;
+    memcpy(&x, p, sizeof(x));
+    uint64_t q = x ^ (ones * '"');
+    uint64_t bs = x ^ (ones * '\\');
+    uint64_t hit = ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs);
+    return ((hit & high) | (ascii ? x & high : 0)) != 0;
+}
+
 /*
  * Append the @n bytes at @s (valid UTF-8, NUL-terminated after @n as
  * jansson keeps its strings) as a JSON string: '"' and '\\' escaped, \b \f
@@ -164,6 +179,13 @@ static enum pay_err put_string(struct pay_buf *b, const char *s, size_t n, bool 
     const unsigned char *run = u;
     enum pay_err rc = put_raw(b, "\"", 1);
     for (const unsigned char *p = u; rc == PAY_OK && p < end;) {
+        /* Eight bytes at a time while none of them ends the run. */
+        while (end - p >= 8 && !word_ends_run(p, ascii)) {
+            p += 8;
+        }
+        if (p == end) {
+            break;
+        }
         if (!ends_run[*p] && (*p < 0x80 || !ascii)) {
             p++;
             continue;

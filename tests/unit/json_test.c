@@ -222,6 +222,46 @@ Test(json, ascii_strings_are_janssons_ensure_ascii)
     pay_buf_release(&b);
 }
 
+/* Strings are scanned eight bytes at a time: each byte that must be escaped
+ * (and, for the ASCII form, each byte above 0x7F) is found at every offset
+ * within and across those words, alone and next to another. */
+Test(json, escapes_are_found_at_every_offset)
+{
+    static const char *const specials[] = {
+        "\"", "\\", "\x01", "\x1f", "\n", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    struct pay_buf b;
+    pay_buf_init(&b, SIZE_MAX - 1);
+    for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+        for (size_t len = 1; len <= 27; len++) {
+            for (size_t at = 0; at < len; at++) {
+                char text[64];
+                memset(text, 'a', len);
+                size_t sl = strlen(specials[k]);
+                memcpy(text + at, specials[k], sl);
+                size_t n = at + sl > len ? at + sl : len;
+                if (at + 2 * sl <= len) {
+                    memcpy(text + len - sl, specials[k], sl); /* a second, further on */
+                }
+                text[n] = '\0';
+                json_t *v = json_string(text);
+                cr_assert_not_null(v);
+                char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                char *got = pay_json_dump(v);
+                cr_assert_str_eq(got, want, "special %zu at %zu of %zu", k, at, len);
+                free(want);
+                free(got);
+                want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+                pay_buf_reset(&b);
+                cr_assert_eq(pay_json_add_str_ascii(&b, text), PAY_OK);
+                cr_assert_str_eq(b.data, want, "ascii: special %zu at %zu of %zu", k, at, len);
+                free(want);
+                json_decref(v);
+            }
+        }
+    }
+    pay_buf_release(&b);
+}
+
 /* Too deep to be a real object (and how a cycle would end): no text, and
  * nothing half-written into the caller's buffer. */
 Test(json, dump_refuses_runaway_nesting)
