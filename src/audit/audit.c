@@ -68,8 +68,7 @@ static enum pay_err row_text(struct pay_buf *b, const struct row *r, const char 
     for (size_t i = 0; i < nf && rc == PAY_OK; i++) {
         rc = pay_buf_adds(b, f[i].key);
         if (rc == PAY_OK) {
-            rc = f[i].is_int ? pay_buf_addf(b, "%lld", (long long)f[i].i)
-                             : pay_json_add_str_ascii(b, f[i].s);
+            rc = f[i].is_int ? pay_buf_add_int(b, f[i].i) : pay_json_add_str_ascii(b, f[i].s);
         }
     }
     return rc == PAY_OK ? pay_buf_add(b, "}", 1) : rc;
@@ -187,8 +186,16 @@ enum pay_err pay_audit_append(struct pay_tx *tx, const struct pay_audit_record *
     pay_buf_init(&text, SIZE_MAX - 1);
     rc = row_hash(&text, &r, hash);
     if (rc == PAY_OK) {
-        pay_buf_reset(&text);
-        rc = row_text(&text, &r, hash);
+        /* The stored text is the hashed one with the hash as its last field:
+         * the same as row_text(&text, &r, hash), without writing it twice. */
+        text.len--; /* its closing '}' */
+        rc = pay_buf_adds(&text, ",\"hash\":");
+        if (rc == PAY_OK) {
+            rc = pay_json_add_str_ascii(&text, hash);
+        }
+        if (rc == PAY_OK) {
+            rc = pay_buf_add(&text, "}", 1);
+        }
     }
     if (rc != PAY_OK) {
         pay_buf_release(&text);
