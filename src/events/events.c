@@ -39,9 +39,11 @@ static bool type_valid(const char *type)
     return true;
 }
 
-enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t *object,
-                              const char *customer, const char *request_id, char *id_out,
-                              struct pay_error *err)
+/* @text, when set, is @object's text (pay_json_dump); otherwise it is
+ * written here. */
+static enum pay_err append(struct pay_tx *tx, const char *type, const json_t *object,
+                           const char *text, const char *customer, const char *request_id,
+                           char *id_out, struct pay_error *err)
 {
     if (!type_valid(type) || !json_is_object(object)) {
         return pay_error_set(err, PAY_ERR_INTERNAL, NULL, "events: invalid event type or object");
@@ -76,7 +78,7 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
         be = pay_buf_adds(&b, ",\"data\":{\"object\":");
     }
     if (be == PAY_OK) {
-        be = pay_json_dump_to(&b, object);
+        be = text != NULL ? pay_buf_adds(&b, text) : pay_json_dump_to(&b, object);
     }
     if (be == PAY_OK) {
         be = pay_buf_adds(&b, "},\"livemode\":false,\"pending_webhooks\":0,\"request\":{\"id\":");
@@ -88,19 +90,19 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
         be = pay_buf_add_strs(&b, ",\"idempotency_key\":null},\"type\":\"", type, "\"}",
                               PAY_STRS_END);
     }
-    char *text = be == PAY_OK ? pay_buf_detach(&b, NULL) : NULL;
+    char *doc = be == PAY_OK ? pay_buf_detach(&b, NULL) : NULL;
     pay_buf_release(&b);
-    if (text == NULL) {
+    if (doc == NULL) {
         return pay_error_set(err, PAY_ERR_NOMEM, NULL, NULL);
     }
 
     struct pay_param p[] = {PAY_PTEXT(id),       PAY_PTEXT(type),       PAY_PINT(now),
-                            PAY_PTEXT(customer), PAY_PTEXT(request_id), PAY_PJSON(text)};
+                            PAY_PTEXT(customer), PAY_PTEXT(request_id), PAY_PJSON(doc)};
     enum pay_err rc = pay_tx_exec_later(tx,
                                         "INSERT INTO events (id, type, created, customer, "
                                         "request_id, data) VALUES ($1, $2, $3, $4, $5, $6)",
                                         p, PAY_NPARAMS(p));
-    free(text);
+    free(doc);
     if (rc != PAY_OK) {
         if (err != NULL && err->code == PAY_OK) {
             pay_error_set(err, rc, NULL, NULL);
@@ -116,6 +118,33 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
         memcpy(id_out, id, strlen(id) + 1);
     }
     return PAY_OK;
+}
+
+enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t *object,
+                              const char *customer, const char *request_id, char *id_out,
+                              struct pay_error *err)
+{
+    return append(tx, type, object, NULL, customer, request_id, id_out, err);
+}
+
+enum pay_err pay_event_append_dumped(struct pay_tx *tx, const char *type, const json_t *object,
+                                     const char *text, const char *customer, const char *request_id,
+                                     struct pay_error *err)
+{
+#ifndef NDEBUG
+    /* The text stands for the object: a caller that changed the object
+     * after writing it would store an event that says something else. */
+    char *check = json_is_object(object) ? pay_json_dump(object) : NULL;
+    if (check != NULL && text != NULL && strcmp(check, text) != 0) {
+        pay_logf(PAY_LOG_ERROR, NULL, "events: %s: the text given is not its object's", type);
+        abort();
+    }
+    free(check);
+#endif
+    if (text == NULL) {
+        return pay_error_set(err, PAY_ERR_INTERNAL, NULL, "events: no text for the object");
+    }
+    return append(tx, type, object, text, customer, request_id, NULL, err);
 }
 
 enum pay_err pay_event_get(struct pay_tx *tx, const char *id, const char *customer, json_t **out,

@@ -33,6 +33,13 @@ enum pay_err pay_event_append(struct pay_tx *tx, const char *type, const json_t 
                               const char *customer, const char *request_id, char *id_out,
                               struct pay_error *err) PAY_WUR;
 
+/* pay_event_append for a caller that has just written @object's text:
+ * @text is pay_json_dump(@object) (debug builds check that it is), and it
+ * is used instead of a second dump. No event id is given back. */
+enum pay_err pay_event_append_dumped(struct pay_tx *tx, const char *type, const json_t *object,
+                                     const char *text, const char *customer, const char *request_id,
+                                     struct pay_error *err) PAY_WUR;
+
 /* One event; PAY_ERR_NOT_FOUND (param "id") when absent or not @customer's
  * (when set). *out is new (caller owns). */
 enum pay_err pay_event_get(struct pay_tx *tx, const char *id, const char *customer, json_t **out,

@@ -202,7 +202,18 @@ static enum pay_err row_cols_fill(const struct pay_intent_row *row, struct row_c
     return PAY_OK;
 }
 
-static enum pay_err row_insert(struct pay_op *op, const struct pay_intent_row *row)
+/* The object's text, bound as its data, goes to *text (caller frees) when
+ * @text is set; it is freed otherwise. */
+static void row_cols_done(struct row_cols *c, char **text)
+{
+    if (text != NULL) {
+        *text = c->data;
+    } else {
+        free(c->data);
+    }
+}
+
+static enum pay_err row_insert(struct pay_op *op, const struct pay_intent_row *row, char **text)
 {
     struct row_cols c;
     enum pay_err e = row_cols_fill(row, &c);
@@ -217,14 +228,16 @@ static enum pay_err row_insert(struct pay_op *op, const struct pay_intent_row *r
         "tender, fee, fee_bps, fee_fixed, disputed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
         "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         c.p, PAY_NPARAMS(c.p));
-    free(c.data);
+    row_cols_done(&c, e == PAY_OK ? text : NULL);
     return pay_op_fail(op, e);
 }
 
-enum pay_err pay_intent_row_save(struct pay_op *op, struct pay_intent_row *row)
+/* pay_intent_row_save; with @text set, *text gets the object's text as
+ * stored (caller frees) when it succeeds. */
+static enum pay_err row_save(struct pay_op *op, struct pay_intent_row *row, char **text)
 {
     if (row->unsaved) {
-        enum pay_err ie = row_insert(op, row);
+        enum pay_err ie = row_insert(op, row, text);
         row->unsaved = ie != PAY_OK;
         return ie;
     }
@@ -244,12 +257,17 @@ enum pay_err pay_intent_row_save(struct pay_op *op, struct pay_intent_row *row)
                     "provider = $16, provider_pin = $17, tender = $18, fee = $19, fee_bps = $20, "
                     "fee_fixed = $21, disputed = $22 WHERE id = $1 AND created = $2",
                     c.p, PAY_NPARAMS(c.p), &changes);
-    free(c.data);
     if (e == PAY_OK && changes != 1) {
         e = pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Payment intent %s vanished.",
                           pay_json_str(row->obj, "id"));
     }
+    row_cols_done(&c, e == PAY_OK ? text : NULL);
     return pay_op_fail(op, e);
+}
+
+enum pay_err pay_intent_row_save(struct pay_op *op, struct pay_intent_row *row)
+{
+    return row_save(op, row, NULL);
 }
 
 /* ---- Pieces of the status machine -------------------------------------- */
@@ -258,6 +276,21 @@ static enum pay_err emit(struct pay_op *op, const char *type, const json_t *obj)
 {
     return pay_op_fail(op, pay_event_append(op->tx, type, obj, pay_json_str(obj, "customer"),
                                             op->request_id, NULL, op->err));
+}
+
+/* Save the row and emit @type with its object: the text just stored is the
+ * event's object, written once. */
+static enum pay_err save_and_emit(struct pay_op *op, struct pay_intent_row *row, const char *type)
+{
+    char *text = NULL;
+    enum pay_err e = row_save(op, row, &text);
+    if (e == PAY_OK) {
+        e = pay_op_fail(op, pay_event_append_dumped(op->tx, type, row->obj, text,
+                                                    pay_json_str(row->obj, "customer"),
+                                                    op->request_id, op->err));
+    }
+    free(text);
+    return e;
 }
 
 static enum pay_err unexpected(struct pay_op *op, const json_t *obj, const char *action,
@@ -416,10 +449,7 @@ static enum pay_err record_failure(struct pay_op *op, struct pay_intent_row *row
     pay_json_set_str(row->obj, "status", ST_RPM);
     row->provider_ref[0] = '\0';
 
-    enum pay_err e = pay_intent_row_save(op, row);
-    if (e == PAY_OK) {
-        e = emit(op, "payment_intent.payment_failed", row->obj);
-    }
+    enum pay_err e = save_and_emit(op, row, "payment_intent.payment_failed");
     if (e != PAY_OK) {
         return e;
     }
@@ -751,10 +781,8 @@ static enum pay_err card_authorize(struct pay_op *op, struct pay_intent_row *row
             pay_json_set_int(row->obj, "amount_capturable", amount);
             pay_json_set_str(row->obj, "status", ST_RCAP);
             e = maybe_attach(op, row);
-            if (e == PAY_OK) {
-                e = pay_intent_row_save(op, row);
-            }
-            return e == PAY_OK ? emit(op, "payment_intent.amount_capturable_updated", row->obj) : e;
+            return e == PAY_OK ? save_and_emit(op, row, "payment_intent.amount_capturable_updated")
+                               : e;
         } else {
             struct pay_conn_result cres;
             memset(&cres, 0, sizeof(cres));
@@ -770,10 +798,7 @@ static enum pay_err card_authorize(struct pay_op *op, struct pay_intent_row *row
             if (e == PAY_OK) {
                 e = maybe_attach(op, row);
             }
-            if (e == PAY_OK) {
-                e = pay_intent_row_save(op, row);
-            }
-            return e == PAY_OK ? emit(op, "payment_intent.succeeded", row->obj) : e;
+            return e == PAY_OK ? save_and_emit(op, row, "payment_intent.succeeded") : e;
         }
     case PAY_CONN_REQUIRES_ACTION:
         if (off_session) {
@@ -792,14 +817,12 @@ static enum pay_err card_authorize(struct pay_op *op, struct pay_intent_row *row
             }
             json_object_set_new(row->obj, "next_action", na);
             pay_json_set_str(row->obj, "status", ST_RA);
-            e = pay_intent_row_save(op, row);
-            return e == PAY_OK ? emit(op, "payment_intent.requires_action", row->obj) : e;
+            return save_and_emit(op, row, "payment_intent.requires_action");
         }
     case PAY_CONN_PROCESSING:
         pay_copy_str(row->provider_ref, sizeof(row->provider_ref), res.provider_ref);
         pay_json_set_str(row->obj, "status", ST_PROCESSING);
-        e = pay_intent_row_save(op, row);
-        return e == PAY_OK ? emit(op, "payment_intent.processing", row->obj) : e;
+        return save_and_emit(op, row, "payment_intent.processing");
     case PAY_CONN_DECLINED:
     case PAY_CONN_FAILED:
     case PAY_CONN_UNKNOWN:
@@ -1067,10 +1090,8 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
     }
     /* A manual tender: the money was received by hand. */
     enum pay_err e = post_capture(op, row, pay_json_int(row->obj, "amount", 0));
-    if (e == PAY_OK) {
-        e = pay_intent_row_save(op, row);
-    }
-    return risk_settled(op, row, e == PAY_OK ? emit(op, "payment_intent.succeeded", row->obj) : e);
+    return risk_settled(op, row,
+                        e == PAY_OK ? save_and_emit(op, row, "payment_intent.succeeded") : e);
 }
 
 enum pay_err pay_intent_money_received(struct pay_op *op, struct pay_intent_row *row)
@@ -1078,10 +1099,8 @@ enum pay_err pay_intent_money_received(struct pay_op *op, struct pay_intent_row 
     json_object_set_new(row->obj, "next_action", json_null());
     json_object_set_new(row->obj, "last_payment_error", json_null());
     enum pay_err e = post_capture(op, row, pay_json_int(row->obj, "amount", 0));
-    if (e == PAY_OK) {
-        e = pay_intent_row_save(op, row);
-    }
-    return risk_settled(op, row, e == PAY_OK ? emit(op, "payment_intent.succeeded", row->obj) : e);
+    return risk_settled(op, row,
+                        e == PAY_OK ? save_and_emit(op, row, "payment_intent.succeeded") : e);
 }
 
 enum pay_err pay_intent_attempt_failed(struct pay_op *op, struct pay_intent_row *row,
@@ -1342,11 +1361,9 @@ enum pay_err pay_intent_create(struct pay_op *op, const struct pay_intent_params
         pay_json_set_str(row.obj, "status", ST_RC);
     }
     /* Confirmed at once: written by the attempt's first save (or below). */
-    row.unsaved = q.confirm;
-    e = q.confirm ? PAY_OK : row_insert(op, &row);
-    if (e == PAY_OK) {
-        e = emit(op, "payment_intent.created", row.obj);
-    }
+    row.unsaved = true;
+    e = q.confirm ? emit(op, "payment_intent.created", row.obj)
+                  : save_and_emit(op, &row, "payment_intent.created");
     if (e == PAY_OK && q.confirm) {
         e = attempt(op, &row, pm.id[0] ? &pm : NULL, q.off_session, false);
     }
