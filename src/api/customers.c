@@ -174,7 +174,7 @@ static enum pay_err customers_payment_methods(struct pay_request *req)
         json_t *item;
         json_array_foreach(data, i, item)
         {
-            json_object_set(item, "customer", c);
+            json_object_set_nocheck(item, "customer", c);
         }
         json_decref(c);
     }

@@ -192,10 +192,10 @@ static enum pay_err otp_answer(struct pay_request *req, struct pay_op *op, enum 
         json_t *error = json_object_get(body, "error");
         const json_t *lpe = json_object_get(obj, "last_payment_error");
         if (error != NULL && pay_json_str(lpe, "code") != NULL) {
-            json_object_set_new(error, "code", json_string(pay_json_str(lpe, "code")));
+            json_object_set_new_nocheck(error, "code", json_string(pay_json_str(lpe, "code")));
         }
         if (error != NULL) {
-            json_object_set_new(error, "payment_intent", obj);
+            json_object_set_new_nocheck(error, "payment_intent", obj);
             pay_resp_json(req, 402, body);
             return PAY_OK;
         }

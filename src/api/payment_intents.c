@@ -153,7 +153,7 @@ static void expand_paths(struct pay_request *req, struct pay_op *op, json_t *obj
     if (customer != NULL && pay_arg_expands(req, path)) {
         json_t *c = NULL;
         if (pay_customer_get(op, customer, &c) == PAY_OK) {
-            json_object_set_new(obj, "customer", c);
+            json_object_set_new_nocheck(obj, "customer", c);
         }
     }
     const char *pm = pay_json_str(obj, "payment_method");
@@ -161,7 +161,7 @@ static void expand_paths(struct pay_request *req, struct pay_op *op, json_t *obj
     if (pm != NULL && pay_arg_expands(req, path)) {
         json_t *m = NULL;
         if (pay_payment_method_get(op, pm, &m) == PAY_OK) {
-            json_object_set_new(obj, "payment_method", m);
+            json_object_set_new_nocheck(obj, "payment_method", m);
         }
     }
     pay_error_clear(&req->err);
@@ -194,15 +194,15 @@ static enum pay_err answer(struct pay_request *req, struct pay_op *op, enum pay_
         const char *code = pay_json_str(json_object_get(obj, "last_payment_error"), "code");
         if (code != NULL) {
             /* Stripe's code for this decline, richer than payd's enum. */
-            json_object_set_new(error, "code", json_string(code));
+            json_object_set_new_nocheck(error, "code", json_string(code));
         }
         json_t *lpe = json_object_get(obj, "last_payment_error");
         const char *doc_url = pay_json_str(lpe, "doc_url");
         if (doc_url != NULL) {
-            json_object_set_new(error, "doc_url", json_string(doc_url));
+            json_object_set_new_nocheck(error, "doc_url", json_string(doc_url));
         }
-        json_object_set(error, "payment_method", json_object_get(lpe, "payment_method"));
-        json_object_set_new(error, "payment_intent", obj);
+        json_object_set_nocheck(error, "payment_method", json_object_get(lpe, "payment_method"));
+        json_object_set_new_nocheck(error, "payment_intent", obj);
         pay_resp_json(req, 402, body);
         return PAY_OK;
     }

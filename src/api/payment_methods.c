@@ -38,7 +38,7 @@ static enum pay_err expand_customer(struct pay_request *req, struct pay_op *op, 
     }
     json_t *c = NULL;
     PAY_TRY(pay_customer_get(op, cid, &c));
-    json_object_set_new(pm, "customer", c);
+    json_object_set_new_nocheck(pm, "customer", c);
     return PAY_OK;
 }
 

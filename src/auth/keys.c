@@ -282,7 +282,7 @@ static enum pay_err list_tx(struct pay_tx *tx, void *arg)
         pay_json_set_str(k, "prefix", pay_rows_text(rows, 3));
         pay_json_set_int(k, "created", pay_rows_int(rows, 4));
         if (pay_rows_null(rows, 5)) {
-            json_object_set_new(k, "revoked_at", json_null());
+            json_object_set_new_nocheck(k, "revoked_at", json_null());
         } else {
             pay_json_set_int(k, "revoked_at", pay_rows_int(rows, 5));
         }

@@ -132,13 +132,13 @@ static enum pay_err load_providers(struct pay_op *op, struct demo_run *run)
             json_t *config = json_object();
             json_t *creds = json_object();
             if (d->wallet != NULL) {
-                json_object_set_new(config, "base_url", json_string(run->momo_url));
-                json_object_set_new(config, "wallet", json_string(d->wallet));
-                json_object_set_new(config, "target_environment", json_string("sandbox"));
-                json_object_set_new(creds, "api_user", json_string(PAY_MOMO_SIM_API_USER));
-                json_object_set_new(creds, "api_key", json_string(PAY_MOMO_SIM_API_KEY));
-                json_object_set_new(creds, "subscription_key",
-                                    json_string(PAY_MOMO_SIM_SUBSCRIPTION_KEY));
+                json_object_set_new_nocheck(config, "base_url", json_string(run->momo_url));
+                json_object_set_new_nocheck(config, "wallet", json_string(d->wallet));
+                json_object_set_new_nocheck(config, "target_environment", json_string("sandbox"));
+                json_object_set_new_nocheck(creds, "api_user", json_string(PAY_MOMO_SIM_API_USER));
+                json_object_set_new_nocheck(creds, "api_key", json_string(PAY_MOMO_SIM_API_KEY));
+                json_object_set_new_nocheck(creds, "subscription_key",
+                                            json_string(PAY_MOMO_SIM_SUBSCRIPTION_KEY));
             }
             const bool card = strcmp(d->type, "card") == 0;
             const struct pay_provider_params p = {

@@ -310,7 +310,9 @@ enum pay_err pay_json_add_str(struct pay_buf *b, const char *s) PAY_WUR;
 /* The same with everything above U+007F escaped as \uXXXX, as
  * json_dumps(JSON_ENSURE_ASCII) writes it. */
 enum pay_err pay_json_add_str_ascii(struct pay_buf *b, const char *s) PAY_WUR;
-/* Set @key on @obj to a new string, or JSON null when @s is NULL. */
+/* Set @key on @obj to a new string, or JSON null when @s is NULL. @key is
+ * payd's own text (a literal or a table's), never input: it is not checked
+ * for UTF-8 as jansson's json_object_set_new would (debug builds do). */
 void pay_json_set_str(json_t *obj, const char *key, const char *s);
 void pay_json_set_int(json_t *obj, const char *key, int64_t v);
 void pay_json_set_bool(json_t *obj, const char *key, bool v);

@@ -329,21 +329,32 @@ enum pay_err pay_json_add_str_ascii(struct pay_buf *b, const char *s)
     return put_string(b, s, strlen(s), true);
 }
 
+/* Set @key (payd's own, valid UTF-8: see core.h) to @v, which is stolen. */
+static void set_own_key(json_t *obj, const char *key, json_t *v)
+{
+#ifndef NDEBUG
+    if (!utf8_valid(key)) {
+        abort();
+    }
+#endif
+    json_object_set_new_nocheck(obj, key, v);
+}
+
 void pay_json_set_str(json_t *obj, const char *key, const char *s)
 {
     /* A string that is not UTF-8 cannot be represented: it becomes null. */
     json_t *v = s ? json_string(s) : NULL;
-    json_object_set_new(obj, key, v ? v : json_null());
+    set_own_key(obj, key, v ? v : json_null());
 }
 
 void pay_json_set_int(json_t *obj, const char *key, int64_t v)
 {
-    json_object_set_new(obj, key, json_integer((json_int_t)v));
+    set_own_key(obj, key, json_integer((json_int_t)v));
 }
 
 void pay_json_set_bool(json_t *obj, const char *key, bool v)
 {
-    json_object_set_new(obj, key, json_boolean(v));
+    set_own_key(obj, key, json_boolean(v));
 }
 
 const char *pay_json_str(const json_t *obj, const char *key)

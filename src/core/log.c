@@ -395,8 +395,8 @@ void pay_log(enum pay_log_level lvl, const char *request_id, const char *msg, js
     if (!line) {
         return;
     }
-    json_object_set_new(line, "ts", json_string(ts));
-    json_object_set_new(line, "level", json_string(level_names[lvl]));
+    json_object_set_new_nocheck(line, "ts", json_string(ts));
+    json_object_set_new_nocheck(line, "level", json_string(level_names[lvl]));
     set_masked(line, "msg", msg ? msg : "");
     if (request_id) {
         set_masked(line, "request_id", request_id);

@@ -157,7 +157,7 @@ static enum pay_err merge_metadata(json_t *o, const struct pay_webhook_endpoint_
                                    struct pay_error *err)
 {
     if (p->metadata_clear) {
-        json_object_set_new(o, "metadata", json_object());
+        json_object_set_new_nocheck(o, "metadata", json_object());
     }
     if (p->metadata == NULL) {
         return PAY_OK;
@@ -165,7 +165,7 @@ static enum pay_err merge_metadata(json_t *o, const struct pay_webhook_endpoint_
     json_t *md = json_object_get(o, "metadata");
     if (!json_is_object(md)) {
         md = json_object();
-        json_object_set_new(o, "metadata", md);
+        json_object_set_new_nocheck(o, "metadata", md);
     }
     const char *k;
     json_t *v;
@@ -250,12 +250,12 @@ enum pay_err pay_webhook_endpoint_create(struct pay_tx *tx, const struct pay_web
     pay_json_set_str(o, "id", id);
     pay_json_set_str(o, "object", "webhook_endpoint");
     pay_json_set_str(o, "api_version", p->api_version);
-    json_object_set_new(o, "application", json_null());
+    json_object_set_new_nocheck(o, "application", json_null());
     pay_json_set_int(o, "created", now);
     pay_json_set_str(o, "description", p->has_description ? p->description : NULL);
-    json_object_set_new(o, "enabled_events", events);
+    json_object_set_new_nocheck(o, "enabled_events", events);
     pay_json_set_bool(o, "livemode", false);
-    json_object_set_new(o, "metadata", json_object());
+    json_object_set_new_nocheck(o, "metadata", json_object());
     pay_json_set_str(o, "status", status);
     pay_json_set_str(o, "url", p->url);
     rc = merge_metadata(o, p, err);
@@ -321,7 +321,7 @@ enum pay_err pay_webhook_endpoint_update(struct pay_tx *tx, const struct pay_web
         if (rc != PAY_OK) {
             goto out;
         }
-        json_object_set_new(o, "enabled_events", events);
+        json_object_set_new_nocheck(o, "enabled_events", events);
         rc = save_patterns(tx, id, events, err);
         if (rc != PAY_OK) {
             goto out;
@@ -516,7 +516,7 @@ static enum pay_err add_attempts(struct pay_tx *tx, json_t *d, struct pay_error 
             json_decref(a);
         }
     }
-    json_object_set_new(d, "attempts", arr);
+    json_object_set_new_nocheck(d, "attempts", arr);
     return db_err(err, pay_rows_close(r));
 }
 

@@ -99,31 +99,31 @@ json_t *pay_http_error_body(const struct pay_error *err)
         json_decref(root);
         return NULL;
     }
-    json_object_set_new(e, "type", json_string(pay_http_error_type(code)));
+    json_object_set_new_nocheck(e, "type", json_string(pay_http_error_type(code)));
     const char *code_str = pay_err_str(code);
     if (err && err->code == code && err->code_str[0] != '\0') {
         code_str = err->code_str;
     }
-    json_object_set_new(e, "code", json_string(code_str));
+    json_object_set_new_nocheck(e, "code", json_string(code_str));
     /* Messages may quote client input; jansson refuses invalid UTF-8, so
      * fall back to the default text rather than drop the field. */
     json_t *msg = json_string(message);
     if (!msg) {
         msg = json_string(pay_err_message(code));
     }
-    json_object_set_new(e, "message", msg);
+    json_object_set_new_nocheck(e, "message", msg);
     if (err && err->code == code && err->param[0] != '\0') {
         json_t *param = json_string(err->param);
         if (param) {
-            json_object_set_new(e, "param", param);
+            json_object_set_new_nocheck(e, "param", param);
         }
     }
     if (err && err->code == code && err->decline_code[0] != '\0') {
         json_t *dc = json_string(err->decline_code);
         if (dc) {
-            json_object_set_new(e, "decline_code", dc);
+            json_object_set_new_nocheck(e, "decline_code", dc);
         }
     }
-    json_object_set_new(root, "error", e);
+    json_object_set_new_nocheck(root, "error", e);
     return root;
 }

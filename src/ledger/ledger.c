@@ -230,19 +230,19 @@ static json_t *bt_object(const char *id, const struct pay_ledger_entry *e, const
     pay_json_set_int(o, "created", created);
     pay_json_set_str(o, "currency", currency);
     pay_json_set_str(o, "description", e->description);
-    json_object_set_new(o, "exchange_rate", json_null());
+    json_object_set_new_nocheck(o, "exchange_rate", json_null());
     pay_json_set_int(o, "fee", e->bt.fee_minor);
     json_t *details = json_array();
     if (e->bt.fee_minor > 0) {
         json_t *d = json_object();
         pay_json_set_int(d, "amount", e->bt.fee_minor);
-        json_object_set_new(d, "application", json_null());
+        json_object_set_new_nocheck(d, "application", json_null());
         pay_json_set_str(d, "currency", currency);
         pay_json_set_str(d, "description", "Processing fees");
         pay_json_set_str(d, "type", "stripe_fee");
         json_array_append_new(details, d);
     }
-    json_object_set_new(o, "fee_details", details);
+    json_object_set_new_nocheck(o, "fee_details", details);
     pay_json_set_int(o, "net", net);
     pay_json_set_str(o, "reporting_category", reporting_category(e->bt.type));
     pay_json_set_str(o, "source", e->source_id);
@@ -540,7 +540,7 @@ enum pay_err pay_ledger_balance(struct pay_tx *tx, json_t **out, struct pay_erro
         pay_json_set_str(a, "currency", currency);
         json_t *types = json_object();
         pay_json_set_int(types, "card", amount);
-        json_object_set_new(a, "source_types", types);
+        json_object_set_new_nocheck(a, "source_types", types);
         json_array_append_new(available, a);
 
         json_t *pe = json_object();
@@ -548,7 +548,7 @@ enum pay_err pay_ledger_balance(struct pay_tx *tx, json_t **out, struct pay_erro
         pay_json_set_str(pe, "currency", currency);
         types = json_object();
         pay_json_set_int(types, "card", 0);
-        json_object_set_new(pe, "source_types", types);
+        json_object_set_new_nocheck(pe, "source_types", types);
         json_array_append_new(pending, pe);
     }
     enum pay_err close_rc = pay_rows_close(rows);
@@ -562,9 +562,9 @@ enum pay_err pay_ledger_balance(struct pay_tx *tx, json_t **out, struct pay_erro
     }
     json_t *o = json_object();
     pay_json_set_str(o, "object", "balance");
-    json_object_set_new(o, "available", available);
+    json_object_set_new_nocheck(o, "available", available);
     pay_json_set_bool(o, "livemode", false);
-    json_object_set_new(o, "pending", pending);
+    json_object_set_new_nocheck(o, "pending", pending);
     *out = o;
     return PAY_OK;
 }

@@ -213,32 +213,32 @@ static json_t *customer_new(void)
     }
     pay_json_set_str(o, "id", id);
     pay_json_set_str(o, "object", "customer");
-    json_object_set_new(o, "address", json_null());
+    json_object_set_new_nocheck(o, "address", json_null());
     pay_json_set_int(o, "balance", 0);
     pay_json_set_int(o, "created", pay_now());
-    json_object_set_new(o, "currency", json_null());
-    json_object_set_new(o, "default_source", json_null());
+    json_object_set_new_nocheck(o, "currency", json_null());
+    json_object_set_new_nocheck(o, "default_source", json_null());
     pay_json_set_bool(o, "delinquent", false);
-    json_object_set_new(o, "description", json_null());
-    json_object_set_new(o, "discount", json_null());
-    json_object_set_new(o, "email", json_null());
+    json_object_set_new_nocheck(o, "description", json_null());
+    json_object_set_new_nocheck(o, "discount", json_null());
+    json_object_set_new_nocheck(o, "email", json_null());
     pay_json_set_str(o, "invoice_prefix", prefix);
-    json_object_set_new(inv, "custom_fields", json_null());
-    json_object_set_new(inv, "default_payment_method", json_null());
-    json_object_set_new(inv, "footer", json_null());
-    json_object_set_new(inv, "rendering_options", json_null());
-    json_object_set_new(o, "invoice_settings", inv);
+    json_object_set_new_nocheck(inv, "custom_fields", json_null());
+    json_object_set_new_nocheck(inv, "default_payment_method", json_null());
+    json_object_set_new_nocheck(inv, "footer", json_null());
+    json_object_set_new_nocheck(inv, "rendering_options", json_null());
+    json_object_set_new_nocheck(o, "invoice_settings", inv);
     pay_json_set_bool(o, "livemode", false);
-    json_object_set_new(o, "metadata", json_object());
-    json_object_set_new(o, "name", json_null());
+    json_object_set_new_nocheck(o, "metadata", json_object());
+    json_object_set_new_nocheck(o, "name", json_null());
     pay_json_set_int(o, "next_invoice_sequence", 1);
-    json_object_set_new(o, "phone", json_null());
-    json_object_set_new(o, "preferred_locales", json_array());
-    json_object_set_new(o, "shipping", json_null());
+    json_object_set_new_nocheck(o, "phone", json_null());
+    json_object_set_new_nocheck(o, "preferred_locales", json_array());
+    json_object_set_new_nocheck(o, "shipping", json_null());
     pay_json_set_str(o, "tax_exempt", "none");
-    json_object_set_new(o, "test_clock", json_null());
-    json_object_set_new(o, "external_id", json_null());
-    json_object_set_new(o, "facility", json_null());
+    json_object_set_new_nocheck(o, "test_clock", json_null());
+    json_object_set_new_nocheck(o, "external_id", json_null());
+    json_object_set_new_nocheck(o, "facility", json_null());
     return o;
 }
 
@@ -291,10 +291,10 @@ static enum pay_err apply_fields(struct pay_op *op, json_t *o, const struct pay_
         if (a == NULL) {
             return pay_op_fail(op, PAY_ERR_NOMEM);
         }
-        json_object_set_new(o, "address", a);
+        json_object_set_new_nocheck(o, "address", a);
     }
     if (p->metadata_clear) {
-        json_object_set_new(o, "metadata", json_object());
+        json_object_set_new_nocheck(o, "metadata", json_object());
     }
     if (p->metadata != NULL) {
         pay_metadata_merge(o, p->metadata);
@@ -317,7 +317,7 @@ static enum pay_err apply_default_pm(struct pay_op *op, json_t *o, const char *p
         return pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Customer without invoice_settings.");
     }
     if (pm[0] == '\0') {
-        json_object_set_new(inv, "default_payment_method", json_null());
+        json_object_set_new_nocheck(inv, "default_payment_method", json_null());
         return PAY_OK;
     }
     bool attached = false;

@@ -101,18 +101,18 @@ enum pay_err pay_momo_pm_create(struct pay_op *op, const char *phone, const char
     for (size_t i = 0; addr_keys[i] != NULL; i++) {
         json_object_set_new(addr, addr_keys[i], json_null());
     }
-    json_object_set_new(bd, "address", addr);
-    json_object_set_new(bd, "email", json_null());
-    json_object_set_new(bd, "name", json_null());
-    json_object_set_new(bd, "phone", json_null());
-    json_object_set_new(o, "billing_details", bd);
+    json_object_set_new_nocheck(bd, "address", addr);
+    json_object_set_new_nocheck(bd, "email", json_null());
+    json_object_set_new_nocheck(bd, "name", json_null());
+    json_object_set_new_nocheck(bd, "phone", json_null());
+    json_object_set_new_nocheck(o, "billing_details", bd);
     pay_json_set_int(o, "created", now);
-    json_object_set_new(o, "customer", json_null());
+    json_object_set_new_nocheck(o, "customer", json_null());
     pay_json_set_bool(o, "livemode", false);
-    json_object_set_new(o, "metadata", json_object());
+    json_object_set_new_nocheck(o, "metadata", json_object());
     json_t *mw = json_object();
     pay_json_set_str(mw, "phone_last4", digits + n - 4);
-    json_object_set_new(o, "mobile_wallet", mw);
+    json_object_set_new_nocheck(o, "mobile_wallet", mw);
     pay_json_set_str(o, "type", PAY_TENDER_MOBILE_WALLET);
     char *data = pay_json_dump(o);
     json_decref(o);
@@ -587,11 +587,11 @@ static json_t *next_action(struct pay_op *op, const struct pay_momo_profile *pro
         pay_json_set_str(m, "currency", currency);
         pay_json_set_bool(m, "otp_required", profile->otp_path != NULL);
         pay_json_set_str(m, "instructions", profile->instructions);
-        json_object_set_new(m, "qr_code", qr);
+        json_object_set_new_nocheck(m, "qr_code", qr);
         pay_json_set_int(m, "expires_at", expires_at);
         na = json_object();
         pay_json_set_str(na, "type", "mobile_money_request");
-        json_object_set_new(na, "mobile_money_request", m);
+        json_object_set_new_nocheck(na, "mobile_money_request", m);
     }
     pay_buf_release(&payload);
     pay_buf_release(&png);
@@ -746,8 +746,8 @@ static enum pay_err begin(struct pay_op *op, struct pay_intent_row *row,
     if (na == NULL) {
         return pay_error_set(op->err, PAY_ERR_INTERNAL, NULL, "Cannot draw the QR code.");
     }
-    json_object_set_new(row->obj, "next_action", na);
-    json_object_set_new(row->obj, "last_payment_error", json_null());
+    json_object_set_new_nocheck(row->obj, "next_action", na);
+    json_object_set_new_nocheck(row->obj, "last_payment_error", json_null());
     pay_json_set_str(row->obj, "status", "requires_action");
     row->provider_ref[0] = '\0';
     e = pay_intent_row_save(op, row);
@@ -1403,7 +1403,7 @@ static json_t *req_object(struct pay_rows *r)
     pay_json_set_str(o, "financial_transaction_id", pay_rows_text(r, 10));
     pay_json_set_str(o, "settled_by", pay_rows_text(r, 11));
     if (pay_rows_null(r, 12)) {
-        json_object_set_new(o, "settled_at", json_null());
+        json_object_set_new_nocheck(o, "settled_at", json_null());
     } else {
         pay_json_set_int(o, "settled_at", pay_rows_int(r, 12));
     }
@@ -1411,7 +1411,7 @@ static json_t *req_object(struct pay_rows *r)
     pay_json_set_int(o, "sends", pay_rows_int(r, 14));
     pay_json_set_int(o, "polls", pay_rows_int(r, 15));
     if (pay_rows_null(r, 16)) {
-        json_object_set_new(o, "refunded_at", json_null());
+        json_object_set_new_nocheck(o, "refunded_at", json_null());
     } else {
         pay_json_set_int(o, "refunded_at", pay_rows_int(r, 16));
     }

@@ -63,7 +63,7 @@ void pay_metadata_merge(json_t *obj, const json_t *update)
     json_t *md = json_object_get(obj, "metadata");
     if (!json_is_object(md)) {
         md = json_object();
-        json_object_set_new(obj, "metadata", md);
+        json_object_set_new_nocheck(obj, "metadata", md);
     }
     if (!json_is_object(update)) {
         return;
@@ -418,10 +418,10 @@ static enum pay_err record_failure(struct pay_op *op, struct pay_intent_row *row
                                    const char *code, const char *decline_code, const char *message)
 {
     json_t *lpe = json_object();
-    json_object_set_new(lpe, "type", json_string(type));
-    json_object_set_new(lpe, "code", json_string(code));
+    json_object_set_new_nocheck(lpe, "type", json_string(type));
+    json_object_set_new_nocheck(lpe, "code", json_string(code));
     if (decline_code != NULL && decline_code[0] != '\0') {
-        json_object_set_new(lpe, "decline_code", json_string(decline_code));
+        json_object_set_new_nocheck(lpe, "decline_code", json_string(decline_code));
     }
     char doc_url[128];
     snprintf(doc_url, sizeof(doc_url), "https://stripe.com/docs/error-codes/%s", code);
@@ -430,9 +430,9 @@ static enum pay_err record_failure(struct pay_op *op, struct pay_intent_row *row
             *c = '-';
         }
     }
-    json_object_set_new(lpe, "doc_url", json_string(doc_url));
+    json_object_set_new_nocheck(lpe, "doc_url", json_string(doc_url));
     json_t *msg = json_string(message);
-    json_object_set_new(lpe, "message", msg ? msg : json_string("Your card was declined."));
+    json_object_set_new_nocheck(lpe, "message", msg ? msg : json_string("Your card was declined."));
     const char *pm_id = pay_json_str(row->obj, "payment_method");
     json_t *pm_obj = NULL;
     if (pm_id != NULL && pay_payment_method_get(op, pm_id, &pm_obj) != PAY_OK) {
@@ -441,10 +441,10 @@ static enum pay_err record_failure(struct pay_op *op, struct pay_intent_row *row
         pm_obj = NULL;
         pay_error_clear(op->err);
     }
-    json_object_set_new(lpe, "payment_method", pm_obj ? pm_obj : json_null());
-    json_object_set_new(row->obj, "last_payment_error", lpe);
-    json_object_set_new(row->obj, "payment_method", json_null());
-    json_object_set_new(row->obj, "next_action", json_null());
+    json_object_set_new_nocheck(lpe, "payment_method", pm_obj ? pm_obj : json_null());
+    json_object_set_new_nocheck(row->obj, "last_payment_error", lpe);
+    json_object_set_new_nocheck(row->obj, "payment_method", json_null());
+    json_object_set_new_nocheck(row->obj, "next_action", json_null());
     pay_json_set_int(row->obj, "amount_capturable", 0);
     pay_json_set_str(row->obj, "status", ST_RPM);
     row->provider_ref[0] = '\0';
@@ -493,12 +493,13 @@ static json_t *redirect_action(struct pay_op *op, const json_t *obj, const char 
         return NULL;
     }
     json_t *rtu = json_object();
-    json_object_set_new(rtu, "url", json_string(url.data));
-    json_object_set_new(rtu, "return_url", return_url ? json_string(return_url) : json_null());
+    json_object_set_new_nocheck(rtu, "url", json_string(url.data));
+    json_object_set_new_nocheck(rtu, "return_url",
+                                return_url ? json_string(return_url) : json_null());
     pay_buf_release(&url);
     json_t *na = json_object();
-    json_object_set_new(na, "type", json_string("redirect_to_url"));
-    json_object_set_new(na, "redirect_to_url", rtu);
+    json_object_set_new_nocheck(na, "type", json_string("redirect_to_url"));
+    json_object_set_new_nocheck(na, "redirect_to_url", rtu);
     return na;
 }
 
@@ -542,8 +543,8 @@ static enum pay_err stripe_confirm(struct pay_op *op, struct pay_intent_row *row
 {
     char prior[32];
     pay_copy_str(prior, sizeof(prior), status_of(row->obj));
-    json_object_set_new(row->obj, "last_payment_error", json_null());
-    json_object_set_new(row->obj, "next_action", json_null());
+    json_object_set_new_nocheck(row->obj, "last_payment_error", json_null());
+    json_object_set_new_nocheck(row->obj, "next_action", json_null());
     const struct pay_stripe_intent_params cp = {
         .amount_minor = pay_json_int(row->obj, "amount", 0),
         .currency = pay_json_str(row->obj, "currency"),
@@ -568,11 +569,12 @@ static enum pay_err stripe_confirm(struct pay_op *op, struct pay_intent_row *row
 static json_t *stripe_next_action(const char *url, const char *return_url)
 {
     json_t *rtu = json_object();
-    json_object_set_new(rtu, "url", json_string(url ? url : ""));
-    json_object_set_new(rtu, "return_url", return_url ? json_string(return_url) : json_null());
+    json_object_set_new_nocheck(rtu, "url", json_string(url ? url : ""));
+    json_object_set_new_nocheck(rtu, "return_url",
+                                return_url ? json_string(return_url) : json_null());
     json_t *na = json_object();
-    json_object_set_new(na, "type", json_string("redirect_to_url"));
-    json_object_set_new(na, "redirect_to_url", rtu);
+    json_object_set_new_nocheck(na, "type", json_string("redirect_to_url"));
+    json_object_set_new_nocheck(na, "redirect_to_url", rtu);
     return na;
 }
 
@@ -584,7 +586,7 @@ static void mark_canceled(json_t *obj, const char *reason)
         pay_json_set_str(obj, "cancellation_reason", reason);
     }
     pay_json_set_int(obj, "amount_capturable", 0);
-    json_object_set_new(obj, "next_action", json_null());
+    json_object_set_new_nocheck(obj, "next_action", json_null());
 }
 
 /* A capture or cancel Stripe refused: back to the status before the call. */
@@ -661,8 +663,8 @@ enum pay_err pay_intent_provider_apply(struct pay_op *op, const struct pay_attem
             }
             break;
         case PAY_CONN_REQUIRES_ACTION:
-            json_object_set_new(row.obj, "next_action",
-                                stripe_next_action(res->redirect_url, row.return_url));
+            json_object_set_new_nocheck(row.obj, "next_action",
+                                        stripe_next_action(res->redirect_url, row.return_url));
             pay_json_set_str(row.obj, "status", ST_RA);
             e = pay_intent_row_save(op, &row);
             if (e == PAY_OK) {
@@ -754,8 +756,8 @@ static enum pay_err card_authorize(struct pay_op *op, struct pay_intent_row *row
                              "No connector '%s' for this payment method.", pm->connector);
     }
     pay_copy_str(row->connector, sizeof(row->connector), conn->name);
-    json_object_set_new(row->obj, "last_payment_error", json_null());
-    json_object_set_new(row->obj, "next_action", json_null());
+    json_object_set_new_nocheck(row->obj, "last_payment_error", json_null());
+    json_object_set_new_nocheck(row->obj, "next_action", json_null());
 
     int64_t amount = pay_json_int(row->obj, "amount", 0);
     const struct pay_conn_request creq = {
@@ -815,7 +817,7 @@ static enum pay_err card_authorize(struct pay_op *op, struct pay_intent_row *row
             if (na == NULL) {
                 return pay_op_fail(op, PAY_ERR_NOMEM);
             }
-            json_object_set_new(row->obj, "next_action", na);
+            json_object_set_new_nocheck(row->obj, "next_action", na);
             pay_json_set_str(row->obj, "status", ST_RA);
             return save_and_emit(op, row, "payment_intent.requires_action");
         }
@@ -1047,7 +1049,7 @@ static enum pay_err provider_review_approved(struct pay_op *op, struct pay_inten
 enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, const char *kind,
                                  bool off_session)
 {
-    json_object_set_new(row->obj, "next_action", json_null());
+    json_object_set_new_nocheck(row->obj, "next_action", json_null());
     const char *pm_id = pay_json_str(row->obj, "payment_method");
     if (pay_str_eq(kind, "fraud_review") &&
         pay_str_eq(row->connector, PAY_CONNECTOR_MOBILE_MONEY)) {
@@ -1096,8 +1098,8 @@ enum pay_err pay_intent_verified(struct pay_op *op, struct pay_intent_row *row, 
 
 enum pay_err pay_intent_money_received(struct pay_op *op, struct pay_intent_row *row)
 {
-    json_object_set_new(row->obj, "next_action", json_null());
-    json_object_set_new(row->obj, "last_payment_error", json_null());
+    json_object_set_new_nocheck(row->obj, "next_action", json_null());
+    json_object_set_new_nocheck(row->obj, "last_payment_error", json_null());
     enum pay_err e = post_capture(op, row, pay_json_int(row->obj, "amount", 0));
     return risk_settled(op, row,
                         e == PAY_OK ? save_and_emit(op, row, "payment_intent.succeeded") : e);
@@ -1180,13 +1182,13 @@ static enum pay_err apply_params(struct pay_op *op, struct pay_intent_row *row,
         if (types == NULL) {
             return pay_op_fail(op, PAY_ERR_NOMEM);
         }
-        json_object_set_new(o, "payment_method_types", types);
+        json_object_set_new_nocheck(o, "payment_method_types", types);
     }
     if (p->has_description) {
         pay_json_set_str(o, "description", p->description);
     }
     if (p->metadata_clear) {
-        json_object_set_new(o, "metadata", json_object());
+        json_object_set_new_nocheck(o, "metadata", json_object());
     }
     if (p->metadata != NULL) {
         pay_metadata_merge(o, p->metadata);
@@ -1236,15 +1238,15 @@ static json_t *new_intent_object(const char *id, const char *secret, int64_t now
     pay_json_set_int(o, "amount", 0);
     pay_json_set_int(o, "amount_capturable", 0);
     json_t *details = json_object();
-    json_object_set_new(details, "tip", json_object());
-    json_object_set_new(o, "amount_details", details);
+    json_object_set_new_nocheck(details, "tip", json_object());
+    json_object_set_new_nocheck(o, "amount_details", details);
     pay_json_set_int(o, "amount_received", 0);
     pay_json_set_int(o, "amount_refunded", 0);
-    json_object_set_new(o, "application", json_null());
-    json_object_set_new(o, "application_fee_amount", json_null());
-    json_object_set_new(o, "automatic_payment_methods", json_null());
-    json_object_set_new(o, "canceled_at", json_null());
-    json_object_set_new(o, "cancellation_reason", json_null());
+    json_object_set_new_nocheck(o, "application", json_null());
+    json_object_set_new_nocheck(o, "application_fee_amount", json_null());
+    json_object_set_new_nocheck(o, "automatic_payment_methods", json_null());
+    json_object_set_new_nocheck(o, "canceled_at", json_null());
+    json_object_set_new_nocheck(o, "cancellation_reason", json_null());
     pay_json_set_str(o, "capture_method", "automatic");
     pay_json_set_str(o, "client_secret", secret);
     pay_json_set_str(o, "confirmation_method", "automatic");
@@ -1254,31 +1256,31 @@ static json_t *new_intent_object(const char *id, const char *secret, int64_t now
     pay_json_set_str(o, "description", NULL);
     pay_json_set_str(o, "facility", NULL);
     pay_json_set_int(o, "fee_amount", 0);
-    json_object_set_new(o, "invoice", json_null());
-    json_object_set_new(o, "last_payment_error", json_null());
-    json_object_set_new(o, "latest_charge", json_null());
+    json_object_set_new_nocheck(o, "invoice", json_null());
+    json_object_set_new_nocheck(o, "last_payment_error", json_null());
+    json_object_set_new_nocheck(o, "latest_charge", json_null());
     pay_json_set_bool(o, "livemode", false);
-    json_object_set_new(o, "metadata", json_object());
-    json_object_set_new(o, "next_action", json_null());
-    json_object_set_new(o, "on_behalf_of", json_null());
+    json_object_set_new_nocheck(o, "metadata", json_object());
+    json_object_set_new_nocheck(o, "next_action", json_null());
+    json_object_set_new_nocheck(o, "on_behalf_of", json_null());
     pay_json_set_str(o, "payment_method", NULL);
-    json_object_set_new(o, "payment_method_configuration_details", json_null());
-    json_object_set_new(o, "payment_method_options", json_object());
+    json_object_set_new_nocheck(o, "payment_method_configuration_details", json_null());
+    json_object_set_new_nocheck(o, "payment_method_options", json_object());
     json_t *types = json_array();
     json_array_append_new(types, json_string("card"));
-    json_object_set_new(o, "payment_method_types", types);
-    json_object_set_new(o, "processing", json_null());
+    json_object_set_new_nocheck(o, "payment_method_types", types);
+    json_object_set_new_nocheck(o, "processing", json_null());
     pay_json_set_str(o, "provider", NULL);
     pay_json_set_str(o, "receipt_email", NULL);
-    json_object_set_new(o, "review", json_null());
+    json_object_set_new_nocheck(o, "review", json_null());
     pay_json_set_str(o, "setup_future_usage", NULL);
-    json_object_set_new(o, "shipping", json_null());
-    json_object_set_new(o, "source", json_null());
-    json_object_set_new(o, "statement_descriptor", json_null());
-    json_object_set_new(o, "statement_descriptor_suffix", json_null());
+    json_object_set_new_nocheck(o, "shipping", json_null());
+    json_object_set_new_nocheck(o, "source", json_null());
+    json_object_set_new_nocheck(o, "statement_descriptor", json_null());
+    json_object_set_new_nocheck(o, "statement_descriptor_suffix", json_null());
     pay_json_set_str(o, "status", ST_RPM);
-    json_object_set_new(o, "transfer_data", json_null());
-    json_object_set_new(o, "transfer_group", json_null());
+    json_object_set_new_nocheck(o, "transfer_data", json_null());
+    json_object_set_new_nocheck(o, "transfer_group", json_null());
     return o;
 }
 
@@ -1431,7 +1433,7 @@ enum pay_err pay_intent_update(struct pay_op *op, const char *id, const struct p
             pay_json_set_str(row.obj, "status", ST_RC);
         } else if (pay_str_eq(st, ST_RA) && auth_relevant) {
             /* The pending challenge was for the old amount or card. */
-            json_object_set_new(row.obj, "next_action", json_null());
+            json_object_set_new_nocheck(row.obj, "next_action", json_null());
             pay_json_set_str(row.obj, "status", has_pm ? ST_RC : ST_RPM);
         }
         st = status_of(row.obj);
@@ -1624,7 +1626,7 @@ enum pay_err pay_intent_cancel(struct pay_op *op, const char *id, const char *re
     pay_json_set_int(row.obj, "canceled_at", pay_now());
     pay_json_set_str(row.obj, "cancellation_reason", reason);
     pay_json_set_int(row.obj, "amount_capturable", 0);
-    json_object_set_new(row.obj, "next_action", json_null());
+    json_object_set_new_nocheck(row.obj, "next_action", json_null());
     e = pay_intent_row_save(op, &row);
     if (e == PAY_OK) {
         e = emit(op, "payment_intent.canceled", row.obj);

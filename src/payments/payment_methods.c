@@ -188,10 +188,10 @@ static json_t *billing_details_empty(void)
         json_decref(addr);
         return NULL;
     }
-    json_object_set_new(bd, "address", addr);
-    json_object_set_new(bd, "email", json_null());
-    json_object_set_new(bd, "name", json_null());
-    json_object_set_new(bd, "phone", json_null());
+    json_object_set_new_nocheck(bd, "address", addr);
+    json_object_set_new_nocheck(bd, "email", json_null());
+    json_object_set_new_nocheck(bd, "name", json_null());
+    json_object_set_new_nocheck(bd, "phone", json_null());
     return bd;
 }
 
@@ -220,35 +220,35 @@ static json_t *pm_object_new(const struct pay_card_info *ci)
     pay_json_set_str(o, "id", id);
     pay_json_set_str(o, "object", "payment_method");
     pay_json_set_str(o, "allow_redisplay", "unspecified");
-    json_object_set_new(o, "billing_details", bd);
+    json_object_set_new_nocheck(o, "billing_details", bd);
 
     pay_json_set_str(card, "brand", ci->brand);
-    json_object_set_new(checks, "address_line1_check", json_null());
-    json_object_set_new(checks, "address_postal_code_check", json_null());
+    json_object_set_new_nocheck(checks, "address_line1_check", json_null());
+    json_object_set_new_nocheck(checks, "address_postal_code_check", json_null());
     pay_json_set_str(checks, "cvc_check", ci->cvc_check[0] ? ci->cvc_check : NULL);
-    json_object_set_new(card, "checks", checks);
+    json_object_set_new_nocheck(card, "checks", checks);
     pay_json_set_str(card, "country", ci->country[0] ? ci->country : NULL);
     pay_json_set_str(card, "display_brand", display_brand(ci->brand));
     pay_json_set_int(card, "exp_month", ci->exp_month);
     pay_json_set_int(card, "exp_year", ci->exp_year);
     pay_json_set_str(card, "fingerprint", ci->fingerprint);
     pay_json_set_str(card, "funding", ci->funding);
-    json_object_set_new(card, "generated_from", json_null());
+    json_object_set_new_nocheck(card, "generated_from", json_null());
     pay_json_set_str(card, "last4", ci->last4);
     json_array_append_new(available, json_string(ci->brand));
-    json_object_set_new(networks, "available", available);
-    json_object_set_new(networks, "preferred", json_null());
-    json_object_set_new(card, "networks", networks);
+    json_object_set_new_nocheck(networks, "available", available);
+    json_object_set_new_nocheck(networks, "preferred", json_null());
+    json_object_set_new_nocheck(card, "networks", networks);
     pay_json_set_str(card, "regulated_status", "unregulated");
     pay_json_set_bool(tds, "supported", true);
-    json_object_set_new(card, "three_d_secure_usage", tds);
-    json_object_set_new(card, "wallet", json_null());
-    json_object_set_new(o, "card", card);
+    json_object_set_new_nocheck(card, "three_d_secure_usage", tds);
+    json_object_set_new_nocheck(card, "wallet", json_null());
+    json_object_set_new_nocheck(o, "card", card);
 
     pay_json_set_int(o, "created", pay_now());
-    json_object_set_new(o, "customer", json_null());
+    json_object_set_new_nocheck(o, "customer", json_null());
     pay_json_set_bool(o, "livemode", false);
-    json_object_set_new(o, "metadata", json_object());
+    json_object_set_new_nocheck(o, "metadata", json_object());
     pay_json_set_str(o, "type", "card");
     return o;
 }
@@ -318,7 +318,7 @@ static enum pay_err apply_billing(struct pay_op *op, json_t *o, const json_t *gi
         if (bd == NULL) {
             return pay_op_fail(op, PAY_ERR_NOMEM);
         }
-        json_object_set_new(o, "billing_details", bd);
+        json_object_set_new_nocheck(o, "billing_details", bd);
     }
     if (json_is_string(given) && json_string_length(given) == 0) {
         /* billing_details="": unset everything. */
@@ -326,7 +326,7 @@ static enum pay_err apply_billing(struct pay_op *op, json_t *o, const json_t *gi
         if (empty == NULL) {
             return pay_op_fail(op, PAY_ERR_NOMEM);
         }
-        json_object_set_new(o, "billing_details", empty);
+        json_object_set_new_nocheck(o, "billing_details", empty);
         return PAY_OK;
     }
     if (!json_is_object(given)) {
@@ -352,7 +352,7 @@ static enum pay_err apply_billing(struct pay_op *op, json_t *o, const json_t *gi
         if (a == NULL) {
             return pay_op_fail(op, PAY_ERR_NOMEM);
         }
-        json_object_set_new(bd, "address", a);
+        json_object_set_new_nocheck(bd, "address", a);
     }
     return PAY_OK;
 }
@@ -360,7 +360,7 @@ static enum pay_err apply_billing(struct pay_op *op, json_t *o, const json_t *gi
 static enum pay_err apply_metadata(struct pay_op *op, json_t *o, const struct pay_pm_params *p)
 {
     if (p->metadata_clear) {
-        json_object_set_new(o, "metadata", json_object());
+        json_object_set_new_nocheck(o, "metadata", json_object());
     }
     if (p->metadata != NULL) {
         pay_metadata_merge(o, p->metadata);
@@ -534,7 +534,7 @@ static enum pay_err detach_row(struct pay_op *op, struct pm_row *row)
     char former[PAY_ID_LEN_MAX + 1];
     pay_copy_str(former, sizeof(former), row->customer);
     row->customer[0] = '\0';
-    json_object_set_new(row->obj, "customer", json_null());
+    json_object_set_new_nocheck(row->obj, "customer", json_null());
     enum pay_err e = pm_save(op, row);
     if (e == PAY_OK) {
         e = emit(op, "payment_method.detached", row->obj, former);
@@ -556,7 +556,7 @@ static enum pay_err detach_row(struct pay_op *op, struct pm_row *row)
     }
     json_t *inv = json_object_get(cus, "invoice_settings");
     if (pay_str_eq(pay_json_str(inv, "default_payment_method"), pay_json_str(row->obj, "id"))) {
-        json_object_set_new(inv, "default_payment_method", json_null());
+        json_object_set_new_nocheck(inv, "default_payment_method", json_null());
         e = pay_customer_row_save(op, cus);
         if (e == PAY_OK) {
             e = emit(op, "customer.updated", cus, former);

@@ -120,7 +120,7 @@ static enum pay_err name_taken(struct pay_op *op, const char *table, const char 
 static enum pay_err merge_metadata(struct pay_op *op, json_t *o, const json_t *md, bool clear)
 {
     if (clear) {
-        json_object_set_new(o, "metadata", json_object());
+        json_object_set_new_nocheck(o, "metadata", json_object());
     }
     if (md != NULL) {
         pay_metadata_merge(o, md);
@@ -376,7 +376,7 @@ static enum pay_err apply_provider(struct pay_op *op, json_t *o,
         if (e != PAY_OK) {
             return e;
         }
-        json_object_set_new(o, "currencies", c);
+        json_object_set_new_nocheck(o, "currencies", c);
     }
     if (p->card_brands != NULL) {
         json_t *b = NULL;
@@ -384,7 +384,7 @@ static enum pay_err apply_provider(struct pay_op *op, json_t *o,
         if (e != PAY_OK) {
             return e;
         }
-        json_object_set_new(o, "card_brands", b);
+        json_object_set_new_nocheck(o, "card_brands", b);
     }
     if (json_array_size(json_object_get(o, "card_brands")) > 0 && type != NULL &&
         strcmp(type, "card") != 0) {
@@ -463,7 +463,7 @@ static enum pay_err apply_provider(struct pay_op *op, json_t *o,
         if (e != PAY_OK) {
             return e;
         }
-        json_object_set_new(o, "facilities", f);
+        json_object_set_new_nocheck(o, "facilities", f);
     }
     if (p->connector_config != NULL) {
         json_t *c = NULL;
@@ -471,7 +471,7 @@ static enum pay_err apply_provider(struct pay_op *op, json_t *o,
         if (e != PAY_OK) {
             return e;
         }
-        json_object_set_new(o, "connector_config", c);
+        json_object_set_new_nocheck(o, "connector_config", c);
     }
     return merge_metadata(op, o, p->metadata, p->metadata_clear);
 }
@@ -565,20 +565,20 @@ enum pay_err pay_provider_create(struct pay_op *op, const struct pay_provider_pa
     pay_json_set_str(o, "id", id);
     pay_json_set_str(o, "object", "provider");
     pay_json_set_bool(o, "active", true);
-    json_object_set_new(o, "card_brands", json_array());
+    json_object_set_new_nocheck(o, "card_brands", json_array());
     pay_json_set_str(o, "connector", NULL);
-    json_object_set_new(o, "connector_config", json_object());
+    json_object_set_new_nocheck(o, "connector_config", json_object());
     pay_json_set_int(o, "created", pay_now());
     pay_json_set_bool(o, "credentials_set", false);
-    json_object_set_new(o, "currencies", json_array());
+    json_object_set_new_nocheck(o, "currencies", json_array());
     pay_json_set_str(o, "display_name", NULL);
-    json_object_set_new(o, "facilities", json_array());
+    json_object_set_new_nocheck(o, "facilities", json_array());
     pay_json_set_int(o, "fee_bps", 0);
     pay_json_set_int(o, "fee_fixed", 0);
     pay_json_set_bool(o, "livemode", false);
-    json_object_set_new(o, "max_amount", json_null());
-    json_object_set_new(o, "metadata", json_object());
-    json_object_set_new(o, "min_amount", json_null());
+    json_object_set_new_nocheck(o, "max_amount", json_null());
+    json_object_set_new_nocheck(o, "metadata", json_object());
+    json_object_set_new_nocheck(o, "min_amount", json_null());
     pay_json_set_str(o, "name", NULL);
     pay_json_set_int(o, "priority", 0);
     pay_json_set_bool(o, "requires_manual_verification", false);
@@ -820,7 +820,7 @@ enum pay_err pay_facility_create(struct pay_op *op, const struct pay_facility_pa
     pay_json_set_int(o, "created", pay_now());
     pay_json_set_str(o, "display_name", NULL);
     pay_json_set_bool(o, "livemode", false);
-    json_object_set_new(o, "metadata", json_object());
+    json_object_set_new_nocheck(o, "metadata", json_object());
     pay_json_set_str(o, "name", NULL);
     pay_json_set_str(o, "timezone", "UTC");
     enum pay_err e = apply_facility(op, o, p);

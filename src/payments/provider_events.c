@@ -230,7 +230,7 @@ static enum pay_err mismatch(struct pay_op *op, const struct pay_intent_row *row
     if (int_of(obj, "amount", &v)) {
         pay_json_set_int(m, "provider_amount", v);
     } else {
-        json_object_set_new(m, "provider_amount", json_null());
+        json_object_set_new_nocheck(m, "provider_amount", json_null());
     }
     const char *cur = pay_json_str(obj, "currency");
     pay_json_set_str(m, "provider_currency", cur != NULL && strlen(cur) <= 8 ? cur : NULL);
@@ -362,7 +362,7 @@ static enum pay_err on_succeeded(struct pay_op *op, struct pay_intent_row *row, 
     pay_json_set_int(row->obj, "amount_received", received);
     pay_json_set_int(row->obj, "amount_capturable", 0);
     pay_json_set_str(row->obj, "status", "succeeded");
-    json_object_set_new(row->obj, "next_action", json_null());
+    json_object_set_new_nocheck(row->obj, "next_action", json_null());
     const char *charge = id_of(obj, "latest_charge");
     if (id_ok(charge, 255)) {
         pay_json_set_str(row->obj, "latest_charge", charge);
@@ -393,7 +393,7 @@ static json_t *lpe_from(const json_t *given)
     if (pay_json_str(lpe, "message") == NULL) {
         pay_json_set_str(lpe, "message", "The payment failed at the provider.");
     }
-    json_object_set_new(lpe, "payment_method", json_null());
+    json_object_set_new_nocheck(lpe, "payment_method", json_null());
     return lpe;
 }
 
@@ -409,10 +409,10 @@ static enum pay_err on_failed(struct pay_op *op, struct pay_intent_row *row, con
         set_outcome(out, "ignored", "failure already recorded");
         return PAY_OK;
     }
-    json_object_set_new(row->obj, "last_payment_error",
-                        lpe_from(json_object_get(obj, "last_payment_error")));
-    json_object_set_new(row->obj, "payment_method", json_null());
-    json_object_set_new(row->obj, "next_action", json_null());
+    json_object_set_new_nocheck(row->obj, "last_payment_error",
+                                lpe_from(json_object_get(obj, "last_payment_error")));
+    json_object_set_new_nocheck(row->obj, "payment_method", json_null());
+    json_object_set_new_nocheck(row->obj, "next_action", json_null());
     pay_json_set_int(row->obj, "amount_capturable", 0);
     pay_json_set_str(row->obj, "status", "requires_payment_method");
     enum pay_err e = pay_intent_row_save(op, row);
@@ -455,7 +455,7 @@ static enum pay_err on_canceled(struct pay_op *op, struct pay_intent_row *row, c
     pay_json_set_int(row->obj, "canceled_at", at);
     pay_json_set_str(row->obj, "cancellation_reason", reason);
     pay_json_set_int(row->obj, "amount_capturable", 0);
-    json_object_set_new(row->obj, "next_action", json_null());
+    json_object_set_new_nocheck(row->obj, "next_action", json_null());
     enum pay_err e = pay_intent_row_save(op, row);
     if (e == PAY_OK) {
         e = emit(op, "payment_intent.canceled", row->obj);
@@ -515,13 +515,13 @@ static enum pay_err record_refund(struct pay_op *op, struct pay_intent_row *row,
     pay_json_set_str(refund, "charge", id_ok(charge_id, 255) ? charge_id : NULL);
     pay_json_set_int(refund, "created", now);
     pay_json_set_str(refund, "currency", currency);
-    json_object_set_new(refund, "metadata", json_object());
+    json_object_set_new_nocheck(refund, "metadata", json_object());
     pay_json_set_str(refund, "payment_intent", pi);
-    json_object_set_new(refund, "reason", json_null());
-    json_object_set_new(refund, "receipt_number", json_null());
-    json_object_set_new(refund, "source_transfer_reversal", json_null());
+    json_object_set_new_nocheck(refund, "reason", json_null());
+    json_object_set_new_nocheck(refund, "receipt_number", json_null());
+    json_object_set_new_nocheck(refund, "source_transfer_reversal", json_null());
     pay_json_set_str(refund, "status", "succeeded");
-    json_object_set_new(refund, "transfer_reversal", json_null());
+    json_object_set_new_nocheck(refund, "transfer_reversal", json_null());
     json_decref(bts);
 
     char *data = pay_json_dump(refund);

@@ -283,7 +283,7 @@ static enum pay_err choose(struct pay_op *op, const struct cand *c, const char *
                                  "server key changed?). Set them again.",
                                  out->provider);
         }
-        json_object_set_new(out->config, "credentials", creds);
+        json_object_set_new_nocheck(out->config, "credentials", creds);
     }
     return PAY_OK;
 }
@@ -473,7 +473,7 @@ enum pay_err pay_route_pin(struct pay_op *op, struct pay_intent_row *row, const 
     if (type != NULL && !pay_str_eq(type, PAY_TENDER_CARD)) {
         json_t *types = json_array();
         json_array_append_new(types, json_string(type));
-        json_object_set_new(row->obj, "payment_method_types", types);
+        json_object_set_new_nocheck(row->obj, "payment_method_types", types);
     }
     json_decref(p);
     return PAY_OK;

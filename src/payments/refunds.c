@@ -183,18 +183,18 @@ static enum pay_err stripe_refund_begin(struct pay_op *op, const struct pay_refu
     pay_json_set_str(refund, "id", id);
     pay_json_set_str(refund, "object", "refund");
     pay_json_set_int(refund, "amount", amount);
-    json_object_set_new(refund, "balance_transaction", json_null());
-    json_object_set_new(refund, "charge", json_null());
+    json_object_set_new_nocheck(refund, "balance_transaction", json_null());
+    json_object_set_new_nocheck(refund, "charge", json_null());
     pay_json_set_int(refund, "created", now);
     pay_json_set_str(refund, "currency", currency);
-    json_object_set_new(refund, "metadata", json_object());
+    json_object_set_new_nocheck(refund, "metadata", json_object());
     pay_metadata_merge(refund, p->metadata);
     pay_json_set_str(refund, "payment_intent", p->payment_intent);
     pay_json_set_str(refund, "reason", p->reason);
-    json_object_set_new(refund, "receipt_number", json_null());
-    json_object_set_new(refund, "source_transfer_reversal", json_null());
+    json_object_set_new_nocheck(refund, "receipt_number", json_null());
+    json_object_set_new_nocheck(refund, "source_transfer_reversal", json_null());
     pay_json_set_str(refund, "status", "pending");
-    json_object_set_new(refund, "transfer_reversal", json_null());
+    json_object_set_new_nocheck(refund, "transfer_reversal", json_null());
     int64_t refunded = 0;
     if (!pay_money_add(pay_json_int(row->obj, "amount_refunded", 0), amount, &refunded)) {
         json_decref(refund);
@@ -209,7 +209,8 @@ static enum pay_err stripe_refund_begin(struct pay_op *op, const struct pay_refu
         json_decref(refund);
         return e;
     }
-    json_object_set_new(refund, "balance_transaction", balance_transaction_of(op, id, "refund"));
+    json_object_set_new_nocheck(refund, "balance_transaction",
+                                balance_transaction_of(op, id, "refund"));
     char *data = pay_json_dump(refund);
     if (data == NULL) {
         json_decref(refund);
@@ -402,24 +403,25 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
     pay_json_set_str(refund, "id", id);
     pay_json_set_str(refund, "object", "refund");
     pay_json_set_int(refund, "amount", amount);
-    json_object_set_new(refund, "balance_transaction", json_null());
-    json_object_set_new(refund, "charge", json_null());
+    json_object_set_new_nocheck(refund, "balance_transaction", json_null());
+    json_object_set_new_nocheck(refund, "charge", json_null());
     pay_json_set_int(refund, "created", now);
     pay_json_set_str(refund, "currency", currency);
-    json_object_set_new(refund, "metadata", json_object());
+    json_object_set_new_nocheck(refund, "metadata", json_object());
     pay_metadata_merge(refund, p->metadata);
     pay_json_set_str(refund, "payment_intent", p->payment_intent);
     pay_json_set_str(refund, "reason", p->reason);
-    json_object_set_new(refund, "receipt_number", json_null());
-    json_object_set_new(refund, "source_transfer_reversal", json_null());
+    json_object_set_new_nocheck(refund, "receipt_number", json_null());
+    json_object_set_new_nocheck(refund, "source_transfer_reversal", json_null());
     pay_json_set_str(refund, "status", refund_status);
-    json_object_set_new(refund, "transfer_reversal", json_null());
+    json_object_set_new_nocheck(refund, "transfer_reversal", json_null());
 
     e = post_refund(op, id, row.connector, currency, amount, 1);
     if (e != PAY_OK) {
         goto out_release;
     }
-    json_object_set_new(refund, "balance_transaction", balance_transaction_of(op, id, "refund"));
+    json_object_set_new_nocheck(refund, "balance_transaction",
+                                balance_transaction_of(op, id, "refund"));
     char *data = pay_json_dump(refund);
     if (data == NULL) {
         e = pay_op_fail(op, PAY_ERR_NOMEM);
@@ -480,7 +482,7 @@ enum pay_err pay_refund_update(struct pay_op *op, const char *id, const json_t *
     }
     if (metadata != NULL || clear) {
         if (clear) {
-            json_object_set_new(obj, "metadata", json_object());
+            json_object_set_new_nocheck(obj, "metadata", json_object());
         }
         pay_metadata_merge(obj, metadata);
         if (json_object_size(json_object_get(obj, "metadata")) > PAY_METADATA_KEYS_MAX) {

@@ -409,21 +409,23 @@ static json_t *velocity_json(const struct pay_risk_velocity *v)
 json_t *pay_risk_config_json(const struct pay_risk_config *c)
 {
     json_t *rules = json_object();
-    json_object_set_new(
+    json_object_set_new_nocheck(
         rules, "amount",
         json_pack("{s:i, s:o}", "points", c->amount.points, "from", amounts_json(&c->amount.from)));
-    json_object_set_new(rules, "velocity_customer", velocity_json(&c->velocity_customer));
-    json_object_set_new(rules, "velocity_card", velocity_json(&c->velocity_card));
-    json_object_set_new(rules, "velocity_address", velocity_json(&c->velocity_address));
-    json_object_set_new(rules, "time_of_day",
-                        json_pack("{s:i, s:i, s:i}", "points", c->time_of_day.points, "from_hour",
-                                  c->time_of_day.from_hour, "to_hour", c->time_of_day.to_hour));
-    json_object_set_new(rules, "recent_declines", velocity_json(&c->recent_declines));
-    json_object_set_new(rules, "disputes",
-                        json_pack("{s:i, s:I}", "points", c->disputes.points, "window_s",
-                                  (json_int_t)c->disputes.window_s));
-    json_object_set_new(rules, "blocklist", json_pack("{s:i}", "points", c->blocklist.points));
-    json_object_set_new(
+    json_object_set_new_nocheck(rules, "velocity_customer", velocity_json(&c->velocity_customer));
+    json_object_set_new_nocheck(rules, "velocity_card", velocity_json(&c->velocity_card));
+    json_object_set_new_nocheck(rules, "velocity_address", velocity_json(&c->velocity_address));
+    json_object_set_new_nocheck(rules, "time_of_day",
+                                json_pack("{s:i, s:i, s:i}", "points", c->time_of_day.points,
+                                          "from_hour", c->time_of_day.from_hour, "to_hour",
+                                          c->time_of_day.to_hour));
+    json_object_set_new_nocheck(rules, "recent_declines", velocity_json(&c->recent_declines));
+    json_object_set_new_nocheck(rules, "disputes",
+                                json_pack("{s:i, s:I}", "points", c->disputes.points, "window_s",
+                                          (json_int_t)c->disputes.window_s));
+    json_object_set_new_nocheck(rules, "blocklist",
+                                json_pack("{s:i}", "points", c->blocklist.points));
+    json_object_set_new_nocheck(
         rules, "card_testing",
         json_pack("{s:i, s:I, s:I, s:I}", "points", c->card_testing.points, "window_s",
                   (json_int_t)c->card_testing.window_s, "max_cards_per_customer",

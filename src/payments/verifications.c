@@ -202,11 +202,11 @@ static json_t *verification_new(struct pay_op *op, const char *kind, const json_
     pay_json_set_str(v, "currency", pay_json_str(intent, "currency"));
     pay_json_set_str(v, "recorded_by", actor_of(op));
     pay_json_set_str(v, "recorded_by_role", op->actor_role != NULL ? op->actor_role : "");
-    json_object_set_new(v, "decided_by", json_null());
-    json_object_set_new(v, "decided_by_role", json_null());
-    json_object_set_new(v, "decided_at", json_null());
-    json_object_set_new(v, "reason", json_null());
-    json_object_set_new(v, "evidence", json_array());
+    json_object_set_new_nocheck(v, "decided_by", json_null());
+    json_object_set_new_nocheck(v, "decided_by_role", json_null());
+    json_object_set_new_nocheck(v, "decided_at", json_null());
+    json_object_set_new_nocheck(v, "reason", json_null());
+    json_object_set_new_nocheck(v, "evidence", json_array());
     pay_json_set_bool(v, "livemode", false);
     return v;
 }
@@ -237,7 +237,7 @@ static json_t *verify_action(const json_t *v)
     pay_json_set_str(inner, "evidence_upload_url", url);
     json_t *na = json_object();
     pay_json_set_str(na, "type", "manual_verification");
-    json_object_set_new(na, "manual_verification", inner);
+    json_object_set_new_nocheck(na, "manual_verification", inner);
     return na;
 }
 
@@ -257,8 +257,8 @@ enum pay_err pay_verification_open(struct pay_op *op, struct pay_intent_row *row
     pay_json_set_bool(v, "off_session", off_session);
     enum pay_err e = verification_insert(op, v);
     if (e == PAY_OK) {
-        json_object_set_new(row->obj, "last_payment_error", json_null());
-        json_object_set_new(row->obj, "next_action", verify_action(v));
+        json_object_set_new_nocheck(row->obj, "last_payment_error", json_null());
+        json_object_set_new_nocheck(row->obj, "next_action", verify_action(v));
         pay_json_set_int(row->obj, "amount_capturable", 0);
         pay_json_set_str(row->obj, "status", INTENT_RV);
         e = pay_intent_row_save(op, row);
@@ -367,18 +367,18 @@ enum pay_err pay_verification_refund_request(struct pay_op *op, struct pay_inten
     pay_json_set_str(refund, "id", id);
     pay_json_set_str(refund, "object", "refund");
     pay_json_set_int(refund, "amount", amount);
-    json_object_set_new(refund, "balance_transaction", json_null());
-    json_object_set_new(refund, "charge", json_null());
+    json_object_set_new_nocheck(refund, "balance_transaction", json_null());
+    json_object_set_new_nocheck(refund, "charge", json_null());
     pay_json_set_int(refund, "created", now);
     pay_json_set_str(refund, "currency", currency);
-    json_object_set_new(refund, "metadata", json_object());
+    json_object_set_new_nocheck(refund, "metadata", json_object());
     pay_metadata_merge(refund, p->metadata);
     pay_json_set_str(refund, "payment_intent", pay_json_str(row->obj, "id"));
     pay_json_set_str(refund, "reason", p->reason);
-    json_object_set_new(refund, "receipt_number", json_null());
-    json_object_set_new(refund, "source_transfer_reversal", json_null());
+    json_object_set_new_nocheck(refund, "receipt_number", json_null());
+    json_object_set_new_nocheck(refund, "source_transfer_reversal", json_null());
     pay_json_set_str(refund, "status", "pending");
-    json_object_set_new(refund, "transfer_reversal", json_null());
+    json_object_set_new_nocheck(refund, "transfer_reversal", json_null());
     char *data = pay_json_dump(refund);
     if (data == NULL) {
         json_decref(refund);
@@ -459,8 +459,8 @@ static enum pay_err decide_refund(struct pay_op *op, json_t *v, struct pay_inten
         if (e != PAY_OK) {
             goto out;
         }
-        json_object_set_new(refund, "balance_transaction",
-                            balance_transaction_of(op, rid, "refund"));
+        json_object_set_new_nocheck(refund, "balance_transaction",
+                                    balance_transaction_of(op, rid, "refund"));
         pay_json_set_str(refund, "status", "succeeded");
     } else {
         int64_t refunded = 0;
@@ -503,7 +503,7 @@ static json_t *rejection_error(const char *kind, const char *reason)
     char msg[PAY_VERIFICATION_REASON_LEN_MAX + 64];
     snprintf(msg, sizeof(msg), "The payment was rejected at verification: %s", reason);
     pay_json_set_str(lpe, "message", msg);
-    json_object_set_new(lpe, "payment_method", json_null());
+    json_object_set_new_nocheck(lpe, "payment_method", json_null());
     return lpe;
 }
 
@@ -519,15 +519,15 @@ static enum pay_err decide_payment(struct pay_op *op, json_t *v, struct pay_inte
     }
     const char *customer = pay_json_str(row->obj, "customer");
     enum pay_err e;
-    json_object_set_new(row->obj, "next_action", json_null());
+    json_object_set_new_nocheck(row->obj, "next_action", json_null());
     if (approve) {
         e = pay_intent_verified(op, row, pay_json_str(v, "kind"),
                                 json_is_true(json_object_get(v, "off_session")));
         return e;
     }
-    json_object_set_new(row->obj, "last_payment_error",
-                        rejection_error(pay_json_str(v, "kind"), reason));
-    json_object_set_new(row->obj, "payment_method", json_null());
+    json_object_set_new_nocheck(row->obj, "last_payment_error",
+                                rejection_error(pay_json_str(v, "kind"), reason));
+    json_object_set_new_nocheck(row->obj, "payment_method", json_null());
     pay_json_set_int(row->obj, "amount_capturable", 0);
     pay_json_set_str(row->obj, "status", "requires_payment_method");
     e = pay_intent_row_save(op, row);
@@ -912,7 +912,7 @@ enum pay_err pay_evidence_create(struct pay_op *op, const struct pay_evidence_pa
     json_t *list = json_object_get(v, "evidence");
     if (!json_is_array(list)) {
         list = json_array();
-        json_object_set_new(v, "evidence", list);
+        json_object_set_new_nocheck(v, "evidence", list);
     }
     json_array_append_new(list, json_string(id));
     e = verification_save(op, v);

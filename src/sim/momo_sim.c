@@ -596,8 +596,8 @@ static json_t *inspect_doc(const struct sim_req *r)
     pay_json_set_str(o, "callback_url", r->callback_url);
     pay_json_set_int(o, "callbacks", r->callbacks);
     pay_json_set_str(o, "environment", r->environment);
-    json_object_set(o, "request", r->body);
-    json_object_set_new(o, "status", status_doc(r));
+    json_object_set_nocheck(o, "request", r->body);
+    json_object_set_new_nocheck(o, "status", status_doc(r));
     return o;
 }
 
