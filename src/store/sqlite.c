@@ -69,6 +69,7 @@
 #define BUSY_TIMEOUT_MS 5000
 /* Statements cached per connection; SQL beyond this is prepared per use. */
 #define STMT_CACHE_MAX 1024
+#define STMT_RECENT 256 /* a power of two */
 /* WAL frames (pages) after which the checkpointer thread is woken. */
 #define CKPT_FRAMES 1000
 /* WAL frames after which the writer checkpoints between transactions. */
@@ -189,6 +190,14 @@ struct sq_conn {
     /* Open addressing, power-of-two capacity; entries stay put when it grows. */
     struct stmt_entry **slots;
     size_t cap, count;
+    /* In front of it, by the address of the caller's SQL text (most are
+     * literals, so the address repeats), the entry last found for it: its
+     * text is compared, so a buffer reused for other SQL misses, but not
+     * hashed, which costs ~4 instructions a byte. */
+    struct {
+        const char *sql;
+        struct stmt_entry *e;
+    } recent[STMT_RECENT];
 };
 
 struct sq_job {
@@ -413,8 +422,13 @@ static enum pay_err stmt_get(struct sq_conn *c, const char *sql, sqlite3_stmt **
                              struct stmt_entry **entry_out)
 {
     *entry_out = NULL;
-    uint64_t h = hash_str(sql);
-    struct stmt_entry *e = cache_find(c, sql, h);
+    size_t r = (size_t)((((uintptr_t)sql >> 3) * 0x9E3779B97F4A7C15ULL) >> 56) & (STMT_RECENT - 1);
+    struct stmt_entry *e = c->recent[r].sql == sql ? c->recent[r].e : NULL;
+    if (e == NULL || strcmp(e->sql, sql) != 0) {
+        e = cache_find(c, sql, hash_str(sql));
+        c->recent[r].sql = e != NULL ? sql : NULL;
+        c->recent[r].e = e;
+    }
     if (e != NULL && !e->in_use) {
         e->in_use = true;
         *out = e->st;
@@ -444,6 +458,8 @@ static enum pay_err stmt_get(struct sq_conn *c, const char *sql, sqlite3_stmt **
     e->in_use = true;
     cache_place(c->slots, c->cap, e);
     c->count++;
+    c->recent[r].sql = sql;
+    c->recent[r].e = e;
     *out = e->st;
     *entry_out = e;
     return PAY_OK;
@@ -489,6 +505,7 @@ static void conn_close(struct sq_conn *c)
     free(c->slots);
     c->slots = NULL;
     c->cap = c->count = 0;
+    memset(c->recent, 0, sizeof(c->recent));
     pay_pack_free(c->pack);
     c->pack = NULL;
     if (c->db != NULL) {

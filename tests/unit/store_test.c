@@ -447,7 +447,9 @@ STORE_TEST(later_statement_failure_fails_the_transaction)
 }
 
 /* Fills the connection's statement cache (1,024 texts) with one-row
- * queries, then holds back an INSERT whose text no longer fits. */
+ * queries, then holds back an INSERT whose text no longer fits. The texts
+ * share one buffer, so the cache must tell them apart by their text, not
+ * by its address. */
 static enum pay_err past_cache_cb(struct pay_tx *tx, void *arg)
 {
     int64_t *sum = arg;
