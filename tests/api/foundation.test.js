@@ -441,6 +441,30 @@ describe('shutdown', () => {
   });
 });
 
+describe('memory', () => {
+  const environ = (pid) => fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+
+  test('payd serve runs with a larger glibc thread cache, unless GLIBC_TUNABLES or LD_PRELOAD is set', async () => {
+    const chosen = await startPayd({ env: { GLIBC_TUNABLES: undefined, LD_PRELOAD: undefined } });
+    try {
+      /* Started again in the same process: the pid the harness spawned. */
+      assert.ok(environ(chosen.proc.pid).includes('GLIBC_TUNABLES=glibc.malloc.tcache_count=128'),
+        'payd serve set the thread cache');
+      assert.equal((await chosen.api('GET', '/health')).status, 200);
+    } finally {
+      await chosen.stop();
+    }
+    const own = await startPayd({ env: { GLIBC_TUNABLES: 'glibc.malloc.mxfast=64', LD_PRELOAD: undefined } });
+    try {
+      const env = environ(own.proc.pid).filter((v) => v.startsWith('GLIBC_TUNABLES='));
+      assert.deepEqual(env, ['GLIBC_TUNABLES=glibc.malloc.mxfast=64'], "the operator's setting stands");
+      assert.equal((await own.api('GET', '/health')).status, 200);
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
 describe('command line', () => {
   let dir;
   before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payd-cli-')); });
