@@ -86,7 +86,7 @@ static int apply_clock_offset(void)
  * else: same process, same arguments. It does not when GLIBC_TUNABLES is
  * already set (even empty: the operator chose), when LD_PRELOAD is (another
  * allocator, valgrind, a test's shim), or in a tcmalloc build; and it goes
- * on as it is if the new start fails (no /proc).
+ * on as it is if it cannot start again (no /proc, the binary replaced).
  */
 #define PAY_MALLOC_TUNABLES "glibc.malloc.tcache_count=128"
 
@@ -96,10 +96,18 @@ static void tune_malloc(char **argv)
     if (getenv("GLIBC_TUNABLES") != NULL || getenv("LD_PRELOAD") != NULL) {
         return;
     }
-    if (setenv("GLIBC_TUNABLES", PAY_MALLOC_TUNABLES, 1) != 0) {
+    /* The binary's own path, not /proc/self/exe, so the process keeps its
+     * name (ps, pgrep); not when it was replaced on disk meanwhile. */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0 || (size_t)n >= sizeof(self) - 1) {
         return;
     }
-    execv("/proc/self/exe", argv);
+    self[n] = '\0';
+    if (access(self, X_OK) != 0 || setenv("GLIBC_TUNABLES", PAY_MALLOC_TUNABLES, 1) != 0) {
+        return;
+    }
+    execv(self, argv);
     (void)unsetenv("GLIBC_TUNABLES");
 #else
     (void)argv;

@@ -450,6 +450,7 @@ describe('memory', () => {
       /* Started again in the same process: the pid the harness spawned. */
       assert.ok(environ(chosen.proc.pid).includes('GLIBC_TUNABLES=glibc.malloc.tcache_count=128'),
         'payd serve set the thread cache');
+      assert.equal(fs.readFileSync(`/proc/${chosen.proc.pid}/comm`, 'latin1'), 'payd\n', 'it keeps its name');
       assert.equal((await chosen.api('GET', '/health')).status, 200);
     } finally {
       await chosen.stop();
