@@ -5,6 +5,8 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -155,6 +157,75 @@ Test(events, append_writes_stripes_shape)
     json_decref(g.out);
     json_decref(obj);
 }
+
+struct append_dumped {
+    json_t *object;
+    const char *text;
+    char id[PAY_ID_LEN_MAX + 1];
+    struct pay_error err;
+};
+
+static enum pay_err append_dumped_cb(struct pay_tx *tx, void *arg)
+{
+    struct append_dumped *a = arg;
+    enum pay_err e = pay_event_append_dumped(tx, "payment_intent.succeeded", a->object, a->text,
+                                             "cus_1", "req_abc", &a->err);
+    if (e != PAY_OK) {
+        return e;
+    }
+    /* The newest event: pay_event_append_dumped gives no id back. */
+    char *id = NULL;
+    e = pay_tx_query_text(tx, "SELECT id FROM events ORDER BY seq DESC LIMIT 1", NULL, 0, &id);
+    if (e == PAY_OK && id != NULL) {
+        snprintf(a->id, sizeof(a->id), "%s", id);
+    }
+    free(id);
+    return e;
+}
+
+/* An event from the text the caller already wrote reads back as the one
+ * pay_event_append writes from the object. */
+Test(events, append_from_the_objects_text_stores_the_same_event)
+{
+    pay_clock_set_fixed(1700000000);
+    json_t *obj = json_pack("{s:s, s:s, s:i, s:{s:s}}", "id", "pi_1", "object", "payment_intent",
+                            "amount", 1000, "metadata", "order", "é \"42\"");
+    char *text = pay_json_dump(obj);
+    struct append_dumped d = {.object = obj, .text = text};
+    cr_assert_eq(pay_store_write(store, append_dumped_cb, &d), PAY_OK, "%s", d.err.message);
+    struct append a = {.type = "payment_intent.succeeded",
+                       .object = obj,
+                       .customer = "cus_1",
+                       .request_id = "req_abc"};
+    cr_assert_eq(pay_store_write(store, append_cb, &a), PAY_OK, "%s", a.err.message);
+
+    struct get g1 = {.id = d.id}, g2 = {.id = a.id};
+    cr_assert_eq(pay_store_read(store, get_cb, &g1), PAY_OK);
+    cr_assert_eq(pay_store_read(store, get_cb, &g2), PAY_OK);
+    json_object_set_new(g1.out, "id", json_string("evt_x"));
+    json_object_set_new(g2.out, "id", json_string("evt_x"));
+    cr_assert(json_equal(g1.out, g2.out), "the two events differ");
+    cr_assert_eq(
+        pay_json_int(json_object_get(json_object_get(g1.out, "data"), "object"), "amount", 0),
+        1000);
+    json_decref(g1.out);
+    json_decref(g2.out);
+    free(text);
+    json_decref(obj);
+}
+
+#ifndef NDEBUG
+/* A text that is not the object's would store an event that says something
+ * else: debug builds (those the tests run) stop. */
+Test(events, a_text_that_is_not_the_objects_stops_a_debug_build, .signal = SIGABRT)
+{
+    json_t *obj = json_pack("{s:s, s:i}", "id", "pi_1", "amount", 1000);
+    struct append_dumped d = {.object = obj, .text = "{\"id\":\"pi_1\",\"amount\":999}"};
+    enum pay_err e = pay_store_write(store, append_dumped_cb, &d);
+    cr_assert_fail("the append returned (%d) instead of stopping", (int)e);
+    json_decref(obj);
+}
+#endif
 
 Test(events, request_id_may_be_absent)
 {
