@@ -965,11 +965,12 @@ static void set_body_limit(struct conn_state *cs)
     pay_buf_init(&cs->body, cs->body_max);
 }
 
-/* True when the request announces a body larger than @max bytes. */
-static bool content_length_too_large(struct pay_request *req, size_t max)
+/* The body length the request announces (Content-Length), saturated at
+ * UINT64_MAX; false when it announces none. */
+static bool content_length(struct pay_request *req, uint64_t *out)
 {
     const char *cl = pay_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (!cl) {
+    if (!cl || !*cl) {
         return false;
     }
     uint64_t v = 0;
@@ -977,12 +978,11 @@ static bool content_length_too_large(struct pay_request *req, size_t max)
         if (*p < '0' || *p > '9') {
             return false; /* MHD itself refuses a malformed Content-Length */
         }
-        if (v > max) {
-            return true;
-        }
-        v = v * 10 + (uint64_t)(*p - '0');
+        unsigned d = (unsigned)(*p - '0');
+        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
     }
-    return v > max;
+    *out = v;
+    return true;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -1002,14 +1002,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         *con_cls = cs;
         set_body_limit(cs);
-        if (content_length_too_large(&cs->req, cs->body_max)) {
-            /* ...except for a body we will refuse anyway: answer before MHD
-             * sends "100 Continue" or reads a byte of it; closing the
-             * connection afterwards is what we want. */
+        uint64_t announced = 0;
+        if (content_length(&cs->req, &announced) && announced > cs->body_max) {
+            /* ...except for a body we will refuse anyway. A client waiting
+             * for "100 Continue", or announcing far more than the limit,
+             * is answered before MHD sends that or reads a byte, and the
+             * connection closed. A body a little over the limit (a
+             * quarter) from a client that sends it at once is read to the
+             * end, the bytes dropped, and then answered: closing on its
+             * unread bytes would reset the connection, and the client
+             * could lose the answer while still sending. */
             cs->body_rc = PAY_ERR_BODY_TOO_LARGE;
-            render(cs, pay_error_set(&cs->req.err, PAY_ERR_BODY_TOO_LARGE, NULL,
+            if (pay_req_header(&cs->req, MHD_HTTP_HEADER_EXPECT) != NULL ||
+                announced - cs->body_max > cs->body_max / 4) {
+                render(cs,
+                       pay_error_set(&cs->req.err, PAY_ERR_BODY_TOO_LARGE, NULL,
                                      "The request body is larger than %zu bytes.", cs->body_max));
-            return send_response(cs);
+                return send_response(cs);
+            }
         }
         return MHD_YES;
     }
