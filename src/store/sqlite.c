@@ -42,8 +42,9 @@
  * Durability does not depend on any of this: every COMMIT has synced the WAL.
  *
  * Statements are prepared once per connection and cached by their SQL text
- * (after pay_sql_for_sqlite); a statement already in use (a nested query of
- * the same SQL) gets a fresh one-off statement instead.
+ * (after pay_sql_for_sqlite), found first by the text's address (most SQL
+ * is a literal) and then by its hash; a statement already in use (a nested
+ * query of the same SQL) gets a fresh one-off statement instead.
  *
  * Threading: the write connection is used only by the writer thread; a read
  * connection by one thread at a time (SQLITE_OPEN_NOMUTEX). The queue is
