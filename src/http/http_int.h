@@ -71,6 +71,10 @@ enum pay_err pay_idem_claim(struct pay_tx *tx, const struct pay_idem *k, int64_t
  */
 enum pay_err pay_idem_finish(struct pay_tx *tx, const struct pay_idem *k, int status,
                              const char *body, size_t len) PAY_WUR;
+/* Inside a read: whether @k has a row (answered, claimed or used for
+ * another request), so the write transaction will not run the handler for
+ * it. Store errors as pay_tx_query. */
+enum pay_err pay_idem_seen(struct pay_tx *tx, const struct pay_idem *k, bool *seen) PAY_WUR;
 /* Replace the recorded response later, in a transaction of its own. */
 enum pay_err pay_idem_replace(struct pay_tx *tx, const struct pay_idem *k, int status,
                               const char *body, size_t len) PAY_WUR;

@@ -277,6 +277,15 @@ static enum pay_err store_answer(struct pay_tx *tx, const struct pay_idem *k, in
     return rc;
 }
 
+enum pay_err pay_idem_seen(struct pay_tx *tx, const struct pay_idem *k, bool *seen)
+{
+    const struct pay_param p[] = {PAY_PTEXT(k->scope), PAY_PTEXT(k->key)};
+    int64_t one = 0;
+    *seen = false;
+    return pay_tx_query_int(tx, "SELECT 1 FROM idempotency_keys WHERE scope = $1 AND key = $2", p,
+                            PAY_NPARAMS(p), &one, seen);
+}
+
 enum pay_err pay_idem_finish(struct pay_tx *tx, const struct pay_idem *k, int status,
                              const char *body, size_t len)
 {

@@ -100,6 +100,7 @@ struct conn_state {
     int64_t retry_after_s; /* Retry-After of a 429 */
 
     bool has_idem;
+    bool idem_seen; /* the key has a row already (idem_seen) */
     struct pay_idem idem;
 
     /* The response to send: out_buf (owned) or the handler's raw_resp. */
@@ -665,6 +666,23 @@ static enum pay_err run_deferred(struct conn_state *cs)
     return rc;
 }
 
+static enum pay_err idem_seen_cb(struct pay_tx *tx, void *arg)
+{
+    struct conn_state *cs = arg;
+    return pay_idem_seen(tx, &cs->idem, &cs->idem_seen);
+}
+
+/* Whether the request's Idempotency-Key was used before: its answer is
+ * replayed (or it is refused) without the handler, so the route's prepare
+ * step, which may wait on the network, is not needed. A failed read says
+ * no: the prepare step then runs, as it always may. */
+static bool idem_seen(struct conn_state *cs)
+{
+    cs->idem_seen = false;
+    return cs->has_idem && pay_store_read(cs->srv->app->store, idem_seen_cb, cs) == PAY_OK &&
+           cs->idem_seen;
+}
+
 static enum pay_err run_handler(struct conn_state *cs)
 {
     struct pay_request *req = &cs->req;
@@ -683,7 +701,7 @@ static enum pay_err run_handler(struct conn_state *cs)
         return rc;
     }
     if (flags & PAY_ROUTE_WRITE) {
-        if (req->route->prepare != NULL) {
+        if (req->route->prepare != NULL && !idem_seen(cs)) {
             req->route->prepare(req);
         }
         cs->cb_rc = PAY_OK;

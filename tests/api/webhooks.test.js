@@ -231,6 +231,8 @@ function dnsGate() {
     },
     waiting: () => fs.existsSync(`${gate}.waiting`),
     open: () => fs.writeFileSync(gate, ''),
+    /* Lookups wait again, and waiting() tells of the next one only. */
+    close: () => { fs.rmSync(gate, { force: true }); fs.rmSync(`${gate}.waiting`, { force: true }); },
     remove: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -263,6 +265,31 @@ test("an endpoint's slow DNS lookup does not hold payments back; its verdict sti
     assert.match(up.body.error.message, /other\.gate\.test' does not resolve/);
     const list = ok(await payd.api('GET', '/v1/webhook_endpoints'));
     assert.deepEqual(list.data.map((e) => e.url), ['http://127.0.0.1:9/hook'], 'nothing of the refused URLs was kept');
+  } finally {
+    await payd.stop();
+    dns.remove();
+  }
+});
+
+test("an Idempotency-Key replay of an endpoint's create is answered without looking its host up again", async () => {
+  const dns = dnsGate();
+  const payd = await startPayd({ args: FAST, env: dns.env });
+  try {
+    dns.open(); /* hooks.ok.gate.test resolves to 127.0.0.1 */
+    const form = { url: 'http://hooks.ok.gate.test:9/hook', enabled_events: ['*'] };
+    const first = ok(await payd.api('POST', '/v1/webhook_endpoints', { form, idempotencyKey: 'we-dns-1' }));
+    assert.ok(dns.waiting(), 'the create looked the host up');
+    dns.close();
+    /* Were the replay to look the host up, it would wait for the gate (30 s). */
+    const again = await payd.api('POST', '/v1/webhook_endpoints', { form, idempotencyKey: 'we-dns-1' });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.body.id, first.id);
+    assert.equal(dns.waiting(), false, 'the replay looked nothing up');
+    /* A new key is a new request: its host is looked up again. */
+    dns.open();
+    ok(await payd.api('POST', '/v1/webhook_endpoints', { form, idempotencyKey: 'we-dns-2' }));
+    assert.ok(dns.waiting(), 'the new request looked the host up');
   } finally {
     await payd.stop();
     dns.remove();
