@@ -13,9 +13,10 @@
  * to customer i mod M, and each job works on its own customers so jobs never
  * wait on each other's row locks.
  *
- * Fingerprints of the cards are keyed by --fingerprint-key (default: a fixed
- * benchmark key), which need not be the key `payd serve` uses: filled cards
- * only look like other cards to the fingerprint comparison.
+ * Fingerprints of the cards are keyed as `payd serve` keys them: by
+ * --fingerprint-key, else the key file beside a SQLite database, checked
+ * against the key the database was first keyed with (pay_cli_fingerprint_key),
+ * so a filled database and the payd that serves it agree on every card.
  *
  * Threading: the main thread, plus --jobs threads that each run their own
  * batches through the (thread-safe) store.
@@ -43,7 +44,9 @@ static const struct pay_option fill_opts[] = {
     {"batch", NULL, "200", "payments per write transaction", false},
     {"jobs", NULL, NULL, "batches in flight at once (default: 1 on SQLite, 4 on PostgreSQL)",
      false},
-    {"fingerprint-key", "PAYD_FINGERPRINT_KEY", "payd-bench-fill", "key of the card fingerprints",
+    {"fingerprint-key", "PAYD_FINGERPRINT_KEY", NULL,
+     "key of the card fingerprints (default: as payd serve, the key file beside a SQLite "
+     "database)",
      false},
 };
 #define N_FILL_OPTS (sizeof(fill_opts) / sizeof(fill_opts[0]))
@@ -236,6 +239,7 @@ static int bench_fill(int argc, char **argv)
     if (start != PAY_CLI_GO) {
         return start;
     }
+    char *fingerprint_key = NULL;
     int rc = PAY_CLI_USAGE;
     struct fill f = {.failed = PAY_OK};
     struct job_arg *jobs = NULL;
@@ -272,7 +276,6 @@ static int bench_fill(int argc, char **argv)
         jobs_n = f.n_customers;
     }
     f.jobs = (int)jobs_n;
-    f.fingerprint_key = pay_config_get(&cfg, "fingerprint-key");
     f.usd = pay_currency_find("usd");
     rc = 1;
     if (f.usd == NULL) {
@@ -289,6 +292,11 @@ static int bench_fill(int argc, char **argv)
     if (!pay_cli_open_store(&cfg, &f.store, NULL)) {
         goto out;
     }
+    fingerprint_key = pay_cli_fingerprint_key(&cfg, f.store, "bench fill");
+    if (fingerprint_key == NULL) {
+        goto out_store;
+    }
+    f.fingerprint_key = fingerprint_key;
     /* Every filled card is pm_card_visa, so all share one fingerprint, and
      * the card rules' counts of the last hour (velocity, card testing) would
      * read every payment filled so far: quadratic, hours for 1 M payments.
@@ -335,6 +343,10 @@ static int bench_fill(int argc, char **argv)
 out_store:
     pay_store_close(f.store);
 out:
+    if (fingerprint_key != NULL) {
+        explicit_bzero(fingerprint_key, strlen(fingerprint_key));
+        free(fingerprint_key);
+    }
     free(jobs);
     free(f.customers);
     free(f.cards);

@@ -51,6 +51,11 @@ test('bench fill adds succeeded payments spread over new customers; audit verify
   const own = await payd.api('GET', `/v1/payment_intents?customer=${cus}&limit=100`);
   assert.equal(own.body.data.length, 10, own.text);
   assert.ok(own.body.data.every((pi) => pi.payment_method === cards.body.data[0].id), own.text);
+  /* Keyed as payd serve keys cards: a filled card (pm_card_visa) has the
+   * fingerprint the serving payd gives the same card. */
+  const served = await payd.api('POST', '/v1/payment_methods', { form: { type: 'card', card: { token: 'tok_visa' } } });
+  assert.equal(served.status, 200, served.text);
+  assert.equal(cards.body.data[0].card.fingerprint, served.body.card.fingerprint);
 
   /* The money is in the ledger: the balance grew by exactly what was received. */
   const after = await payd.api('GET', '/v1/balance');
@@ -70,4 +75,14 @@ test('bench fill refuses bad usage with exit 2', async () => {
     const r = await payd.cli(['bench', 'fill', ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}\n${r.stderr}`);
   }
+});
+
+test('bench fill refuses a fingerprint key other than the database\'s, and fills nothing', async () => {
+  const before = await payd.api('GET', '/v1/payment_intents?limit=100');
+  const r = await payd.cli(['bench', 'fill', '--payments', '5', '--fingerprint-key', 'not-the-key-of-this-database']);
+  assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stderr, /payd bench fill: the fingerprint key \(--fingerprint-key\) is not the one this database was keyed with/);
+  assert.doesNotMatch(r.stderr + r.stdout, /not-the-key-of-this-database/, 'the key is not printed');
+  const after = await payd.api('GET', '/v1/payment_intents?limit=100');
+  assert.equal(after.body.data.length, before.body.data.length, 'nothing was filled');
 });
