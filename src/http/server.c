@@ -100,7 +100,6 @@ struct conn_state {
     int64_t retry_after_s; /* Retry-After of a 429 */
 
     bool has_idem;
-    bool idem_seen; /* the key has a row already (idem_seen) */
     struct pay_idem idem;
 
     /* The response to send: out_buf (owned) or the handler's raw_resp. */
@@ -666,10 +665,15 @@ static enum pay_err run_deferred(struct conn_state *cs)
     return rc;
 }
 
+struct idem_seen_arg {
+    const struct pay_idem *k;
+    bool seen;
+};
+
 static enum pay_err idem_seen_cb(struct pay_tx *tx, void *arg)
 {
-    struct conn_state *cs = arg;
-    return pay_idem_seen(tx, &cs->idem, &cs->idem_seen);
+    struct idem_seen_arg *a = arg;
+    return pay_idem_seen(tx, a->k, &a->seen);
 }
 
 /* Whether the request's Idempotency-Key was used before: its answer is
@@ -678,9 +682,9 @@ static enum pay_err idem_seen_cb(struct pay_tx *tx, void *arg)
  * no: the prepare step then runs, as it always may. */
 static bool idem_seen(struct conn_state *cs)
 {
-    cs->idem_seen = false;
-    return cs->has_idem && pay_store_read(cs->srv->app->store, idem_seen_cb, cs) == PAY_OK &&
-           cs->idem_seen;
+    struct idem_seen_arg a = {.k = &cs->idem, .seen = false};
+    return cs->has_idem && pay_store_read(cs->srv->app->store, idem_seen_cb, &a) == PAY_OK &&
+           a.seen;
 }
 
 static enum pay_err run_handler(struct conn_state *cs)
@@ -983,6 +987,22 @@ static void set_body_limit(struct conn_state *cs)
     pay_buf_init(&cs->body, cs->body_max);
 }
 
+/* The largest announced body that is read (and dropped) before it is
+ * refused: a quarter over the request's limit, so a client that sends a
+ * body a little too large at once reads the 413 instead of meeting a
+ * connection closed on its unread bytes. */
+static uint64_t drain_max(const struct conn_state *cs)
+{
+    return (uint64_t)cs->body_max + cs->body_max / 4;
+}
+
+/* The most of a refused body dropped before disconnecting: DISCARD_BYTES_MAX,
+ * or more for an upload route whose drained bodies are larger. */
+static uint64_t discard_max(const struct conn_state *cs)
+{
+    return drain_max(cs) > DISCARD_BYTES_MAX ? drain_max(cs) : DISCARD_BYTES_MAX;
+}
+
 /* The body length the request announces (Content-Length), saturated at
  * UINT64_MAX; false when it announces none. */
 static bool content_length(struct pay_request *req, uint64_t *out)
@@ -1023,16 +1043,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         uint64_t announced = 0;
         if (content_length(&cs->req, &announced) && announced > cs->body_max) {
             /* ...except for a body we will refuse anyway. A client waiting
-             * for "100 Continue", or announcing far more than the limit,
-             * is answered before MHD sends that or reads a byte, and the
-             * connection closed. A body a little over the limit (a
-             * quarter) from a client that sends it at once is read to the
-             * end, the bytes dropped, and then answered: closing on its
-             * unread bytes would reset the connection, and the client
-             * could lose the answer while still sending. */
+             * for "100 Continue", or announcing more than drain_max, is
+             * answered before MHD sends that or reads a byte, and the
+             * connection closed. A body a little over the limit from a
+             * client that sends it at once is read to the end, the bytes
+             * dropped, and then answered: closing on its unread bytes
+             * would reset the connection, and the client could lose the
+             * answer while still sending. */
             cs->body_rc = PAY_ERR_BODY_TOO_LARGE;
             if (pay_req_header(&cs->req, MHD_HTTP_HEADER_EXPECT) != NULL ||
-                announced - cs->body_max > cs->body_max / 4) {
+                announced > drain_max(cs)) {
                 render(cs,
                        pay_error_set(&cs->req.err, PAY_ERR_BODY_TOO_LARGE, NULL,
                                      "The request body is larger than %zu bytes.", cs->body_max));
@@ -1053,7 +1073,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             }
         } else {
             cs->discarded += *upload_size;
-            if (cs->discarded > DISCARD_BYTES_MAX) {
+            if (cs->discarded > discard_max(cs)) {
                 return MHD_NO;
             }
         }

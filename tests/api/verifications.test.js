@@ -338,6 +338,10 @@ test('evidence default limit: 5 MiB, above the 1 MiB of other bodies', async () 
     assert.equal(sha256(Buffer.from(await raw.arrayBuffer())), ev.sha256);
     const tooBig = Buffer.concat([JPEG.subarray(0, 4), crypto.randomBytes(5 * 1024 * 1024 - 3)]);
     expectError(await send(tooBig), 413, { code: 'body_too_large', param: 'file' });
+    /* A body over the upload's whole limit, sent at once: read to its end
+     * (more than the 4 MiB dropped of other bodies) and answered, not cut off. */
+    const overBody = Buffer.concat([JPEG.subarray(0, 4), crypto.randomBytes(6 * 1024 * 1024)]);
+    expectError(await send(overBody), 413, { code: 'body_too_large' });
   } finally {
     await p2.stop();
   }
