@@ -16,10 +16,12 @@
  * through pay_risk_outcome; card numbers never reach it (only the keyed
  * fingerprint); patients never read it.
  *
- * Threading: no state of its own (the configuration is read-only).
+ * Threading: the configuration is read-only; the velocity marks (below)
+ * are one table behind a mutex.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,33 +216,135 @@ static enum pay_err counts_read(struct pay_op *op, struct counts *c)
     return pay_op_fail(op, pay_rows_close(r));
 }
 
-/* A card's attempts since $2, counted up to $3 (attempts_by, serialize_counts). */
+/* A card's attempts since $2, counted up to $3 (serialize_counts). */
 #define ATTEMPTS_BY_CARD_SQL                                                                       \
     "SELECT COUNT(*) FROM (SELECT 1 FROM payment_attempts WHERE card_fingerprint = $1 AND "        \
     "created >= $2 LIMIT $3) AS a"
 
-/* Earlier attempts where @column = @value since @since. */
-static void attempts_by(struct counts *c, const char *column, const char *value, int64_t since,
-                        int64_t max, int64_t *out)
+/*
+ * Velocity marks. A velocity rule fires once a subject (a customer, a
+ * card, a client address) has at least max earlier attempts in the window,
+ * and counting them costs a row each: a busy front desk's every payment
+ * read its last hundred, or thousand, attempts. Attempts are only ever
+ * added, so once the max-th most recent of a subject is known (its
+ * "mark": created of that attempt), the subject has at least max attempts
+ * since any time up to the mark, and the rule fires without a count until
+ * the window has moved past the mark. Later attempts can only move the
+ * true mark later, so a kept mark errs only towards counting again.
+ *
+ * A mark is kept only where the store promises that nothing counted is
+ * taken back without its knowing (pay_tx_undo_epoch: SQLite, whose one
+ * writer is this process), with the epoch it was read under; a mark of
+ * another epoch is not used. One direct-mapped table, bounded: a mark that
+ * is overwritten is counted again.
+ */
+#define MARKS 1024 /* a power of two */
+enum velocity_rule { VELOCITY_CUSTOMER, VELOCITY_CARD, VELOCITY_ADDRESS };
+struct velocity_mark {
+    bool used;
+    enum velocity_rule rule;
+    int64_t max;
+    int64_t at; /* created of the subject's max-th most recent attempt */
+    uint64_t epoch;
+    char subject[PAY_RISK_VALUE_LEN_MAX + 1];
+};
+static pthread_mutex_t marks_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct velocity_mark marks[MARKS];
+
+static size_t mark_slot(enum velocity_rule rule, const char *subject)
 {
-    /* Counted up to @max only: the rule fires at @max, and reading further
-     * would make every attempt of a busy customer or card cost more than
-     * the one before. */
-    static const char *const sqls[][2] = {
-        {"customer", "SELECT COUNT(*) FROM (SELECT 1 FROM payment_attempts WHERE customer = $1 "
-                     "AND created >= $2 LIMIT $3) AS a"},
-        {"card_fingerprint", ATTEMPTS_BY_CARD_SQL},
-        {"client_addr", "SELECT COUNT(*) FROM (SELECT 1 FROM payment_attempts WHERE client_addr = "
-                        "$1 AND created >= $2 LIMIT $3) AS a"},
-    };
-    for (size_t i = 0; i < sizeof(sqls) / sizeof(sqls[0]); i++) {
-        if (strcmp(sqls[i][0], column) == 0) {
-            const struct pay_param p[] = {PAY_PTEXT(value), PAY_PINT(since), PAY_PINT(max)};
-            count_add(c, sqls[i][1], p, 3, out);
-            return;
-        }
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)rule;
+    for (const unsigned char *p = (const unsigned char *)subject; *p != '\0'; p++) {
+        h = (h ^ *p) * 1099511628211ULL;
     }
-    PAY_ASSERT(!"unknown column");
+    return (size_t)(h & (MARKS - 1));
+}
+
+/* Whether @subject is known to have @max attempts under @rule since @since. */
+static bool mark_holds(enum velocity_rule rule, const char *subject, int64_t max, int64_t since,
+                       uint64_t epoch)
+{
+    struct velocity_mark *m = &marks[mark_slot(rule, subject)];
+    pthread_mutex_lock(&marks_mu);
+    bool holds = m->used && m->rule == rule && m->max == max && m->epoch == epoch &&
+                 m->at >= since && strcmp(m->subject, subject) == 0;
+    pthread_mutex_unlock(&marks_mu);
+    return holds;
+}
+
+static void mark_keep(enum velocity_rule rule, const char *subject, int64_t max, int64_t at,
+                      uint64_t epoch)
+{
+    if (strlen(subject) > PAY_RISK_VALUE_LEN_MAX) {
+        return;
+    }
+    struct velocity_mark *m = &marks[mark_slot(rule, subject)];
+    pthread_mutex_lock(&marks_mu);
+    m->used = true;
+    m->rule = rule;
+    m->max = max;
+    m->at = at;
+    m->epoch = epoch;
+    pay_copy_str(m->subject, sizeof(m->subject), subject);
+    pthread_mutex_unlock(&marks_mu);
+}
+
+/* One velocity rule's count, asked in the counts' statement unless a mark
+ * answers it (velocity_read then reads it). */
+struct velocity_ask {
+    enum velocity_rule rule;
+    const char *subject;
+    int64_t max;
+    int64_t *out;  /* the fact: earlier attempts, counted up to max */
+    int64_t found; /* the statement's answer, see attempts_by */
+    bool asked;
+};
+
+/*
+ * Earlier attempts of @a's subject since @since, counted up to the rule's
+ * max: the rule fires at max, and reading further would make every attempt
+ * of a busy customer or card cost more than the one before. The newest
+ * come first, so that at max the oldest of them is the subject's mark: the
+ * answer is that mark (created, never negative) when max were found, else
+ * -1 - the number found.
+ */
+static void attempts_by(struct counts *c, struct velocity_ask *a, int64_t since, bool cacheable,
+                        uint64_t epoch)
+{
+#define VELOCITY_SQL(col)                                                                          \
+    "SELECT CASE WHEN COUNT(*) >= $3 THEN MIN(created) ELSE -1 - COUNT(*) END FROM (SELECT "       \
+    "created FROM payment_attempts WHERE " col " = $1 AND created >= $2 ORDER BY created DESC "    \
+    "LIMIT $3) AS a"
+    static const char *const sqls[] = {
+        [VELOCITY_CUSTOMER] = VELOCITY_SQL("customer"),
+        [VELOCITY_CARD] = VELOCITY_SQL("card_fingerprint"),
+        [VELOCITY_ADDRESS] = VELOCITY_SQL("client_addr"),
+    };
+#undef VELOCITY_SQL
+    if (cacheable && mark_holds(a->rule, a->subject, a->max, since, epoch)) {
+        *a->out = a->max;
+        return;
+    }
+    const struct pay_param p[] = {PAY_PTEXT(a->subject), PAY_PINT(since), PAY_PINT(a->max)};
+    count_add(c, sqls[a->rule], p, PAY_NPARAMS(p), &a->found);
+    a->found = -1; /* none, until the statement answers */
+    a->asked = true;
+}
+
+/* The fact from the statement's answer; a subject at its max leaves its mark. */
+static void velocity_read(struct velocity_ask *a, bool cacheable, uint64_t epoch)
+{
+    if (!a->asked) {
+        return;
+    }
+    if (a->found >= 0) {
+        *a->out = a->max;
+        if (cacheable) {
+            mark_keep(a->rule, a->subject, a->max, a->found, epoch);
+        }
+    } else {
+        *a->out = -1 - a->found;
+    }
 }
 
 /* Distinct cards of subject @kind = @value used since @since, other than
@@ -328,17 +432,22 @@ static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, i
     struct counts q;
     q.len = q.n = q.n_p = 0;
     q.sql[0] = '\0';
+    uint64_t epoch = 0;
+    bool cacheable = pay_tx_undo_epoch(op->tx, &epoch);
+    struct velocity_ask v[] = {
+        {VELOCITY_CUSTOMER, customer, c->velocity_customer.max, &f->customer_attempts, 0, false},
+        {VELOCITY_CARD, card, c->velocity_card.max, &f->card_attempts, 0, false},
+        {VELOCITY_ADDRESS, addr, c->velocity_address.max, &f->address_attempts, 0, false},
+    };
     if (f->has_customer && c->velocity_customer.points > 0 && c->velocity_customer.max > 0) {
-        attempts_by(&q, "customer", customer, now - c->velocity_customer.window_s,
-                    c->velocity_customer.max, &f->customer_attempts);
+        attempts_by(&q, &v[VELOCITY_CUSTOMER], now - c->velocity_customer.window_s, cacheable,
+                    epoch);
     }
     if (f->has_card && c->velocity_card.points > 0 && c->velocity_card.max > 0) {
-        attempts_by(&q, "card_fingerprint", card, now - c->velocity_card.window_s,
-                    c->velocity_card.max, &f->card_attempts);
+        attempts_by(&q, &v[VELOCITY_CARD], now - c->velocity_card.window_s, cacheable, epoch);
     }
     if (f->has_address && c->velocity_address.points > 0 && c->velocity_address.max > 0) {
-        attempts_by(&q, "client_addr", addr, now - c->velocity_address.window_s,
-                    c->velocity_address.max, &f->address_attempts);
+        attempts_by(&q, &v[VELOCITY_ADDRESS], now - c->velocity_address.window_s, cacheable, epoch);
     }
     if (f->has_customer && c->recent_declines.points > 0 && c->recent_declines.max > 0) {
         const struct pay_param p[] = {PAY_PTEXT(customer),
@@ -377,6 +486,9 @@ static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, i
     enum pay_err e = serialize_counts(op, c, now, card, addr, f, cards_address);
     if (e == PAY_OK) {
         e = counts_read(op, &q);
+    }
+    for (size_t i = 0; e == PAY_OK && i < sizeof(v) / sizeof(v[0]); i++) {
+        velocity_read(&v[i], cacheable, epoch);
     }
     f->blocked_card = blocks[0] > 0;
     f->blocked_email = blocks[1] > 0;

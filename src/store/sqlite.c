@@ -252,6 +252,8 @@ struct sq_store {
      * is where the writer's COMMITs had returned when it last handed jobs
      * over; synced is the last commit_done a finished fdatasync covers. */
     _Atomic uint64_t commit_begun, synced;
+    /* Bumped whenever the writer undoes writes (pay_tx_undo_epoch). */
+    _Atomic uint64_t undo_epoch;
     uint64_t commit_done;
     pthread_mutex_t smu;
     pthread_cond_t scv; /* the syncer waits for work */
@@ -1063,6 +1065,9 @@ static enum job_end run_job(struct sq_store *s, struct sq_job *j, bool careful,
          * job that failed before any write that stayed has nothing to undo. */
         return keep || sqlite3_total_changes64(db) == changes ? JOB_DONE : JOB_NEEDS_SAVEPOINT;
     }
+    if (!keep) {
+        atomic_fetch_add(&s->undo_epoch, 1);
+    }
     rc = keep ? PAY_OK : ctl(&s->writer, "ROLLBACK TO pay_job");
     if (rc == PAY_OK) {
         rc = ctl(&s->writer, "RELEASE pay_job");
@@ -1132,6 +1137,7 @@ static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
             }
         }
         if (aborted) {
+            atomic_fetch_add(&s->undo_epoch, 1);
             if (!sqlite3_get_autocommit(db)) {
                 (void)plain_exec(db, "ROLLBACK");
             }
@@ -1144,6 +1150,7 @@ static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
         atomic_fetch_add(&s->commit_begun, 1);
         rc = ctl(&s->writer, "COMMIT");
         if (rc != PAY_OK) {
+            atomic_fetch_add(&s->undo_epoch, 1);
             if (!sqlite3_get_autocommit(db)) {
                 (void)plain_exec(db, "ROLLBACK");
             }
@@ -1438,6 +1445,12 @@ static void sq_close(struct pay_store *s_)
     free(s);
 }
 
+static uint64_t sq_undo_epoch(struct pay_store *s_)
+{
+    struct sq_store *s = (struct sq_store *)s_;
+    return atomic_load(&s->undo_epoch);
+}
+
 static void sq_stats(struct pay_store *s_, struct pay_store_stats *out)
 {
     struct sq_store *s = (struct sq_store *)s_;
@@ -1555,4 +1568,5 @@ static const struct pay_store_ops sqlite_ops = {
     .rows_free = sq_rows_free,
     .exec_script = sq_exec_script,
     .stats = sq_stats,
+    .undo_epoch = sq_undo_epoch,
 };

@@ -290,6 +290,16 @@ bool pay_tx_defers_writes(struct pay_tx *tx)
     return tx->store->ops->exec_later != NULL;
 }
 
+bool pay_tx_undo_epoch(struct pay_tx *tx, uint64_t *epoch)
+{
+    *epoch = 0;
+    if (tx->store->ops->undo_epoch == NULL) {
+        return false;
+    }
+    *epoch = tx->store->ops->undo_epoch(tx->store);
+    return true;
+}
+
 enum pay_err pay_tx_query(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,
                           struct pay_rows **out)
 {

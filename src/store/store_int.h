@@ -49,6 +49,8 @@ struct pay_store_ops {
     /* Run a multi-statement script without parameters (migrations). */
     enum pay_err (*exec_script)(struct pay_tx *tx, const char *sql);
     void (*stats)(struct pay_store *s, struct pay_store_stats *out);
+    /* May be NULL: pay_tx_undo_epoch says false. */
+    uint64_t (*undo_epoch)(struct pay_store *s);
 };
 
 struct pay_store {

@@ -245,6 +245,31 @@ test('velocity per customer: the attempt past the maximum is declined as fraudul
   }
 });
 
+/* Past its maximum a subject is known to stay there until its window has
+ * moved past its attempts (on SQLite payd keeps that point instead of
+ * counting the attempts again each time): once it has, the subject is
+ * scored afresh, and counts up to the maximum again. */
+test('velocity: a subject past its maximum is scored afresh once the window has passed', async () => {
+  const payd = await startRisk({ rules: { velocity_customer: { points: 60, max: 2, window_s: 2 } } });
+  try {
+    const c = await newCustomer(payd);
+    ok(await pay(payd, { customer: c.id }));
+    ok(await pay(payd, { customer: c.id }));
+    for (let i = 0; i < 3; i++) {
+      const a = await expectFraudDecline(payd, await pay(payd, { customer: c.id }));
+      assert.deepEqual(rules(a), ['velocity_customer']);
+    }
+    /* Every attempt above is now more than the window old. */
+    await new Promise((resolve) => setTimeout(resolve, 3200));
+    assert.equal(ok(await pay(payd, { customer: c.id })).status, 'succeeded', 'the window moved on');
+    assert.equal(ok(await pay(payd, { customer: c.id })).status, 'succeeded', 'one earlier attempt');
+    const a = await expectFraudDecline(payd, await pay(payd, { customer: c.id }));
+    assert.match(a.reasons[0].detail, /^at least 2 earlier attempts by this customer within 2 s/);
+  } finally {
+    await payd.stop();
+  }
+});
+
 test('velocity per card fingerprint: the same card across customers', async () => {
   const payd = await startRisk({ rules: { velocity_card: { points: 60, max: 2 } } });
   try {

@@ -9,7 +9,8 @@
  * commit_anyway, unique violations and the failed-statement rule, $n
  * rewriting, row-lock clauses on SQLite, snapshots, pay_tx_list paging,
  * concurrent increments through group commit, a failing job inside a batch,
- * a job that aborts a whole SQLite transaction, PostgreSQL deadlock retry.
+ * a job that aborts a whole SQLite transaction, the undo epoch,
+ * PostgreSQL deadlock retry.
  */
 #include <criterion/criterion.h>
 #include <ftw.h>
@@ -1461,6 +1462,68 @@ Test(sqlite, a_failure_after_a_write_is_undone_alone_in_a_second_pass, .fini = t
     cr_assert_eq(after.commits - before.commits, 2);
     cr_assert_eq(read_int(s, "SELECT n FROM counters WHERE id = 1"), 6);
     cr_assert_eq(read_int(s, "SELECT count(*) FROM side"), 0);
+}
+
+struct epoch_read {
+    bool says;
+    uint64_t epoch;
+};
+
+static enum pay_err epoch_cb(struct pay_tx *tx, void *arg)
+{
+    struct epoch_read *r = arg;
+    r->says = pay_tx_undo_epoch(tx, &r->epoch);
+    return PAY_OK;
+}
+
+static uint64_t undo_epoch(struct pay_store *s)
+{
+    struct epoch_read r = {0};
+    cr_assert_eq(pay_store_write(s, epoch_cb, &r), PAY_OK);
+    cr_assert(r.says, "SQLite keeps an undo epoch");
+    return r.epoch;
+}
+
+/* A value kept with the undo epoch (a fraud rule's mark) is trusted only
+ * while no write was undone: the epoch stays through commits and through
+ * failures that wrote nothing, and moves whenever written rows are taken
+ * back, alone or with their batch. */
+Test(sqlite, undo_epoch_moves_only_when_writes_are_undone, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    make_counter_tables(s);
+    uint64_t e = undo_epoch(s);
+    struct incr counter = {0};
+    cr_assert_eq(pay_store_write(s, incr_cb, &counter), PAY_OK);
+    cr_assert_eq(pay_store_write(s, refuse_cb, NULL), PAY_ERR_PARAM_INVALID);
+    cr_assert_eq(pay_store_write(s, dup_cb, NULL), PAY_ERR_DB_UNIQUE);
+    cr_assert_eq(undo_epoch(s), e, "nothing was undone");
+
+    cr_assert_eq(pay_store_write(s, failing_cb, NULL), PAY_ERR_CONFLICT);
+    uint64_t after_rollback = undo_epoch(s);
+    cr_assert_neq(after_rollback, e, "a job's written row was rolled back");
+
+    /* Undone alone in a second pass, with a savepoint. */
+    struct incr early = {0};
+    struct submit jobs[3] = {
+        {.fn = incr_cb, .arg = &early}, {.fn = failing_cb}, {.fn = incr_cb, .arg = &early}};
+    run_in_one_batch(s, jobs, 3);
+    cr_assert_eq(jobs[1].rc, PAY_ERR_CONFLICT);
+    uint64_t after_pass = undo_epoch(s);
+    cr_assert_neq(after_pass, after_rollback);
+    /* The batches right after start with savepoints: ROLLBACK TO moves it too. */
+    cr_assert_eq(pay_store_write(s, failing_cb, NULL), PAY_ERR_CONFLICT);
+    cr_assert_neq(undo_epoch(s), after_pass);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM side"), 0);
+}
+
+/* Other processes write a PostgreSQL database too: nothing may be kept. */
+Test(postgres, keeps_no_undo_epoch, .fini = teardown)
+{
+    struct pay_store *s = open_pg();
+    struct epoch_read r = {.says = true};
+    cr_assert_eq(pay_store_write(s, epoch_cb, &r), PAY_OK);
+    cr_assert_not(r.says);
 }
 
 static enum pay_err boom_cb(struct pay_tx *tx, void *arg)
