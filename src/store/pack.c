@@ -39,12 +39,24 @@
 /* Shorter texts are stored as they are: a frame's header and checksum
  * would eat what the dictionary saves. */
 #define PACK_MIN 64
+/* Texts kept for a repeat (struct pay_pack.kept), and the longest kept. */
+#define PACK_KEPT 2
+#define PACK_KEPT_MAX (64 * 1024)
 /* Refuse to expand a blob that claims more than this (a corrupt header). */
 #define PACK_EXPANDED_MAX ((unsigned long long)256 << 20)
 
 struct pay_pack {
     ZSTD_CCtx *cctx;
     ZSTD_DCtx *dctx;
+    /* The last texts packed, each with its blob. A payment stores its
+     * intent's text twice, as the intent's row and (after its event) as the
+     * answer kept for its Idempotency-Key: the second is a copy of the
+     * first blob. */
+    struct pack_kept {
+        unsigned char *bytes; /* the text, then its blob */
+        size_t len, blob_len, cap;
+    } kept[PACK_KEPT];
+    unsigned next_kept; /* the one replaced next */
 };
 
 static pthread_once_t dict_once = PTHREAD_ONCE_INIT;
@@ -68,8 +80,50 @@ void pay_pack_free(struct pay_pack *p)
     if (p != NULL) {
         ZSTD_freeCCtx(p->cctx);
         ZSTD_freeDCtx(p->dctx);
+        for (size_t i = 0; i < PACK_KEPT; i++) {
+            free(p->kept[i].bytes);
+        }
         free(p);
     }
+}
+
+/* Keep @text and its @blob in place of the oldest pair kept; a text over
+ * PACK_KEPT_MAX, or one there is no memory for, leaves that place empty. */
+static void remember(struct pay_pack *p, const char *text, size_t len, const unsigned char *blob,
+                     size_t blob_len)
+{
+    struct pack_kept *k = &p->kept[p->next_kept];
+    p->next_kept = (p->next_kept + 1) % PACK_KEPT;
+    k->len = k->blob_len = 0;
+    size_t need = len + blob_len;
+    if (len > PACK_KEPT_MAX) {
+        return;
+    }
+    if (need > k->cap) {
+        size_t cap = need < 4096 ? 4096 : need;
+        unsigned char *b = realloc(k->bytes, cap);
+        if (b == NULL) {
+            return;
+        }
+        k->bytes = b;
+        k->cap = cap;
+    }
+    memcpy(k->bytes, text, len);
+    memcpy(k->bytes + len, blob, blob_len);
+    k->len = len;
+    k->blob_len = blob_len;
+}
+
+/* The blob of a kept text equal to @text, or NULL. */
+static const struct pack_kept *kept_as(const struct pay_pack *p, const char *text, size_t len)
+{
+    for (size_t i = 0; i < PACK_KEPT; i++) {
+        const struct pack_kept *k = &p->kept[i];
+        if (k->blob_len > 0 && k->len == len && memcmp(k->bytes, text, len) == 0) {
+            return k;
+        }
+    }
+    return NULL;
 }
 
 bool pay_pack_json(struct pay_pack *p, const char *s, size_t len, unsigned char **out,
@@ -95,6 +149,13 @@ bool pay_pack_json(struct pay_pack *p, const char *s, size_t len, unsigned char 
     if (blob == NULL) {
         return false;
     }
+    const struct pack_kept *k = kept_as(p, s, len);
+    if (k != NULL) {
+        memcpy(blob, k->bytes + len, k->blob_len);
+        *out = blob;
+        *out_len = k->blob_len;
+        return true;
+    }
     blob[0] = PACK_V1;
     size_t n = ZSTD_compress2(p->cctx, blob + 1, len - 1, s, len);
     if (ZSTD_isError(n) || n + 1 >= len) {
@@ -103,6 +164,7 @@ bool pay_pack_json(struct pay_pack *p, const char *s, size_t len, unsigned char 
     }
     *out = blob;
     *out_len = n + 1;
+    remember(p, s, len, blob, n + 1);
     return true;
 }
 

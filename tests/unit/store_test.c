@@ -598,6 +598,40 @@ STORE_TEST(json_documents_read_back_as_text)
     }
 }
 
+/* A text packed right after the same text is stored as the same blob (a
+ * payment's intent and the answer kept for its key); a text of the same
+ * length that differs in one byte, first or last, is its own. */
+STORE_TEST(json_documents_repeated_read_back_as_their_own_text)
+{
+    cr_assert_eq(exec_sql(s, "CREATE TABLE docs (id BIGINT PRIMARY KEY, data TEXT)"), PAY_OK);
+    char texts[5][2048];
+    intent_json(texts[0], sizeof(texts[0]), 3);
+    memcpy(texts[1], texts[0], sizeof(texts[0])); /* the same, in another buffer */
+    memcpy(texts[2], texts[0], sizeof(texts[0]));
+    texts[2][strlen(texts[2]) - 2] = 'X'; /* "transfer_group":nulX} */
+    memcpy(texts[3], texts[0], sizeof(texts[0]));
+    texts[3][1] = ' ';
+    memcpy(texts[4], texts[3], sizeof(texts[0]));
+    for (int i = 0; i < 5; i++) {
+        struct docs w = {.sql = "INSERT INTO docs (id, data) VALUES ($1, $2)",
+                         .p = {PAY_PINT(i), PAY_PJSON(texts[i])},
+                         .n = 2};
+        cr_assert_eq(pay_store_write(s, docs_write_cb, &w), PAY_OK);
+    }
+    for (int i = 0; i < 5; i++) {
+        struct docs r = {.sql = "SELECT data FROM docs WHERE id = $1", .p = {PAY_PINT(i)}, .n = 1};
+        cr_assert_eq(pay_store_read(s, docs_read_cb, &r), PAY_OK);
+        cr_assert_str_eq(r.a, texts[i], "document %d", i);
+        free(r.a);
+    }
+    if (!is_pg(s)) {
+        cr_assert_eq(read_int(s, "SELECT count(*) FROM docs WHERE typeof(data) = 'blob'"), 5);
+        cr_assert_eq(read_int(s, "SELECT (SELECT data FROM docs WHERE id = 0) = (SELECT data FROM "
+                                 "docs WHERE id = 1)"),
+                     1);
+    }
+}
+
 /* Text that does not shrink is stored as text; text rows read as before. */
 STORE_TEST(json_documents_that_do_not_shrink_stay_text)
 {
