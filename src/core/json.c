@@ -96,6 +96,17 @@ static inline enum pay_err put_raw(struct pay_buf *b, const void *s, size_t n)
     return pay_buf_add(b, s, n);
 }
 
+/* put_raw of one byte. */
+static inline enum pay_err put_char(struct pay_buf *b, char c)
+{
+    if (b->cap - b->len > 1) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return PAY_OK;
+    }
+    return pay_buf_add(b, &c, 1);
+}
+
 /* "\uXXXX" (upper-case hex, as jansson writes it) into @o; returns 6. */
 static size_t put_u_escape(char *o, uint32_t unit)
 {
@@ -166,6 +177,45 @@ static inline bool word_ends_run(const unsigned char *p, bool ascii)
     return ((hit & high) | (ascii ? x & high : 0)) != 0;
 }
 
+/* Whether none of the @n bytes at @p must be escaped (with @ascii, none
+ * is above 0x7F either). */
+static inline bool plain_run(const unsigned char *p, size_t n, bool ascii)
+{
+    const unsigned char *end = p + n;
+    for (; end - p >= 8; p += 8) {
+        if (word_ends_run(p, ascii)) {
+            return false;
+        }
+    }
+    for (; p < end; p++) {
+        if (ends_run[*p] || (ascii && *p >= 0x80)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* '"', @n plain bytes at @s, '"' and @tail (0: none), when the buffer has
+ * room for them already; false (nothing written) otherwise. */
+static inline bool put_plain_string(struct pay_buf *b, const char *s, size_t n, bool ascii,
+                                    char tail)
+{
+    if (b->cap - b->len <= n + 3 || !plain_run((const unsigned char *)s, n, ascii)) {
+        return false;
+    }
+    char *o = b->data + b->len;
+    *o++ = '"';
+    memcpy(o, s, n);
+    o += n;
+    *o++ = '"';
+    if (tail != '\0') {
+        *o++ = tail;
+    }
+    *o = '\0';
+    b->len = (size_t)(o - b->data);
+    return true;
+}
+
 /*
  * Append the @n bytes at @s (valid UTF-8, NUL-terminated after @n as
  * jansson keeps its strings) as a JSON string: '"' and '\\' escaped, \b \f
@@ -174,6 +224,9 @@ static inline bool word_ends_run(const unsigned char *p, bool ascii)
  */
 static enum pay_err put_string(struct pay_buf *b, const char *s, size_t n, bool ascii)
 {
+    if (put_plain_string(b, s, n, ascii, '\0')) {
+        return PAY_OK; /* most strings: nothing to escape */
+    }
     const unsigned char *u = (const unsigned char *)s;
     const unsigned char *end = u + n;
     const unsigned char *run = u;
@@ -225,7 +278,7 @@ static enum pay_err put_value(struct pay_buf *b, const json_t *v, int depth)
     }
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
-        enum pay_err rc = put_raw(b, "{", 1);
+        enum pay_err rc = put_char(b, '{');
         const char *key;
         size_t key_len;
         json_t *item;
@@ -233,14 +286,14 @@ static enum pay_err put_value(struct pay_buf *b, const json_t *v, int depth)
         json_object_keylen_foreach((json_t *)v, key, key_len, item)
         {
             if (rc == PAY_OK && !first) {
-                rc = put_raw(b, ",", 1);
+                rc = put_char(b, ',');
             }
             first = false;
-            if (rc == PAY_OK) {
+            if (rc == PAY_OK && !put_plain_string(b, key, key_len, false, ':')) {
                 rc = put_string(b, key, key_len, false);
-            }
-            if (rc == PAY_OK) {
-                rc = put_raw(b, ":", 1);
+                if (rc == PAY_OK) {
+                    rc = put_char(b, ':');
+                }
             }
             if (rc == PAY_OK) {
                 rc = put_value(b, item, depth + 1);
@@ -249,20 +302,20 @@ static enum pay_err put_value(struct pay_buf *b, const json_t *v, int depth)
                 return rc;
             }
         }
-        return rc == PAY_OK ? put_raw(b, "}", 1) : rc;
+        return rc == PAY_OK ? put_char(b, '}') : rc;
     }
     case JSON_ARRAY: {
-        enum pay_err rc = put_raw(b, "[", 1);
+        enum pay_err rc = put_char(b, '[');
         size_t n = json_array_size(v);
         for (size_t i = 0; i < n && rc == PAY_OK; i++) {
             if (i > 0) {
-                rc = put_raw(b, ",", 1);
+                rc = put_char(b, ',');
             }
             if (rc == PAY_OK) {
                 rc = put_value(b, json_array_get(v, i), depth + 1);
             }
         }
-        return rc == PAY_OK ? put_raw(b, "]", 1) : rc;
+        return rc == PAY_OK ? put_char(b, ']') : rc;
     }
     case JSON_STRING:
         return put_string(b, json_string_value(v), json_string_length(v), false);
