@@ -239,6 +239,9 @@ static enum pay_err counts_read(struct pay_op *op, struct counts *c)
  * is overwritten is counted again.
  */
 #define MARKS 1024 /* a power of two */
+/* Longer subjects are counted every time (ids, fingerprints and addresses
+ * are shorter). */
+#define MARK_SUBJECT_MAX 64
 enum velocity_rule { VELOCITY_CUSTOMER, VELOCITY_CARD, VELOCITY_ADDRESS };
 struct velocity_mark {
     bool used;
@@ -246,7 +249,7 @@ struct velocity_mark {
     int64_t max;
     int64_t at; /* created of the subject's max-th most recent attempt */
     uint64_t epoch;
-    char subject[PAY_RISK_VALUE_LEN_MAX + 1];
+    char subject[MARK_SUBJECT_MAX + 1];
 };
 static pthread_mutex_t marks_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct velocity_mark marks[MARKS];
@@ -275,7 +278,7 @@ static bool mark_holds(enum velocity_rule rule, const char *subject, int64_t max
 static void mark_keep(enum velocity_rule rule, const char *subject, int64_t max, int64_t at,
                       uint64_t epoch)
 {
-    if (strlen(subject) > PAY_RISK_VALUE_LEN_MAX) {
+    if (strlen(subject) > MARK_SUBJECT_MAX) {
         return;
     }
     struct velocity_mark *m = &marks[mark_slot(rule, subject)];
