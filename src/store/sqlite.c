@@ -252,7 +252,7 @@ struct sq_store {
      * is where the writer's COMMITs had returned when it last handed jobs
      * over; synced is the last commit_done a finished fdatasync covers. */
     _Atomic uint64_t commit_begun, synced;
-    /* Bumped whenever the writer undoes writes (pay_tx_undo_epoch). */
+    /* Moved on (new_epoch) whenever the writer undoes writes (pay_tx_undo_epoch). */
     _Atomic uint64_t undo_epoch;
     uint64_t commit_done;
     pthread_mutex_t smu;
@@ -1016,6 +1016,20 @@ static enum pay_err sq_read(struct pay_store *s_, pay_tx_fn fn, void *arg)
 /* ------------------------------------------------------------------ */
 
 /*
+ * A value kept with an undo epoch (a fraud rule's mark) belongs to one
+ * store's data. Epochs are drawn from one counter for the whole process,
+ * so no two stores (a closed one and the next opened at its address
+ * included) ever share one, and a kept value is never taken for another
+ * database's.
+ */
+static _Atomic uint64_t undo_epochs;
+
+static void new_epoch(struct sq_store *s)
+{
+    atomic_store(&s->undo_epoch, atomic_fetch_add(&undo_epochs, 1) + 1);
+}
+
+/*
  * How a batch's jobs are kept apart. A job that fails must leave no trace
  * while its neighbours in the batch commit. With a SAVEPOINT per job
  * ("careful") SQLite keeps a copy of every page a job first touches, so
@@ -1066,7 +1080,7 @@ static enum job_end run_job(struct sq_store *s, struct sq_job *j, bool careful,
         return keep || sqlite3_total_changes64(db) == changes ? JOB_DONE : JOB_NEEDS_SAVEPOINT;
     }
     if (!keep) {
-        atomic_fetch_add(&s->undo_epoch, 1);
+        new_epoch(s);
     }
     rc = keep ? PAY_OK : ctl(&s->writer, "ROLLBACK TO pay_job");
     if (rc == PAY_OK) {
@@ -1137,7 +1151,7 @@ static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
             }
         }
         if (aborted) {
-            atomic_fetch_add(&s->undo_epoch, 1);
+            new_epoch(s);
             if (!sqlite3_get_autocommit(db)) {
                 (void)plain_exec(db, "ROLLBACK");
             }
@@ -1150,7 +1164,7 @@ static void run_batch(struct sq_store *s, struct sq_job **jobs, size_t n)
         atomic_fetch_add(&s->commit_begun, 1);
         rc = ctl(&s->writer, "COMMIT");
         if (rc != PAY_OK) {
-            atomic_fetch_add(&s->undo_epoch, 1);
+            new_epoch(s);
             if (!sqlite3_get_autocommit(db)) {
                 (void)plain_exec(db, "ROLLBACK");
             }
@@ -1480,6 +1494,7 @@ enum pay_err pay_sqlite_open(const char *path, struct pay_store **out, struct pa
         return PAY_ERR_NOMEM;
     }
     s->base.ops = &sqlite_ops;
+    new_epoch(s);
     pthread_mutex_init(&s->qmu, NULL);
     pthread_cond_init(&s->qcv, NULL);
     pthread_mutex_init(&s->pmu, NULL);

@@ -1551,6 +1551,28 @@ Test(sqlite, undo_epoch_moves_only_when_writes_are_undone, .fini = teardown)
     cr_assert_eq(read_int(s, "SELECT count(*) FROM side"), 0);
 }
 
+/* A value kept under one store's epoch is never taken for another
+ * database's: two stores open at once, or one opened after another closed,
+ * never share an epoch, whatever each has undone. */
+Test(sqlite, undo_epochs_are_never_shared_between_stores, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    uint64_t mine = undo_epoch(s);
+    uint64_t seen[3];
+    for (int i = 0; i < 3; i++) {
+        struct pay_store *other = NULL;
+        struct pay_error err = {0};
+        cr_assert_eq(pay_store_open("sqlite::memory:", &other, &err), PAY_OK, "%s", err.message);
+        seen[i] = undo_epoch(other);
+        cr_assert_neq(seen[i], mine, "store %d", i);
+        for (int k = 0; k < i; k++) {
+            cr_assert_neq(seen[i], seen[k], "stores %d and %d", k, i);
+        }
+        pay_store_close(other);
+    }
+    cr_assert_eq(undo_epoch(s), mine, "nothing was undone here");
+}
+
 /* Other processes write a PostgreSQL database too: nothing may be kept. */
 Test(postgres, keeps_no_undo_epoch, .fini = teardown)
 {
