@@ -171,9 +171,10 @@ bool pay_tx_defers_writes(struct pay_tx *tx);
  * changes whenever this process undoes writes it had made (a failed job, a
  * rolled-back batch or transaction), and that no other store opened by this
  * process ever has. Kept with that number, the value is still a lower bound
- * of what this database holds while the number is the same. False when the back end cannot promise it (PostgreSQL: other
- * processes write too, and a transaction's rows are seen by its own reads
- * before it commits): keep nothing.
+ * of what this database holds while the number is the same. False when
+ * the back end cannot promise it (PostgreSQL: other processes write too,
+ * and a transaction's rows are seen by its own reads before it commits):
+ * keep nothing.
  */
 bool pay_tx_undo_epoch(struct pay_tx *tx, uint64_t *epoch);
 /*
