@@ -192,6 +192,28 @@ enum pay_err pay_unseal(const char *server_key, const char *label, const char *a
                         const char *sealed, struct pay_buf *out) PAY_WUR;
 
 /* ------------------------------------------------------------------ */
+/* Small blocks (mem.c)                                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * malloc and free, except on a thread that called pay_mem_pool_start:
+ * there freed blocks of a few small sizes are kept (a bounded number) for
+ * the thread's next requests that fit, and jansson allocates through
+ * these too. Every block is a plain malloc block: free() and pay_mem_free
+ * take either's. pay_mem_size is the block's usable size; pay_mem_roundup
+ * the size pay_mem_alloc(n) gives.
+ */
+void *pay_mem_alloc(size_t n);
+void pay_mem_free(void *p);
+size_t pay_mem_size(void *p);
+size_t pay_mem_roundup(size_t n);
+void pay_mem_pool_start(void);
+/* Free this thread's kept blocks and keep no more. */
+void pay_mem_pool_stop(void);
+/* Blocks this thread keeps now (tests). */
+size_t pay_mem_pool_kept(void);
+
+/* ------------------------------------------------------------------ */
 /* Ids and randomness                                                   */
 /* ------------------------------------------------------------------ */
 

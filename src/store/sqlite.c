@@ -76,93 +76,51 @@
 /* WAL frames after which the writer checkpoints between transactions. */
 #define CKPT_INLINE_FRAMES 8000
 /*
- * The sub-journal of each job's SAVEPOINT (and of each statement) is kept
- * in memory (temp_store=MEMORY): on a temporary file every page a job first
- * touches would cost two pwrite calls. SQLite holds it in pieces of 1 KiB,
- * and a payment's job writes and then frees some 250 of them at once;
- * glibc's per-thread cache keeps 7 blocks of a size, so the rest went
- * through its locked bins. So SQLite's allocations of that size go through
- * a free list of its own, bounded: create+confirm was ~5-7 % faster
- * (bench/RESULTS.md, round 7). SQLite's option to keep the journal in larger pieces
- * (SQLITE_CONFIG_STMTJRNL_SPILL) was faster still, but SQLite 3.40 fails a
- * write with SQLITE_FULL once such a journal outgrows ~128 KiB.
+ * SQLite's memory comes from core's pay_mem (mem.c): Debian builds it
+ * without its lookaside allocator, so its small allocations are many,
+ * and the writer thread keeps freed ones for its next (pay_mem_pool_start
+ * in writer_main). Among them are the pieces of 1 KiB in which SQLite keeps
+ * each job's SAVEPOINT journal in memory (temp_store=MEMORY: on a temporary
+ * file every page a job first touches would cost two pwrite calls); a
+ * payment's job writes and frees ~250 of them. SQLite's option to keep the
+ * journal in larger pieces (SQLITE_CONFIG_STMTJRNL_SPILL) was faster, but
+ * SQLite 3.40 fails a write with SQLITE_FULL once such a journal outgrows
+ * ~128 KiB.
  */
-#define JOURNAL_PIECE_BYTES 1024
-/* Pieces kept at most (1 MiB): a payment's job needs about a quarter. */
-#define JOURNAL_PIECES_KEPT 1024
-
-static sqlite3_mem_methods base_mem;
-static pthread_mutex_t pieces_mu = PTHREAD_MUTEX_INITIALIZER;
-static void *pieces[JOURNAL_PIECES_KEPT];
-static int pieces_n;
-static int piece_size; /* base_mem.xSize of a JOURNAL_PIECE_BYTES allocation */
-
 static void *mem_malloc(int n)
 {
-    if (n == JOURNAL_PIECE_BYTES) {
-        pthread_mutex_lock(&pieces_mu);
-        void *p = pieces_n > 0 ? pieces[--pieces_n] : NULL;
-        pthread_mutex_unlock(&pieces_mu);
-        if (p != NULL) {
-            return p;
-        }
-    }
-    return base_mem.xMalloc(n);
+    return n > 0 ? pay_mem_alloc((size_t)n) : NULL;
 }
 
 static void mem_free(void *p)
 {
-    /* A block of the same size serves any later request of a piece. */
-    if (p != NULL && base_mem.xSize(p) == piece_size) {
-        pthread_mutex_lock(&pieces_mu);
-        bool kept = pieces_n < JOURNAL_PIECES_KEPT;
-        if (kept) {
-            pieces[pieces_n++] = p;
-        }
-        pthread_mutex_unlock(&pieces_mu);
-        if (kept) {
-            return;
-        }
-    }
-    base_mem.xFree(p);
+    pay_mem_free(p);
 }
 
 static void *mem_realloc(void *p, int n)
 {
-    return base_mem.xRealloc(p, n);
+    return n > 0 ? realloc(p, (size_t)n) : NULL;
 }
 
 static int mem_size(void *p)
 {
-    return base_mem.xSize(p);
+    return (int)pay_mem_size(p);
 }
 
 static int mem_roundup(int n)
 {
-    return base_mem.xRoundup(n);
+    return n > 0 ? (int)pay_mem_roundup((size_t)n) : n;
 }
 
 static int mem_init(void *arg)
 {
     (void)arg;
-    int rc = base_mem.xInit(base_mem.pAppData);
-    if (rc == SQLITE_OK) {
-        void *probe = base_mem.xMalloc(JOURNAL_PIECE_BYTES);
-        piece_size = probe != NULL ? base_mem.xSize(probe) : -1;
-        base_mem.xFree(probe);
-    }
-    return rc;
+    return SQLITE_OK;
 }
 
 static void mem_shutdown(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&pieces_mu);
-    while (pieces_n > 0) {
-        base_mem.xFree(pieces[--pieces_n]);
-    }
-    pthread_mutex_unlock(&pieces_mu);
-    base_mem.xShutdown(base_mem.pAppData);
 }
 
 /* Process-wide settings: SQLite takes them only before its first use. */
@@ -172,11 +130,9 @@ static void configure_sqlite(void)
 {
     /* No global allocation statistics: they take a mutex on every malloc. */
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &base_mem) == SQLITE_OK) {
-        static const sqlite3_mem_methods kept = {mem_malloc,  mem_free, mem_realloc,  mem_size,
-                                                 mem_roundup, mem_init, mem_shutdown, NULL};
-        (void)sqlite3_config(SQLITE_CONFIG_MALLOC, &kept);
-    }
+    static const sqlite3_mem_methods pooled = {mem_malloc,  mem_free, mem_realloc,  mem_size,
+                                               mem_roundup, mem_init, mem_shutdown, NULL};
+    (void)sqlite3_config(SQLITE_CONFIG_MALLOC, &pooled);
 }
 
 struct stmt_entry {
@@ -1187,6 +1143,7 @@ static void *writer_main(void *arg)
 {
     struct sq_store *s = arg;
     struct sq_job *batch[WRITE_BATCH_MAX];
+    pay_mem_pool_start();
     for (;;) {
         pthread_mutex_lock(&s->qmu);
         while (s->qhead == NULL && !s->stopping) {
@@ -1224,6 +1181,7 @@ static void *writer_main(void *arg)
         pthread_cond_signal(&s->scv);
         pthread_mutex_unlock(&s->smu);
     }
+    pay_mem_pool_stop();
     return NULL;
 }
 
