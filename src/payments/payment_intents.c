@@ -1136,12 +1136,18 @@ static enum pay_err apply_params(struct pay_op *op, struct pay_intent_row *row,
     }
     bool customer_changed = false;
     if (p->customer != NULL) {
-        enum pay_err e = pay_customer_facts(op, p->customer, false, "customer", NULL, 0, NULL, 0);
+        enum pay_err e =
+            pay_customer_facts(op, p->customer, false, "customer", row->customer_read.email,
+                               sizeof(row->customer_read.email), row->customer_read.facility,
+                               sizeof(row->customer_read.facility));
         if (e == PAY_ERR_NOT_FOUND) {
             return pay_error_set(op->err, e, "customer", "No such customer: '%s'", p->customer);
         }
         if (e != PAY_OK) {
             return pay_op_fail(op, e);
+        }
+        if (strlen(p->customer) < sizeof(row->customer_read.id)) {
+            pay_copy_str(row->customer_read.id, sizeof(row->customer_read.id), p->customer);
         }
         customer_changed = !pay_str_eq(pay_json_str(o, "customer"), p->customer);
         pay_json_set_str(o, "customer", p->customer);

@@ -68,6 +68,15 @@ struct pay_intent_row {
      * create that confirms at once with a card or manual tender writes its
      * intent once; wallets and Stripe get it written first, then updated). */
     bool unsaved;
+    /* The customer's e-mail and facility as apply_params read them in this
+     * job, for the fraud rules to use instead of reading them again where
+     * nothing can come between (pay_tx_writes_serial; PostgreSQL reads
+     * them again FOR UPDATE, which locks the customer). */
+    struct {
+        char id[PAY_ID_LEN_MAX + 1]; /* "" = not read */
+        char email[PAY_CUSTOMER_EMAIL_LEN_MAX + 1];
+        char facility[PAY_FACILITY_LEN_MAX + 1];
+    } customer_read;
 };
 
 /*

@@ -100,15 +100,22 @@ static enum pay_err card_fingerprint(struct pay_op *op, const struct pay_pm_char
  * one after the other and the per-customer counts (velocity, card testing,
  * daily limits) cannot both miss the other (SQLite serialises writes anyway;
  * serialize_counts does the same for the counts per card and address).
+ * Where writes are serial, what apply_params read in this job is used.
  */
-static enum pay_err customer_facts(struct pay_op *op, const json_t *intent, char *out, size_t n,
-                                   char *facility, size_t facility_n)
+static enum pay_err customer_facts(struct pay_op *op, const struct pay_intent_row *row, char *out,
+                                   size_t n, char *facility, size_t facility_n)
 {
     out[0] = '\0';
     facility[0] = '\0';
+    const json_t *intent = row->obj;
     const char *customer = pay_json_str(intent, "customer");
     char email[PAY_CUSTOMER_EMAIL_LEN_MAX + 1] = "";
-    if (customer != NULL) {
+    if (customer != NULL && row->customer_read.id[0] != '\0' &&
+        pay_str_eq(customer, row->customer_read.id) && pay_tx_writes_serial(op->tx)) {
+        /* Read by apply_params in this job; nothing came between. */
+        pay_copy_str(email, sizeof(email), row->customer_read.email);
+        pay_copy_str(facility, facility_n, row->customer_read.facility);
+    } else if (customer != NULL) {
         enum pay_err e = pay_customer_facts(op, customer, true, "customer", email, sizeof(email),
                                             facility, facility_n);
         if (e == PAY_ERR_NOT_FOUND) {
@@ -524,7 +531,7 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
     char email[PAY_CUSTOMER_EMAIL_LEN_MAX + 1];
     char customer_facility[PAY_FACILITY_LEN_MAX + 1];
     enum pay_err e =
-        customer_facts(op, o, email, sizeof(email), customer_facility, sizeof(customer_facility));
+        customer_facts(op, row, email, sizeof(email), customer_facility, sizeof(customer_facility));
     if (e != PAY_OK) {
         return pay_op_fail(op, e);
     }
