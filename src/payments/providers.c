@@ -125,10 +125,10 @@ static enum pay_err load_cands(struct pay_op *op, const char *type, struct cand 
 {
     *out = NULL;
     *n_out = 0;
-    struct cand *c = calloc(PAY_PROVIDERS_PER_TYPE_MAX, sizeof(*c));
-    if (c == NULL) {
-        return pay_error_set(op->err, PAY_ERR_NOMEM, NULL, NULL);
-    }
+    /* Made with the first row: most payments meet no provider of their
+     * type, and zeroing room for the most (5.6 KB) was 0.7 % of a
+     * payment's work on the writer. */
+    struct cand *c = NULL;
     struct pay_param p[] = {PAY_PTEXT(type), PAY_PINT(PAY_PROVIDERS_PER_TYPE_MAX)};
     struct pay_rows *r = NULL;
     enum pay_err e = pay_tx_query(op->tx,
@@ -142,6 +142,11 @@ static enum pay_err load_cands(struct pay_op *op, const char *type, struct cand 
         if (!json_is_object(o)) {
             json_decref(o);
             continue;
+        }
+        if (c == NULL && (c = calloc(PAY_PROVIDERS_PER_TYPE_MAX, sizeof(*c))) == NULL) {
+            json_decref(o);
+            e = PAY_ERR_NOMEM;
+            break;
         }
         c[n].obj = o;
         snprintf(c[n].id, sizeof(c[n].id), "%s", pay_rows_text(r, 0) ? pay_rows_text(r, 0) : "");
