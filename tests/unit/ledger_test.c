@@ -299,6 +299,45 @@ Test(ledger, same_account_twice_in_one_entry)
     cr_assert_eq(verify(NULL), 0);
 }
 
+/* Posts @arg's entry twice in one job, then fails it: its writes are undone. */
+static enum pay_err post_twice_then_fail_cb(struct pay_tx *tx, void *arg)
+{
+    struct post *p = arg;
+    enum pay_err rc = pay_ledger_post(tx, p->e, p->id, &p->err);
+    if (rc == PAY_OK) {
+        rc = pay_ledger_post(tx, p->e, p->id, &p->err);
+    }
+    return rc == PAY_OK ? PAY_ERR_PARAM_INVALID : PAY_ERR_INTERNAL;
+}
+
+Test(ledger, an_account_added_by_an_undone_job_is_added_again)
+{
+    /* The job's second post finds the new account (its own write), which
+     * the ledger may remember; the job fails, so the account is gone again,
+     * and a later post must add it again rather than trust that memory (it
+     * would fail on the lines' reference to the account). */
+    struct pay_ledger_line lines[] = {{"assets:processor:fresh", 500}, {MERCHANT, -500}};
+    struct pay_ledger_entry e = {.kind = "capture",
+                                 .currency = "usd",
+                                 .source_id = "pi_9",
+                                 .lines = lines,
+                                 .n_lines = 2,
+                                 .bt = {.type = "charge", .amount_minor = 500}};
+    struct post p = {.e = &e};
+    cr_assert_eq(pay_store_write(store, post_twice_then_fail_cb, &p), PAY_ERR_PARAM_INVALID);
+    struct sql_int q = {
+        "SELECT COUNT(*) FROM ledger_accounts WHERE code = 'assets:processor:fresh'", -1};
+    cr_assert_eq(pay_store_read(store, int_cb, &q), PAY_OK);
+    cr_assert_eq(q.v, 0, "the undone job's account is gone");
+    cr_assert_eq(count("ledger_lines"), 0);
+    cr_assert_eq(post(&e, NULL), PAY_OK);
+    q.v = -1;
+    cr_assert_eq(pay_store_read(store, int_cb, &q), PAY_OK);
+    cr_assert_eq(q.v, 1);
+    cr_assert_eq(count("ledger_lines"), 2);
+    cr_assert_eq(verify(NULL), 0);
+}
+
 /* Each refused entry returns @want and writes nothing at all. */
 static void refused(const struct pay_ledger_entry *e, enum pay_err want)
 {
