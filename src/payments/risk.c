@@ -372,6 +372,66 @@ static void cards_by(struct counts *c, const char *kind, const char *value, cons
               p, PAY_NPARAMS(p), out);
 }
 
+/*
+ * Card-use marks. card_used raises a (subject, card) row's last_seen to now
+ * and never lowers it, so once this process has written @now for it under
+ * an undo epoch (see velocity marks), another use at a time up to @now in
+ * the same epoch would leave the row as it is, and is not written: a
+ * patient paying several times within a second writes the row once. The
+ * same rules as the velocity marks: SQLite only, one direct-mapped table.
+ */
+#define CARD_MARKS 256 /* a power of two */
+#define CARD_MARK_CARD_MAX 64
+struct card_mark {
+    uint64_t epoch;
+    int64_t seen;
+    char kind[16];
+    char subject[MARK_SUBJECT_MAX + 1];
+    char card[CARD_MARK_CARD_MAX + 1];
+};
+static struct card_mark card_marks[CARD_MARKS]; /* under marks_mu */
+
+static struct card_mark *card_mark_slot(const char *kind, const char *subject, const char *card)
+{
+    uint64_t h = 1469598103934665603ULL;
+    const char *parts[] = {kind, subject, card};
+    for (size_t i = 0; i < 3; i++) {
+        for (const unsigned char *p = (const unsigned char *)parts[i]; *p != '\0'; p++) {
+            h = (h ^ *p) * 1099511628211ULL;
+        }
+        h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    return &card_marks[h & (CARD_MARKS - 1)];
+}
+
+static bool card_mark_covers(const char *kind, const char *subject, const char *card, int64_t now,
+                             uint64_t epoch)
+{
+    pthread_mutex_lock(&marks_mu);
+    const struct card_mark *m = card_mark_slot(kind, subject, card);
+    bool covers = m->epoch == epoch && m->seen >= now && strcmp(m->kind, kind) == 0 &&
+                  strcmp(m->subject, subject) == 0 && strcmp(m->card, card) == 0;
+    pthread_mutex_unlock(&marks_mu);
+    return covers;
+}
+
+static void card_mark_keep(const char *kind, const char *subject, const char *card, int64_t now,
+                           uint64_t epoch)
+{
+    if (strlen(kind) >= sizeof(((struct card_mark *)0)->kind) ||
+        strlen(subject) > MARK_SUBJECT_MAX || strlen(card) > CARD_MARK_CARD_MAX) {
+        return;
+    }
+    pthread_mutex_lock(&marks_mu);
+    struct card_mark *m = card_mark_slot(kind, subject, card);
+    m->epoch = epoch;
+    m->seen = now;
+    pay_copy_str(m->kind, sizeof(m->kind), kind);
+    pay_copy_str(m->subject, sizeof(m->subject), subject);
+    pay_copy_str(m->card, sizeof(m->card), card);
+    pthread_mutex_unlock(&marks_mu);
+}
+
 /* Record that subject @kind = @value used @card at @now (for cards_by). */
 static enum pay_err card_used(struct pay_op *op, const char *kind, const char *value,
                               const char *card, int64_t now)
@@ -379,16 +439,25 @@ static enum pay_err card_used(struct pay_op *op, const char *kind, const char *v
     if (value == NULL || card == NULL) {
         return PAY_OK;
     }
+    uint64_t epoch = 0;
+    bool cacheable = pay_tx_undo_epoch(op->tx, &epoch);
+    if (cacheable && card_mark_covers(kind, value, card, now, epoch)) {
+        return PAY_OK;
+    }
     const struct pay_param p[] = {PAY_PTEXT(kind), PAY_PTEXT(value), PAY_PTEXT(card),
                                   PAY_PINT(now)};
-    return pay_op_fail(
-        op, pay_tx_exec_later(op->tx,
-                              "INSERT INTO risk_cards (subject_kind, subject, card_fingerprint, "
-                              "last_seen) VALUES ($1, $2, $3, $4) ON CONFLICT (subject_kind, "
-                              "subject, card_fingerprint) DO UPDATE SET last_seen = CASE WHEN "
-                              "excluded.last_seen > risk_cards.last_seen THEN excluded.last_seen "
-                              "ELSE risk_cards.last_seen END",
-                              p, PAY_NPARAMS(p)));
+    enum pay_err e =
+        pay_tx_exec_later(op->tx,
+                          "INSERT INTO risk_cards (subject_kind, subject, card_fingerprint, "
+                          "last_seen) VALUES ($1, $2, $3, $4) ON CONFLICT (subject_kind, "
+                          "subject, card_fingerprint) DO UPDATE SET last_seen = CASE WHEN "
+                          "excluded.last_seen > risk_cards.last_seen THEN excluded.last_seen "
+                          "ELSE risk_cards.last_seen END",
+                          p, PAY_NPARAMS(p));
+    if (e == PAY_OK && cacheable) {
+        card_mark_keep(kind, value, card, now, epoch);
+    }
+    return pay_op_fail(op, e);
 }
 
 /* Entries of the blocklist for @type = @value (none asked for an empty value). */

@@ -503,6 +503,40 @@ test('card testing: many different cards from one customer are declined after th
   }
 });
 
+/* A card used again moves its last use on, so it stays among the
+ * customer's cards in the window: payd skips writing a use that would
+ * change nothing (a second use within the same second), and must not skip
+ * one that moves the time on. Seconds are payd's clock's, so the uses are
+ * placed just after a second begins. */
+test('card testing: a card used again stays in the window from its latest use', async () => {
+  const payd = await startRisk({ rules: { card_testing: { max_cards_per_customer: 2, window_s: 3 } } });
+  const early = async () => {
+    while (Date.now() % 1000 > 150) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  try {
+    const c = await newCustomer(payd);
+    const visa = { customer: c.id, amount: 100, payment_method: 'pm_card_visa' };
+    await early();
+    const t0 = Math.floor(Date.now() / 1000);
+    ok(await pay(payd, visa));
+    ok(await pay(payd, visa), 'the same second: nothing to move on');
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await early();
+    ok(await pay(payd, visa), 'two seconds later: the visa was last used now');
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await early();
+    assert.ok(Math.floor(Date.now() / 1000) >= t0 + 4, 'the first use is out of the 3 s window');
+    ok(await pay(payd, { ...visa, payment_method: 'pm_card_mastercard' }), 'a second card');
+    const a = await expectFraudDecline(payd, await pay(payd, { ...visa, payment_method: 'pm_card_amex' }));
+    assert.deepEqual(rules(a), ['card_testing']);
+    assert.match(a.reasons[0].detail, /^3 different cards from this customer within 3 s \(max 2\)$/);
+  } finally {
+    await payd.stop();
+  }
+});
+
 test('card testing: a parallel burst of cards from one customer lets exactly the threshold through', async () => {
   const payd = await startRisk({ rules: { card_testing: { max_cards_per_customer: 2 } } });
   try {
