@@ -224,11 +224,12 @@ static enum pay_err stripe_refund_begin(struct pay_op *op, const struct pay_refu
                     "INSERT INTO refunds (id, created, payment_intent, customer, status, amount, "
                     "currency, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     ins, PAY_NPARAMS(ins), NULL);
-    free(data);
     if (e == PAY_OK) {
-        e = pay_event_append(op->tx, "refund.created", refund, customer, op->request_id, NULL,
-                             op->err);
+        /* The text just stored is the event's object. */
+        e = pay_event_append_dumped(op->tx, "refund.created", refund, data, customer,
+                                    op->request_id, op->err);
     }
+    free(data);
     if (e != PAY_OK) {
         json_decref(refund);
         return pay_op_fail(op, e);
@@ -441,22 +442,25 @@ enum pay_err pay_refund_create(struct pay_op *op, const struct pay_refund_params
                     "INSERT INTO refunds (id, created, payment_intent, customer, status, amount, "
                     "currency, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     ins, PAY_NPARAMS(ins), NULL);
-    free(data);
     if (e != PAY_OK) {
+        free(data);
         e = pay_op_fail(op, e);
         goto out_release;
     }
     int64_t refunded_now = 0;
     if (!pay_money_add(refunded, amount, &refunded_now)) {
+        free(data);
         e = pay_op_fail(op, PAY_ERR_OVERFLOW);
         goto out_release;
     }
     pay_json_set_int(row.obj, "amount_refunded", refunded_now);
     e = pay_intent_row_save(op, &row);
     if (e == PAY_OK) {
-        e = pay_op_fail(op, pay_event_append(op->tx, "refund.created", refund, customer,
-                                             op->request_id, NULL, op->err));
+        /* The text just stored is the event's object. */
+        e = pay_op_fail(op, pay_event_append_dumped(op->tx, "refund.created", refund, data,
+                                                    customer, op->request_id, op->err));
     }
+    free(data);
     if (e == PAY_OK) {
         *out = json_incref(refund);
     }
