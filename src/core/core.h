@@ -198,16 +198,20 @@ enum pay_err pay_unseal(const char *server_key, const char *label, const char *a
 /*
  * malloc and free, except on a thread that called pay_mem_pool_start:
  * there freed blocks of a few small sizes are kept (a bounded number) for
- * the thread's next requests that fit, and jansson allocates through
- * these too. Every block is a plain malloc block: free() and pay_mem_free
- * take either's. pay_mem_size is the block's usable size; pay_mem_roundup
- * the size pay_mem_alloc(n) gives.
+ * the thread's next requests that fit. SQLite's allocations come here
+ * (the store), and jansson's after pay_mem_route_json. Every block is a
+ * plain malloc block: free() and pay_mem_free take either's. pay_mem_size is the block's usable
+ * size; pay_mem_roundup the size pay_mem_alloc(n) gives.
  */
 void *pay_mem_alloc(size_t n);
 void pay_mem_free(void *p);
 size_t pay_mem_size(void *p);
 size_t pay_mem_roundup(size_t n);
 void pay_mem_pool_start(void);
+/* jansson allocates through pay_mem_alloc/pay_mem_free from now on. Once,
+ * before threads other than the caller use jansson (it sets jansson's
+ * allocation functions, which every thread reads). */
+void pay_mem_route_json(void);
 /* Free this thread's kept blocks and keep no more. */
 void pay_mem_pool_stop(void);
 /* Blocks this thread keeps now (tests). */

@@ -17,12 +17,13 @@
  * usable sizes, so a recycled block is exactly what malloc would give):
  * free() may release any of them, pay_mem_free may release any malloc
  * block, and a block of a kept size serves any later request that fits.
- * A thread keeps at most MEM_KEPT blocks of a size (~1.6 MiB in all).
+ * A thread keeps at most mem_kept[k] blocks of a size (~1.6 MiB in all).
  *
  * Threading: the lists are per thread; nothing is shared.
+ * pay_mem_route_json sets jansson's allocation functions, read by every
+ * thread: the store calls it once, before its writer thread starts.
  */
 #include <malloc.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 #include "core/core.h"
@@ -108,9 +109,7 @@ static void *json_alloc(size_t n)
     return pay_mem_alloc(n);
 }
 
-static pthread_once_t json_once = PTHREAD_ONCE_INIT;
-
-static void json_route(void)
+void pay_mem_route_json(void)
 {
     /* Blocks are plain malloc blocks either way, so the switch is safe
      * with jansson values already made: they may be freed by either. */
@@ -119,7 +118,6 @@ static void json_route(void)
 
 void pay_mem_pool_start(void)
 {
-    pthread_once(&json_once, json_route);
     pool.on = true;
 }
 

@@ -133,6 +133,9 @@ static void configure_sqlite(void)
     static const sqlite3_mem_methods pooled = {mem_malloc,  mem_free, mem_realloc,  mem_size,
                                                mem_roundup, mem_init, mem_shutdown, NULL};
     (void)sqlite3_config(SQLITE_CONFIG_MALLOC, &pooled);
+    /* Here, in the thread opening the first store, before its writer
+     * thread exists (serve opens it before serving). */
+    pay_mem_route_json();
 }
 
 struct stmt_entry {

@@ -115,8 +115,9 @@ Test(mem, blocks_pass_between_free_malloc_and_jansson)
     void *c = pay_mem_alloc(104);
     cr_assert_eq(c, b);
     free(c);
-    /* jansson allocates through pay_mem once a pool has started: its
-     * values and json_dumps' text are malloc blocks all the same. */
+    /* jansson allocates through pay_mem once routed: its values and
+     * json_dumps' text are malloc blocks all the same. */
+    pay_mem_route_json();
     json_t *o = json_pack("{s:s, s:i, s:[i,i]}", "id", "pi_123", "amount", 100, "l", 1, 2);
     cr_assert_not_null(o);
     char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
