@@ -200,8 +200,9 @@ enum pay_err pay_unseal(const char *server_key, const char *label, const char *a
  * there freed blocks of a few small sizes are kept (a bounded number) for
  * the thread's next requests that fit. SQLite's allocations come here
  * (the store), and jansson's after pay_mem_route_json. Every block is a
- * plain malloc block: free() and pay_mem_free take either's. pay_mem_size is the block's usable
- * size; pay_mem_roundup the size pay_mem_alloc(n) gives.
+ * plain malloc block: free() and pay_mem_free take either's. pay_mem_size
+ * is the block's usable size; pay_mem_roundup the size pay_mem_alloc(n)
+ * gives.
  */
 void *pay_mem_alloc(size_t n);
 void pay_mem_free(void *p);
