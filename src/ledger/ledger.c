@@ -16,11 +16,8 @@
  * transactions on PostgreSQL lock balance rows in the same order and
  * cannot deadlock on each other.
  *
- * Threading: every function runs inside its caller's transaction; the one
- * state is the table of accounts known to exist (accounts_ensure), under
- * its mutex.
+ * Threading: no state; every function runs inside its caller's transaction.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -326,60 +323,17 @@ static enum pay_err exec_values(struct pay_tx *tx, const char *head, size_t rows
  * table each time). Where they are held back (PostgreSQL) each lookup would
  * be a round trip and the INSERT costs none, so it goes straight to the
  * INSERT. @p is scratch space for 3 * @n params. */
-/*
- * Accounts are only ever added (nothing updates or deletes ledger_accounts),
- * so one found in the database stays there unless the transaction that
- * added it is undone. Where the store says when this process undoes writes
- * (pay_tx_undo_epoch: SQLite's writer), an account found is remembered with
- * that number and is not looked up again while it is the same: two lookups
- * of every payment's post. Direct-mapped by the code's hash.
- */
-#define KNOWN_ACCOUNTS 64
-
-static struct known_account {
-    uint64_t epoch;
-    char code[PAY_LEDGER_ACCOUNT_LEN_MAX + 1]; /* "" = empty */
-} known_accounts[KNOWN_ACCOUNTS];
-static pthread_mutex_t known_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static struct known_account *known_slot(const char *code)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const unsigned char *c = (const unsigned char *)code; *c != '\0'; c++) {
-        h = (h ^ *c) * 16777619u;
-    }
-    return &known_accounts[h % KNOWN_ACCOUNTS];
-}
-
-static bool account_known(const char *code, uint64_t epoch)
-{
-    pthread_mutex_lock(&known_mu);
-    const struct known_account *k = known_slot(code);
-    bool known = k->epoch == epoch && strcmp(k->code, code) == 0;
-    pthread_mutex_unlock(&known_mu);
-    return known;
-}
-
-static void account_seen(const char *code, uint64_t epoch)
-{
-    if (strlen(code) > PAY_LEDGER_ACCOUNT_LEN_MAX) {
-        return;
-    }
-    pthread_mutex_lock(&known_mu);
-    struct known_account *k = known_slot(code);
-    k->epoch = epoch;
-    strcpy(k->code, code);
-    pthread_mutex_unlock(&known_mu);
-}
-
 static enum pay_err accounts_ensure(struct pay_tx *tx, const struct delta *deltas, size_t n,
                                     int64_t now, struct pay_param *p)
 {
     bool all = !pay_tx_defers_writes(tx);
-    uint64_t epoch = 0;
-    bool keep = all && pay_tx_undo_epoch(tx, &epoch);
     for (size_t i = 0; i < n && all; i++) {
-        if (keep && account_known(deltas[i].account, epoch)) {
+        /* Accounts are only ever added (nothing updates or deletes
+         * ledger_accounts): one found stays found while nothing is undone
+         * (store.h, memos), so a post need not look its accounts up again. */
+        const char *memo[] = {"ledger_account", deltas[i].account};
+        int64_t known = 0;
+        if (pay_tx_memo_get(tx, memo, 2, &known)) {
             continue;
         }
         const struct pay_param k[] = {PAY_PTEXT(deltas[i].account)};
@@ -389,8 +343,8 @@ static enum pay_err accounts_ensure(struct pay_tx *tx, const struct delta *delta
         if (e != PAY_OK) {
             return e;
         }
-        if (all && keep) {
-            account_seen(deltas[i].account, epoch);
+        if (all) {
+            pay_tx_memo_put(tx, memo, 2, 1);
         }
     }
     if (all) {

@@ -16,12 +16,11 @@
  * through pay_risk_outcome; card numbers never reach it (only the keyed
  * fingerprint); patients never read it.
  *
- * Threading: the configuration is read-only; the velocity marks (below)
- * are one table behind a mutex.
+ * Threading: the configuration is read-only; the velocity marks and card
+ * uses kept between transactions are the store's memos (store.h).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -237,66 +236,24 @@ static enum pay_err counts_read(struct pay_op *op, struct counts *c)
  * "mark": created of that attempt), the subject has at least max attempts
  * since any time up to the mark, and the rule fires without a count until
  * the window has moved past the mark. Later attempts can only move the
- * true mark later, so a kept mark errs only towards counting again.
- *
- * A mark is kept only where the store promises that nothing counted is
- * taken back without its knowing (pay_tx_undo_epoch: SQLite, whose one
- * writer is this process), with the epoch it was read under; a mark of
- * another epoch is not used. One direct-mapped table, bounded: a mark that
- * is overwritten is counted again.
+ * true mark later, so a kept mark errs only towards counting again. Marks
+ * are the store's memos (store.h): kept only where nothing counted can be
+ * taken back unknown to this process (SQLite), and dropped by any undo.
  */
-#define MARKS 1024 /* a power of two */
-/* Longer subjects are counted every time (ids, fingerprints and addresses
- * are shorter). */
-#define MARK_SUBJECT_MAX 64
 enum velocity_rule { VELOCITY_CUSTOMER, VELOCITY_CARD, VELOCITY_ADDRESS };
-struct velocity_mark {
-    bool used;
-    enum velocity_rule rule;
-    int64_t max;
-    int64_t at; /* created of the subject's max-th most recent attempt */
-    uint64_t epoch;
-    char subject[MARK_SUBJECT_MAX + 1];
+static const char *const velocity_names[] = {
+    [VELOCITY_CUSTOMER] = "customer",
+    [VELOCITY_CARD] = "card",
+    [VELOCITY_ADDRESS] = "address",
 };
-static pthread_mutex_t marks_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct velocity_mark marks[MARKS];
 
-static size_t mark_slot(enum velocity_rule rule, const char *subject)
-{
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)rule;
-    for (const unsigned char *p = (const unsigned char *)subject; *p != '\0'; p++) {
-        h = (h ^ *p) * 1099511628211ULL;
-    }
-    return (size_t)(h & (MARKS - 1));
-}
+/* A mark's memo: a mark holds for one rule, subject and max. */
+#define VELOCITY_MEMO(name, rule, max_digits, subject)                                             \
+    const char *name[] = {"velocity", velocity_names[rule], max_digits, subject}
 
-/* Whether @subject is known to have @max attempts under @rule since @since. */
-static bool mark_holds(enum velocity_rule rule, const char *subject, int64_t max, int64_t since,
-                       uint64_t epoch)
+static void max_digits(int64_t max, char out[PAY_INT_DIGITS_MAX + 1])
 {
-    struct velocity_mark *m = &marks[mark_slot(rule, subject)];
-    pthread_mutex_lock(&marks_mu);
-    bool holds = m->used && m->rule == rule && m->max == max && m->epoch == epoch &&
-                 m->at >= since && strcmp(m->subject, subject) == 0;
-    pthread_mutex_unlock(&marks_mu);
-    return holds;
-}
-
-static void mark_keep(enum velocity_rule rule, const char *subject, int64_t max, int64_t at,
-                      uint64_t epoch)
-{
-    if (strlen(subject) > MARK_SUBJECT_MAX) {
-        return;
-    }
-    struct velocity_mark *m = &marks[mark_slot(rule, subject)];
-    pthread_mutex_lock(&marks_mu);
-    m->used = true;
-    m->rule = rule;
-    m->max = max;
-    m->at = at;
-    m->epoch = epoch;
-    pay_copy_str(m->subject, sizeof(m->subject), subject);
-    pthread_mutex_unlock(&marks_mu);
+    out[pay_int_digits(max, out)] = '\0';
 }
 
 /* One velocity rule's count, asked in the counts' statement unless a mark
@@ -318,8 +275,7 @@ struct velocity_ask {
  * answer is that mark (created, never negative) when max were found, else
  * -1 - the number found.
  */
-static void attempts_by(struct counts *c, struct velocity_ask *a, int64_t since, bool cacheable,
-                        uint64_t epoch)
+static void attempts_by(struct counts *c, struct pay_tx *tx, struct velocity_ask *a, int64_t since)
 {
 #define VELOCITY_SQL(col)                                                                          \
     "SELECT CASE WHEN COUNT(*) >= $3 THEN MIN(created) ELSE -1 - COUNT(*) END FROM (SELECT "       \
@@ -331,7 +287,11 @@ static void attempts_by(struct counts *c, struct velocity_ask *a, int64_t since,
         [VELOCITY_ADDRESS] = VELOCITY_SQL("client_addr"),
     };
 #undef VELOCITY_SQL
-    if (cacheable && mark_holds(a->rule, a->subject, a->max, since, epoch)) {
+    char digits[PAY_INT_DIGITS_MAX + 1];
+    max_digits(a->max, digits);
+    VELOCITY_MEMO(memo, a->rule, digits, a->subject);
+    int64_t mark = 0;
+    if (pay_tx_memo_get(tx, memo, PAY_NPARAMS(memo), &mark) && mark >= since) {
         *a->out = a->max;
         return;
     }
@@ -342,16 +302,17 @@ static void attempts_by(struct counts *c, struct velocity_ask *a, int64_t since,
 }
 
 /* The fact from the statement's answer; a subject at its max leaves its mark. */
-static void velocity_read(struct velocity_ask *a, bool cacheable, uint64_t epoch)
+static void velocity_read(struct pay_tx *tx, struct velocity_ask *a)
 {
     if (!a->asked) {
         return;
     }
     if (a->found >= 0) {
         *a->out = a->max;
-        if (cacheable) {
-            mark_keep(a->rule, a->subject, a->max, a->found, epoch);
-        }
+        char digits[PAY_INT_DIGITS_MAX + 1];
+        max_digits(a->max, digits);
+        VELOCITY_MEMO(memo, a->rule, digits, a->subject);
+        pay_tx_memo_put(tx, memo, PAY_NPARAMS(memo), a->found);
     } else {
         *a->out = -1 - a->found;
     }
@@ -372,66 +333,6 @@ static void cards_by(struct counts *c, const char *kind, const char *value, cons
               p, PAY_NPARAMS(p), out);
 }
 
-/*
- * Card-use marks. card_used raises a (subject, card) row's last_seen to now
- * and never lowers it, so once this process has written @now for it under
- * an undo epoch (see velocity marks), another use at a time up to @now in
- * the same epoch would leave the row as it is, and is not written: a
- * patient paying several times within a second writes the row once. The
- * same rules as the velocity marks: SQLite only, one direct-mapped table.
- */
-#define CARD_MARKS 256 /* a power of two */
-#define CARD_MARK_CARD_MAX 64
-struct card_mark {
-    uint64_t epoch;
-    int64_t seen;
-    char kind[16];
-    char subject[MARK_SUBJECT_MAX + 1];
-    char card[CARD_MARK_CARD_MAX + 1];
-};
-static struct card_mark card_marks[CARD_MARKS]; /* under marks_mu */
-
-static struct card_mark *card_mark_slot(const char *kind, const char *subject, const char *card)
-{
-    uint64_t h = 1469598103934665603ULL;
-    const char *parts[] = {kind, subject, card};
-    for (size_t i = 0; i < 3; i++) {
-        for (const unsigned char *p = (const unsigned char *)parts[i]; *p != '\0'; p++) {
-            h = (h ^ *p) * 1099511628211ULL;
-        }
-        h = (h ^ 0xff) * 1099511628211ULL;
-    }
-    return &card_marks[h & (CARD_MARKS - 1)];
-}
-
-static bool card_mark_covers(const char *kind, const char *subject, const char *card, int64_t now,
-                             uint64_t epoch)
-{
-    pthread_mutex_lock(&marks_mu);
-    const struct card_mark *m = card_mark_slot(kind, subject, card);
-    bool covers = m->epoch == epoch && m->seen >= now && strcmp(m->kind, kind) == 0 &&
-                  strcmp(m->subject, subject) == 0 && strcmp(m->card, card) == 0;
-    pthread_mutex_unlock(&marks_mu);
-    return covers;
-}
-
-static void card_mark_keep(const char *kind, const char *subject, const char *card, int64_t now,
-                           uint64_t epoch)
-{
-    if (strlen(kind) >= sizeof(((struct card_mark *)0)->kind) ||
-        strlen(subject) > MARK_SUBJECT_MAX || strlen(card) > CARD_MARK_CARD_MAX) {
-        return;
-    }
-    pthread_mutex_lock(&marks_mu);
-    struct card_mark *m = card_mark_slot(kind, subject, card);
-    m->epoch = epoch;
-    m->seen = now;
-    pay_copy_str(m->kind, sizeof(m->kind), kind);
-    pay_copy_str(m->subject, sizeof(m->subject), subject);
-    pay_copy_str(m->card, sizeof(m->card), card);
-    pthread_mutex_unlock(&marks_mu);
-}
-
 /* Record that subject @kind = @value used @card at @now (for cards_by). */
 static enum pay_err card_used(struct pay_op *op, const char *kind, const char *value,
                               const char *card, int64_t now)
@@ -439,9 +340,13 @@ static enum pay_err card_used(struct pay_op *op, const char *kind, const char *v
     if (value == NULL || card == NULL) {
         return PAY_OK;
     }
-    uint64_t epoch = 0;
-    bool cacheable = pay_tx_undo_epoch(op->tx, &epoch);
-    if (cacheable && card_mark_covers(kind, value, card, now, epoch)) {
+    /* The row's last_seen only ever rises: once this process has written
+     * @now for it and nothing was undone since (store.h, memos), a use at a
+     * time up to that would leave the row as it is, and is not written (a
+     * patient paying several times within a second writes it once). */
+    const char *memo[] = {"card_use", kind, value, card};
+    int64_t seen = 0;
+    if (pay_tx_memo_get(op->tx, memo, PAY_NPARAMS(memo), &seen) && seen >= now) {
         return PAY_OK;
     }
     const struct pay_param p[] = {PAY_PTEXT(kind), PAY_PTEXT(value), PAY_PTEXT(card),
@@ -454,8 +359,8 @@ static enum pay_err card_used(struct pay_op *op, const char *kind, const char *v
                           "excluded.last_seen > risk_cards.last_seen THEN excluded.last_seen "
                           "ELSE risk_cards.last_seen END",
                           p, PAY_NPARAMS(p));
-    if (e == PAY_OK && cacheable) {
-        card_mark_keep(kind, value, card, now, epoch);
+    if (e == PAY_OK) {
+        pay_tx_memo_put(op->tx, memo, PAY_NPARAMS(memo), now);
     }
     return pay_op_fail(op, e);
 }
@@ -511,22 +416,19 @@ static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, i
     struct counts q;
     q.len = q.n = q.n_p = 0;
     q.sql[0] = '\0';
-    uint64_t epoch = 0;
-    bool cacheable = pay_tx_undo_epoch(op->tx, &epoch);
     struct velocity_ask v[] = {
         {VELOCITY_CUSTOMER, customer, c->velocity_customer.max, &f->customer_attempts, 0, false},
         {VELOCITY_CARD, card, c->velocity_card.max, &f->card_attempts, 0, false},
         {VELOCITY_ADDRESS, addr, c->velocity_address.max, &f->address_attempts, 0, false},
     };
     if (f->has_customer && c->velocity_customer.points > 0 && c->velocity_customer.max > 0) {
-        attempts_by(&q, &v[VELOCITY_CUSTOMER], now - c->velocity_customer.window_s, cacheable,
-                    epoch);
+        attempts_by(&q, op->tx, &v[VELOCITY_CUSTOMER], now - c->velocity_customer.window_s);
     }
     if (f->has_card && c->velocity_card.points > 0 && c->velocity_card.max > 0) {
-        attempts_by(&q, &v[VELOCITY_CARD], now - c->velocity_card.window_s, cacheable, epoch);
+        attempts_by(&q, op->tx, &v[VELOCITY_CARD], now - c->velocity_card.window_s);
     }
     if (f->has_address && c->velocity_address.points > 0 && c->velocity_address.max > 0) {
-        attempts_by(&q, &v[VELOCITY_ADDRESS], now - c->velocity_address.window_s, cacheable, epoch);
+        attempts_by(&q, op->tx, &v[VELOCITY_ADDRESS], now - c->velocity_address.window_s);
     }
     if (f->has_customer && c->recent_declines.points > 0 && c->recent_declines.max > 0) {
         const struct pay_param p[] = {PAY_PTEXT(customer),
@@ -567,7 +469,7 @@ static enum pay_err gather(struct pay_op *op, const struct pay_risk_config *c, i
         e = counts_read(op, &q);
     }
     for (size_t i = 0; e == PAY_OK && i < sizeof(v) / sizeof(v[0]); i++) {
-        velocity_read(&v[i], cacheable, epoch);
+        velocity_read(op->tx, &v[i]);
     }
     f->blocked_card = blocks[0] > 0;
     f->blocked_email = blocks[1] > 0;

@@ -12,6 +12,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,82 @@ bool pay_tx_undo_epoch(struct pay_tx *tx, uint64_t *epoch)
     }
     *epoch = tx->store->ops->undo_epoch(tx->store);
     return true;
+}
+
+/* ---- Memos (store.h) ------------------------------------------------- */
+
+#define MEMOS 2048 /* a power of two */
+struct memo {
+    uint64_t epoch; /* 0: empty (stores' epochs start at 1) */
+    int64_t value;
+    char key[PAY_TX_MEMO_KEY_MAX + 1];
+};
+static struct memo memos[MEMOS];
+static pthread_mutex_t memos_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* @key's parts joined by 0x1f into @out (PAY_TX_MEMO_KEY_MAX + 1 bytes),
+ * with its slot; false when it cannot be kept. */
+static bool memo_key(const char *const *key, size_t n, char *out, size_t *slot)
+{
+    if (n == 0 || n > PAY_TX_MEMO_PARTS) {
+        return false;
+    }
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (const unsigned char *c = (const unsigned char *)(key[i] != NULL ? key[i] : "");
+             *c != '\0'; c++) {
+            if (*c == 0x1f || len == PAY_TX_MEMO_KEY_MAX) {
+                return false;
+            }
+            out[len++] = (char)*c;
+            h = (h ^ *c) * 1099511628211ULL;
+        }
+        if (i + 1 < n) {
+            if (len == PAY_TX_MEMO_KEY_MAX) {
+                return false;
+            }
+            out[len++] = 0x1f;
+            h = (h ^ 0x1f) * 1099511628211ULL;
+        }
+    }
+    out[len] = '\0';
+    *slot = (size_t)(h & (MEMOS - 1));
+    return true;
+}
+
+bool pay_tx_memo_get(struct pay_tx *tx, const char *const *key, size_t n, int64_t *value)
+{
+    uint64_t epoch = 0;
+    char k[PAY_TX_MEMO_KEY_MAX + 1];
+    size_t slot = 0;
+    if (!pay_tx_undo_epoch(tx, &epoch) || epoch == 0 || !memo_key(key, n, k, &slot)) {
+        return false;
+    }
+    pthread_mutex_lock(&memos_mu);
+    const struct memo *m = &memos[slot];
+    bool found = m->epoch == epoch && strcmp(m->key, k) == 0;
+    if (found) {
+        *value = m->value;
+    }
+    pthread_mutex_unlock(&memos_mu);
+    return found;
+}
+
+void pay_tx_memo_put(struct pay_tx *tx, const char *const *key, size_t n, int64_t value)
+{
+    uint64_t epoch = 0;
+    char k[PAY_TX_MEMO_KEY_MAX + 1];
+    size_t slot = 0;
+    if (!pay_tx_undo_epoch(tx, &epoch) || epoch == 0 || !memo_key(key, n, k, &slot)) {
+        return;
+    }
+    pthread_mutex_lock(&memos_mu);
+    struct memo *m = &memos[slot];
+    m->epoch = epoch;
+    m->value = value;
+    memcpy(m->key, k, strlen(k) + 1);
+    pthread_mutex_unlock(&memos_mu);
 }
 
 enum pay_err pay_tx_query(struct pay_tx *tx, const char *sql, const struct pay_param *p, size_t n,

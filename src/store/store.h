@@ -178,6 +178,22 @@ bool pay_tx_defers_writes(struct pay_tx *tx);
  */
 bool pay_tx_undo_epoch(struct pay_tx *tx, uint64_t *epoch);
 /*
+ * Memos: a value read from rows that are only ever added to, kept between
+ * transactions under the undo epoch it was read in (above), so a caller
+ * need not read it again while nothing was undone: the velocity marks and
+ * card uses of the fraud rules, the ledger's accounts. @key is up to
+ * PAY_TX_MEMO_PARTS strings (the kind of value first); a key longer than
+ * PAY_TX_MEMO_KEY_MAX in all, or holding a 0x1f byte, is never kept.
+ * pay_tx_memo_get is true and sets *value only for a value kept under the
+ * current epoch; where the back end has none (PostgreSQL) nothing is kept
+ * and it is always false. One bounded, direct-mapped table for the process:
+ * a memo overwritten by another is read again.
+ */
+#define PAY_TX_MEMO_PARTS 4
+#define PAY_TX_MEMO_KEY_MAX 200
+bool pay_tx_memo_get(struct pay_tx *tx, const char *const *key, size_t n, int64_t *value);
+void pay_tx_memo_put(struct pay_tx *tx, const char *const *key, size_t n, int64_t value);
+/*
  * Run a query; step through its rows with pay_rows_next and finish with
  * pay_rows_close (always, also on error paths). At most one open
  * pay_rows per pay_tx at a time.

@@ -1573,6 +1573,78 @@ Test(sqlite, undo_epochs_are_never_shared_between_stores, .fini = teardown)
     cr_assert_eq(undo_epoch(s), mine, "nothing was undone here");
 }
 
+/* A memo put in one transaction and read in others. */
+struct memo_io {
+    const char *const *key;
+    size_t n;
+    int64_t put; /* kept when non-zero */
+    bool found;
+    int64_t value;
+};
+
+static enum pay_err memo_cb(struct pay_tx *tx, void *arg)
+{
+    struct memo_io *m = arg;
+    if (m->put != 0) {
+        pay_tx_memo_put(tx, m->key, m->n, m->put);
+    }
+    m->found = pay_tx_memo_get(tx, m->key, m->n, &m->value);
+    return PAY_OK;
+}
+
+static bool memo_read(struct pay_store *s, const char *const *key, size_t n, int64_t *value)
+{
+    struct memo_io m = {.key = key, .n = n};
+    cr_assert_eq(pay_store_write(s, memo_cb, &m), PAY_OK);
+    *value = m.value;
+    return m.found;
+}
+
+/* A memo is found from later transactions until a write is undone; keys
+ * differ by their parts, not only by their joined text; a key too long
+ * or with the separator byte is never kept. */
+Test(sqlite, memos_last_until_a_write_is_undone, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    make_counter_tables(s);
+    const char *key[] = {"test", "cus_1", "card"};
+    int64_t v = 0;
+    cr_assert_not(memo_read(s, key, 3, &v), "nothing kept yet");
+    struct memo_io put = {.key = key, .n = 3, .put = 42};
+    cr_assert_eq(pay_store_write(s, memo_cb, &put), PAY_OK);
+    cr_assert(put.found);
+    cr_assert(memo_read(s, key, 3, &v));
+    cr_assert_eq(v, 42);
+    const char *joined[] = {"test", "cus_1card"};
+    cr_assert_not(memo_read(s, joined, 2, &v), "other parts, same letters");
+
+    cr_assert_eq(pay_store_write(s, failing_cb, NULL), PAY_ERR_CONFLICT);
+    cr_assert_not(memo_read(s, key, 3, &v), "a write was undone since");
+
+    char longer[PAY_TX_MEMO_KEY_MAX + 2];
+    memset(longer, 'x', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    const char *too_long[] = {"test", longer};
+    const char *separator[] = {"test", "a\x1f"
+                                       "b"};
+    for (int i = 0; i < 2; i++) {
+        const char *const *k = i == 0 ? too_long : separator;
+        struct memo_io m = {.key = k, .n = 2, .put = 7};
+        cr_assert_eq(pay_store_write(s, memo_cb, &m), PAY_OK);
+        cr_assert_not(m.found, "key %d is not kept", i);
+    }
+}
+
+/* Other processes write a PostgreSQL database too: nothing may be kept. */
+Test(postgres, keeps_no_memo, .fini = teardown)
+{
+    struct pay_store *s = open_pg();
+    const char *key[] = {"test", "k"};
+    struct memo_io m = {.key = key, .n = 2, .put = 42};
+    cr_assert_eq(pay_store_write(s, memo_cb, &m), PAY_OK);
+    cr_assert_not(m.found);
+}
+
 /* Other processes write a PostgreSQL database too: nothing may be kept. */
 Test(postgres, keeps_no_undo_epoch, .fini = teardown)
 {
