@@ -16,6 +16,7 @@
 #include <ftw.h>
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,127 @@ Test(store, migration_files_pair_up)
         cr_assert_str_eq(a[i].name, b[i].name);
     }
     cr_assert_str_eq(a[0].name, "foundation");
+}
+
+/* A payment attempt row as the fraud rules write it, with @decision. */
+#define ATTEMPT_INSERT(id, decision)                                                               \
+    "INSERT INTO payment_attempts (id, created, payment_intent, timezone, amount, currency,"       \
+    " score, reasons, decision, outcome) VALUES ('" id "', 1, 'pi_1', 'UTC', 100, 'usd', 5,"       \
+    " '[]', '" decision "', 'succeeded')"
+#define PROVIDER_EVENT_INSERT(id, status)                                                          \
+    "INSERT INTO provider_events (provider, event_id, type, received, status, data)"               \
+    " VALUES ('stripe', '" id "', 'charge.succeeded', 1, '" status "', '{}')"
+
+/* Migration 0022 wrote the SQLite checks without IN lists: the same values pass. */
+STORE_TEST(attempt_decisions_and_provider_event_statuses_are_checked)
+{
+    migrate(s);
+    cr_assert_eq(exec_sql(s, ATTEMPT_INSERT("pa_1", "approve")), PAY_OK);
+    cr_assert_eq(exec_sql(s, ATTEMPT_INSERT("pa_2", "review")), PAY_OK);
+    cr_assert_eq(exec_sql(s, ATTEMPT_INSERT("pa_3", "decline")), PAY_OK);
+    cr_assert_eq(exec_sql(s, ATTEMPT_INSERT("pa_4", "maybe")), PAY_ERR_DB);
+    cr_assert_eq(exec_sql(s, ATTEMPT_INSERT("pa_5", "Approve")), PAY_ERR_DB);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM payment_attempts"), 3);
+    const char *ok[] = {
+        PROVIDER_EVENT_INSERT("evt_1", "applied"), PROVIDER_EVENT_INSERT("evt_2", "ignored"),
+        PROVIDER_EVENT_INSERT("evt_3", "mismatch"), PROVIDER_EVENT_INSERT("evt_4", "unmatched")};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cr_assert_eq(exec_sql(s, ok[i]), PAY_OK, "%s", ok[i]);
+    }
+    cr_assert_eq(exec_sql(s, PROVIDER_EVENT_INSERT("evt_5", "pending")), PAY_ERR_DB);
+    cr_assert_eq(read_int(s, "SELECT count(*) FROM provider_events"), 4);
+}
+
+/* A SQLite database left at @level by an older payd, with raw SQLite. */
+static void sqlite_at_level(const char *path, int level)
+{
+    struct pay_migration m[64];
+    int n = pay_migrations_list("sqlite", m, 64);
+    cr_assert_geq(n, level);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"
+                              " CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY,"
+                              " name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    for (int i = 0; i < level; i++) {
+        char row[160];
+        snprintf(row, sizeof(row), "INSERT INTO schema_migrations VALUES (%d, '%s', 1)",
+                 m[i].version, m[i].name);
+        cr_assert_eq(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_exec(db, m[i].sql, NULL, NULL, NULL), SQLITE_OK, "%s: %s", m[i].name,
+                     sqlite3_errmsg(db));
+        cr_assert_eq(sqlite3_exec(db, row, NULL, NULL, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    }
+    /* Attempts 1 and 2, then 3 and 4 deleted: the next number is 5. Event 1. */
+    cr_assert_eq(
+        sqlite3_exec(
+            db,
+            ATTEMPT_INSERT("pa_a", "approve") "; " ATTEMPT_INSERT(
+                "pa_b",
+                "review") "; " ATTEMPT_INSERT("pa_c",
+                                              "decline") "; " ATTEMPT_INSERT("pa_d",
+                                                                             "approve") ";"
+                                                                                        " DELETE "
+                                                                                        "FROM "
+                                                                                        "payment_"
+                                                                                        "attempts "
+                                                                                        "WHERE seq "
+                                                                                        "> "
+                                                                                        "2;"
+                                                                                        " " PROVIDER_EVENT_INSERT(
+                                                                                            "evt_a",
+                                                                                            "applie"
+                                                                                            "d"),
+            NULL, NULL, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+Test(sqlite, migration_22_keeps_attempts_events_and_their_numbers, .fini = teardown)
+{
+    snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/payd-store-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp_dir));
+    char path[256], url[300];
+    snprintf(path, sizeof(path), "%s/old.db", tmp_dir);
+    sqlite_at_level(path, 21);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    struct pay_error err = {0};
+    cr_assert_eq(pay_store_open(url, &store, &err), PAY_OK, "open: %s", err.message);
+    int level = 0;
+    cr_assert_eq(pay_store_migrate(store, &level, &err), PAY_OK, "migrate: %s", err.message);
+    cr_assert_geq(level, 22);
+
+    cr_assert_eq(read_int(store, "SELECT count(*) FROM payment_attempts"), 2);
+    cr_assert_eq(read_int(store, "SELECT seq FROM payment_attempts WHERE id = 'pa_b'"
+                                 " AND decision = 'review' AND currency = 'usd'"),
+                 2);
+    cr_assert_eq(read_int(store, "SELECT count(*) FROM payment_attempt_objects"
+                                 " WHERE data LIKE '%\"decision\":\"approve\"%'"),
+                 1, "the view over the rebuilt table answers");
+    cr_assert_eq(exec_sql(store, ATTEMPT_INSERT("pa_e", "approve")), PAY_OK);
+    cr_assert_eq(read_int(store, "SELECT seq FROM payment_attempts WHERE id = 'pa_e'"), 5,
+                 "no sequence number is handed out twice");
+    cr_assert_eq(exec_sql(store, ATTEMPT_INSERT("pa_f", "maybe")), PAY_ERR_DB);
+    cr_assert_eq(exec_sql(store, ATTEMPT_INSERT("pa_a", "approve")), PAY_ERR_DB_UNIQUE,
+                 "ids are still unique");
+    cr_assert_eq(read_int(store, "SELECT count(*) FROM sqlite_schema WHERE tbl_name ="
+                                 " 'payment_attempts' AND type = 'index'"),
+                 6, "the id's and the five indexes of migrations 0013-0021");
+
+    cr_assert_eq(read_int(store, "SELECT seq FROM provider_events WHERE event_id = 'evt_a'"
+                                 " AND status = 'applied'"),
+                 1);
+    cr_assert_eq(exec_sql(store, PROVIDER_EVENT_INSERT("evt_a", "ignored")), PAY_ERR_DB_UNIQUE,
+                 "an event is still stored once");
+    cr_assert_eq(exec_sql(store, PROVIDER_EVENT_INSERT("evt_b", "pending")), PAY_ERR_DB);
+    cr_assert_eq(exec_sql(store, PROVIDER_EVENT_INSERT("evt_b", "ignored")), PAY_OK);
+    cr_assert_eq(read_int(store, "SELECT seq FROM provider_events WHERE event_id = 'evt_b'"), 2);
+    cr_assert_eq(read_int(store, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%0022%'"), 0,
+                 "no table of the rebuild is left");
 }
 
 STORE_TEST(ping_and_kind)

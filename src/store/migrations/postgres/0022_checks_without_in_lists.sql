@@ -1,0 +1,11 @@
+-- 0022_checks_without_in_lists: nothing to change on PostgreSQL (issue 7,
+-- round 13).
+--
+-- On SQLite this migration rewrites the CHECK constraints on
+-- payment_attempts.decision and provider_events.status from `IN (...)` to
+-- OR'ed comparisons: SQLite built a temporary B-tree of the constants for
+-- every inserted row. PostgreSQL tests `x IN (...)` as a comparison with
+-- an array of constants, no temporary structure, so its constraints stay
+-- as migration 0013 and 0007 wrote them. The file keeps the two back ends'
+-- migration numbers in step.
+SELECT 1;
