@@ -15,8 +15,10 @@
  * error and the jobs already run in that transaction are run again in a new
  * one (callbacks may run more than once, see store.h).
  *
- * Durability: the writer commits with synchronous=NORMAL (SQLite writes the
- * WAL frames but does not sync them) and hands the batch to the syncer
+ * Durability: the writer's COMMIT writes the WAL frames but does not sync
+ * them (synchronous=NORMAL; with the walbuf.c VFS, FULL, whose commit sync
+ * writes the frames gathered for the commit out and syncs nothing) and hands
+ * the batch to the syncer
  * thread, which fdatasync()s the WAL file and only then wakes the batch's
  * waiters, so a PAY_OK still means the write is durable; meanwhile the
  * writer runs the next batch instead of waiting for the disk. One sync
@@ -844,7 +846,9 @@ static enum pay_err conn_open(struct sq_store *s, bool writer, struct sq_conn *c
 {
     memset(c, 0, sizeof(*c));
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(s->path, &c->db, flags, NULL);
+    /* The writer's WAL writes go out once a commit (walbuf.c). */
+    const char *vfs = writer ? pay_walbuf_vfs() : NULL;
+    int rc = sqlite3_open_v2(s->path, &c->db, flags, vfs);
     if (rc != SQLITE_OK) {
         enum pay_err e =
             pay_error_set(err, PAY_ERR_UNAVAILABLE, "db", "Cannot open SQLite database %s: %s",
@@ -866,9 +870,16 @@ static enum pay_err conn_open(struct sq_store *s, bool writer, struct sq_conn *c
          * at most) holds a batch's dirty pages so they are not spilled to
          * the WAL before COMMIT and written again. NORMAL: the syncer thread
          * syncs the WAL before anyone is answered. */
-        e = plain_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                              " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
-                              " PRAGMA cache_size=-16384");
+        e = plain_exec(c->db, vfs != NULL
+                                  /* FULL, for the commit's sync that writes the gathered
+                                   * WAL writes out and nothing more (walbuf.c); the
+                                   * checkpoint's and the WAL header's are real ones. */
+                                  ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                    " PRAGMA checkpoint_fullfsync=ON; PRAGMA foreign_keys=ON;"
+                                    " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384"
+                                  : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                    " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+                                    " PRAGMA cache_size=-16384");
         if (e == PAY_OK) {
             /* journal_mode answers the mode it got: a file that cannot do WAL is refused. */
             sqlite3_stmt *st = NULL;

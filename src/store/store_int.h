@@ -102,6 +102,18 @@ enum pay_err pay_tx_outcome(const struct pay_tx *tx, enum pay_err rc, bool *keep
  */
 char *pay_sql_for_sqlite(const char *sql);
 
+/*
+ * walbuf.c: the VFS the SQLite writer connection opens its file with, which
+ * gathers the writes of the WAL into one a commit (see walbuf.c). Returns
+ * its name, or NULL when it could not be registered (the default VFS is
+ * used then, and the writer syncs as without it).
+ */
+#define PAY_WALBUF_VFS "payd-walbuf"
+/* The most WAL bytes kept before they are written out (16 frames of 4 KiB):
+ * the default VFS writes at most 128 KiB - 1 bytes a call. */
+#define PAY_WALBUF_BYTES ((size_t)64 << 10)
+const char *pay_walbuf_vfs(void);
+
 /* Embedded migrations for @kind, sorted by number. */
 struct pay_migration {
     int version;

@@ -2051,6 +2051,95 @@ Test(sqlite, each_write_is_answered_after_a_wal_sync, .fini = teardown)
     cr_assert_eq(after.writes - before.writes, 5);
 }
 
+/* --- SQLite: the writer's WAL writes gathered (walbuf.c) --------------- */
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql,
+                 sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/*
+ * Through the VFS, as the writer uses it: transactions far larger than its
+ * buffer, with a cache of a few pages so that SQLite writes frames before
+ * the commit and writes some of them again. After each COMMIT another
+ * connection (the default VFS, its own file handles, as a reader or another
+ * process has) reads everything back: frames still in the buffer would be
+ * missing from the file it reads.
+ */
+Test(sqlite, walbuf_commits_are_in_the_file_for_other_connections, .fini = teardown)
+{
+    const char *vfs = pay_walbuf_vfs();
+    cr_assert_not_null(vfs);
+    snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/payd-store-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp_dir));
+    char path[256];
+    snprintf(path, sizeof(path), "%s/w.db", tmp_dir);
+    sqlite3 *w = NULL, *r = NULL;
+    cr_assert_eq(sqlite3_open_v2(path, &w, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs),
+                 SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(w,
+                              "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                              " PRAGMA checkpoint_fullfsync=ON; PRAGMA cache_size=8;"
+                              " CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(w));
+    cr_assert_eq(sqlite3_open_v2(path, &r, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    int64_t rows = 0, total = 0;
+    for (int round = 1; round <= 6; round++) {
+        /* 40 rows of 3 KB and an update of every earlier row: ~100 pages. */
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "BEGIN; UPDATE t SET v = printf('%%d-', k) || substr(v, 1, 2000);"
+                 " INSERT INTO t (v) WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+                 " FROM c WHERE i < 40) SELECT printf('%%03000d', i * %d) FROM c; COMMIT",
+                 round);
+        cr_assert_eq(sqlite3_exec(w, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(w));
+        rows += 40;
+        total = raw_int(w, "SELECT sum(length(v)) FROM t");
+        cr_assert_eq(raw_int(r, "SELECT count(*) FROM t"), rows);
+        cr_assert_eq(raw_int(r, "SELECT sum(length(v)) FROM t"), total);
+        cr_assert_eq(raw_int(r, "SELECT count(*) FROM t WHERE v LIKE printf('%d-%%', k)"),
+                     rows - 40, "round %d: the updated rows read as updated", round);
+    }
+    char *msg = NULL;
+    cr_assert_eq(sqlite3_exec(r, "PRAGMA integrity_check", NULL, NULL, &msg), SQLITE_OK);
+    sqlite3_free(msg);
+    sqlite3_close(r);
+    cr_assert_eq(sqlite3_close(w), SQLITE_OK);
+    /* Closed last, the writer checkpointed the WAL into the file: a fresh
+     * connection finds every row there. */
+    cr_assert_eq(sqlite3_open_v2(path, &r, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(raw_int(r, "SELECT count(*) FROM t"), rows);
+    cr_assert_eq(raw_int(r, "SELECT sum(length(v)) FROM t"), total);
+    sqlite3_close(r);
+}
+
+/* The store's writer: what it answered is in the file for another process. */
+Test(sqlite, answered_writes_are_in_the_file_for_other_processes, .fini = teardown)
+{
+    struct pay_store *s = open_sqlite();
+    make_kv(s);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/sub/dir/t.db", tmp_dir);
+    sqlite3 *r = NULL;
+    cr_assert_eq(sqlite3_open_v2(path, &r, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (int i = 1; i <= 20; i++) {
+        char sql[160];
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO kv (k, v, t) VALUES ('r%d', %d, printf('%%05000d', %d))", i, i, i);
+        cr_assert_eq(exec_sql(s, sql), PAY_OK);
+        cr_assert_eq(raw_int(r, "SELECT count(*) FROM kv"), i);
+        cr_assert_eq(raw_int(r, "SELECT sum(v) FROM kv WHERE length(t) = 5000"), i * (i + 1) / 2);
+    }
+    sqlite3_close(r);
+}
+
 /* --- SQLite: checkpoints keep the WAL bounded under steady writes ------ */
 
 static off_t file_size(const char *path)
