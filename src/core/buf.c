@@ -14,6 +14,9 @@
 
 #include "core/core.h"
 
+/* Buffers up to this capacity grow by a copy into a pay_mem block. */
+#define BUF_MOVE_MAX 8192
+
 /* Never written: a buffer with cap == 0 owns no memory. */
 static char buf_empty[1];
 
@@ -28,7 +31,7 @@ void pay_buf_init(struct pay_buf *b, size_t max_len)
 void pay_buf_release(struct pay_buf *b)
 {
     if (b->cap > 0) {
-        free(b->data);
+        pay_mem_free(b->data);
     }
     pay_buf_init(b, b->max_len);
 }
@@ -62,7 +65,19 @@ static enum pay_err buf_grow(struct pay_buf *b, size_t extra)
     if (b->max_len < SIZE_MAX && cap > b->max_len + 1) {
         cap = b->max_len + 1;
     }
-    char *p = realloc(b->cap > 0 ? b->data : NULL, cap);
+    /* Up to 8 KiB the blocks come from pay_mem (sizes the writer thread
+     * keeps), and a buffer moves to its larger block by a copy; beyond,
+     * realloc may grow it in place. */
+    char *p;
+    if (b->cap == 0 || cap <= BUF_MOVE_MAX) {
+        p = pay_mem_alloc(cap);
+        if (p != NULL && b->cap > 0) {
+            memcpy(p, b->data, b->cap); /* all of it: a caller may have written past len */
+            pay_mem_free(b->data);
+        }
+    } else {
+        p = realloc(b->data, cap);
+    }
     if (!p) {
         return PAY_ERR_NOMEM;
     }

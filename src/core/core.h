@@ -205,6 +205,9 @@ enum pay_err pay_unseal(const char *server_key, const char *label, const char *a
  * gives.
  */
 void *pay_mem_alloc(size_t n);
+/* pay_mem_alloc, zeroed: glibc's calloc bypasses its thread cache and
+ * takes the arena lock, which the writer shares with other threads. */
+void *pay_mem_zalloc(size_t n);
 void pay_mem_free(void *p);
 size_t pay_mem_size(void *p);
 size_t pay_mem_roundup(size_t n);

@@ -17,7 +17,8 @@
  * usable sizes, so a recycled block is exactly what malloc would give):
  * free() may release any of them, pay_mem_free may release any malloc
  * block, and a block of a kept size serves any later request that fits.
- * A thread keeps at most mem_kept[k] blocks of a size (~1.6 MiB in all).
+ * A thread keeps at most mem_kept[k] blocks of a size (~1.6 MiB in all),
+ * and of four larger sizes (2 to 8 KiB) at most ~0.8 MiB more.
  *
  * Threading: the lists are per thread; nothing is shared.
  * pay_mem_route_json sets jansson's allocation functions, read by every
@@ -25,6 +26,7 @@
  */
 #include <malloc.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/core.h"
 
@@ -43,7 +45,34 @@ struct mem_pool {
     unsigned n[MEM_CLASSES];
 };
 
+/* Larger blocks kept too, each matched only by requests of at least three
+ * quarters of its size, so nothing asked for is rounded up by more than a
+ * third: SQLite's 4 KiB pages copied while it splits a B-tree page and its
+ * ~7 KB of scratch for that, payd's text buffers (struct pay_buf doubles
+ * from 64 bytes: 2, 4, 8 KiB) and compressed documents. A page of SQLite's
+ * cache (page, header: ~4.2 KB) is none of these, so no cache grows. */
+#define MEM_LARGE 4
+static const size_t mem_large_size[MEM_LARGE] = {2056, 4104, 6152, 8200};
+static const unsigned mem_large_kept[MEM_LARGE] = {32, 64, 32, 32};
+
+struct mem_large_pool {
+    void *head[MEM_LARGE];
+    unsigned n[MEM_LARGE];
+};
+
 static _Thread_local struct mem_pool pool;
+static _Thread_local struct mem_large_pool large;
+
+/* The large class for a request of @n > MEM_MAX bytes, or -1. */
+static int large_class(size_t n)
+{
+    for (int k = 0; k < MEM_LARGE; k++) {
+        if (n <= mem_large_size[k]) {
+            return n > mem_large_size[k] / 4 * 3 ? k : -1;
+        }
+    }
+    return -1;
+}
 
 /* The smallest kept size of at least @n bytes (n <= MEM_MAX), by n / 8
  * rounded up: mem_size[k] >= 8 * i for class_of[i] = k. */
@@ -60,11 +89,30 @@ static unsigned request_class(size_t n)
     return class_of[(n + 7) / 8];
 }
 
+static void *large_alloc(size_t n)
+{
+    int k = large_class(n);
+    if (k < 0) {
+        return malloc(n);
+    }
+    struct mem_large_pool *l = &large;
+    void *b = l->head[k];
+    if (b != NULL) {
+        l->head[k] = *(void **)b;
+        l->n[k]--;
+        return b;
+    }
+    return malloc(mem_large_size[k]);
+}
+
 void *pay_mem_alloc(size_t n)
 {
     struct mem_pool *p = &pool;
-    if (!p->on || n > MEM_MAX) {
+    if (!p->on) {
         return malloc(n);
+    }
+    if (n > MEM_MAX) {
+        return large_alloc(n);
     }
     unsigned k = request_class(n);
     void *b = p->head[k];
@@ -74,6 +122,15 @@ void *pay_mem_alloc(size_t n)
         return b;
     }
     return malloc(mem_size[k]);
+}
+
+void *pay_mem_zalloc(size_t n)
+{
+    void *b = pay_mem_alloc(n);
+    if (b != NULL) {
+        memset(b, 0, n);
+    }
+    return b;
 }
 
 void pay_mem_free(void *b)
@@ -89,6 +146,15 @@ void pay_mem_free(void *b)
                 p->n[k]++;
                 return;
             }
+        } else {
+            int k = large_class(u);
+            struct mem_large_pool *l = &large;
+            if (k >= 0 && mem_large_size[k] == u && l->n[k] < mem_large_kept[k]) {
+                *(void **)b = l->head[k];
+                l->head[k] = b;
+                l->n[k]++;
+                return;
+            }
         }
     }
     free(b);
@@ -101,7 +167,11 @@ size_t pay_mem_size(void *b)
 
 size_t pay_mem_roundup(size_t n)
 {
-    return n <= MEM_MAX ? mem_size[request_class(n)] : (n + 15) & ~(size_t)15;
+    if (n <= MEM_MAX) {
+        return mem_size[request_class(n)];
+    }
+    int k = pool.on ? large_class(n) : -1;
+    return k >= 0 ? mem_large_size[k] : (n + 15) & ~(size_t)15;
 }
 
 static void *json_alloc(size_t n)
@@ -133,6 +203,15 @@ void pay_mem_pool_stop(void)
         }
         p->n[k] = 0;
     }
+    struct mem_large_pool *l = &large;
+    for (unsigned k = 0; k < MEM_LARGE; k++) {
+        while (l->head[k] != NULL) {
+            void *b = l->head[k];
+            l->head[k] = *(void **)b;
+            free(b);
+        }
+        l->n[k] = 0;
+    }
 }
 
 size_t pay_mem_pool_kept(void)
@@ -140,6 +219,9 @@ size_t pay_mem_pool_kept(void)
     size_t n = 0;
     for (unsigned k = 0; k < MEM_CLASSES; k++) {
         n += pool.n[k];
+    }
+    for (unsigned k = 0; k < MEM_LARGE; k++) {
+        n += large.n[k];
     }
     return n;
 }

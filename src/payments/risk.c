@@ -590,7 +590,7 @@ enum pay_err pay_risk_assess(struct pay_op *op, struct pay_intent_row *row,
     /* The row is written once its outcome is known (pay_risk_outcome): one
      * INSERT instead of an INSERT and an UPDATE of the outcome, which sits
      * in two of the table's indexes. */
-    struct pay_risk_pending *pend = calloc(1, sizeof(*pend));
+    struct pay_risk_pending *pend = pay_mem_zalloc(sizeof(*pend));
     if (pend == NULL) {
         free(reasons);
         return pay_op_fail(op, PAY_ERR_NOMEM);
@@ -643,7 +643,7 @@ void pay_risk_verdict_release(struct pay_risk_verdict *v)
         for (size_t i = 0; i < PENDING_TEXTS; i++) {
             free(v->pending->text[i]);
         }
-        free(v->pending);
+        pay_mem_free(v->pending);
         v->pending = NULL;
     }
 }

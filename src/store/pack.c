@@ -144,8 +144,10 @@ bool pay_pack_json(struct pay_pack *p, const char *s, size_t len, unsigned char 
             return false;
         }
     }
-    /* No room for more than the text: a blob that is not smaller is not kept. */
-    unsigned char *blob = malloc(len);
+    /* No room for more than the text: a blob that is not smaller is not
+     * kept. A block of 2 or 4 KiB where the text fits: sizes the writer
+     * thread keeps (pay_mem), so most blobs cost no malloc. */
+    unsigned char *blob = pay_mem_alloc(len <= 2048 ? 2048 : len <= 4096 ? 4096 : len);
     if (blob == NULL) {
         return false;
     }
@@ -159,7 +161,7 @@ bool pay_pack_json(struct pay_pack *p, const char *s, size_t len, unsigned char 
     blob[0] = PACK_V1;
     size_t n = ZSTD_compress2(p->cctx, blob + 1, len - 1, s, len);
     if (ZSTD_isError(n) || n + 1 >= len) {
-        free(blob);
+        pay_mem_free(blob);
         return false;
     }
     *out = blob;

@@ -502,7 +502,7 @@ static enum pay_err bind_params(struct sq_conn *c, sqlite3_stmt *st, const char 
                 rc = sqlite3_bind_null(st, idx);
             } else if (p[i].json && pay_pack_json(c->pack, p[i].s, p[i].len, &blob, &blob_len)) {
                 /* SQLite frees the blob when it is done with it, failed bind included. */
-                rc = sqlite3_bind_blob64(st, idx, blob, blob_len, free);
+                rc = sqlite3_bind_blob64(st, idx, blob, blob_len, pay_mem_free);
             } else {
                 rc = sqlite3_bind_text64(st, idx, p[i].s, p[i].len,
                                          copy ? SQLITE_TRANSIENT : SQLITE_STATIC, SQLITE_UTF8);
@@ -555,20 +555,20 @@ static enum pay_err sq_query(struct pay_tx *tx_, const char *sql, const struct p
 {
     struct sq_tx *tx = (struct sq_tx *)tx_;
     struct sq_conn *c = tx->conn;
-    struct sq_rows *r = calloc(1, sizeof(*r));
+    struct sq_rows *r = pay_mem_zalloc(sizeof(*r));
     if (r == NULL) {
         return PAY_ERR_NOMEM;
     }
     enum pay_err rc = stmt_get(c, sql, &r->st, &r->entry);
     if (rc != PAY_OK) {
-        free(r);
+        pay_mem_free(r);
         return rc;
     }
     /* The caller's text is borrowed only for this call: let SQLite copy it. */
     rc = bind_params(c, r->st, sql, p, n, true);
     if (rc != PAY_OK) {
         stmt_put(r->st, r->entry);
-        free(r);
+        pay_mem_free(r);
         return rc;
     }
     r->conn = c;
@@ -618,7 +618,7 @@ static struct sq_unpacked *unpacked(struct sq_rows *r, int col)
     static struct sq_unpacked broken = {.buf = nothing, .valid = true};
     if (r->un == NULL) {
         int cols = sqlite3_column_count(r->st);
-        r->un = calloc((size_t)cols, sizeof(*r->un));
+        r->un = pay_mem_zalloc((size_t)cols * sizeof(*r->un));
         if (r->un == NULL) {
             r->base.err = PAY_ERR_NOMEM;
             return &broken;
@@ -705,8 +705,8 @@ static void sq_rows_free(struct pay_rows *r_)
     for (int i = 0; i < r->n_un; i++) {
         free(r->un[i].buf);
     }
-    free(r->un);
-    free(r);
+    pay_mem_free(r->un);
+    pay_mem_free(r);
 }
 
 static enum pay_err sq_exec_script(struct pay_tx *tx_, const char *sql)

@@ -132,8 +132,8 @@ extern const size_t pay_json_dict_v1_len;
 struct pay_pack;
 struct pay_pack *pay_pack_new(void);
 void pay_pack_free(struct pay_pack *p);
-/* A malloc'd blob holding @s packed, or false (store the text) when packing
- * would not make it smaller or fails. */
+/* A blob holding @s packed (from pay_mem_alloc: pay_mem_free or free() it),
+ * or false (store the text) when packing would not make it smaller or fails. */
 bool pay_pack_json(struct pay_pack *p, const char *s, size_t len, unsigned char **out,
                    size_t *out_len);
 /* Whether a stored blob is a packed document. */

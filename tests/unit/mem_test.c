@@ -127,3 +127,69 @@ Test(mem, blocks_pass_between_free_malloc_and_jansson)
     cr_assert_gt(pay_mem_pool_kept(), 0, "jansson's freed blocks are kept");
     pay_mem_pool_stop();
 }
+
+/* Blocks of 2, 4, 6 and 8 KiB are kept too, for requests of at least three
+ * quarters of one; a page of SQLite's cache (~4.2 KB) is never rounded up. */
+Test(mem, larger_blocks_are_kept_for_requests_close_to_their_size)
+{
+    /* Not pooled: nothing above 1,032 bytes is rounded to a kept size. */
+    cr_assert_eq(pay_mem_roundup(4096), 4096);
+    cr_assert_eq(pay_mem_roundup(7000), 7008);
+    pay_mem_pool_start();
+    cr_assert_eq(pay_mem_roundup(4096), 4104);
+    cr_assert_eq(pay_mem_roundup(3100), 4104);
+    cr_assert_eq(pay_mem_roundup(3000), 3008, "less than three quarters: its own size");
+    cr_assert_eq(pay_mem_roundup(4232), 4240, "a cache page is not rounded to 6 KiB");
+    cr_assert_eq(pay_mem_roundup(7000), 8200);
+    cr_assert_eq(pay_mem_roundup(9000), 9008);
+    char *a = pay_mem_alloc(4096);
+    cr_assert_eq(malloc_usable_size(a), 4104, "glibc's usable size changed: mem.c's sizes need it");
+    memset(a, 0x5a, 4096);
+    pay_mem_free(a);
+    cr_assert_eq(pay_mem_pool_kept(), 1);
+    char *b = pay_mem_alloc(3500);
+    cr_assert_eq(b, a, "a request that fits takes the kept block");
+    memset(b, 0x5a, 3500);
+    char *c = pay_mem_alloc(4232);
+    cr_assert_lt(malloc_usable_size(c), 4300, "its own size, not a kept one");
+    pay_mem_free(c);
+    cr_assert_eq(pay_mem_pool_kept(), 0, "a block of no kept size is not kept");
+    /* At most 64 of 4 KiB. */
+    enum { N = 100 };
+    char *blocks[N];
+    for (int i = 0; i < N; i++) {
+        blocks[i] = pay_mem_alloc(4000);
+        memset(blocks[i], i, 4000);
+    }
+    for (int i = 0; i < N; i++) {
+        pay_mem_free(blocks[i]);
+    }
+    cr_assert_eq(pay_mem_pool_kept(), 64);
+    pay_mem_free(b);
+    pay_mem_pool_stop();
+    cr_assert_eq(pay_mem_pool_kept(), 0);
+}
+
+/* A text buffer moving to larger blocks keeps every byte. */
+Test(mem, a_growing_buffer_keeps_its_text)
+{
+    for (int pooled = 0; pooled < 2; pooled++) {
+        if (pooled) {
+            pay_mem_pool_start();
+        }
+        struct pay_buf b;
+        pay_buf_init(&b, SIZE_MAX - 1);
+        for (int i = 0; i < 5000; i++) {
+            cr_assert_eq(pay_buf_addf(&b, "%04d,", i), PAY_OK);
+        }
+        cr_assert_eq(b.len, 25000);
+        for (int i = 0; i < 5000; i += 499) {
+            char want[8];
+            snprintf(want, sizeof(want), "%04d,", i);
+            cr_assert_eq(memcmp(b.data + 5 * i, want, 5), 0, "at %d", i);
+        }
+        cr_assert_eq(b.data[b.len], '\0');
+        pay_buf_release(&b);
+    }
+    pay_mem_pool_stop();
+}
