@@ -104,7 +104,7 @@ char *pay_sql_for_sqlite(const char *sql);
 
 /*
  * walbuf.c: the VFS the SQLite writer connection opens its file with, which
- * gathers the writes of the WAL into one a commit (see walbuf.c). Returns
+ * gathers the writes of the WAL into writes of up to 64 KiB (see walbuf.c). Returns
  * its name, or NULL when it could not be registered (the default VFS is
  * used then, and the writer syncs as without it).
  */

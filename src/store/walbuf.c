@@ -1,15 +1,15 @@
 /*
- * walbuf.c - the writer connection's WAL writes gathered into one write a
- * commit: a SQLite VFS ("payd-walbuf") over the default one that changes
- * nothing but how the writer's WAL file is written.
+ * walbuf.c - the writer connection's WAL writes gathered into writes of up
+ * to 64 KiB: a SQLite VFS ("payd-walbuf") over the default one that
+ * changes nothing but how the writer's WAL file is written.
  *
  * Why: SQLite writes a commit's WAL frames one call at a time, a 24-byte
  * frame header and then its 4 KiB page, so a batch of ~30 payments (~165
  * frames) made ~330 pwrite calls on the writer thread, each a trip through
  * the kernel's file-write path for a page already touched by the one
  * before (bench/RESULTS.md, round 13). Here consecutive writes to the WAL
- * are copied into one buffer and written with one pwrite when SQLite next
- * needs them in the file.
+ * are copied into one buffer (PAY_WALBUF_BYTES) and written with one
+ * pwrite when it is full or when SQLite next needs them in the file.
  *
  * When the buffer reaches the file (so nothing else ever sees the WAL
  * without them):
