@@ -30,13 +30,22 @@
 
 #include "core/core.h"
 
-#define MEM_CLASSES 8
 /* The sizes kept: malloc_usable_size of malloc(n) for these n is n on
- * 64-bit glibc (16-byte chunks, 8 bytes of header). 1032: SQLite's
- * in-memory journal pieces of 1 KiB, ~250 written and freed in a payment's
- * job. */
-static const size_t mem_size[MEM_CLASSES] = {56, 104, 168, 264, 392, 520, 776, 1032};
-static const unsigned mem_kept[MEM_CLASSES] = {256, 256, 256, 256, 128, 128, 128, 1024};
+ * 64-bit glibc (16-byte chunks, 8 bytes of header). Up to MEM_MAX a request
+ * takes the smallest that fits; 1032: SQLite's in-memory journal pieces of
+ * 1 KiB, ~250 written and freed in a payment's job. Above, a size is
+ * matched only by requests of at least three quarters of it, so nothing
+ * asked for is rounded up by more than a third: SQLite's 4 KiB pages
+ * copied while it splits a B-tree page and its ~7 KB of scratch for that,
+ * payd's text buffers (struct pay_buf doubles from 64 bytes: 2, 4, 8 KiB)
+ * and compressed documents. A page of SQLite's cache (page, header:
+ * ~4.2 KB) is none of these, so no cache grows. */
+#define MEM_CLASSES 12
+#define MEM_SMALL 8 /* classes up to MEM_MAX */
+static const size_t mem_size[MEM_CLASSES] = {56,  104,  168,  264,  392,  520,
+                                             776, 1032, 2056, 4104, 6152, 8200};
+static const unsigned mem_kept[MEM_CLASSES] = {256, 256,  256, 256, 128, 128,
+                                               128, 1024, 32,  64,  32,  32};
 #define MEM_MAX 1032
 
 struct mem_pool {
@@ -45,34 +54,7 @@ struct mem_pool {
     unsigned n[MEM_CLASSES];
 };
 
-/* Larger blocks kept too, each matched only by requests of at least three
- * quarters of its size, so nothing asked for is rounded up by more than a
- * third: SQLite's 4 KiB pages copied while it splits a B-tree page and its
- * ~7 KB of scratch for that, payd's text buffers (struct pay_buf doubles
- * from 64 bytes: 2, 4, 8 KiB) and compressed documents. A page of SQLite's
- * cache (page, header: ~4.2 KB) is none of these, so no cache grows. */
-#define MEM_LARGE 4
-static const size_t mem_large_size[MEM_LARGE] = {2056, 4104, 6152, 8200};
-static const unsigned mem_large_kept[MEM_LARGE] = {32, 64, 32, 32};
-
-struct mem_large_pool {
-    void *head[MEM_LARGE];
-    unsigned n[MEM_LARGE];
-};
-
 static _Thread_local struct mem_pool pool;
-static _Thread_local struct mem_large_pool large;
-
-/* The large class for a request of @n > MEM_MAX bytes, or -1. */
-static int large_class(size_t n)
-{
-    for (int k = 0; k < MEM_LARGE; k++) {
-        if (n <= mem_large_size[k]) {
-            return n > mem_large_size[k] / 4 * 3 ? k : -1;
-        }
-    }
-    return -1;
-}
 
 /* The smallest kept size of at least @n bytes (n <= MEM_MAX), by n / 8
  * rounded up: mem_size[k] >= 8 * i for class_of[i] = k. */
@@ -84,37 +66,27 @@ static const unsigned char class_of[MEM_MAX / 8 + 1] = {
     7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
 };
 
-static unsigned request_class(size_t n)
+/* The class a request of @n bytes takes, or -1 (none: plain malloc). */
+static int request_class(size_t n)
 {
-    return class_of[(n + 7) / 8];
-}
-
-static void *large_alloc(size_t n)
-{
-    int k = large_class(n);
-    if (k < 0) {
-        return malloc(n);
+    if (n <= MEM_MAX) {
+        return class_of[(n + 7) / 8];
     }
-    struct mem_large_pool *l = &large;
-    void *b = l->head[k];
-    if (b != NULL) {
-        l->head[k] = *(void **)b;
-        l->n[k]--;
-        return b;
+    for (int k = MEM_SMALL; k < MEM_CLASSES; k++) {
+        if (n <= mem_size[k]) {
+            return n > mem_size[k] / 4 * 3 ? k : -1;
+        }
     }
-    return malloc(mem_large_size[k]);
+    return -1;
 }
 
 void *pay_mem_alloc(size_t n)
 {
     struct mem_pool *p = &pool;
-    if (!p->on) {
+    int k = p->on ? request_class(n) : -1;
+    if (k < 0) {
         return malloc(n);
     }
-    if (n > MEM_MAX) {
-        return large_alloc(n);
-    }
-    unsigned k = request_class(n);
     void *b = p->head[k];
     if (b != NULL) {
         p->head[k] = *(void **)b;
@@ -138,23 +110,12 @@ void pay_mem_free(void *b)
     struct mem_pool *p = &pool;
     if (b != NULL && p->on) {
         size_t u = malloc_usable_size(b);
-        if (u <= MEM_MAX) {
-            unsigned k = request_class(u);
-            if (mem_size[k] == u && p->n[k] < mem_kept[k]) {
-                *(void **)b = p->head[k];
-                p->head[k] = b;
-                p->n[k]++;
-                return;
-            }
-        } else {
-            int k = large_class(u);
-            struct mem_large_pool *l = &large;
-            if (k >= 0 && mem_large_size[k] == u && l->n[k] < mem_large_kept[k]) {
-                *(void **)b = l->head[k];
-                l->head[k] = b;
-                l->n[k]++;
-                return;
-            }
+        int k = request_class(u);
+        if (k >= 0 && mem_size[k] == u && p->n[k] < mem_kept[k]) {
+            *(void **)b = p->head[k];
+            p->head[k] = b;
+            p->n[k]++;
+            return;
         }
     }
     free(b);
@@ -167,11 +128,11 @@ size_t pay_mem_size(void *b)
 
 size_t pay_mem_roundup(size_t n)
 {
-    if (n <= MEM_MAX) {
-        return mem_size[request_class(n)];
-    }
-    int k = pool.on ? large_class(n) : -1;
-    return k >= 0 ? mem_large_size[k] : (n + 15) & ~(size_t)15;
+    /* Small requests are rounded on every thread (a few bytes at most);
+     * larger ones only where they are kept, to spare other threads the
+     * waste. */
+    int k = n <= MEM_MAX || pool.on ? request_class(n) : -1;
+    return k >= 0 ? mem_size[k] : (n + 15) & ~(size_t)15;
 }
 
 static void *json_alloc(size_t n)
@@ -203,15 +164,6 @@ void pay_mem_pool_stop(void)
         }
         p->n[k] = 0;
     }
-    struct mem_large_pool *l = &large;
-    for (unsigned k = 0; k < MEM_LARGE; k++) {
-        while (l->head[k] != NULL) {
-            void *b = l->head[k];
-            l->head[k] = *(void **)b;
-            free(b);
-        }
-        l->n[k] = 0;
-    }
 }
 
 size_t pay_mem_pool_kept(void)
@@ -219,9 +171,6 @@ size_t pay_mem_pool_kept(void)
     size_t n = 0;
     for (unsigned k = 0; k < MEM_CLASSES; k++) {
         n += pool.n[k];
-    }
-    for (unsigned k = 0; k < MEM_LARGE; k++) {
-        n += large.n[k];
     }
     return n;
 }

@@ -846,7 +846,7 @@ static enum pay_err conn_open(struct sq_store *s, bool writer, struct sq_conn *c
 {
     memset(c, 0, sizeof(*c));
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
-    /* The writer's WAL writes go out once a commit (walbuf.c). */
+    /* The writer's WAL writes go out 64 KiB at a time (walbuf.c). */
     const char *vfs = writer ? pay_walbuf_vfs() : NULL;
     int rc = sqlite3_open_v2(s->path, &c->db, flags, vfs);
     if (rc != SQLITE_OK) {
@@ -866,20 +866,20 @@ static enum pay_err conn_open(struct sq_store *s, bool writer, struct sq_conn *c
     enum pay_err e;
     if (writer) {
         /* temp_store=MEMORY keeps the statement journal of each job's
-         * SAVEPOINT in memory (see JOURNAL_PIECE_BYTES). The cache (16 MiB
-         * at most) holds a batch's dirty pages so they are not spilled to
-         * the WAL before COMMIT and written again. NORMAL: the syncer thread
-         * syncs the WAL before anyone is answered. */
-        e = plain_exec(c->db, vfs != NULL
-                                  /* FULL, for the commit's sync that writes the gathered
-                                   * WAL writes out and nothing more (walbuf.c); the
-                                   * checkpoint's and the WAL header's are real ones. */
-                                  ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                    " PRAGMA checkpoint_fullfsync=ON; PRAGMA foreign_keys=ON;"
-                                    " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384"
-                                  : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                                    " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
-                                    " PRAGMA cache_size=-16384");
+         * SAVEPOINT in memory (see mem_malloc). The cache (16 MiB at most)
+         * holds a batch's dirty pages so they are not spilled to the WAL
+         * before COMMIT and written again. The COMMIT syncs nothing: the
+         * syncer thread syncs the WAL before anyone is answered. With
+         * walbuf.c that is synchronous=FULL, whose commit sync only writes
+         * the gathered WAL writes out (checkpoint_fullfsync keeps the WAL
+         * header's and checkpoints' syncs real); without it, NORMAL. */
+        e = plain_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"
+                              " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384");
+        if (e == PAY_OK) {
+            e = plain_exec(c->db, vfs != NULL ? "PRAGMA synchronous=FULL;"
+                                                " PRAGMA checkpoint_fullfsync=ON"
+                                              : "PRAGMA synchronous=NORMAL");
+        }
         if (e == PAY_OK) {
             /* journal_mode answers the mode it got: a file that cannot do WAL is refused. */
             sqlite3_stmt *st = NULL;
