@@ -190,8 +190,11 @@ int sqlite3_step(sqlite3_stmt *st)
         } else {
             put(&tag, 4);
         }
+        /* The statement's own count: a slot may hold values of a statement
+         * finalized before at the same address. */
         struct bound *b = bound_of(st);
-        uint16_t n = b != NULL ? (uint16_t)b->n : 0;
+        int want = sqlite3_bind_parameter_count(st);
+        uint16_t n = b != NULL && want <= b->n ? (uint16_t)want : 0;
         put(&n, 2);
         for (int i = 0; i < n; i++) {
             struct value *v = &b->v[i];
